@@ -1,0 +1,1 @@
+"""Shared semantics every rule asks: names, scopes, values, BN, loops, loaders."""

@@ -1,0 +1,232 @@
+"""Does this value build (or is it) a module containing BatchNorm?
+
+Answers are True only when the analyzer is sure: a BN layer constructed on a
+path whose conditions resolve (literals, parameter defaults, argparse defaults)
+or a known constructor with its default BN. Anything uncertain is False, so
+rules stay silent rather than guess.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import libcst as cst
+
+from .module import ClassInfo, ModuleInfo, Scope
+from .values import (
+    Ctx, ExtCall, FuncRef, Instance, Maybe, Output, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
+    Value, call_arg, unwrap,
+)
+
+_BN_NAMES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
+             "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")
+BN_CLASSES = frozenset(
+    [f"torch.nn.{n}" for n in _BN_NAMES]
+    + [f"torch.nn.modules.batchnorm.{n}" for n in _BN_NAMES]
+    + ["torch.nn.functional.batch_norm"]
+)
+# Normalisations without batch statistics (what the fixes recommend).
+NON_BN_NORMS = frozenset(
+    [f"torch.nn.{n}" for n in ("GroupNorm", "LayerNorm", "InstanceNorm1d", "InstanceNorm2d",
+                               "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "Identity")]
+    + ["torchvision.ops.FrozenBatchNorm2d", "torchvision.ops.misc.FrozenBatchNorm2d"]
+)
+CONTAINERS = frozenset({"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict",
+                        "torch.nn.modules.container.Sequential"})
+
+# torchvision classification/segmentation constructors built with nn.BatchNorm2d by default.
+_TV_BN = re.compile(
+    r"^(resnet\d+|resnext\d+_\w+|wide_resnet\d+_2|vgg\d+_bn|densenet\d+|mobilenet_v2|"
+    r"mobilenet_v3_(small|large)|efficientnet_(b\d|v2_[sml])|regnet_[xy]_\w+|inception_v3|googlenet|"
+    r"shufflenet_v2_x\d_\d|mnasnet\d_\d+|maxvit_t|"
+    r"deeplabv3_(resnet50|resnet101|mobilenet_v3_large)|fcn_resnet(50|101)|lraspp_mobilenet_v3_large|"
+    r"r3d_18|r2plus1d_18|mc3_18|"
+    r"ResNet|DenseNet|MobileNetV2|MobileNetV3|EfficientNet|RegNet|Inception3|GoogLeNet|ShuffleNetV2|MNASNet)$"
+)
+_TV_MODULES = ("torchvision.models", "torchvision.models.segmentation", "torchvision.models.video",
+               "torchvision.models.resnet", "torchvision.models.densenet", "torchvision.models.mobilenetv2",
+               "torchvision.models.mobilenetv3", "torchvision.models.efficientnet", "torchvision.models.vgg",
+               "torchvision.models.regnet", "torchvision.models.inception", "torchvision.models.googlenet",
+               "torchvision.models.shufflenetv2", "torchvision.models.mnasnet")
+# timm architectures whose default norm is BatchNorm (prefix match on the model name).
+_TIMM_BN = re.compile(
+    r"^(resnet(?!v2_\w*bit)|resnext|seresnet|seresnext|senet|res2net|resnest|wide_resnet|"
+    r"tf_efficientnet|efficientnet|mobilenetv2|mobilenetv3|tf_mobilenetv3|mnasnet|fbnet|spnasnet|"
+    r"regnet|densenet|dla|dpn|inception|xception|hrnet|cspresnet|cspdarknet|darknet|rexnet|mixnet|"
+    r"tf_mixnet|ghostnet|hardcorenas|repvgg|vgg\d+_bn|selecsls|lcnet|mobileone|ecaresnet|skresnet|gernet)"
+)
+_TIMM_NOT_BN = re.compile(r"(^nf_|^nfnet|_gn\b|_gn_|bit|^vit|^deit|^swin|^convnext|^beit)")
+
+
+def _tv_name(qual: str) -> Optional[str]:
+    module, _, name = qual.rpartition(".")
+    return name if module in _TV_MODULES else None
+
+
+class BNAnalysis:
+    """Memoised BN inference over the project, sharing the resolver's index."""
+
+    def __init__(self, resolver: Resolver):
+        self.r = resolver
+        self.memo = resolver.index.memo
+
+    # A value that *is* a module (an instance, a call result).
+    def has_bn(self, value: Value, depth: int = 0) -> bool:
+        if depth > 8:
+            return False
+        if isinstance(value, Maybe):
+            return False
+        if isinstance(value, Instance):
+            if value.call is None:
+                return self.class_has_bn(value.cls, value.module, None, None, depth)
+            return self.class_has_bn(value.cls, value.module, value.call, value.ctx, depth)
+        if isinstance(value, ExtCall):
+            return self.builds_bn(Ref(value.qualname), value.call, value.ctx, depth)
+        if isinstance(value, SubModule):
+            if value.attr in ("fc", "classifier", "head", "heads", "linear", "logits", "lm_head"):
+                return False
+            return self.has_bn(value.parent, depth + 1)
+        return False
+
+    # A callee that builds BN when called with ``call`` (in ``ctx``).
+    def builds_bn(self, callee: Value, call: Optional[cst.Call], ctx: Optional[Ctx], depth: int = 0) -> bool:
+        if depth > 8 or isinstance(callee, Maybe):
+            return False
+        if isinstance(callee, Ref):
+            return self._external_builds_bn(callee.qualname, call, ctx, depth)
+        if isinstance(callee, ClassRef):
+            return self.class_has_bn(callee.cls, callee.module, call, ctx, depth)
+        if isinstance(callee, FuncRef):
+            return self.function_builds_bn(callee.scope, call, ctx, callee.bound_self, depth)
+        if isinstance(callee, Partial):
+            return self.builds_bn(callee.func, callee.call, callee.ctx, depth + 1)
+        return False
+
+    def _external_builds_bn(self, qual: str, call, ctx, depth: int) -> bool:
+        if qual in BN_CLASSES:
+            return True
+        if qual in NON_BN_NORMS:
+            return False
+        if qual in CONTAINERS:
+            return call is not None and ctx is not None and self._args_have_bn(call, ctx, depth)
+        name = _tv_name(qual)
+        if name and _TV_BN.match(name):
+            return not self._norm_layer_overridden(call, ctx, depth)
+        if qual in ("torchvision.models.get_model", "timm.create_model", "timm.models.create_model"):
+            if call is None or ctx is None:
+                return False
+            arch = call_arg(call, 0, "model_name" if qual.startswith("timm") else "name")
+            arch_name = self.r.const(arch, ctx) if arch is not None else None
+            if not isinstance(arch_name, str):
+                return False
+            if qual.startswith("timm"):
+                arch_name = arch_name.split(".")[0]
+                return bool(_TIMM_BN.match(arch_name)) and not _TIMM_NOT_BN.search(arch_name) \
+                    and not self._norm_layer_overridden(call, ctx, depth)
+            return bool(_TV_BN.match(arch_name)) and not self._norm_layer_overridden(call, ctx, depth)
+        return False
+
+    def _norm_layer_overridden(self, call, ctx, depth: int) -> bool:
+        """True when ``norm_layer=`` is passed and is not (certainly) BN."""
+        if call is None or ctx is None:
+            return False
+        for kw in ("norm_layer", "norm"):
+            arg = call_arg(call, -1, kw)
+            if arg is not None:
+                return not any(self.builds_bn(v, None, None, depth + 1) for v in self.r.resolve(arg, ctx))
+        return False
+
+    def _args_have_bn(self, call: cst.Call, ctx: Ctx, depth: int) -> bool:
+        for arg in call.args:
+            values = self.r.resolve(arg.value, ctx)
+            if arg.star:
+                values = [x for v in values if isinstance(v, Seq) for item in v.items for x in item] + \
+                    self._list_contents(arg.value, ctx)
+            for v in values:
+                if self.has_bn(v, depth + 1):
+                    return True
+        return False
+
+    def _list_contents(self, expr, ctx: Ctx):
+        """Values appended to a list variable (``layers.append(nn.BatchNorm2d(c))``)."""
+        if not isinstance(expr, cst.Name):
+            return []
+        out = []
+        for b in ctx.scope.bindings.get(expr.value, []):
+            if b.kind == "augassign":
+                out.extend(x for v in self.r.resolve(b.expr, Ctx(b.scope, ctx.env, ctx.self_value))
+                           if isinstance(v, Seq) for item in v.items for x in item)
+        for site in ctx.scope.calls:
+            func = site.call.func
+            if (isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "add_module")
+                    and isinstance(func.value, cst.Name) and func.value.value == expr.value
+                    and self.guards_hold(site.guards, ctx)):
+                arg = call_arg(site.call, 1 if func.attr.value == "add_module" else 0)
+                if arg is not None:
+                    vals = self.r.resolve(arg, ctx)
+                    if func.attr.value == "extend":
+                        vals = [x for v in vals if isinstance(v, Seq) for item in v.items for x in item]
+                    out.extend(vals)
+        return out
+
+    # -- project classes and functions ------------------------------------------------
+    def class_has_bn(self, cls: ClassInfo, module: ModuleInfo, call, ctx, depth: int = 0) -> bool:
+        key = ("class_bn", id(cls), id(call))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False  # cycle guard
+        result = self._class_has_bn(cls, module, call, ctx, depth)
+        self.memo[key] = result
+        return result
+
+    def _class_has_bn(self, cls, module, call, ctx, depth) -> bool:
+        inst = Instance(cls, module, call, ctx)
+        for c, _m in self.r.mro(cls, module):
+            for name, method in c.methods.items():
+                env = None
+                if name == "__init__" and call is not None:
+                    env = self.r.bind_args(method, call, ctx, skip_self=True)
+                if self._scope_builds_bn(method, Ctx(method, env, inst), depth):
+                    return True
+        for qual in self.r.external_bases(cls, module):
+            name = _tv_name(qual)
+            if qual in BN_CLASSES or (name and _TV_BN.match(name)):
+                return True
+        return False
+
+    def function_builds_bn(self, scope: Scope, call, ctx, bound_self, depth: int = 0) -> bool:
+        key = ("func_bn", id(scope), id(call))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False
+        env = self.r.bind_args(scope, call, ctx, skip_self=bound_self is not None) if call is not None else None
+        self_value = bound_self
+        if self_value is None and scope.cls is not None and scope.self_name:
+            self_value = Instance(scope.cls, scope.module)
+        result = self._scope_builds_bn(scope, Ctx(scope, env, self_value), depth)
+        self.memo[key] = result
+        return result
+
+    def _scope_builds_bn(self, scope: Scope, ctx: Ctx, depth: int) -> bool:
+        for site in scope.calls:
+            if not self.guards_hold(site.guards, ctx):
+                continue
+            func = site.call.func
+            for callee in self.r.resolve(func, ctx):
+                if isinstance(callee, (Instance, ExtCall, SubModule)):
+                    continue  # calling a module instance is a forward call
+                if self.builds_bn(callee, site.call, ctx, depth + 1):
+                    return True
+        return False
+
+    def guards_hold(self, guards, ctx: Ctx) -> bool:
+        """Every enclosing condition is known to take the branch the call is on."""
+        for test, branch in guards:
+            value = self.r.const(test, ctx)
+            if value is None or bool(value) != branch:
+                return False
+        return True
+
+    # -- convenience ----------------------------------------------------------------
+    def expr_has_bn(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
+        return any(self.has_bn(v) for v in self.r.resolve(expr, ctx))

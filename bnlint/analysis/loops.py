@@ -1,0 +1,137 @@
+"""Training loops and forward calls.
+
+A training loop is a ``for``/``while`` loop whose body (directly, or through
+project functions it calls) calls ``.backward()`` or steps an optimizer. A
+forward call is a call of a module value (``model(x)``, ``model.forward(x)``,
+``self.backbone(x)``, ``model.features(x)``), found in the loop body and,
+interprocedurally, in project helpers called from it (``compute_loss(model, x)``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import libcst as cst
+
+from .bn import BNAnalysis
+from .module import CallSite, Scope
+from .values import Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
+
+LIGHTNING_MODULES = frozenset({
+    "pytorch_lightning.LightningModule", "lightning.LightningModule", "lightning.pytorch.LightningModule",
+    "pytorch_lightning.core.LightningModule", "pytorch_lightning.core.module.LightningModule",
+    "lightning.pytorch.core.module.LightningModule",
+})
+_SCALERS = ("torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cuda.amp.grad_scaler.GradScaler")
+MAX_CALL_DEPTH = 3
+
+
+@dataclass(eq=False)
+class ForwardCall:
+    site: CallSite
+    ctx: Ctx
+    models: List[Value]  # what the callee may be
+    chain: Tuple[CallSite, ...] = ()  # helper calls followed to reach it, outermost first
+
+
+class TrainingAnalysis:
+    def __init__(self, resolver: Resolver, bn: BNAnalysis):
+        self.r = resolver
+        self.bn = bn
+        self.memo = resolver.index.memo
+
+    # -- update calls ---------------------------------------------------------------
+    def is_update_call(self, site: CallSite, ctx: Ctx) -> bool:
+        func = site.call.func
+        if isinstance(func, cst.Attribute):
+            name = func.attr.value
+            if name in ("backward", "manual_backward"):
+                return True
+            if name == "step":
+                for v in unwrap(self.r.resolve(func.value, ctx)):
+                    if isinstance(v, ExtCall) and (
+                        (v.qualname.startswith("torch.optim.") and ".lr_scheduler." not in v.qualname
+                         and ".swa_utils." not in v.qualname)
+                        or v.qualname in _SCALERS
+                    ):
+                        return True
+        elif isinstance(func, cst.Name) and func.value == "backward":
+            return any(isinstance(v, Ref) and v.qualname == "torch.autograd.backward"
+                       for v in self.r.resolve(func, ctx))
+        return False
+
+    def scope_trains(self, scope: Scope, depth: int = 0) -> bool:
+        """The function (or something it calls) runs backward / an optimizer step."""
+        key = ("trains", id(scope))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False
+        ctx = self.r.ctx_for(scope)
+        result = any(self._site_trains(site, ctx, depth) for site in scope.calls)
+        self.memo[key] = result
+        return result
+
+    def _site_trains(self, site: CallSite, ctx: Ctx, depth: int) -> bool:
+        if self.is_update_call(site, ctx):
+            return True
+        if depth >= MAX_CALL_DEPTH:
+            return False
+        for callee in self.called_functions(site, ctx):
+            if self.scope_trains(callee.scope, depth + 1):
+                return True
+        return False
+
+    def called_functions(self, site: CallSite, ctx: Ctx) -> List[FuncRef]:
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("backward", "step", "zero_grad", "item"):
+            return []
+        return [v for v in unwrap(self.r.resolve(func, ctx)) if isinstance(v, FuncRef)]
+
+    def loop_trains(self, loop: cst.CSTNode, scope: Scope) -> bool:
+        ctx = self.r.ctx_for(scope)
+        return any(loop in site.loops and self._site_trains(site, ctx, 0) for site in scope.calls)
+
+    def training_loops(self, scope: Scope) -> List[cst.CSTNode]:
+        return [loop for loop in scope.loops if self.loop_trains(loop, scope)]
+
+    # -- forward calls ---------------------------------------------------------------
+    def model_values(self, callee_expr: cst.BaseExpression, ctx: Ctx) -> List[Value]:
+        """Module values a call of ``callee_expr`` runs forward on, if any."""
+        out = []
+        target = callee_expr
+        if isinstance(callee_expr, cst.Attribute) and callee_expr.attr.value == "forward":
+            target = callee_expr.value
+        for v in self.r.resolve(target, ctx):
+            if isinstance(v, (Instance, ExtCall, SubModule)):
+                out.append(v)
+        return out
+
+    def forward_calls(self, sites: List[CallSite], ctx: Ctx, chain=(), depth: int = 0) -> List[ForwardCall]:
+        out: List[ForwardCall] = []
+        for site in sites:
+            models = self.model_values(site.call.func, ctx)
+            if models:
+                out.append(ForwardCall(site, ctx, models, chain))
+                continue
+            if depth >= MAX_CALL_DEPTH:
+                continue
+            for fref in self.called_functions(site, ctx):
+                inner = Ctx(fref.scope, self.r.bind_args(fref.scope, site.call, ctx, fref.bound_self is not None),
+                            fref.bound_self or self.r.ctx_for(fref.scope).self_value)
+                out.extend(self.forward_calls(fref.scope.calls, inner, chain + (site,), depth + 1))
+        return out
+
+    def loop_forward_calls(self, loop: cst.CSTNode, scope: Scope, ctx: Optional[Ctx] = None) -> List[ForwardCall]:
+        ctx = ctx or self.r.ctx_for(scope)
+        return self.forward_calls([s for s in scope.calls if loop in s.loops], ctx)
+
+    def trains_bn_model(self, forwards: List[ForwardCall]) -> Optional[ForwardCall]:
+        """The first forward call on a model that certainly contains BN."""
+        for fc in forwards:
+            if any(self.bn.has_bn(m) for m in fc.models):
+                return fc
+        return None
+
+    # -- Lightning -------------------------------------------------------------------
+    def is_lightning_module(self, scope_cls, module) -> bool:
+        return any(q in LIGHTNING_MODULES for q in self.r.external_bases(scope_cls, module))

@@ -1,0 +1,325 @@
+"""One parsed module: its scopes, bindings, classes and call sites, collected in one walk.
+
+Everything the value resolver and the rules ask about a file ("what is bound to
+this name?", "which calls does this function make, under which conditions and
+loops?") is answered from these tables, so each file is walked exactly once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ..source import Source
+from .names import ImportTable
+
+Guard = Tuple[cst.BaseExpression, bool]  # (test, branch taken)
+
+
+@dataclass(eq=False, repr=False)
+class Binding:
+    """``name`` receives ``expr`` (``path`` indexes into tuple unpacking)."""
+
+    kind: str  # assign | for | with | param | def | class
+    expr: Optional[cst.CSTNode]
+    path: Tuple[int, ...]
+    stmt: cst.CSTNode
+    scope: "Scope"
+
+
+@dataclass(eq=False, repr=False)
+class Param:
+    name: str
+    default: Optional[cst.BaseExpression]
+    index: int  # positional index, -1 for keyword-only / star params
+    star: str = ""  # "", "*", "**"
+
+
+@dataclass(eq=False, repr=False)
+class CallSite:
+    call: cst.Call
+    scope: "Scope"
+    guards: Tuple[Guard, ...]
+    loops: Tuple[cst.CSTNode, ...]  # enclosing For/While nodes, outermost first
+    withs: Tuple[cst.With, ...]
+
+
+@dataclass(eq=False, repr=False)
+class Scope:
+    node: cst.CSTNode  # Module or FunctionDef
+    name: str  # qualified within the module: "train", "Trainer.fit", "<module>"
+    parent: Optional["Scope"]
+    module: "ModuleInfo"
+    cls: Optional["ClassInfo"] = None
+    params: List[Param] = field(default_factory=list)
+    bindings: Dict[str, List[Binding]] = field(default_factory=dict)
+    calls: List[CallSite] = field(default_factory=list)
+    loops: List[cst.CSTNode] = field(default_factory=list)
+    returns: List[cst.BaseExpression] = field(default_factory=list)
+    decorators: List[cst.BaseExpression] = field(default_factory=list)
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def self_name(self) -> Optional[str]:
+        """Name of the instance parameter of a method (usually ``self``)."""
+        if self.cls is not None and self.params and self.params[0].index == 0:
+            if not any(_is_static(d) for d in self.decorators):
+                return self.params[0].name
+        return None
+
+    def param(self, name: str) -> Optional[Param]:
+        for p in self.params:
+            if p.name == name:
+                return p
+        return None
+
+
+def _is_static(decorator: cst.BaseExpression) -> bool:
+    return isinstance(decorator, cst.Name) and decorator.value in ("staticmethod",)
+
+
+@dataclass(eq=False, repr=False)
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    bases: List[cst.BaseExpression]
+    keywords: Dict[str, cst.BaseExpression]
+    outer: Scope  # scope the class statement runs in (resolves bases)
+    methods: Dict[str, Scope] = field(default_factory=dict)
+    attrs: Dict[str, List[Binding]] = field(default_factory=dict)  # self.x = ...
+    class_bindings: Dict[str, List[Binding]] = field(default_factory=dict)
+
+
+class ModuleInfo:
+    """Parsed module plus the tables of one walk over it."""
+
+    def __init__(self, source: Source, tree: cst.Module, fs_path: str, module_name: str, package: str):
+        self.source = source
+        self.tree = tree
+        self.fs_path = fs_path
+        self.path = source.path
+        self.module_name = module_name
+        self.imports = ImportTable(package)
+        self.scope = Scope(node=tree, name="<module>", parent=None, module=self)
+        self.scopes: List[Scope] = [self.scope]
+        self.classes: Dict[str, ClassInfo] = {}
+        self.functions: Dict[str, Scope] = {}  # module-level functions by name
+        self.scope_of: Dict[cst.CSTNode, Scope] = {}  # FunctionDef -> Scope
+        self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
+        self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
+        self._positions = None
+        _Collector(self).run()
+
+    # -- positions -------------------------------------------------------------------
+    def position(self, node: cst.CSTNode) -> Tuple[int, int, int, int]:
+        """(line, column, end_line, end_column): lines 1-based, columns 0-based."""
+        if self._positions is None:
+            self._positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        rng = self._positions[node]
+        return rng.start.line, rng.start.column, rng.end.line, rng.end.column
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.position(node)[0]
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.tree.code_for_node(node)
+
+    def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The innermost simple or compound statement containing ``node``."""
+        cur = node
+        while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            cur = self.parents.get(cur)
+        return cur if cur is not None else node
+
+
+class _Ctx:
+    __slots__ = ("scope", "guards", "loops", "withs", "cls")
+
+    def __init__(self, scope, guards=(), loops=(), withs=(), cls=None):
+        self.scope = scope
+        self.guards = guards
+        self.loops = loops
+        self.withs = withs
+        self.cls = cls  # ClassInfo when directly inside a class body
+
+    def but(self, **changes) -> "_Ctx":
+        new = _Ctx(self.scope, self.guards, self.loops, self.withs, self.cls)
+        for k, v in changes.items():
+            setattr(new, k, v)
+        return new
+
+
+class _Collector:
+    """Iterative walk (deeply nested expressions must not overflow the C stack)."""
+
+    def __init__(self, info: ModuleInfo):
+        self.info = info
+
+    def run(self) -> None:
+        info = self.info
+        stack: List[Tuple[cst.CSTNode, _Ctx, cst.CSTNode]] = [(info.tree, _Ctx(info.scope), None)]
+        while stack:
+            node, ctx, stmt = stack.pop()
+            children = self.visit(node, ctx, stmt)
+            if children is None:
+                children = [(c, ctx) for c in node.children]
+            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                stmt = node
+            for child, cctx in reversed(children):
+                info.parents[child] = node
+                stack.append((child, cctx, stmt))
+
+    # Returns the (child, ctx) pairs to walk, or None for "all children, same ctx".
+    def visit(self, node, ctx: _Ctx, stmt):
+        info = self.info
+        if isinstance(node, cst.FunctionDef):
+            return self._function(node, ctx)
+        if isinstance(node, cst.ClassDef):
+            return self._class(node, ctx)
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            info.imports.add(node)
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    local = alias.asname.name if alias.asname else alias.name
+                    while isinstance(local, cst.Attribute):  # `import a.b` binds `a`
+                        local = local.value
+                    if isinstance(local, cst.Name):
+                        self._bind_name(ctx, local.value, Binding("import", node, (), node, ctx.scope))
+            return []
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                self._bind(ctx, target.target, "assign", node.value, (), node)
+            return [(node.value, ctx)] + [(t, ctx) for t in node.targets]
+        if isinstance(node, cst.AugAssign):
+            if isinstance(node.target, cst.Name):
+                self._bind_name(ctx, node.target.value, Binding("augassign", node.value, (), node, ctx.scope))
+            elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+                info.mutated.add(node.target.value.value)
+            return None
+        if isinstance(node, cst.AnnAssign) and node.value is not None:
+            self._bind(ctx, node.target, "assign", node.value, (), node)
+            return None
+        if isinstance(node, cst.NamedExpr):
+            self._bind(ctx, node.target, "assign", node.value, (), node)
+            return None
+        if isinstance(node, (cst.For, cst.CompFor)):
+            self._bind(ctx, node.target, "for", node.iter, (), node)
+            if isinstance(node, cst.CompFor):
+                return None
+            ctx.scope.loops.append(node)
+            inner = ctx.but(loops=ctx.loops + (node,))
+            out = [(node.target, ctx), (node.iter, ctx), (node.body, inner)]
+            if node.orelse is not None:
+                out.append((node.orelse, ctx))
+            return out
+        if isinstance(node, cst.While):
+            ctx.scope.loops.append(node)
+            out = [(node.test, ctx), (node.body, ctx.but(loops=ctx.loops + (node,)))]
+            if node.orelse is not None:
+                out.append((node.orelse, ctx))
+            return out
+        if isinstance(node, cst.With):
+            for item in node.items:
+                if item.asname is not None:
+                    self._bind(ctx, item.asname.name, "with", item.item, (), node)
+            inner = ctx.but(withs=ctx.withs + (node,))
+            return [(item, ctx) for item in node.items] + [(node.body, inner)]
+        if isinstance(node, cst.If):
+            out = [(node.test, ctx), (node.body, ctx.but(guards=ctx.guards + ((node.test, True),)))]
+            if node.orelse is not None:
+                out.append((node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))))
+            return out
+        if isinstance(node, cst.IfExp):
+            return [
+                (node.test, ctx),
+                (node.body, ctx.but(guards=ctx.guards + ((node.test, True),))),
+                (node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))),
+            ]
+        if isinstance(node, cst.Call):
+            ctx.scope.calls.append(CallSite(node, ctx.scope, ctx.guards, ctx.loops, ctx.withs))
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.attr.value in ("update", "setdefault", "pop", "__setitem__"):
+                info.mutated.add(func.value.value)
+            return None
+        if isinstance(node, cst.Return) and node.value is not None:
+            ctx.scope.returns.append(node.value)
+            return None
+        if isinstance(node, cst.Lambda):
+            return [(node.body, ctx)]
+        return None
+
+    def _function(self, node: cst.FunctionDef, ctx: _Ctx):
+        info = self.info
+        outer = ctx.scope
+        prefix = ctx.cls.name + "." if ctx.cls is not None else ("" if outer.parent is None else outer.name + ".")
+        scope = Scope(node=node, name=prefix + node.name.value, parent=outer, module=info, cls=ctx.cls)
+        scope.decorators = [d.decorator for d in node.decorators]
+        params = node.params
+        index = 0
+        for p in list(params.posonly_params) + list(params.params):
+            scope.params.append(Param(p.name.value, p.default, index))
+            index += 1
+        if isinstance(params.star_arg, cst.Param):
+            scope.params.append(Param(params.star_arg.name.value, None, -1, "*"))
+        for p in params.kwonly_params:
+            scope.params.append(Param(p.name.value, p.default, -1))
+        if params.star_kwarg is not None:
+            scope.params.append(Param(params.star_kwarg.name.value, None, -1, "**"))
+        for p in scope.params:
+            scope.bindings.setdefault(p.name, []).append(Binding("param", None, (), node, scope))
+        info.scopes.append(scope)
+        info.scope_of[node] = scope
+        if ctx.cls is not None:
+            ctx.cls.methods[node.name.value] = scope
+        elif outer.parent is None:
+            info.functions[node.name.value] = scope
+        if ctx.cls is None:
+            self._bind_name(ctx, node.name.value, Binding("def", node, (), node, outer))
+        inner = _Ctx(scope)
+        # Decorators and defaults run in the enclosing scope; the body in its own.
+        out = [(d, ctx) for d in node.decorators]
+        out += [(c, ctx) for c in params.children]
+        out.append((node.body, inner))
+        return out
+
+    def _class(self, node: cst.ClassDef, ctx: _Ctx):
+        info = self.info
+        bases = [a.value for a in node.bases if a.keyword is None and a.star == ""]
+        keywords = {a.keyword.value: a.value for a in node.bases if a.keyword is not None}
+        cls = ClassInfo(node.name.value, node, bases, keywords, ctx.scope)
+        if ctx.scope.parent is None and ctx.cls is None:
+            info.classes.setdefault(cls.name, cls)
+        self._bind_name(ctx, cls.name, Binding("class", node, (), node, ctx.scope))
+        out = [(d, ctx) for d in node.decorators] + [(b, ctx) for b in node.bases]
+        out.append((node.body, ctx.but(cls=cls)))
+        return out
+
+    # -- binding -------------------------------------------------------------------
+    def _bind_name(self, ctx: _Ctx, name: str, binding: Binding) -> None:
+        if ctx.cls is not None and ctx.scope is binding.scope and binding.kind != "def":
+            ctx.cls.class_bindings.setdefault(name, []).append(binding)
+            return
+        ctx.scope.bindings.setdefault(name, []).append(binding)
+
+    def _bind(self, ctx: _Ctx, target, kind: str, expr, path, stmt) -> None:
+        if isinstance(target, cst.Name):
+            self._bind_name(ctx, target.value, Binding(kind, expr, path, stmt, ctx.scope))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for i, element in enumerate(target.elements):
+                if isinstance(element, cst.StarredElement):
+                    return  # positions after a star are unknown
+                self._bind(ctx, element.value, kind, expr, path + (i,), stmt)
+        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+            self.info.mutated.add(target.value.value)  # d["key"] = ...: a dict we cannot read statically
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            scope = ctx.scope
+            if scope.cls is not None and target.value.value == scope.self_name:
+                scope.cls.attrs.setdefault(target.attr.value, []).append(
+                    Binding(kind, expr, path, stmt, scope)
+                )

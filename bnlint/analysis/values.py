@@ -1,0 +1,746 @@
+"""A small, flow-insensitive abstract interpreter: "what can this expression be?"
+
+``Resolver.resolve(expr, ctx)`` returns the possible abstract values of an
+expression: an external API by qualified name (``torch.nn.BatchNorm2d``), a
+project class or function, an instance built by a call, a DataLoader, the
+batch produced by iterating a loader, a constant, an argparse default...
+Parameters are resolved through the call being followed (``Ctx.env``) or,
+failing that, through every call site of the function in the project.
+
+Values from a branch whose condition cannot be decided are wrapped in
+``Maybe``; rules treat those as unknown (precision over recall).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
+from .names import dotted_name
+
+MAX_DEPTH = 12
+BUILTINS = frozenset(
+    "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
+    "isinstance getattr super print open int float str bool type object".split()
+)
+# Methods that return their receiver (or a tensor/model with the same provenance).
+PASS_THROUGH_METHODS = frozenset(
+    "to cuda cpu float half double bfloat16 train eval requires_grad_ detach clone "
+    "contiguous squeeze unsqueeze view reshape permute type_as long int".split()
+)
+# Callables that wrap their first argument and keep its identity for our purposes.
+PASS_THROUGH_CALLS = frozenset(
+    {
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.compile",
+        "torch.jit.script",
+        "copy.deepcopy",
+        "torch.autograd.Variable",
+        "torch.autograd.variable.Variable",
+        "tqdm.tqdm",
+        "tqdm.auto.tqdm",
+        "tqdm.notebook.tqdm",
+        "tqdm.std.tqdm",
+        "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
+        "itertools.cycle",
+        "iter",
+    }
+)
+
+
+class Value:
+    __slots__ = ()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Unknown(Value):
+    pass
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Maybe(Value):
+    """A value that exists only on a branch whose condition we cannot decide."""
+
+    value: Value
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Ref(Value):
+    """An external object by qualified name (a torch class, a torchvision function...)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ModuleRef(Value):
+    module: ModuleInfo
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ClassRef(Value):
+    cls: ClassInfo
+    module: ModuleInfo
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class FuncRef(Value):
+    scope: Scope
+    bound_self: Optional[Value] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Instance(Value):
+    """An object built by calling a project class (``call`` is None for ``self``)."""
+
+    cls: ClassInfo
+    module: ModuleInfo
+    call: Optional[cst.Call] = None
+    ctx: Optional["Ctx"] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ExtCall(Value):
+    """The result of calling an external callable, e.g. ``torch.utils.data.DataLoader(...)``."""
+
+    qualname: str
+    call: cst.Call
+    ctx: "Ctx"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Partial(Value):
+    func: Value
+    call: cst.Call
+    ctx: "Ctx"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Const(Value):
+    value: object
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Seq(Value):
+    """A tuple/list/zip: position -> the values there."""
+
+    items: Tuple[Tuple[Value, ...], ...]
+    kind: str = "tuple"  # tuple | zip | enumerate
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Elem(Value):
+    """An element produced by iterating ``of`` (a for-loop target, ``next(it)``)."""
+
+    of: Value
+    path: Tuple[int, ...] = ()
+    node: Optional[cst.CSTNode] = None  # the for-loop / next() call that produced it
+    ctx: Optional["Ctx"] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SubModule(Value):
+    """``model.features``: an attribute of a model we cannot see into."""
+
+    parent: Value
+    attr: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Output(Value):
+    """What calling a model returns (``G(z)``)."""
+
+    model: Value
+    call: cst.Call
+    ctx: "Ctx"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ArgsNamespace(Value):
+    """``parser.parse_args()``: attributes resolve to the argparse defaults of ``module``."""
+
+    module: ModuleInfo
+
+
+class Ctx:
+    """Where an expression is evaluated: a scope, plus parameter bindings when a call is followed."""
+
+    __slots__ = ("scope", "env", "self_value")
+
+    def __init__(self, scope: Scope, env: Optional[Dict[str, List[Tuple[cst.BaseExpression, "Ctx"]]]] = None,
+                 self_value: Optional[Value] = None):
+        self.scope = scope
+        self.env = env
+        self.self_value = self_value
+
+    @property
+    def module(self) -> ModuleInfo:
+        return self.scope.module
+
+
+def unwrap(values: Iterable[Value]) -> List[Value]:
+    """Drop ``Maybe`` wrappers (for questions where uncertainty does not matter)."""
+    out = []
+    for v in values:
+        while isinstance(v, Maybe):
+            v = v.value
+        out.append(v)
+    return out
+
+
+def call_arg(call: cst.Call, index: int, keyword: Optional[str] = None) -> Optional[cst.BaseExpression]:
+    """The expression passed for parameter ``keyword`` / positional ``index`` (no star args)."""
+    if keyword is not None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                return arg.value
+    if index is not None and index >= 0:
+        pos = 0
+        for arg in call.args:
+            if arg.keyword is not None or arg.star:
+                if arg.star == "*":
+                    return None  # positions after *args are unknown
+                continue
+            if pos == index:
+                return arg.value
+            pos += 1
+    return None
+
+
+class Resolver:
+    def __init__(self, index):
+        self.index = index  # ProjectIndex
+        self._active: set = set()
+
+    # -- entry points -------------------------------------------------------------
+    def ctx_for(self, scope: Scope) -> Ctx:
+        self_value = None
+        if scope.cls is not None and scope.self_name:
+            self_value = Instance(scope.cls, scope.module)
+        return Ctx(scope, None, self_value)
+
+    def resolve(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> List[Value]:
+        if depth > MAX_DEPTH:
+            return [UNKNOWN]
+        key = (id(expr), id(ctx.scope), id(ctx.env), id(ctx.self_value))
+        if key in self._active:
+            return [UNKNOWN]  # recursive definition such as ``x = x.to(device)``
+        self._active.add(key)
+        try:
+            return self._resolve(expr, ctx, depth + 1) or [UNKNOWN]
+        finally:
+            self._active.discard(key)
+
+    # -- expressions --------------------------------------------------------------
+    def _resolve(self, expr, ctx: Ctx, depth: int) -> List[Value]:
+        if isinstance(expr, cst.Name):
+            if expr.value in ("True", "False", "None"):
+                return [Const({"True": True, "False": False, "None": None}[expr.value])]
+            return self.lookup(expr.value, ctx, depth)
+        if isinstance(expr, cst.Attribute):
+            return self._attribute(expr, ctx, depth)
+        if isinstance(expr, cst.Call):
+            return self._call(expr, ctx, depth)
+        if isinstance(expr, (cst.Integer, cst.Float)):
+            return [Const(expr.evaluated_value)]
+        if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
+            value = expr.evaluated_value
+            return [Const(value)] if value is not None else [UNKNOWN]
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return [UNKNOWN]
+            return [Seq(tuple(tuple(self.resolve(e.value, ctx, depth)) for e in expr.elements))]
+        if isinstance(expr, cst.Subscript):
+            return self._subscript(expr, ctx, depth)
+        if isinstance(expr, cst.IfExp):
+            test = self.const(expr.test, ctx, depth)
+            if test is True:
+                return self.resolve(expr.body, ctx, depth)
+            if test is False:
+                return self.resolve(expr.orelse, ctx, depth)
+            both = self.resolve(expr.body, ctx, depth) + self.resolve(expr.orelse, ctx, depth)
+            return [Maybe(v) for v in both]
+        if isinstance(expr, (cst.UnaryOperation, cst.Comparison, cst.BooleanOperation)):
+            value = self.const(expr, ctx, depth)
+            return [UNKNOWN] if value is None else [Const(value)]
+        if isinstance(expr, cst.NamedExpr):
+            return self.resolve(expr.value, ctx, depth)
+        if isinstance(expr, cst.Await):
+            return self.resolve(expr.expression, ctx, depth)
+        return [UNKNOWN]
+
+    def lookup(self, name: str, ctx: Ctx, depth: int) -> List[Value]:
+        scope: Optional[Scope] = ctx.scope
+        cur_ctx = ctx
+        while scope is not None:
+            bindings = scope.bindings.get(name)
+            if bindings:
+                out: List[Value] = []
+                for b in bindings:
+                    out.extend(self.binding_values(b, name, cur_ctx, depth))
+                return out
+            scope = scope.parent
+            cur_ctx = Ctx(scope) if scope is not None else None
+        if name in BUILTINS:
+            return [Ref(name)]
+        return [UNKNOWN]
+
+    def binding_values(self, b: Binding, name: str, ctx: Ctx, depth: int) -> List[Value]:
+        if b.kind == "param":
+            return self.param_values(b.scope, name, ctx, depth)
+        if b.kind == "import":
+            qual = b.scope.module.imports.qualify(name)
+            return self.qualname_values(qual, b.scope.module, depth) if qual else [UNKNOWN]
+        if b.kind == "def":
+            scope = b.scope.module.scope_of.get(b.expr)
+            return [FuncRef(scope)] if scope else [UNKNOWN]
+        if b.kind == "class":
+            module = b.scope.module
+            cls = module.classes.get(name)
+            if cls is not None and cls.node is b.expr:
+                return [ClassRef(cls, module)]
+            return [UNKNOWN]
+        eval_ctx = ctx if ctx.scope is b.scope else Ctx(b.scope)
+        if b.kind == "augassign":
+            return []  # ``x += ...`` keeps x's other bindings; lists read it via list_contents
+        if b.kind == "for":
+            iterable = self.resolve(b.expr, eval_ctx, depth)
+            return [Elem(v, b.path, b.stmt, eval_ctx) for v in iterable]
+        values = self.resolve(b.expr, eval_ctx, depth)
+        return self.index_path(values, b.path)
+
+    def index_path(self, values: Sequence[Value], path: Tuple[int, ...]) -> List[Value]:
+        for i in path:
+            nxt: List[Value] = []
+            for v in values:
+                nxt.extend(self.index_value(v, i))
+            values = nxt
+        return list(values)
+
+    def index_value(self, value: Value, i) -> List[Value]:
+        if isinstance(value, Maybe):
+            return [Maybe(v) for v in self.index_value(value.value, i)]
+        if isinstance(value, Seq) and isinstance(i, int) and -len(value.items) <= i < len(value.items):
+            return list(value.items[i])
+        if isinstance(value, Elem) and isinstance(i, int):
+            return [Elem(value.of, value.path + (i,), value.node, value.ctx)]
+        return [UNKNOWN]
+
+    def param_values(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> List[Value]:
+        if ctx.scope is scope and ctx.env is not None and name in ctx.env:
+            out = []
+            for expr, caller_ctx in ctx.env[name]:
+                out.extend(self.resolve(expr, caller_ctx, depth))
+            return out
+        if name == scope.self_name:
+            if ctx.scope is scope and ctx.self_value is not None:
+                return [ctx.self_value]
+            return [Instance(scope.cls, scope.module)]
+        param = scope.param(name)
+        if ctx.scope is scope and ctx.env is not None:
+            # Following a call that does not pass this parameter: its default.
+            if param is not None and param.default is not None:
+                return self.resolve(param.default, Ctx(scope.parent or scope), depth)
+            return [UNKNOWN]
+        out: List[Value] = []
+        for expr, caller_ctx in self.callers_args(scope, name, depth):
+            out.extend(self.resolve(expr, caller_ctx, depth))
+        if param is not None and param.default is not None:
+            out.extend(self.resolve(param.default, Ctx(scope.parent or scope), depth))
+        return out or [UNKNOWN]
+
+    # -- attributes ---------------------------------------------------------------
+    def _attribute(self, expr: cst.Attribute, ctx: Ctx, depth: int) -> List[Value]:
+        attr = expr.attr.value
+        out: List[Value] = []
+        for base in self.resolve(expr.value, ctx, depth):
+            out.extend(self.attribute_of(base, attr, depth))
+        return out
+
+    def attribute_of(self, base: Value, attr: str, depth: int) -> List[Value]:
+        if isinstance(base, Maybe):
+            return [Maybe(v) for v in self.attribute_of(base.value, attr, depth)]
+        if isinstance(base, Ref):
+            return [Ref(f"{base.qualname}.{attr}")]
+        if isinstance(base, ModuleRef):
+            return self.module_attr(base.module, attr, depth)
+        if isinstance(base, Instance):
+            return self.instance_attr(base, attr, depth)
+        if isinstance(base, ClassRef):
+            method = self.find_method(base.cls, base.module, attr)
+            return [FuncRef(method)] if method else [UNKNOWN]
+        if isinstance(base, ArgsNamespace):
+            return [self.argparse_default(base.module, attr)]
+        if isinstance(base, (ExtCall, SubModule)):
+            return [SubModule(base, attr)]
+        return [UNKNOWN]
+
+    def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
+        for cls, module in self.mro(inst.cls, inst.module):
+            bindings = cls.attrs.get(attr)
+            if bindings:
+                out = []
+                for b in bindings:
+                    bctx = Ctx(b.scope, None, inst)
+                    if b.scope.short_name == "__init__" and inst.call is not None:
+                        bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
+                    out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
+                               else [Elem(v, b.path, b.stmt, bctx) for v in self.resolve(b.expr, bctx, depth)])
+                return out
+            method = cls.methods.get(attr)
+            if method is not None:
+                return [FuncRef(method, inst)]
+            if attr in cls.class_bindings:
+                out = []
+                for b in cls.class_bindings[attr]:
+                    out.extend(self.binding_values(b, attr, Ctx(b.scope), depth))
+                return out
+        return [SubModule(inst, attr)]
+
+    def find_method(self, cls: ClassInfo, module: ModuleInfo, name: str) -> Optional[Scope]:
+        for c, _ in self.mro(cls, module):
+            if name in c.methods:
+                return c.methods[name]
+        return None
+
+    def mro(self, cls: ClassInfo, module: ModuleInfo, _seen=None) -> List[Tuple[ClassInfo, ModuleInfo]]:
+        """The class and its project base classes, depth first (good enough for our questions)."""
+        seen = _seen if _seen is not None else set()
+        if id(cls) in seen:
+            return []
+        seen.add(id(cls))
+        out = [(cls, module)]
+        for base in cls.bases:
+            for v in self.resolve(base, Ctx(cls.outer), MAX_DEPTH - 4):
+                if isinstance(v, ClassRef):
+                    out.extend(self.mro(v.cls, v.module, seen))
+        return out
+
+    def external_bases(self, cls: ClassInfo, module: ModuleInfo) -> List[str]:
+        out = []
+        for c, _ in self.mro(cls, module):
+            for base in c.bases:
+                for v in self.resolve(base, Ctx(c.outer), MAX_DEPTH - 4):
+                    if isinstance(v, Ref):
+                        out.append(v.qualname)
+        return out
+
+    # -- calls ----------------------------------------------------------------------
+    def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            name = func.attr.value
+            if name in PASS_THROUGH_METHODS:
+                return self.resolve(func.value, ctx, depth)
+            if name in ("parse_args", "parse_known_args"):
+                values = [ArgsNamespace(ctx.module)]
+                return [Seq(((values[0],), (UNKNOWN,)))] if name == "parse_known_args" else values
+        out: List[Value] = []
+        for callee in self.resolve(func, ctx, depth):
+            out.extend(self.call_value(callee, call, ctx, depth))
+        return out
+
+    def call_value(self, callee: Value, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
+        if isinstance(callee, Maybe):
+            return [Maybe(v) for v in self.call_value(callee.value, call, ctx, depth)]
+        if isinstance(callee, Ref):
+            return self.external_call(callee.qualname, call, ctx, depth)
+        if isinstance(callee, ClassRef):
+            return [Instance(callee.cls, callee.module, call, ctx)]
+        if isinstance(callee, FuncRef):
+            return self.function_returns(callee, call, ctx, depth)
+        if isinstance(callee, Partial):
+            return self.call_value(callee.func, call, ctx, depth)
+        if isinstance(callee, (Instance, ExtCall, SubModule)):
+            return [Output(callee, call, ctx)]
+        return [UNKNOWN]
+
+    def external_call(self, qual: str, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
+        first = call_arg(call, 0)
+        if qual in PASS_THROUGH_CALLS:
+            if first is None:
+                return [UNKNOWN]
+            values = self.resolve(first, ctx, depth)
+            return values if qual != "iter" else values
+        if qual == "next":
+            return [Elem(v, (), call, ctx) for v in self.resolve(first, ctx, depth)] if first else [UNKNOWN]
+        if qual in ("zip", "enumerate"):
+            items = []
+            if qual == "enumerate":
+                items.append((UNKNOWN,))
+            for arg in call.args:
+                if arg.keyword is not None:
+                    continue
+                if arg.star:
+                    return [UNKNOWN]
+                items.append(tuple(self.resolve(arg.value, ctx, depth)))
+            return [Seq(tuple(items), qual)]
+        if qual == "functools.partial" and first is not None:
+            return [Partial(v, call, ctx) for v in self.resolve(first, ctx, depth)]
+        return [ExtCall(qual, call, ctx)]
+
+    def function_returns(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
+        scope = fref.scope
+        if not scope.returns:
+            return [UNKNOWN]
+        env = self.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
+        inner = Ctx(scope, env, fref.bound_self)
+        out: List[Value] = []
+        for ret in scope.returns:
+            out.extend(self.resolve(ret, inner, depth))
+        return out
+
+    def bind_args(self, scope: Scope, call: cst.Call, ctx: Optional[Ctx], skip_self: bool):
+        """Map the callee's parameter names to the caller's argument expressions."""
+        env: Dict[str, List[Tuple[cst.BaseExpression, Ctx]]] = {}
+        if ctx is None:
+            return env
+        params = [p for p in scope.params if p.index >= 0]
+        if skip_self and params:
+            params = params[1:]
+        pos = 0
+        for arg in call.args:
+            if arg.star:
+                break
+            if arg.keyword is not None:
+                env.setdefault(arg.keyword.value, []).append((arg.value, ctx))
+            elif pos < len(params):
+                env.setdefault(params[pos].name, []).append((arg.value, ctx))
+                pos += 1
+        return env
+
+    # -- reverse lookups ------------------------------------------------------------
+    def callers(self, scope: Scope) -> List[CallSite]:
+        """Call sites in the project whose callee resolves to ``scope``."""
+        memo = self.index.memo
+        key = ("callers", id(scope))
+        if key in memo:
+            return memo[key]
+        memo[key] = []  # recursion guard
+        name = scope.short_name
+        constructor = scope.cls if name == "__init__" and scope.cls is not None else None
+        if constructor is not None:
+            name = constructor.name  # ``Trainer(...)`` calls ``Trainer.__init__``
+        modules = [scope.module]
+        for path in self.index.files_mentioning(name):
+            info = self.index.module(path)
+            if info is not None and info is not scope.module:
+                modules.append(info)
+        found = []
+        for info in modules:
+            for s in info.scopes:
+                for site in s.calls:
+                    func = site.call.func
+                    last = func.attr.value if isinstance(func, cst.Attribute) else (
+                        func.value if isinstance(func, cst.Name) else None)
+                    if last != name:
+                        continue
+                    for v in unwrap(self.resolve(func, self.ctx_for(s), 4)):
+                        if (isinstance(v, FuncRef) and v.scope is scope) or (
+                                isinstance(v, ClassRef) and constructor is not None and v.cls is constructor):
+                            found.append(site)
+                            break
+        memo[key] = found
+        return found
+
+    def callers_args(self, scope: Scope, name: str, depth: int):
+        if depth > MAX_DEPTH - 3:
+            return []
+        out = []
+        method = scope.cls is not None and scope.self_name is not None
+        for site in self.callers(scope):
+            env = self.bind_args(scope, site.call, self.ctx_for(site.scope), skip_self=method)
+            out.extend(env.get(name, []))
+        return out
+
+    # -- qualified names and modules --------------------------------------------------
+    def qualname_values(self, qual: str, importer: ModuleInfo, depth: int) -> List[Value]:
+        """A project module/symbol when ``qual`` names one, else an external ``Ref``."""
+        parts = qual.split(".")
+        for cut in range(len(parts), 0, -1):
+            modname = ".".join(parts[:cut])
+            info = self.index.module_by_name(modname, importer.fs_path)
+            if info is None or info is importer and cut == len(parts):
+                continue
+            values: List[Value] = [ModuleRef(info)]
+            for attr in parts[cut:]:
+                nxt = []
+                for v in values:
+                    nxt.extend(self.attribute_of(v, attr, depth))
+                values = nxt
+            return values
+        return [Ref(qual)]
+
+    def module_attr(self, module: ModuleInfo, name: str, depth: int) -> List[Value]:
+        if name in module.scope.bindings:
+            return self.lookup(name, Ctx(module.scope), depth)
+        sub = self.index.module_by_name(f"{module.module_name}.{name}" if module.module_name else name,
+                                        module.fs_path)
+        if sub is not None:
+            return [ModuleRef(sub)]
+        return [UNKNOWN]
+
+    # -- constants ------------------------------------------------------------------
+    def const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0):
+        """The compile-time value of ``expr`` when every possibility agrees, else None."""
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            v = self.const(expr.expression, ctx, depth)
+            return None if v is None else (not v)
+        if isinstance(expr, cst.BooleanOperation):
+            left = self.const(expr.left, ctx, depth)
+            right = self.const(expr.right, ctx, depth)
+            if isinstance(expr.operator, cst.And):
+                if left is False or right is False:
+                    return False
+                return bool(left and right) if left is not None and right is not None else None
+            if left is True or right is True:
+                return True
+            return bool(left or right) if left is not None and right is not None else None
+        if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
+            target = expr.comparisons[0]
+            left = self.const(expr.left, ctx, depth)
+            right = self.const(target.comparator, ctx, depth)
+            op = target.operator
+            if left is None and not isinstance(expr.left, cst.Name):
+                return None
+            try:
+                if isinstance(op, cst.Equal):
+                    return left == right if None not in (left, right) else None
+                if isinstance(op, cst.NotEqual):
+                    return left != right if None not in (left, right) else None
+                if isinstance(op, cst.In) and right is not None and left is not None:
+                    return left in right
+                if isinstance(op, cst.NotIn) and right is not None and left is not None:
+                    return left not in right
+                if isinstance(op, cst.Is) and isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
+                    vals = self.resolve(expr.left, ctx, depth)
+                    if all(isinstance(v, Const) for v in vals):
+                        return all(v.value is None for v in vals)
+                    return None
+            except TypeError:
+                return None
+            return None
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            items = [self.const(e.value, ctx, depth) for e in expr.elements if not isinstance(e, cst.StarredElement)]
+            return None if any(i is None for i in items) else tuple(items)
+        values = self.resolve(expr, ctx, depth)
+        if values and all(isinstance(v, Const) for v in values):
+            first = values[0].value
+            if all(v.value == first for v in values):
+                return first
+        return None
+
+    def argparse_default(self, module: ModuleInfo, attr: str) -> Value:
+        memo = self.index.memo
+        key = ("argparse", id(module))
+        if key not in memo:
+            memo[key] = _argparse_defaults(module)
+        defaults = memo[key]
+        return Const(defaults[attr]) if attr in defaults else UNKNOWN
+
+    def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> List[Value]:
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+            return [UNKNOWN]
+        key = expr.slice[0].slice.value
+        index = self.const(key, ctx, depth)
+        base = expr.value
+        out: List[Value] = []
+        if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
+            for v in self.resolve(base, ctx, depth):
+                if isinstance(index, int):
+                    out.extend(self.index_value(v, index))
+                else:
+                    out.append(UNKNOWN)
+            # Dict literal bound to a name: d["train"]
+            for dict_node, dctx in self._dict_sources(base, ctx):
+                out.extend(self._dict_lookup(dict_node, index, dctx, depth))
+            return out
+        if isinstance(base, (cst.Dict, cst.DictComp)):
+            return self._dict_lookup(base, index, ctx, depth)
+        for v in self.resolve(base, ctx, depth):
+            out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
+        return out
+
+    def _dict_sources(self, base, ctx: Ctx):
+        if not isinstance(base, cst.Name):
+            return []
+        scope = ctx.scope
+        while scope is not None:
+            if base.value in scope.bindings:
+                return [(b.expr, Ctx(b.scope) if b.scope is not ctx.scope else ctx)
+                        for b in scope.bindings[base.value]
+                        if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Dict, cst.DictComp))]
+            scope = scope.parent
+        return []
+
+    def _dict_lookup(self, node, key, ctx: Ctx, depth: int) -> List[Value]:
+        if isinstance(node, cst.DictComp):
+            return self.resolve(node.value, ctx, depth)  # same expression for every key
+        out = []
+        for element in node.elements:
+            if isinstance(element, cst.DictElement):
+                k = self.const(element.key, ctx, depth)
+                if key is None or k is None or k == key:
+                    out.extend(self.resolve(element.value, ctx, depth))
+        return out
+
+
+def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:
+    """dest -> default for every ``add_argument`` call in the module (literal values only)."""
+    defaults: Dict[str, object] = {}
+    for scope in module.scopes:
+        for site in scope.calls:
+            func = site.call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value == "add_argument"):
+                continue
+            names = []
+            for arg in site.call.args:
+                if arg.keyword is None and isinstance(arg.value, cst.SimpleString):
+                    names.append(arg.value.evaluated_value)
+            dest = None
+            longs = [n for n in names if isinstance(n, str) and n.startswith("--")]
+            if longs:
+                dest = longs[0][2:].replace("-", "_")
+            elif names and isinstance(names[0], str):
+                dest = names[0].lstrip("-").replace("-", "_")
+            kw = {a.keyword.value: a.value for a in site.call.args if a.keyword is not None}
+            if "dest" in kw and isinstance(kw["dest"], cst.SimpleString):
+                dest = kw["dest"].evaluated_value
+            if not dest:
+                continue
+            default = None
+            action = kw.get("action")
+            action_name = action.evaluated_value if isinstance(action, cst.SimpleString) else None
+            if action_name == "store_true":
+                default = False
+            elif action_name == "store_false":
+                default = True
+            if "default" in kw:
+                default = _literal(kw["default"])
+                if default is _NOT_LITERAL:
+                    defaults.pop(dest, None)
+                    continue
+            defaults[dest] = default
+    return defaults
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node):
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return node.evaluated_value
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _literal(node.expression)
+        return -inner if isinstance(inner, (int, float)) else _NOT_LITERAL
+    return _NOT_LITERAL

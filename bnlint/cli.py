@@ -1,0 +1,255 @@
+"""Command line: ``bnlint [check] PATH...``, ``bnlint rules``, ``bnlint rule CODE``, ``bnlint confirm``.
+
+Exit codes: 0 nothing found; 1 findings or files that could not be read/parsed;
+2 usage or configuration error.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import List, Optional, Sequence
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .config import Config, ConfigError, find_pyproject, load_config, split_codes, validate_selectors
+from .docs import rule_page
+from .rules import ALL_RULES, RULES_BY_CODE
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+_COMMANDS_LAZY = {"confirm": ("bnlint.confirm.cli", "confirm_command")}
+
+
+def _use_color(no_color: bool, stream) -> bool:
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _console(stream, color: bool) -> Console:
+    return Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
+                   soft_wrap=True, width=None if color else 10_000)
+
+
+class DefaultGroup(click.Group):
+    """``bnlint PATH`` means ``bnlint check PATH`` (like ruff's former default)."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in _COMMANDS_LAZY
+                        and args[0] not in ("--help", "-h", "--version")):
+            args = ["check"] + list(args)
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(_COMMANDS_LAZY))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in _COMMANDS_LAZY:
+            module_name, attr = _COMMANDS_LAZY[name]
+            try:
+                module = __import__(module_name, fromlist=[attr])
+            except ImportError:
+                return None
+            cmd = getattr(module, attr)
+        return cmd
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="bnlint", message="%(prog)s %(version)s")
+def main() -> None:
+    """bnlint: find batch-normalization misuse in PyTorch training code.
+
+    Plain linting reads your code and never imports or runs it; only
+    `bnlint confirm` runs a script, and only when asked.
+    """
+
+
+def _codes_option(name: str, help_text: str):
+    return click.option(name, multiple=True, metavar="CODES", help=help_text)
+
+
+def _build_config(paths: Sequence[str], config_file: Optional[str], select, extend_select, ignore,
+                  exclude, extend_exclude, force_exclude: bool) -> Config:
+    if config_file:
+        cfg = load_config(config_file, explicit=True)
+    else:
+        start = paths[0] if paths else os.getcwd()
+        cfg = load_config(find_pyproject(start), explicit=False)
+    if select:
+        codes = split_codes(select)
+        validate_selectors(codes, "--select")
+        cfg.select = codes
+    if extend_select:
+        codes = split_codes(extend_select)
+        validate_selectors(codes, "--extend-select")
+        cfg.extend_select = cfg.extend_select + codes
+    if ignore:
+        codes = split_codes(ignore)
+        validate_selectors(codes, "--ignore")
+        cfg.ignore = cfg.ignore + codes
+    if exclude or extend_exclude:
+        # On the command line both add to the configured excludes: dropping the defaults
+        # (.venv, build, ...) by accident is never what a user wants.
+        cfg.extend_exclude = cfg.extend_exclude + list(exclude) + list(extend_exclude)
+        cfg.base_dir = os.getcwd() if not cfg.source else cfg.base_dir
+    if force_exclude:
+        cfg.force_exclude = True
+    return cfg
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_codes_option("--select", "Rule codes or prefixes to enable (replaces the default set); `ALL` for every rule.")
+@_codes_option("--extend-select", "Rule codes or prefixes to enable in addition to the selected ones.")
+@_codes_option("--ignore", "Rule codes or prefixes to disable.")
+@click.option("--format", "output_format", default="text", show_default=True,
+              type=click.Choice(["text", "json"]), help="Output format.")
+@click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to FILE instead of standard output.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Read settings from FILE (a pyproject.toml with [tool.bnlint], or a bnlint.toml).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Exclude files or folders matching GLOB.")
+@click.option("--extend-exclude", multiple=True, metavar="GLOB", hidden=True)
+@click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too.")
+@click.option("--statistics", is_flag=True, help="Print a count of findings per rule.")
+@click.option("--quiet", "-q", is_flag=True, help="Print findings only: no summary, no progress.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR is honoured too).")
+@click.option("--show-source/--no-show-source", default=None,
+              help="Code frame and help under each finding (default: on a terminal only).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
+              help="Worker processes (default: available cores; 1 under pre-commit).")
+def check(paths, select, extend_select, ignore, output_format, output_file, config_file, exclude,
+          extend_exclude, force_exclude, statistics, quiet, exit_zero, no_color, show_source, jobs):
+    """Lint PATHS (files or folders; default: the current folder)."""
+    from .engine import default_jobs, lint_paths
+
+    paths = list(paths) or ["."]
+    try:
+        cfg = _build_config(paths, config_file, select, extend_select, ignore, exclude, extend_exclude,
+                            force_exclude)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc))
+    n_jobs = jobs if jobs else (cfg.jobs or default_jobs())
+
+    out_stream = open(output_file, "w", encoding="utf-8") if output_file else sys.stdout
+    try:
+        color = _use_color(no_color, out_stream)
+        progress, on_targets, finish = _progress(quiet or output_format != "text" and not sys.stderr.isatty(),
+                                                 no_color)
+        result = lint_paths(paths, cfg, jobs=n_jobs, progress=progress, on_targets=on_targets)
+        finish()
+        if output_format == "text":
+            _print_text(result, _console(out_stream, color), show_source, color, statistics, quiet)
+        else:
+            from .reporters import MACHINE_FORMATS
+
+            out_stream.write(MACHINE_FORMATS[output_format](result))
+    finally:
+        if output_file:
+            out_stream.close()
+    if result.errors:
+        sys.exit(EXIT_FINDINGS)
+    if result.findings and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_OK)
+
+
+def _print_text(result, console: Console, show_source, color: bool, statistics: bool, quiet: bool) -> None:
+    from .reporters.text import TextReporter
+
+    reporter = TextReporter(console, show_source if show_source is not None else color, quiet)
+    for f in result.findings:
+        reporter.finding(f)
+    for e in result.errors:
+        reporter.error(e.path, e.message)
+    if statistics and result.findings:
+        reporter.statistics(result.findings)
+    reporter.summary(len(result.findings), len({f.path for f in result.findings}), len(result.errors),
+                     result.files_checked)
+
+
+def _progress(disabled: bool, no_color: bool):
+    """A transient progress bar on stderr, for long runs on a terminal only."""
+    if disabled or not sys.stderr.isatty():
+        return None, None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(file=sys.stderr, no_color=no_color), transient=True)
+    state = {"task": None}
+
+    def on_targets(total: int) -> None:
+        if total >= 50:
+            progress.start()
+            state["task"] = progress.add_task("lint", total=total)
+
+    def advance(n: int) -> None:
+        if state["task"] is not None:
+            progress.advance(state["task"], n)
+
+    def finish() -> None:
+        if state["task"] is not None:
+            progress.stop()
+
+    return advance, on_targets, finish
+
+
+@main.command("rules")
+@click.option("--format", "output_format", default="text", type=click.Choice(["text", "json"]))
+@click.option("--all", "show_all", is_flag=True, help="Also list retired codes.")
+def rules_command(output_format, show_all):
+    """List every rule: code, name, default on/off, summary."""
+    from .rules import RETIRED
+
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps([{"code": r.code, "name": r.name, "default": r.default_enabled,
+                                "summary": r.summary} for r in ALL_RULES], indent=2))
+        return
+    color = _use_color(False, sys.stdout)
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None if not color else None)
+    for col in ("code", "name", "default", "summary"):
+        table.add_column(col, overflow="fold")
+    for r in ALL_RULES:
+        table.add_row(r.code, r.name, "on" if r.default_enabled else "off", r.summary)
+    if show_all:
+        for code, why in RETIRED.items():
+            table.add_row(code, "(retired)", "-", why)
+    _console(sys.stdout, color).print(table)
+
+
+@main.command("rule")
+@click.argument("code")
+def rule_command(code):
+    """Print the documentation page of rule CODE (e.g. BN103)."""
+    code_u = code.upper()
+    rule = RULES_BY_CODE.get(code_u) or next((r for r in ALL_RULES if r.name == code.lower()), None)
+    if rule is None:
+        raise click.UsageError(f"unknown rule `{code}` (see `bnlint rules`)")
+    text = rule_page(rule.code)
+    if text is None:
+        raise click.ClickException(f"documentation page for {rule.code} is missing from this installation")
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+    else:
+        click.echo(text)
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    try:
+        main.main(args=argv, prog_name="bnlint", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,42 @@
+"""Dynamic confirmation: run the real model on the real batches and measure whether
+BN's training statistics (per batch) disagree with its eval statistics (running).
+
+This is the only part of bnlint that imports torch and the only part that runs
+user code. ``import bnlint.confirm`` stays cheap: torch is loaded on first use of
+:func:`compare` / :func:`compare_loader`; without torch they raise
+:class:`TorchMissing` saying ``pip install 'bnlint[confirm]'``.
+"""
+from __future__ import annotations
+
+from ._torch import INSTALL_HINT, TorchMissing, require_torch
+from .matching import attach_verdicts, finding_key
+from .result import ConfirmResult, SiteResult
+from .verdict import CONFIRM_AT, CONFIRMED, INCONCLUSIVE, INCONCLUSIVE_AT, NOT_CONFIRMED
+
+_LAZY = {"compare", "compare_loader"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        require_torch()
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CONFIRM_AT",
+    "CONFIRMED",
+    "ConfirmResult",
+    "INCONCLUSIVE",
+    "INCONCLUSIVE_AT",
+    "INSTALL_HINT",
+    "NOT_CONFIRMED",
+    "SiteResult",
+    "TorchMissing",
+    "attach_verdicts",
+    "compare",
+    "compare_loader",
+    "finding_key",
+]

@@ -1,0 +1,148 @@
+"""Parent side of ``bnlint confirm``: run the user's script in a child process,
+in its own process group/session, and always leave nothing running.
+
+No torch here: the parent only spawns, waits, kills and reads JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from .result import ConfirmResult
+
+# After --max-seconds the child stops at its next forward call or optimizer
+# step; if it shows no sign of that within this grace, it is killed.
+STOP_GRACE_S = 2.0
+# Once the child has started measuring, it gets this long to finish.
+ANALYSIS_GRACE_S = 120.0
+
+
+@dataclass
+class RunOutcome:
+    result: ConfirmResult
+    log: str  # what the script printed (stdout and stderr)
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _spawn(argv: List[str], log, cwd: Optional[str]) -> subprocess.Popen:
+    env = dict(os.environ)
+    # The child must import this very bnlint, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
+    kwargs = {}
+    if os.name == "posix":
+        kwargs["start_new_session"] = True  # own session and process group
+    else:  # pragma: no cover - Windows
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    return subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env, **kwargs
+    )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill the child and everything it started in its process group."""
+    if os.name == "posix":
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    else:  # pragma: no cover - Windows
+        subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        pass
+
+
+def run_script(
+    script: str,
+    args: Sequence[str] = (),
+    *,
+    steps: int = 13,
+    probe: int = 8,
+    max_seconds: float = 300.0,
+    cap_samples: int = 128,
+    cap_bytes: int = 32 * 2**20,
+    python: Optional[str] = None,
+    cwd: Optional[str] = None,
+) -> RunOutcome:
+    """Run ``script`` with ``args`` for ``steps`` training steps under tracing.
+
+    Blocks until the child ends or is killed (``max_seconds`` plus a short
+    grace, longer once measuring has begun); Ctrl-C kills the child's group too.
+    """
+    script = os.path.abspath(script)
+    if not os.path.isfile(script):
+        return RunOutcome(ConfirmResult.failure(f"no such script: {script}", script=script), "")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bnlint-confirm-") as tmp:
+        config = {
+            "script": script,
+            "args": list(args),
+            "result": os.path.join(tmp, "result.json"),
+            "busy": os.path.join(tmp, "measuring"),
+            "steps": steps,
+            "probe": min(probe, steps),
+            "max_seconds": max_seconds,
+            "cap_samples": cap_samples,
+            "cap_bytes": cap_bytes,
+        }
+        config_path = os.path.join(tmp, "config.json")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            json.dump(config, handle)
+        log_path = os.path.join(tmp, "output.log")
+        timed_out = False
+        with open(log_path, "wb") as log:
+            proc = _spawn(
+                [python or sys.executable, "-m", "bnlint.confirm.child", config_path], log, cwd
+            )
+            try:
+                while proc.poll() is None:
+                    elapsed = time.monotonic() - started
+                    measuring = os.path.exists(config["busy"])
+                    limit = max_seconds + (ANALYSIS_GRACE_S if measuring else STOP_GRACE_S)
+                    if elapsed > limit:
+                        timed_out = True
+                        break
+                    time.sleep(0.05)
+            finally:
+                # Also reaps what the script left behind (loader workers, its own children).
+                kill_group(proc)
+        with open(log_path, encoding="utf-8", errors="replace") as handle:
+            output = handle.read()
+        result = _read_result(config["result"])
+        if result is None:
+            result = _no_result(proc, timed_out, max_seconds, script)
+        result.seconds = time.monotonic() - started
+    return RunOutcome(result, output)
+
+
+def _read_result(path: str) -> Optional[ConfirmResult]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return ConfirmResult.from_json(json.load(handle))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _no_result(proc, timed_out: bool, max_seconds: float, script: str) -> ConfirmResult:
+    if timed_out:
+        message = (
+            f"the script did not reach a stopping point within --max-seconds {max_seconds:g}; "
+            "it was killed with its process group"
+        )
+    else:
+        message = (
+            f"the process running the script ended (exit status {proc.returncode}) before "
+            "confirm could report; did the script call os._exit() or crash the interpreter?"
+        )
+    return ConfirmResult.failure(message, script=script)

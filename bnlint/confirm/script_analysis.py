@@ -1,0 +1,147 @@
+"""Turning what the recorder saw in the user's script into per-site verdicts.
+
+Two checks:
+
+- forward call sites (BN101 towers, BN102 GAN pure batches): every recorded
+  call of a model is replayed on a copy; the reference is the running
+  statistics re-estimated over all of them, in the user's own call grouping.
+- loaders (BN103): calls whose input came straight from a DataLoader are
+  measured against random batches drawn from that loader's dataset.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from .aggregate import group_by_site, summarize
+from .frames import format_site
+from .loaders import NotSampleable, random_batches, tensor_leaves
+from .replay import Call, measure, model_device
+from .result import ConfirmResult, SiteResult, display_path
+from .tracer import RecordedCall, Recorder
+
+
+def _label(site) -> str:
+    return f"{display_path(site[0])}:{site[1]}" if site else "<unknown>"
+
+
+def _as_call(recorded: RecordedCall, recorder: Recorder, site) -> Call:
+    return Call(run=recorded.run, site=site, step=recorder.step_of(recorded.seq), samples=recorded.samples)
+
+
+def _call_sites(model, calls: List[RecordedCall], recorder: Recorder) -> List[SiteResult]:
+    probes = [_as_call(c, recorder, c.site) for c in calls]
+    stats = measure(model, [c.run for c in calls], probes)
+    inner = {}
+    for c in calls:
+        inner.setdefault(c.site, set()).update(c.inner)
+    reference = f"running statistics re-estimated over the {len(calls)} recorded calls of this model"
+    return [
+        summarize(
+            "call",
+            _label(site),
+            group,
+            path=site[0] if site else "",
+            line=site[1] if site else 0,
+            reference=reference,
+            model=type(model).__name__,
+            inner_sites=sorted(format_site(s) for s in inner[site] if s != site),
+        )
+        for site, group in group_by_site(stats).items()
+    ]
+
+
+def _loader_site(model, calls: List[RecordedCall], recorder: Recorder, seed: int = 0) -> SiteResult:
+    info, index = calls[0].loader
+    template = calls[0]
+    x = template.args[0]
+    rest, kwargs = template.args[1:], template.kwargs
+    site = info.created or info.iterated
+    details = dict(
+        path=site[0] if site else "",
+        line=site[1] if site else 0,
+        model=type(model).__name__,
+        inner_sites=[format_site(info.iterated)] if info.iterated and info.iterated != site else [],
+    )
+    probes = [_as_call(c, recorder, "loader") for c in calls]
+    count = max(8, len(calls))
+    try:
+        batches = list(random_batches(info.loader, count, template.samples, seed))
+    except NotSampleable as exc:
+        return SiteResult(
+            kind="loader", label=_label(site), verdict="inconclusive", z=0.0,
+            meaning=f"Could not draw random batches to compare with: {exc}.", **details,
+        )
+
+    def reference_run(batch):
+        leaf = tensor_leaves(batch)[index][: template.samples].to(device=x.device, dtype=x.dtype)
+        return lambda m: m(leaf, *rest, **kwargs)
+
+    stats = measure(model, [reference_run(b) for b in batches], probes)
+    return summarize(
+        "loader",
+        _label(site),
+        stats,
+        reference=f"{count} random batches of {template.samples} samples from the loader's dataset",
+        **details,
+    )
+
+
+def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
+    """Sites measured from the recorder's probe steps, and the device used."""
+    calls = recorder.probe_calls()
+    by_model: Dict[int, List[RecordedCall]] = {}
+    for call in calls:
+        by_model.setdefault(id(call.model), []).append(call)
+    sites: List[SiteResult] = []
+    device = None
+    for model_calls in by_model.values():
+        model = model_calls[0].model
+        device = device or str(model_device(model))
+        sites += _call_sites(model, model_calls, recorder)
+        by_loader: Dict[int, List[RecordedCall]] = {}
+        for call in model_calls:
+            if call.loader is not None:
+                by_loader.setdefault(id(call.loader[0]), []).append(call)
+        sites += [_loader_site(model, group, recorder) for group in by_loader.values()]
+    return sites, device
+
+
+def result_from(recorder: Recorder, how: str, reason: str, seconds: float, script: str) -> ConfirmResult:
+    """The run's result, or a failure that says why nothing could be measured."""
+    limit = recorder.seq if recorder.limit_seq is None else recorder.limit_seq
+    completed = recorder.completed_steps(limit)
+    common = dict(seconds=seconds, script=script, steps=completed)
+    if completed == 0:
+        if how == "deadline":
+            return ConfirmResult.failure(
+                f"the script did not complete an optimizer step within --max-seconds", **common
+            )
+        if reason:
+            return ConfirmResult.failure(f"script exited before the first optimizer step: {reason}", **common)
+        return ConfirmResult.failure(
+            "the script finished without calling optimizer.step(); confirm needs a training loop",
+            **common,
+        )
+    sites, device = analyse(recorder)
+    if not sites:
+        return ConfirmResult.failure(
+            f"no BatchNorm layer ran in training mode during the {completed} training steps "
+            "recorded; nothing to confirm",
+            **common,
+        )
+    note = ""
+    if how == "deadline":
+        note = f"--max-seconds reached after {completed} training steps; measured those"
+    elif how == "end" and completed < recorder.steps:
+        ended = f"with an error ({reason})" if reason else "normally"
+        note = f"the script ended {ended} after {completed} training steps; measured those"
+    return ConfirmResult(
+        status="ok",
+        message=note,
+        sites=sites,
+        probe_steps=min(completed, recorder.probe),
+        device=device or "",
+        **common,
+    )

@@ -1,0 +1,94 @@
+"""The result types every part of bnlint exchanges: findings, fixes, file errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+DOCS_BASE_URL = "https://github.com/bnlint/bnlint/blob/main/rules"
+
+
+def rule_url(code: str) -> str:
+    """Stable link to a rule's documentation page."""
+    return f"{DOCS_BASE_URL}/{code}.md"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``[start, end)`` (character offsets into the decoded source) by ``text``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Autofix:
+    """A mechanical fix. ``safe`` fixes are applied by ``--fix``; others need ``--unsafe-fixes``."""
+
+    description: str
+    edits: Tuple[Edit, ...]
+    safe: bool = True
+
+
+@dataclass(frozen=True)
+class Related:
+    """Another place the finding refers to (the other forward call, the loader definition)."""
+
+    path: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    name: str
+    path: str  # as the user wrote it (relative stays relative)
+    line: int  # 1-based
+    column: int  # 1-based
+    end_line: int
+    end_column: int
+    message: str
+    fix: str  # the remedy, in words (the ``help:`` line)
+    url: str = ""
+    related: Tuple[Related, ...] = ()
+    autofix: Optional[Autofix] = None
+    # Text of the flagged statement, whitespace-normalised; baselines key on it.
+    snippet: str = field(default="", compare=False)
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.code)
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "message": self.message,
+            "fix": self.fix,
+            "url": self.url or rule_url(self.code),
+            "related": [
+                {"path": r.path, "line": r.line, "message": r.message} for r in self.related
+            ],
+            "fixable": self.autofix is not None,
+        }
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be read or parsed, or an internal error of one rule on one file."""
+
+    path: str
+    message: str
+    kind: str = "read"  # "read" | "parse" | "internal"
+    code: str = ""  # rule code for internal errors
+
+    def to_json(self) -> dict:
+        data = {"path": self.path, "message": self.message, "kind": self.kind}
+        if self.code:
+            data["code"] = self.code
+        return data

@@ -1,0 +1,148 @@
+"""Pass 1: the project index.
+
+Maps module names to files under the project root and parses those files on
+demand, memoised per process. Rules on ``train.py`` that ask "does ``Net`` from
+``models`` contain BN?" get ``models.py`` parsed and walked once, whether or
+not ``models.py`` is among the files being linted (pre-commit passes only the
+staged ones). Every file consulted is recorded, so the result cache can be
+invalidated when a dependency changes.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Iterable, List, Optional, Set
+
+import libcst as cst
+
+from .analysis.module import ModuleInfo
+from .source import Source, SourceError, read_source
+
+ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
+_SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
+              "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".bnlint_cache"}
+
+
+def find_project_root(paths: Iterable[str]) -> str:
+    """Nearest ancestor of the first path holding pyproject.toml/.git; else the common parent."""
+    absolute = [os.path.abspath(p) for p in paths] or [os.getcwd()]
+    start = absolute[0] if os.path.isdir(absolute[0]) else os.path.dirname(absolute[0])
+    cur = start
+    while True:
+        if any(os.path.exists(os.path.join(cur, m)) for m in ROOT_MARKERS):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in absolute]
+    try:
+        return os.path.commonpath(dirs)
+    except ValueError:  # different drives
+        return start
+
+
+def parse_source(source: Source) -> cst.Module:
+    return cst.parse_module(source.text)
+
+
+class ProjectIndex:
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        self._modules: Dict[str, Optional[ModuleInfo]] = {}  # abs path -> info (None: unusable)
+        self._file_cache: Dict[str, Optional[str]] = {}
+        self._all_files: Optional[List[str]] = None
+        self._texts: Dict[str, str] = {}
+        self.consulted: Set[str] = set()  # abs paths read while analysing (cache deps)
+        self.memo: Dict[object, object] = {}  # shared memo for analysis results
+
+    # -- module names -------------------------------------------------------------
+    def module_name(self, abs_path: str) -> str:
+        rel = os.path.relpath(abs_path, self.root)
+        if rel.startswith(".."):
+            rel = os.path.basename(abs_path)
+        parts = rel[:-3].split(os.sep) if rel.endswith(".py") else rel.split(os.sep)
+        if parts and parts[0] == "src" and len(parts) > 1:
+            parts = parts[1:]
+        if parts and parts[-1] == "__init__":
+            parts = parts[:-1]
+        return ".".join(parts)
+
+    def package_of(self, abs_path: str) -> str:
+        name = self.module_name(abs_path)
+        if abs_path.endswith("__init__.py"):
+            return name
+        return name.rpartition(".")[0]
+
+    def resolve_module(self, dotted: str, importer: Optional[str]) -> Optional[str]:
+        """File for module ``dotted``: next to the importer (script style), then from the root."""
+        key = f"{dotted}|{os.path.dirname(importer) if importer else ''}"
+        if key in self._file_cache:
+            return self._file_cache[key]
+        rel = dotted.replace(".", os.sep)
+        bases = []
+        if importer:
+            bases.append(os.path.dirname(importer))
+        bases += [self.root, os.path.join(self.root, "src")]
+        found = None
+        for base in bases:
+            for candidate in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
+                if os.path.isfile(candidate):
+                    found = os.path.abspath(candidate)
+                    break
+            if found:
+                break
+        self._file_cache[key] = found
+        return found
+
+    # -- parsing ------------------------------------------------------------------
+    def add(self, info: ModuleInfo) -> None:
+        """Register a module already parsed by the engine (a linted file)."""
+        self._modules[os.path.abspath(info.fs_path)] = info
+
+    def module(self, abs_path: str) -> Optional[ModuleInfo]:
+        abs_path = os.path.abspath(abs_path)
+        self.consulted.add(abs_path)
+        if abs_path in self._modules:
+            return self._modules[abs_path]
+        info = None
+        try:
+            source = read_source(abs_path, os.path.relpath(abs_path))
+            tree = parse_source(source)
+            info = ModuleInfo(source, tree, abs_path, self.module_name(abs_path), self.package_of(abs_path))
+        except (SourceError, cst.ParserSyntaxError, RecursionError, ValueError):
+            info = None  # an unusable dependency only makes the analysis less precise
+        self._modules[abs_path] = info
+        return info
+
+    def module_by_name(self, dotted: str, importer: Optional[str]) -> Optional[ModuleInfo]:
+        path = self.resolve_module(dotted, importer)
+        return self.module(path) if path else None
+
+    # -- project-wide text search (cheap pre-filter for reverse lookups) ------------
+    def python_files(self) -> List[str]:
+        if self._all_files is None:
+            files = []
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
+                files.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(".py"))
+                if len(files) > 20000:
+                    break  # a huge tree: reverse lookups stay local rather than slow
+            self._all_files = sorted(files)
+        return self._all_files
+
+    def files_mentioning(self, word: str) -> List[str]:
+        pattern = re.compile(r"\b" + re.escape(word) + r"\b")
+        out = []
+        for path in self.python_files():
+            text = self._texts.get(path)
+            if text is None:
+                try:
+                    with open(path, "rb") as fh:
+                        text = fh.read(2_000_000).decode("utf-8", "replace")
+                except OSError:
+                    text = ""
+                self._texts[path] = text
+            if pattern.search(text):
+                out.append(path)
+        return out

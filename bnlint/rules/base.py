@@ -1,0 +1,74 @@
+"""The rule interface: a rule inspects one module with the shared analyses at hand."""
+from __future__ import annotations
+
+import os
+import re
+from typing import ClassVar, Iterable, List, Optional, Tuple
+
+import libcst as cst
+
+from ..analysis.context import Analysis
+from ..analysis.module import ModuleInfo
+from ..findings import Autofix, Finding, Related, rule_url
+
+
+class RuleContext:
+    """What a rule sees: the module, the shared analyses, and a way to report."""
+
+    def __init__(self, module: ModuleInfo, analysis: Analysis, rule: "Rule"):
+        self.module = module
+        self.analysis = analysis
+        self.resolver = analysis.resolver
+        self.bn = analysis.bn
+        self.training = analysis.training
+        self.loaders = analysis.loaders
+        self.rule = rule
+        self.findings: List[Finding] = []
+
+    def display_path(self, module: ModuleInfo) -> str:
+        """Path of another module relative to this one's display path style."""
+        if module is self.module:
+            return self.module.path
+        here = os.path.dirname(self.module.fs_path)
+        rel = os.path.relpath(module.fs_path, here)
+        base = os.path.dirname(self.module.path)
+        return os.path.normpath(os.path.join(base, rel)) if base else rel
+
+    def related(self, module: ModuleInfo, node: cst.CSTNode, message: str) -> Related:
+        return Related(self.display_path(module), module.line(node), message)
+
+    def report(self, node: cst.CSTNode, message: str, fix: str, related: Tuple[Related, ...] = (),
+               autofix: Optional[Autofix] = None) -> None:
+        line, col, end_line, end_col = self.module.position(node)
+        stmt = self.module.statement_of(node)
+        snippet = " ".join(self.module.code(stmt).split()) if stmt is not None else ""
+        self.findings.append(Finding(
+            code=self.rule.code, name=self.rule.name, path=self.module.path,
+            line=line, column=col + 1, end_line=end_line, end_column=end_col + 1,
+            message=message, fix=fix, url=rule_url(self.rule.code), related=tuple(related),
+            autofix=autofix, snippet=snippet,
+        ))
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]  # kebab-case, names the bad pattern
+    summary: ClassVar[str]  # one line for `bnlint rules`
+    default_enabled: ClassVar[bool] = True
+    # Pre-filter: the rule can only fire on a file whose text contains one of these.
+    trigger_words: ClassVar[Tuple[str, ...]] = ()
+
+    def wants(self, text: str) -> bool:
+        return not self.trigger_words or any(w in text for w in self.trigger_words)
+
+    def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+_CODE = re.compile(r"^BN\d{3}$")
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def validate_rule(rule: type) -> None:
+    assert _CODE.match(rule.code), rule.code
+    assert _NAME.match(rule.name), rule.name
