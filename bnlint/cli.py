@@ -1,7 +1,7 @@
 """Command line: ``bnlint [check] PATH...``, ``bnlint rules``, ``bnlint rule CODE``, ``bnlint confirm``.
 
 Exit codes: 0 nothing found; 1 findings or files that could not be read/parsed;
-2 usage or configuration error.
+2 usage or configuration error, or an internal error in bnlint on some file.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .docs import rule_page
 from .rules import ALL_RULES, RULES_BY_CODE
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERNAL = 2  # an internal error (a bug in bnlint) on some file; the others were linted
 _COMMANDS_LAZY = {"confirm": ("bnlint.confirm.cli", "confirm_command")}
 
 
@@ -105,7 +106,7 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 @_codes_option("--extend-select", "Rule codes or prefixes to enable in addition to the selected ones.")
 @_codes_option("--ignore", "Rule codes or prefixes to disable.")
 @click.option("--format", "output_format", default="text", show_default=True,
-              type=click.Choice(["text", "json"]), help="Output format.")
+              type=click.Choice(["text", "json", "sarif", "github", "junit", "gitlab"]), help="Output format.")
 @click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False, writable=True),
               help="Write the report to FILE instead of standard output.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -121,8 +122,18 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
               help="Code frame and help under each finding (default: on a terminal only).")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
               help="Worker processes (default: available cores; 1 under pre-commit).")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Report only findings not recorded in FILE (see --write-baseline).")
+@click.option("--write-baseline", "write_baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Record the current findings in FILE and exit 0.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes to the files.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (or show) fixes that are not marked safe.")
+@click.option("--no-cache", is_flag=True,
+              help="Neither read nor write the result cache (.bnlint_cache at the project root).")
 def check(paths, select, extend_select, ignore, output_format, output_file, config_file, exclude,
-          extend_exclude, force_exclude, statistics, quiet, exit_zero, no_color, show_source, jobs):
+          extend_exclude, force_exclude, statistics, quiet, exit_zero, no_color, show_source, jobs,
+          baseline_file, write_baseline_file, fix, diff, unsafe_fixes, no_cache):
     """Lint PATHS (files or folders; default: the current folder)."""
     from .engine import default_jobs, lint_paths
 
@@ -139,17 +150,32 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
         color = _use_color(no_color, out_stream)
         progress, on_targets, finish = _progress(quiet or output_format != "text" and not sys.stderr.isatty(),
                                                  no_color)
-        result = lint_paths(paths, cfg, jobs=n_jobs, progress=progress, on_targets=on_targets)
+        result = lint_paths(paths, cfg, jobs=n_jobs, progress=progress, on_targets=on_targets, cache=not no_cache)
         finish()
+        notes: List[str] = []
+        if diff:
+            _show_diff(result, unsafe_fixes, out_stream, quiet)
+        if fix:
+            result = _apply_fixes(result, unsafe_fixes, notes, lambda: lint_paths(paths, cfg, jobs=n_jobs, cache=not no_cache))
+        if write_baseline_file or baseline_file:
+            _baseline(result, baseline_file, write_baseline_file, notes)
+        fixable = sum(1 for f in result.findings if f.autofix is not None and (f.autofix.safe or unsafe_fixes))
+        if fixable and not fix and output_format == "text":
+            notes.append(f"{fixable} fixable with --fix (preview with --diff).")
         if output_format == "text":
-            _print_text(result, _console(out_stream, color), show_source, color, statistics, quiet)
+            _print_text(result, _console(out_stream, color), show_source, color, statistics, quiet, notes)
         else:
+            if not quiet:
+                for note in notes:
+                    click.echo(note, err=True)
             from .reporters import MACHINE_FORMATS
 
             out_stream.write(MACHINE_FORMATS[output_format](result))
     finally:
         if output_file:
             out_stream.close()
+    if result.internal_errors:  # a bug in bnlint, not in the code: say so, as ruff does
+        sys.exit(EXIT_INTERNAL)
     if result.errors:
         sys.exit(EXIT_FINDINGS)
     if result.findings and not exit_zero:
@@ -157,7 +183,72 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
     sys.exit(EXIT_OK)
 
 
-def _print_text(result, console: Console, show_source, color: bool, statistics: bool, quiet: bool) -> None:
+def _show_diff(result, unsafe: bool, out_stream, quiet: bool) -> None:
+    """``--diff``: print what ``--fix`` would change; exit 1 when it would change anything."""
+    from .fixes import apply_fixes
+
+    outcome = apply_fixes(result.findings, unsafe=unsafe, write=False)
+    for path in outcome.changed:
+        out_stream.write(outcome.diffs[path])
+    if not quiet:
+        n = len(outcome.fixed)
+        click.echo(f"Would fix {n} finding{'s' if n != 1 else ''}"
+                   f"{_unsafe_hint(result.findings, unsafe)}." if n else
+                   f"No fixes available{_unsafe_hint(result.findings, unsafe)}.", err=True)
+    for finding, why in outcome.dropped:
+        click.echo(f"{finding.location}: {finding.code} fix not applicable: {why}", err=True)
+    sys.exit(EXIT_FINDINGS if outcome.changed else EXIT_OK)
+
+
+def _unsafe_hint(findings, unsafe: bool) -> str:
+    hidden = sum(1 for f in findings if f.autofix is not None and not f.autofix.safe)
+    return f" ({hidden} more with --unsafe-fixes)" if hidden and not unsafe else ""
+
+
+def _apply_fixes(result, unsafe: bool, notes: List[str], relint):
+    """``--fix``: write the fixes, then lint again so what is reported is the fixed code."""
+    from .fixes import apply_fixes
+
+    outcome = apply_fixes(result.findings, unsafe=unsafe, write=True)
+    for finding, why in outcome.dropped:
+        click.echo(f"{finding.location}: {finding.code} fix not applied: {why}", err=True)
+    if outcome.changed:
+        n, m = len(outcome.fixed), len(outcome.changed)
+        notes.append(f"Fixed {n} finding{'s' if n != 1 else ''} in {m} file{'s' if m != 1 else ''}"
+                     f"{_unsafe_hint(result.findings, unsafe)}.")
+        result = relint()
+    elif _unsafe_hint(result.findings, unsafe):
+        notes.append(f"No safe fixes applied{_unsafe_hint(result.findings, unsafe)}.")
+    return result
+
+
+def _baseline(result, baseline_file: Optional[str], write_file: Optional[str], notes: List[str]) -> None:
+    """``--baseline``: keep only new findings; ``--write-baseline``: record them all."""
+    from .baseline import BaselineError, apply_baseline, write_baseline
+
+    if baseline_file and not write_file:  # with both, the new baseline records every finding
+        try:
+            outcome = apply_baseline(baseline_file, result.findings, result.root, result.checked)
+        except BaselineError as exc:
+            raise click.UsageError(str(exc))
+        result.findings = outcome.new
+        if outcome.baselined:
+            notes.append(f"{outcome.baselined} finding{'s' if outcome.baselined != 1 else ''} "
+                         f"hidden by the baseline {baseline_file}.")
+        if outcome.gone:
+            notes.append(f"{outcome.gone} baselined finding{'s are' if outcome.gone != 1 else ' is'} gone "
+                         f"(fixed or changed); run --write-baseline {baseline_file} to drop "
+                         f"{'them' if outcome.gone != 1 else 'it'}.")
+    if write_file:
+        written, gone = write_baseline(write_file, result.findings, result.root, result.checked)
+        notes.append(f"Wrote {written} finding{'s' if written != 1 else ''} to the baseline {write_file}"
+                     + (f"; {gone} previously baselined finding{'s are' if gone != 1 else ' is'} gone." if gone
+                        else "."))
+        result.findings = []
+
+
+def _print_text(result, console: Console, show_source, color: bool, statistics: bool, quiet: bool,
+                notes: Sequence[str] = ()) -> None:
     from .reporters.text import TextReporter
 
     reporter = TextReporter(console, show_source if show_source is not None else color, quiet)
@@ -167,6 +258,8 @@ def _print_text(result, console: Console, show_source, color: bool, statistics: 
         reporter.error(e.path, e.message)
     if statistics and result.findings:
         reporter.statistics(result.findings)
+    for note in notes:
+        reporter.note(note)
     reporter.summary(len(result.findings), len({f.path for f in result.findings}), len(result.errors),
                      result.files_checked)
 

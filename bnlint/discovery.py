@@ -41,7 +41,7 @@ def discover(paths: Sequence[str], excludes: Sequence[str], base_dir: str,
             targets.append(Target(os.path.abspath(fs_path), display))
 
     for raw in paths:
-        if os.path.isdir(raw) and not raw.endswith(SOURCE_SUFFIXES):
+        if os.path.isdir(raw):  # a folder, even one named `x.py`, is walked
             if force_exclude and _excluded(raw, base_dir, excludes):
                 continue
             # A folder named explicitly is linted even if a pattern excludes it (or an

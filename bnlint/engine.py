@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from .analysis.context import Analysis
 from .analysis.module import ModuleInfo
+from .cache import Deps, ResultCache, cache_disabled_by_env
 from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
@@ -27,6 +28,7 @@ class FileResult:
     path: str
     findings: List[Finding] = field(default_factory=list)
     errors: List[FileError] = field(default_factory=list)
+    deps: Optional[Deps] = None  # what the analysis read besides the file (for the cache)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class LintResult:
     errors: List[FileError]
     files_checked: int
     root: str = ""
+    checked: List[str] = field(default_factory=list)  # display paths of the files linted
 
     @property
     def internal_errors(self) -> List[FileError]:
@@ -42,7 +45,32 @@ class LintResult:
 
 
 def load_source(target: Target) -> Source:
+    if target.fs_path.endswith(".ipynb"):
+        from .notebook import notebook_source
+
+        try:
+            with open(target.fs_path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise SourceError(exc.strerror or str(exc))
+        return notebook_source(data, target.display)
     return read_source(target.fs_path, target.display)
+
+
+def _parse_error(source: Source, target: Target, exc: Exception) -> FileError:
+    message = str(exc)
+    if hasattr(source, "cite_lines"):  # a notebook: "line 12" of the Python view -> "cell 3, line 2"
+        message = source.cite_lines(message)
+    return FileError(target.display, message, "parse")
+
+
+def internal_error(display: str, code: str, exc: BaseException) -> FileError:
+    """A bug in bnlint on one file: which rule, a short reason, and where to report it."""
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]  # one line, bounded
+    at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    return FileError(display, f"internal error in {code or 'bnlint'} ({reason}{at}); "
+                              f"please report it at {REPORT_URL}", "internal", code)
 
 
 def _ignored_by_path(display: str, fs_path: str, root: str, per_file: Dict[str, List[str]], code: str) -> bool:
@@ -67,8 +95,21 @@ class Linter:
         self.per_file_ignores = per_file_ignores or {}
         self.index = ProjectIndex(root)
         self.analysis = Analysis(self.index)
+        # BNLINT_NO_PREFILTER=1 parses and checks every file with every rule (tests compare).
+        self.prefilter = not os.environ.get("BNLINT_NO_PREFILTER")
 
     def lint_file(self, target: Target) -> FileResult:
+        self.index.start_file()
+        try:
+            result = self._lint(target)
+        except Exception as exc:  # a bug outside the rules (loading, analysis): lose this file only
+            result = FileResult(target.display, errors=[internal_error(target.display, "", exc)])
+        index = self.index
+        result.deps = Deps(sorted(index.consulted), sorted(index.probed),
+                           {w: index.files_mentioning(w) for w in sorted(index.searched)})
+        return result
+
+    def _lint(self, target: Target) -> FileResult:
         result = FileResult(target.display)
         try:
             source = load_source(target)
@@ -77,7 +118,7 @@ class Linter:
             return result
         if source.skip_file():
             return result
-        rules = [r for r in self.rules if r.wants(source.text)]
+        rules = [r for r in self.rules if not self.prefilter or r.wants(source.text)]
         tree = syntax_check(source.text)
         if not rules:
             # Nothing can fire: only make sure the file is Python (libcst only if the
@@ -86,12 +127,12 @@ class Linter:
                 try:
                     parse(source.text, tree)
                 except ParseFailure as exc:
-                    result.errors.append(FileError(target.display, str(exc), "parse"))
+                    result.errors.append(_parse_error(source, target, exc))
             return result
         try:
             module_tree = parse(source.text, tree)
         except ParseFailure as exc:
-            result.errors.append(FileError(target.display, str(exc), "parse"))
+            result.errors.append(_parse_error(source, target, exc))
             return result
         try:
             info = ModuleInfo(source, module_tree, target.fs_path, self.index.module_name(target.fs_path),
@@ -105,13 +146,7 @@ class Linter:
             try:
                 rule.check(ctx)
             except Exception as exc:  # one rule failing must not stop the others
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                result.errors.append(FileError(
-                    target.display,
-                    f"internal error in {rule.code} ({type(exc).__name__}: {exc} at "
-                    f"{os.path.basename(where.filename)}:{where.lineno}); please report it at {REPORT_URL}",
-                    "internal", rule.code,
-                ))
+                result.errors.append(internal_error(target.display, rule.code, exc))
                 continue
             for finding in ctx.findings:
                 if source.is_suppressed(finding.code, finding.line):
@@ -119,12 +154,22 @@ class Linter:
                 if _ignored_by_path(target.display, target.fs_path, self.root, self.per_file_ignores, finding.code):
                     continue
                 result.findings.append(finding)
+        if hasattr(source, "to_cells"):  # a notebook: report cell-relative positions
+            result.findings = [source.to_cells(f) for f in result.findings]
         return result
+
+
+_WORKER: Dict[str, object] = {}  # the one Linter of a worker process, reused by all its chunks
 
 
 def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
                 targets: Sequence[Target]) -> List[FileResult]:
-    linter = Linter(root, codes, per_file)
+    # A fresh Linter per chunk would parse the shared dependencies (and build the
+    # project's name table) again for every chunk.
+    key = repr((root, list(codes), sorted(per_file.items())))
+    if _WORKER.get("key") != key:
+        _WORKER.update(key=key, linter=Linter(root, codes, per_file))
+    linter = _WORKER["linter"]
     return [linter.lint_file(t) for t in targets]
 
 
@@ -138,7 +183,32 @@ def default_jobs() -> int:
 
 
 def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
-        jobs: int = 1, progress: Optional[Callable[[int], None]] = None) -> List[FileResult]:
+        jobs: int = 1, progress: Optional[Callable[[int], None]] = None,
+        cache: Optional[ResultCache] = None) -> List[FileResult]:
+    """Results in ``targets`` order: cached ones first looked up here, the rest linted."""
+    if cache is None:
+        return _run_uncached(targets, root, codes, per_file, jobs, progress)
+    results: List[Optional[FileResult]] = [None] * len(targets)
+    todo: List[int] = []
+    for i, t in enumerate(targets):
+        hit = cache.lookup(t.fs_path, t.display)
+        if hit is None:
+            todo.append(i)
+            continue
+        results[i] = FileResult(t.display, hit[0], hit[1])
+        if progress:
+            progress(1)
+    fresh = _run_uncached([targets[i] for i in todo], root, codes, per_file, jobs, progress)
+    for i, r in zip(todo, fresh):
+        results[i] = r
+        # Unreadable files and internal errors are not results worth keeping.
+        if r.deps is not None and not any(e.kind in ("read", "internal") for e in r.errors):
+            cache.store(targets[i].fs_path, targets[i].display, r.findings, r.errors, r.deps)
+    return [r for r in results if r is not None]
+
+
+def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
+                  jobs: int = 1, progress: Optional[Callable[[int], None]] = None) -> List[FileResult]:
     if not targets:
         return []
     if jobs <= 1 or len(targets) < 8:
@@ -165,19 +235,26 @@ def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Di
 
 def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: int = 1,
                progress: Optional[Callable[[int], None]] = None,
-               on_targets: Optional[Callable[[int], None]] = None) -> LintResult:
-    """Lint files and directories; the public entry point behind the CLI."""
+               on_targets: Optional[Callable[[int], None]] = None, cache: bool = False) -> LintResult:
+    """Lint files and directories; the public entry point behind the CLI.
+
+    ``cache=True`` reuses and records per-file results in the project's cache folder
+    (``.bnlint_cache`` or ``cache-dir``); the CLI turns it on unless ``--no-cache``.
+    """
     config = config or Config()
     targets, missing = discover(paths, config.excludes, config.base_dir, config.force_exclude)
     if on_targets:
         on_targets(len(targets))
     root = find_project_root(paths)
     codes = sorted(selected_codes(config))
-    results = run(targets, root, codes, config.per_file_ignores, jobs, progress)
+    store = None
+    if cache and not cache_disabled_by_env():
+        store = ResultCache(root, codes, config.per_file_ignores, config.cache_dir)
+    results = run(targets, root, codes, config.per_file_ignores, jobs, progress, store)
     findings: List[Finding] = []
     errors: List[FileError] = [FileError(p, m, "read") for p, m in missing]
     for r in results:
         findings.extend(r.findings)
         errors.extend(r.errors)
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, errors, len(targets), root)
+    return LintResult(findings, errors, len(targets), root, [t.display for t in targets])

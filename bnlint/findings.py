@@ -55,9 +55,11 @@ class Finding:
     autofix: Optional[Autofix] = None
     # Text of the flagged statement, whitespace-normalised; baselines key on it.
     snippet: str = field(default="", compare=False)
+    # Notebooks: 1-based cell number; ``line``/``end_line`` are then lines of that cell.
+    cell: Optional[int] = None
 
     def sort_key(self):
-        return (self.path, self.line, self.column, self.code)
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
 
     def to_json(self) -> dict:
         return {
@@ -75,7 +77,15 @@ class Finding:
                 {"path": r.path, "line": r.line, "message": r.message} for r in self.related
             ],
             "fixable": self.autofix is not None,
+            **({"cell": self.cell} if self.cell is not None else {}),
         }
+
+    @property
+    def location(self) -> str:
+        """``path:line:col``, or ``nb.ipynb:cell 3:line 7:col`` in a notebook."""
+        if self.cell is not None:
+            return f"{self.path}:cell {self.cell}:line {self.line}:{self.column}"
+        return f"{self.path}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)

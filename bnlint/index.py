@@ -16,7 +16,8 @@ from typing import Dict, Iterable, List, Optional, Set
 import libcst as cst
 
 from .analysis.module import ModuleInfo
-from .source import Source, SourceError, read_source
+from .parsing import ParseFailure, parse
+from .source import Source, SourceError, read_bytes, read_source
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
@@ -43,7 +44,8 @@ def find_project_root(paths: Iterable[str]) -> str:
 
 
 def parse_source(source: Source) -> cst.Module:
-    return cst.parse_module(source.text)
+    # The guarded parser: a pathologically nested dependency must not crash libcst (and the run).
+    return parse(source.text)
 
 
 class ProjectIndex:
@@ -52,8 +54,10 @@ class ProjectIndex:
         self._modules: Dict[str, Optional[ModuleInfo]] = {}  # abs path -> info (None: unusable)
         self._file_cache: Dict[str, Optional[str]] = {}
         self._all_files: Optional[List[str]] = None
-        self._texts: Dict[str, str] = {}
+        self._words: Optional[Dict[str, List[int]]] = None  # identifier -> indices into python_files()
         self.consulted: Set[str] = set()  # abs paths read while analysing (cache deps)
+        self.probed: Set[str] = set()  # abs paths looked for and absent (a new file there matters)
+        self.searched: Set[str] = set()  # words looked up project-wide (files_mentioning)
         self.memo: Dict[object, object] = {}  # shared memo for analysis results
 
     # -- module names -------------------------------------------------------------
@@ -74,25 +78,39 @@ class ProjectIndex:
             return name
         return name.rpartition(".")[0]
 
+    def start_file(self) -> None:
+        """Forget what the previous linted file depended on (and its memoised analyses, so a
+        file's results, and so its recorded dependencies, never depend on which files this
+        process happened to lint before it)."""
+        self.consulted = set()
+        self.probed = set()
+        self.searched = set()
+        self.memo.clear()  # the analyses hold this very dict
+
     def resolve_module(self, dotted: str, importer: Optional[str]) -> Optional[str]:
         """File for module ``dotted``: next to the importer (script style), then from the root."""
         key = f"{dotted}|{os.path.dirname(importer) if importer else ''}"
         if key in self._file_cache:
-            return self._file_cache[key]
+            found, missing = self._file_cache[key]
+            self.probed.update(missing)
+            return found
         rel = dotted.replace(".", os.sep)
         bases = []
         if importer:
             bases.append(os.path.dirname(importer))
         bases += [self.root, os.path.join(self.root, "src")]
         found = None
+        missing = []
         for base in bases:
             for candidate in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
                 if os.path.isfile(candidate):
                     found = os.path.abspath(candidate)
                     break
+                missing.append(os.path.abspath(candidate))
             if found:
                 break
-        self._file_cache[key] = found
+        self._file_cache[key] = (found, tuple(missing))
+        self.probed.update(missing)
         return found
 
     # -- parsing ------------------------------------------------------------------
@@ -110,7 +128,7 @@ class ProjectIndex:
             source = read_source(abs_path, os.path.relpath(abs_path))
             tree = parse_source(source)
             info = ModuleInfo(source, tree, abs_path, self.module_name(abs_path), self.package_of(abs_path))
-        except (SourceError, cst.ParserSyntaxError, RecursionError, ValueError):
+        except (SourceError, ParseFailure, cst.ParserSyntaxError, RecursionError, ValueError):
             info = None  # an unusable dependency only makes the analysis less precise
         self._modules[abs_path] = info
         return info
@@ -132,17 +150,38 @@ class ProjectIndex:
         return self._all_files
 
     def files_mentioning(self, word: str) -> List[str]:
-        pattern = re.compile(r"\b" + re.escape(word) + r"\b")
-        out = []
-        for path in self.python_files():
-            text = self._texts.get(path)
-            if text is None:
-                try:
-                    with open(path, "rb") as fh:
-                        text = fh.read(2_000_000).decode("utf-8", "replace")
-                except OSError:
-                    text = ""
-                self._texts[path] = text
-            if pattern.search(text):
-                out.append(path)
-        return out
+        """Project files containing the identifier ``word`` (a superset of its real uses).
+
+        One pass builds an identifier -> files table for the process, so each reverse
+        lookup afterwards is a dictionary access rather than a scan of the whole tree.
+        """
+        self.searched.add(word)
+        if not word.isascii():  # the table holds ASCII identifiers only
+            pattern = re.compile(r"\b" + re.escape(word) + r"\b")
+            return [p for p in self.python_files() if pattern.search(_read_text(p))]
+        if self._words is None:
+            self._words = _word_table(self.python_files())
+        files = self.python_files()
+        return [files[i] for i in self._words.get(word, ())]
+
+
+def _read_text(path: str) -> str:
+    try:
+        return read_bytes(path, 2_000_000).decode("utf-8", "replace")
+    except SourceError:  # read_bytes also refuses FIFOs and devices, which would block or never end
+        return ""
+
+
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _word_table(files: List[str]) -> Dict[str, List[int]]:
+    table: Dict[str, List[int]] = {}
+    for i, path in enumerate(files):
+        try:
+            data = read_bytes(path, 2_000_000)
+        except SourceError:
+            continue
+        for word in set(_IDENTIFIER.findall(data)):
+            table.setdefault(word.decode("ascii"), []).append(i)
+    return table

@@ -1,17 +1,28 @@
 """Parsing with guard rails: libcst's native parser can overflow the C stack or go
 quadratic on pathologically deep expressions, so every file passes through the
 stdlib parser (C, fast, stack-safe) first and too-deep files are refused cleanly.
+
+The depth measured is libcst's, not the AST's: ``a and b and c`` is one flat
+``BoolOp`` in the AST but a nested chain in libcst, so each extra operand counts
+as a level. When the running interpreter cannot parse a file at all (a syntax
+error, or syntax newer than the interpreter), libcst gets it only if its longest
+statement is small enough to be parsed safely.
 """
 from __future__ import annotations
 
 import ast
+import io
 import sys
+import tokenize
 import warnings
 from typing import Optional
 
 import libcst as cst
 
 MAX_NESTING = 250  # deeper than any real code; libcst goes quadratic then crashes beyond
+# Without a stdlib AST, the longest statement libcst may see (a 5,000-deep `lambda:` chain
+# already overflows its stack; real statements are far below this).
+MAX_FALLBACK_TOKENS = 4000
 _BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
 
 
@@ -29,10 +40,11 @@ def _ast_depth(tree: ast.AST, limit: int) -> int:
             best = depth
             if best > limit:
                 return best
+        step = len(node.values) if isinstance(node, ast.BoolOp) else 1  # libcst nests and/or chains
         for name in node._fields:
             value = getattr(node, name, None)
             if isinstance(value, list):
-                stack.extend((x, depth + 1) for x in value if isinstance(x, node_type))
+                stack.extend((x, depth + step) for x in value if isinstance(x, node_type))
             elif isinstance(value, node_type):
                 stack.append((value, depth + 1))
     return best
@@ -50,29 +62,69 @@ def _bracket_depth(text: str) -> int:
     return best
 
 
-def syntax_check(text: str) -> Optional[ast.AST]:
-    """The stdlib AST, or None when the running interpreter's grammar is older than the file's."""
+def _stdlib_parse(text: str):
+    """(tree, None) or (None, the exception the stdlib parser raised)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escape sequences etc. are not our business
-            return ast.parse(text)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
+            return ast.parse(text), None
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return None, exc
+
+
+def syntax_check(text: str) -> Optional[ast.AST]:
+    """The stdlib AST, or None when the running interpreter cannot parse the file."""
+    return _stdlib_parse(text)[0]
+
+
+def _longest_statement(text: str, limit: int) -> int:
+    """Tokens in the longest logical line, counting up to ``limit`` (tokenizes lazily)."""
+    count = best = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                count = 0
+                continue
+            count += 1
+            if count > best:
+                best = count
+                if best > limit:
+                    break
+    except (tokenize.TokenError, SyntaxError, RecursionError, MemoryError):
+        pass  # counted as far as it tokenizes; libcst stops there too
+    return best
+
+
+def _stdlib_message(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        return f"syntax error at {where}: {exc.msg}"
+    return f"syntax error: {getattr(exc, 'msg', None) or exc}"
 
 
 def parse(text: str, tree: Optional[ast.AST] = "unset") -> cst.Module:
     """Parse with libcst, refusing inputs that would crash or hang it."""
-    if tree == "unset":
-        tree = syntax_check(text)
+    error: Optional[BaseException] = None
+    if tree == "unset" or tree is None:
+        tree, error = _stdlib_parse(text)
     if tree is not None:
         depth = _ast_depth(tree, MAX_NESTING)
         if depth > MAX_NESTING:
             raise ParseFailure(f"expressions nested more than {MAX_NESTING} levels deep; file not analyzed")
-    elif _bracket_depth(text) > MAX_NESTING or max(map(len, text.splitlines()), default=0) > 20000:
-        raise ParseFailure("syntax error (file is not valid Python 3)")
+    elif isinstance(error, (MemoryError, RecursionError)):
+        # The interpreter's own parser gave up; libcst would crash or run for minutes.
+        raise ParseFailure("expressions nested too deeply for the Python parser; file not analyzed")
+    elif (_bracket_depth(text) > MAX_NESTING
+          or _longest_statement(text, MAX_FALLBACK_TOKENS) > MAX_FALLBACK_TOKENS):
+        raise ParseFailure(_stdlib_message(error))
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
+        if tree is not None:  # valid for this interpreter, but libcst's grammar disagrees
+            raise ParseFailure(f"valid Python, but bnlint's parser (libcst) rejects line {exc.raw_line}, "
+                               f"column {exc.raw_column + 1}; file not analyzed")
+        if isinstance(error, SyntaxError) and error.lineno:
+            raise ParseFailure(_stdlib_message(error))  # CPython's wording is the clearer one
         raise ParseFailure(f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}: "
                            f"{str(exc.message).splitlines()[0]}")
     except RecursionError:

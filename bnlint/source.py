@@ -1,8 +1,11 @@
 """One source file: bytes to text, suppression comments, and offsets <-> positions."""
 from __future__ import annotations
 
+import errno
 import io
+import os
 import re
+import stat
 import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional
@@ -12,6 +15,7 @@ from typing import Dict, FrozenSet, List, Optional
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
 _SKIP_FILE = re.compile(r"#\s*bnlint:\s*skip-file\b")
 ALL_CODES = frozenset({"*"})
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.M)  # PEP 263
 
 
 class SourceError(Exception):
@@ -80,6 +84,16 @@ def _scan_noqa(text: str) -> Dict[int, FrozenSet[str]]:
     return result
 
 
+def _undecodable(data: bytes, encoding: str, exc: UnicodeDecodeError) -> SourceError:
+    line = data.count(b"\n", 0, exc.start) + 1
+    byte = data[exc.start:exc.start + 1].hex()
+    if _COOKIE.search(b"\n".join(data.split(b"\n", 2)[:2])):
+        return SourceError(f"not valid {encoding} as its coding comment declares "
+                           f"(byte 0x{byte} at line {line})")
+    return SourceError(f"not valid UTF-8 (byte 0x{byte} at line {line}) and no coding comment; "
+                       "save the file as UTF-8 or declare its encoding (`# -*- coding: latin-1 -*-`)")
+
+
 def decode(data: bytes, path: str) -> Source:
     """Decode bytes the way Python does (BOM, PEP 263 cookie, default UTF-8)."""
     if b"\x00" in data:
@@ -88,31 +102,57 @@ def decode(data: bytes, path: str) -> Source:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError(f"invalid encoding declaration: {exc.msg if hasattr(exc, 'msg') else exc}")
+        # detect_encoding also fails when the first two lines are not UTF-8 and name no encoding.
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as utf8_exc:
+            if not _COOKIE.search(b"\n".join(data.split(b"\n", 2)[:2])):
+                raise _undecodable(data, "utf-8", utf8_exc)
+        raise SourceError(f"invalid coding comment: {getattr(exc, 'msg', None) or exc}")
     try:
         text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise SourceError(
-            f"cannot decode as {encoding} ({reason}); add a PEP 263 coding comment "
-            "or save the file as UTF-8"
-        )
+    except UnicodeDecodeError as exc:
+        raise _undecodable(data, encoding, exc)
+    except LookupError:
+        raise SourceError(f"unknown encoding `{encoding}` in the coding comment")
     if text.startswith("\ufeff"):
         text = text[1:]
     newline = "\r\n" if "\r\n" in text else ("\r" if "\r" in text else "\n")
     return Source(path=path, text=text, encoding=encoding, bom=bom, newline=newline)
 
 
-def read_source(fs_path: str, display_path: str) -> Source:
+def read_bytes(fs_path: str, limit: int = -1) -> bytes:
+    """The bytes of a regular file; anything else (a folder, a FIFO, a device) is a SourceError.
+
+    The file is opened non-blocking and checked with fstat before reading, so a named
+    pipe or ``/dev/zero`` behind a ``.py`` name can neither hang nor flood the linter.
+    """
     try:
-        with open(fs_path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(fs_path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except IsADirectoryError:
         raise SourceError("is a directory, not a file")
     except PermissionError:
         raise SourceError("permission denied")
     except FileNotFoundError:
-        raise SourceError("no such file (broken symlink?)")
+        raise SourceError("broken symlink (its target does not exist)" if os.path.islink(fs_path)
+                          else "no such file")
     except OSError as exc:
-        raise SourceError(exc.strerror or str(exc))
-    return decode(data, display_path)
+        if exc.errno == errno.ELOOP:
+            raise SourceError("symlink loop (too many levels of symbolic links)")
+        raise SourceError((exc.strerror or str(exc)).lower())
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise SourceError("is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise SourceError("not a regular file (a pipe, socket or device?)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {(exc.strerror or str(exc)).lower()}")
+    finally:
+        os.close(fd)
+
+
+def read_source(fs_path: str, display_path: str) -> Source:
+    return decode(read_bytes(fs_path), display_path)

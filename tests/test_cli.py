@@ -19,7 +19,7 @@ BAD = textwrap.dedent('''
     import torch.nn as nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    model = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.Linear(8, 2))
     loader = DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=8)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for x, y in loader:

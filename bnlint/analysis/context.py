@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from .bn import BNAnalysis
+from .layers import LayerAnalysis
 from .loaders import LoaderAnalysis
 from .loops import TrainingAnalysis
+from .modes import ModeAnalysis
+from .steps import StepAnalysis
 from .values import Resolver
 
 
@@ -14,3 +17,6 @@ class Analysis:
         self.bn = BNAnalysis(self.resolver)
         self.training = TrainingAnalysis(self.resolver, self.bn)
         self.loaders = LoaderAnalysis(self.resolver)
+        self.layers = LayerAnalysis(self.resolver, self.bn)
+        self.steps = StepAnalysis(self.training)
+        self.modes = ModeAnalysis(self.training)

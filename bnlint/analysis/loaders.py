@@ -1,17 +1,21 @@
 """DataLoader calls: is this a ``torch.utils.data.DataLoader``, does it shuffle?"""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import libcst as cst
 
-from .values import ClassRef, Ctx, ExtCall, Instance, Resolver, Value, call_arg, unwrap
+from .module import Scope
+from .values import ClassRef, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",
                                "torch.utils.data.datapipes.datapipe.IterDataPipe"})
 # DataLoader(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, ...)
-_POSITION = {"dataset": 0, "batch_size": 1, "shuffle": 2, "sampler": 3, "batch_sampler": 4}
+_POSITION = {"dataset": 0, "batch_size": 1, "shuffle": 2, "sampler": 3, "batch_sampler": 4, "drop_last": 8}
+# Tensor factories whose first dimension is the dataset length in ``TensorDataset(torch.randn(N, ...))``.
+_FACTORIES = frozenset("torch." + n for n in ("randn", "rand", "zeros", "ones", "empty", "tensor", "arange"))
+_RANDINT = frozenset({"torch.randint"})
 
 SHUFFLED, UNSHUFFLED, UNKNOWN = "shuffled", "unshuffled", "unknown"
 
@@ -119,6 +123,133 @@ class LoaderAnalysis:
                                             or v.qualname.startswith("webdataset")):
                 return True
         return False
+
+
+def iterated_loaders(values: List[Value]) -> List[ExtCall]:
+    """DataLoaders among the values an iterable can be, looking through zip/enumerate.
+
+    Values on an undecidable branch (``Maybe``) are skipped: precision over recall.
+    """
+    out = []
+    for v in values:
+        if isinstance(v, Maybe):
+            continue
+        if is_dataloader(v):
+            out.append(v)
+        elif isinstance(v, Seq) and v.kind in ("zip", "enumerate"):
+            for item in v.items:
+                out.extend(iterated_loaders(list(item)))
+    return out
+
+
+class LoaderSizes:
+    """Batch size, drop_last and dataset length of a DataLoader, when they are static."""
+
+    def __init__(self, loaders: LoaderAnalysis):
+        self.loaders = loaders
+        self.r = loaders.r
+
+    def loop_loaders(self, scope: Scope, loop: cst.CSTNode) -> List[Tuple[cst.CSTNode, ExtCall]]:
+        """(node that draws from it, loader) for the loaders a loop iterates or calls ``next`` on."""
+        rctx = self.r.ctx_for(scope)
+        out = []
+        if isinstance(loop, cst.For):
+            out.extend((loop.iter, l) for l in iterated_loaders(self.r.resolve(loop.iter, rctx)))
+        for site in scope.calls:
+            func = site.call.func
+            if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
+                arg = call_arg(site.call, 0)
+                if arg is not None:
+                    out.extend((site.call, l) for l in iterated_loaders(self.r.resolve(arg, rctx)))
+        return out
+
+    def batch_size(self, loader: ExtCall) -> Optional[int]:
+        """The batch size, 1 when not passed (DataLoader's default); None when unknown or sampler-made."""
+        if self.loaders.argument(loader, "batch_sampler") is not None:
+            return None
+        arg = self.loaders.argument(loader, "batch_size")
+        if arg is None:
+            return 1
+        if arg[0] == "?":
+            return None
+        value = self.r.const(arg[0], arg[1])
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def drop_last(self, loader: ExtCall) -> Optional[bool]:
+        arg = self.loaders.argument(loader, "drop_last")
+        if arg is None:
+            return False
+        if arg[0] == "?":
+            return None
+        value = self.r.const(arg[0], arg[1])
+        return value if isinstance(value, bool) else None
+
+    def dataset_length(self, loader: ExtCall) -> Optional[int]:
+        """len(dataset) when it is written in the code: ``TensorDataset(torch.randn(N, ...))``,
+        ``Subset(ds, range(N))``, a Dataset class whose ``__len__`` returns a constant."""
+        if self.loaders.argument(loader, "sampler") is not None:
+            return None  # the sampler decides how many samples an epoch has
+        arg = self.loaders.argument(loader, "dataset")
+        if arg is None or arg[0] == "?":
+            return None
+        lengths = {self._length(v) for v in self.r.resolve(arg[0], arg[1])}
+        if len(lengths) != 1:
+            return None
+        return lengths.pop()
+
+    def _length(self, value: Value) -> Optional[int]:
+        if isinstance(value, ExtCall):
+            name = value.qualname.rsplit(".", 1)[-1]
+            if value.qualname.startswith("torch.utils.data.") and name == "TensorDataset":
+                first = call_arg(value.call, 0)
+                return self._tensor_rows(first, value.ctx) if first is not None else None
+            if value.qualname.startswith("torch.utils.data.") and name == "Subset":
+                indices = call_arg(value.call, 1, "indices")
+                return self._range_length(indices, value.ctx) if indices is not None else None
+            return None
+        if isinstance(value, Instance) and value.call is not None:
+            method = self.r.find_method(value.cls, value.module, "__len__")
+            if method is None or len(method.returns) != 1:
+                return None
+            ctx = Ctx(method, None, value)
+            n = self.r.const(method.returns[0], ctx)
+            return n if isinstance(n, int) and not isinstance(n, bool) else None
+        return None
+
+    def _tensor_rows(self, expr, ctx: Ctx) -> Optional[int]:
+        rows = set()
+        for v in self.r.resolve(expr, ctx):
+            if not isinstance(v, ExtCall):
+                return None
+            if v.qualname in _FACTORIES and v.qualname != "torch.tensor":
+                size = call_arg(v.call, 0, "size")
+            elif v.qualname in _RANDINT:
+                size = call_arg(v.call, 2, "size")
+            else:
+                return None
+            if size is None:
+                return None
+            dims = self.r.const(size, v.ctx)
+            if isinstance(dims, tuple) and dims:
+                dims = dims[0]
+            if not isinstance(dims, int) or isinstance(dims, bool):
+                return None
+            rows.add(dims)
+        return rows.pop() if len(rows) == 1 else None
+
+    def _range_length(self, expr, ctx: Ctx) -> Optional[int]:
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "list":
+            inner = call_arg(expr, 0)
+            return self._range_length(inner, ctx) if inner is not None else None
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "range":
+            bounds = [self.r.const(a.value, ctx) for a in expr.args if a.keyword is None and not a.star]
+            if len(bounds) != len(expr.args) or not all(isinstance(b, int) for b in bounds):
+                return None
+            if len(bounds) == 1:
+                return max(bounds[0], 0)
+            if len(bounds) == 2:
+                return max(bounds[1] - bounds[0], 0)
+        return None
 
 
 def _is_none(expr) -> bool:

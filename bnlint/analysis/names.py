@@ -6,7 +6,7 @@ QualifiedNameProvider, which costs ~10x the parse on real code.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import libcst as cst
 
@@ -47,6 +47,7 @@ class ImportTable:
     def __init__(self, package: str = "") -> None:
         self.package = package  # the importing module's package, for relative imports
         self.aliases: Dict[str, str] = {}
+        self.star_modules: List[str] = []  # `from models import *`, common in research code
 
     def add(self, node) -> None:
         if isinstance(node, cst.Import):
@@ -64,6 +65,8 @@ class ImportTable:
             if level:
                 module = resolve_relative(self.package, level, module)
             if isinstance(node.names, cst.ImportStar):
+                if module not in self.star_modules:
+                    self.star_modules.append(module)
                 return
             for alias in node.names:
                 name = _module_dotted(alias.name)

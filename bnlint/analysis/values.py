@@ -287,9 +287,29 @@ class Resolver:
                 return out
             scope = scope.parent
             cur_ctx = Ctx(scope) if scope is not None else None
+        star = self.star_import(ctx.module, name, depth)
+        if star is not None:
+            return star
         if name in BUILTINS:
             return [Ref(name)]
         return [UNKNOWN]
+
+    def star_import(self, module: ModuleInfo, name: str, depth: int, _seen=None) -> Optional[List[Value]]:
+        """``name`` provided by a ``from X import *`` of a project module (followed transitively)."""
+        seen = _seen if _seen is not None else set()
+        if id(module) in seen:
+            return None
+        seen.add(id(module))
+        for star in module.imports.star_modules:
+            info = self.index.module_by_name(star, module.fs_path)
+            if info is None:
+                continue
+            if name in info.scope.bindings and not name.startswith("_"):
+                return self.lookup(name, Ctx(info.scope), depth)
+            found = self.star_import(info, name, depth, seen)
+            if found is not None:
+                return found
+        return None
 
     def binding_values(self, b: Binding, name: str, ctx: Ctx, depth: int) -> List[Value]:
         if b.kind == "param":
@@ -560,6 +580,18 @@ class Resolver:
         return out
 
     # -- qualified names and modules --------------------------------------------------
+    def imported_modules(self, module: ModuleInfo) -> List[ModuleInfo]:
+        """Project modules whose names ``module`` imports (for cross-module searches)."""
+        out: List[ModuleInfo] = []
+        for qual in list(module.imports.aliases.values()) + module.imports.star_modules:
+            for v in self.qualname_values(qual, module, MAX_DEPTH - 2):
+                target = v.module if isinstance(v, (ModuleRef, ClassRef)) else (
+                    v.scope.module if isinstance(v, FuncRef) else None)
+                if target is not None and target is not module and target not in out:
+                    out.append(target)
+        return out
+
+
     def qualname_values(self, qual: str, importer: ModuleInfo, depth: int) -> List[Value]:
         """A project module/symbol when ``qual`` names one, else an external ``Ref``."""
         parts = qual.split(".")
@@ -618,6 +650,9 @@ class Resolver:
                     return left in right
                 if isinstance(op, cst.NotIn) and right is not None and left is not None:
                     return left not in right
+                if isinstance(op, tuple(_ORDERINGS)) and None not in (left, right) \
+                        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
+                    return _ORDERINGS[type(op)](left, right)
                 if isinstance(op, cst.Is) and isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
                     vals = self.resolve(expr.left, ctx, depth)
                     if all(isinstance(v, Const) for v in vals):
@@ -689,6 +724,13 @@ class Resolver:
                 if key is None or k is None or k == key:
                     out.extend(self.resolve(element.value, ctx, depth))
         return out
+
+
+# Numeric comparisons ``const`` decides (``if domains > 1:`` with a literal default).
+_ORDERINGS = {
+    cst.LessThan: lambda a, b: a < b, cst.LessThanEqual: lambda a, b: a <= b,
+    cst.GreaterThan: lambda a, b: a > b, cst.GreaterThanEqual: lambda a, b: a >= b,
+}
 
 
 def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:

@@ -7,13 +7,13 @@ one unlucky batch cannot confirm and one lucky batch cannot clear.
 from __future__ import annotations
 
 from statistics import median
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from .result import SiteResult
 from .verdict import classify, meaning
 
 
-def _weighted_mean(pairs: Iterable) -> float:
+def _weighted_mean(pairs: Iterable) -> Optional[float]:
     pairs = [(value, weight) for value, weight in pairs if value is not None]
     total = sum(weight for _, weight in pairs)
     if not pairs or total <= 0:
@@ -28,7 +28,7 @@ def summarize(kind: str, label: str, stats: Sequence, **details) -> SiteResult:
     mean_z, var_z = _layer_medians(stats, "mean_z"), _layer_medians(stats, "var_z")
     worst = max(layer_z, key=layer_z.get) if layer_z else ""
     if worst:
-        worst += " (mean)" if mean_z.get(worst, 0.0) >= var_z.get(worst, 0.0) else " (variance)"
+        worst += ": mean" if mean_z.get(worst, 0.0) >= var_z.get(worst, 0.0) else ": variance"
     z = median(z_calls) if z_calls else 0.0
     verdict = classify(z)
     note = details.pop("note", "")

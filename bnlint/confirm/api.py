@@ -7,7 +7,7 @@ no script to run.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -76,7 +76,7 @@ def compare(
                         samples=len(batch) if hasattr(batch, "__len__") else 0,
                     )
                 )
-    stats = measure(model, [c.run for c in calls], calls)
+    stats = measure(model, calls)
     reference = f"running statistics re-estimated over all {len(calls)} calls"
     sites = [
         summarize("source", name, group, reference=reference, model=type(model).__name__)
@@ -130,7 +130,7 @@ def compare_loader(
         reference = [run(_to(input_fn(b), device)) for b in random_batches(loader, max(steps, len(own)), size, seed)]
     except NotSampleable as exc:
         return ConfirmResult.failure(f"cannot draw random batches: {exc}")
-    stats = measure(model, reference, own)
+    stats = measure(model, own, reference)
     site = summarize(
         "loader",
         "loader",

@@ -78,6 +78,7 @@ def main(config_path: str) -> None:
     recorder.install()
     sys.argv = [script] + list(config["args"])
     sys.path.insert(0, os.path.dirname(script))
+    open(config["started"], "w").close()  # --max-seconds counts from here (parent side too)
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:

@@ -33,7 +33,7 @@ Needs PyTorch: pip install 'bnlint[confirm]'.
 """
 
 
-@click.command("confirm", help=HELP, context_settings={"ignore_unknown_options": False})
+@click.command("confirm", help=HELP)
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--steps", default=13, show_default=True, type=click.IntRange(1),

@@ -82,8 +82,12 @@ class LoaderWatch:
             info.iterated = user_site()
             return _WatchedIterator(original_iter(loader), info)
 
+        self._originals = (original_init, original_iter)
         DataLoader.__init__ = __init__
         DataLoader.__iter__ = __iter__
+
+    def uninstall(self) -> None:
+        DataLoader.__init__, DataLoader.__iter__ = self._originals
 
     def link(self, x: torch.Tensor) -> Optional[Tuple[LoaderInfo, int]]:
         """The loader (and tensor position in its batch) whose last batch is ``x``."""

@@ -12,6 +12,7 @@ import os
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .result import ConfirmResult, SiteResult
+from .verdict import SEVERITY
 
 MATCHED_CODES = ("BN101", "BN102", "BN103")
 MAX_DISTANCE = 40  # lines; beyond this a site is about some other code
@@ -35,17 +36,18 @@ def _finding_lines(finding) -> List[Tuple[str, int]]:
 
 
 def _nearest(finding, sites: Iterable[SiteResult], max_distance: int) -> Optional[SiteResult]:
-    best, best_distance = None, max_distance + 1
+    """The site closest to the finding or its related places; ties go to the most
+    severe verdict (a towers finding spans both calls, and one of them may look fair)."""
+    best, best_rank = None, None
     for site in sites:
-        if not site.path:
-            continue
-        for path, line in _finding_lines(finding):
-            if not _same_file(path, site.path):
-                continue
-            for site_line in site.lines():
+        for site_path, site_line in site.places():
+            for path, line in _finding_lines(finding):
                 distance = abs(site_line - line)
-                if distance < best_distance:
-                    best, best_distance = site, distance
+                if distance > max_distance or not _same_file(path, site_path):
+                    continue
+                rank = (distance, -SEVERITY.get(site.verdict, 0))
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = site, rank
     return best
 
 

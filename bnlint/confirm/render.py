@@ -11,7 +11,7 @@ from .result import ConfirmResult, SiteResult, display_label, display_path
 from .verdict import CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED
 
 _STYLE = {CONFIRMED: "bold red", INCONCLUSIVE: "yellow", NOT_CONFIRMED: "green"}
-_KIND = {"call": "forward call", "loader": "loader", "source": "source"}
+_KIND = {"call": "call", "loader": "loader", "source": "source"}
 
 
 def _effect(site: SiteResult) -> str:
@@ -33,28 +33,31 @@ def render_text(result: ConfirmResult, console: Console) -> None:
     if result.device:
         title += f" on {result.device}"
     table = Table(title=title, title_justify="left")
-    table.add_column("where")
+    table.add_column("where", no_wrap=True)
     table.add_column("check")
-    table.add_column("verdict")
+    table.add_column("verdict", no_wrap=True)
     table.add_column("z", justify="right")
-    table.add_column("worst BN layer")
-    table.add_column("train/eval output gap", justify="right")
-    table.add_column("calls", justify="right")
+    table.add_column("worst BN layer", overflow="fold")
+    table.add_column("train/eval gap", justify="right")
     for site in result.sites:
         table.add_row(
             display_label(site),
-            _KIND.get(site.kind, site.kind) + (f" ({site.model})" if site.model else ""),
+            _KIND.get(site.kind, site.kind),
             Text(site.verdict, style=_STYLE.get(site.verdict, "")),
             f"{site.z:.1f}",
             site.worst_layer or "-",
             _effect(site),
-            str(site.calls),
         )
     console.print(table)
+    # One sentence per distinct meaning, listing the sites it applies to.
+    meanings = {}
     for site in result.sites:
-        console.print(f"[bold]{display_label(site)}[/bold] {site.verdict}: {site.meaning}")
+        meanings.setdefault((site.verdict, site.meaning), []).append(display_label(site))
+    for (verdict, text), labels in meanings.items():
+        console.print(Text(f"{verdict} ({', '.join(labels)}): ", style=_STYLE.get(verdict, "")) + Text(text))
+    for site in result.sites:
         if site.note:
-            console.print(f"  note: {site.note}")
+            console.print(f"note ({display_label(site)}): {site.note}")
     console.print(
         "z: deviation of the batch statistics from the reference, in units of sampling "
         "error (fair batches ≈ 0.7); confirmed ≥ 4, inconclusive 3–4.",

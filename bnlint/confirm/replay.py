@@ -3,21 +3,22 @@
 The model's own running statistics are useless as a reference: early in
 training they are biased for hundreds of steps. Instead the BN layers of a
 copy are reset and re-estimated with cumulative averaging (``momentum=None``)
-over *reference* calls, then frozen, and each *probe* call is measured against
-them. Every call is replayed exactly as the user made it (one call per domain
+over *reference* calls (for the call-site check: the probe calls themselves),
+then frozen, and each *probe* call is measured against them. Every call is replayed exactly as the user made it (one call per domain
 stays one call per domain), so correct code never looks broken.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from .stats import bn_layers, call_z, output_gap
+from .stats import Moments, batch_moments, bn_layers, first_tensor, moments_z, output_gap
 
 Forward = Callable[[nn.Module], Any]
 
@@ -92,57 +93,86 @@ def _set_bn_training(layers, training: bool) -> None:
         bn.training = training
 
 
-def measure(model: nn.Module, reference: Sequence[Forward], probes: Sequence[Call]) -> List[CallStats]:
-    """Re-estimate running statistics from ``reference``, then measure each probe call.
+def measure(
+    model: nn.Module, probes: Sequence[Call], reference: Optional[Sequence[Forward]] = None
+) -> List[CallStats]:
+    """Re-estimate running statistics from ``reference``, freeze them, and measure
+    each probe call against them: z per BN layer, and train- vs eval-mode output.
 
+    ``reference=None`` means the probe calls are their own reference (the
+    call-site check); one train-mode pass then serves both purposes.
     Everything but BN runs in eval mode (no dropout noise in the effect size).
     """
-    results: List[CallStats] = []
     with replica(model) as net, torch.no_grad():
         layers = bn_layers(net)
+        by_name = dict(layers)
         net.eval()
         for _, bn in layers:
             bn.reset_running_stats()
             bn.momentum = None  # cumulative average over the reference calls
         _set_bn_training(layers, True)
-        for run in reference:
-            run(net)
-        estimated = [(name, bn) for name, bn in layers if int(bn.num_batches_tracked) > 0]
-        for _, bn in layers:
-            bn.momentum = 0.0  # freeze: probe calls must not move the reference
 
-        stats = CallStats(None)
-
-        def keep_max(table: Dict[str, float], name: str, z: Optional[float]) -> None:
-            if z is not None:
-                table[name] = max(table.get(name, 0.0), z)
+        log: Optional[List[Tuple[str, Moments]]] = None  # BN calls of the probe being run
 
         def record(name: str):
             def hook(bn, args):
-                if bn.training:
-                    z_mean, z_var = call_z(args[0], bn.running_mean, bn.running_var)
-                    keep_max(stats.mean_z, name, z_mean)
-                    keep_max(stats.var_z, name, z_var)
+                if log is not None and bn.training:
+                    moments = batch_moments(args[0])
+                    if moments is not None:
+                        log.append((name, moments))
 
             return hook
 
-        handles = [bn.register_forward_pre_hook(record(name)) for name, bn in estimated]
+        def run_recorded(call: Call):
+            nonlocal log
+            log = []
+            try:
+                output = first_tensor(call.run(net))
+                return call, log, None if output is None else output.detach()
+            finally:
+                log = None
+
+        handles = [bn.register_forward_pre_hook(record(name)) for name, bn in layers]
         try:
-            for call in probes:
-                stats = CallStats(call)
-                train_out = call.run(net)
-                _set_bn_training(layers, False)
-                eval_out = call.run(net)
-                _set_bn_training(layers, True)
-                stats.relative_l2, stats.flipped = output_gap(train_out, eval_out)
-                results.append(stats)
+            if reference is None:
+                recorded = [run_recorded(call) for call in probes]
+            else:
+                for run in reference:
+                    run(net)
+            # Layers the reference never reached have no statistics to compare with.
+            estimated = {name for name, bn in layers if int(bn.num_batches_tracked) > 0}
+            for _, bn in layers:
+                bn.momentum = 0.0  # freeze: probe calls must not move the reference
+            if reference is not None:
+                recorded = [run_recorded(call) for call in probes]
         finally:
             for handle in handles:
                 handle.remove()
+
+        results: List[CallStats] = []
+        for call, call_log, train_out in recorded:
+            stats = CallStats(call)
+            for name, moments in call_log:
+                if name not in estimated:
+                    continue
+                bn = by_name[name]
+                z_mean, z_var = moments_z(moments, bn.running_mean, bn.running_var)
+                _keep_max(stats.mean_z, name, z_mean)
+                _keep_max(stats.var_z, name, z_var)
+            _set_bn_training(layers, False)
+            eval_out = call.run(net)
+            _set_bn_training(layers, True)
+            stats.relative_l2, stats.flipped = output_gap(train_out, eval_out)
+            results.append(stats)
     return results
 
 
+def _keep_max(table: Dict[str, float], name: str, z: Optional[float]) -> None:
+    if z is not None:
+        table[name] = max(table.get(name, 0.0), z)
+
+
 def model_device(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
         return tensor.device
     return torch.device("cpu")

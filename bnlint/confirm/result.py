@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from .verdict import (
-    CONFIRM_AT,
-    CONFIRMED,
-    ERROR,
-    INCONCLUSIVE_AT,
-    NOT_CONFIRMED,
-    SEVERITY,
-)
+from .verdict import CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, NOT_CONFIRMED, SEVERITY
 
 SCHEMA_VERSION = 1
 
@@ -50,13 +43,13 @@ class SiteResult:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def lines(self) -> List[int]:
-        """Every line in ``self.path`` this site stands for (its own and nested call sites)."""
-        out = [self.line] if self.line else []
+    def places(self) -> List[Tuple[str, int]]:
+        """Every (path, line) this site stands for: its own and its nested call sites."""
+        out = [(self.path, self.line)] if self.path else []
         for site in self.inner_sites:
             path, _, line = site.rpartition(":")
-            if path == self.path and line.isdigit():
-                out.append(int(line))
+            if path and line.isdigit():
+                out.append((path, int(line)))
         return out
 
 
@@ -172,5 +165,3 @@ def display_label(site: SiteResult) -> str:
         return f"{display_path(site.path)}:{site.line}"
     return site.label
 
-
-__all__ = ["ConfirmResult", "SiteResult", "display_label", "display_path", "NOT_CONFIRMED"]

@@ -22,6 +22,9 @@ from .result import ConfirmResult
 STOP_GRACE_S = 2.0
 # Once the child has started measuring, it gets this long to finish.
 ANALYSIS_GRACE_S = 120.0
+# --max-seconds counts from the start of the script; importing torch and
+# installing the hooks before that may take this long on a busy machine.
+STARTUP_GRACE_S = 60.0
 
 
 @dataclass
@@ -89,6 +92,7 @@ def run_script(
             "script": script,
             "args": list(args),
             "result": os.path.join(tmp, "result.json"),
+            "started": os.path.join(tmp, "started"),
             "busy": os.path.join(tmp, "measuring"),
             "steps": steps,
             "probe": min(probe, steps),
@@ -100,20 +104,12 @@ def run_script(
         with open(config_path, "w", encoding="utf-8") as handle:
             json.dump(config, handle)
         log_path = os.path.join(tmp, "output.log")
-        timed_out = False
         with open(log_path, "wb") as log:
             proc = _spawn(
                 [python or sys.executable, "-m", "bnlint.confirm.child", config_path], log, cwd
             )
             try:
-                while proc.poll() is None:
-                    elapsed = time.monotonic() - started
-                    measuring = os.path.exists(config["busy"])
-                    limit = max_seconds + (ANALYSIS_GRACE_S if measuring else STOP_GRACE_S)
-                    if elapsed > limit:
-                        timed_out = True
-                        break
-                    time.sleep(0.05)
+                timed_out = _wait(proc, config, max_seconds)
             finally:
                 # Also reaps what the script left behind (loader workers, its own children).
                 kill_group(proc)
@@ -124,6 +120,26 @@ def run_script(
             result = _no_result(proc, timed_out, max_seconds, script)
         result.seconds = time.monotonic() - started
     return RunOutcome(result, output)
+
+
+def _wait(proc: subprocess.Popen, config: dict, max_seconds: float) -> bool:
+    """Wait for the child; True when it overran its time and must be killed."""
+    spawned = time.monotonic()
+    script_started = None
+    while proc.poll() is None:
+        now = time.monotonic()
+        if script_started is None and os.path.exists(config["started"]):
+            script_started = now
+        if script_started is None:
+            limit = spawned + STARTUP_GRACE_S + max_seconds
+        elif os.path.exists(config["busy"]):
+            limit = script_started + max_seconds + ANALYSIS_GRACE_S
+        else:
+            limit = script_started + max_seconds + STOP_GRACE_S
+        if now > limit:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _read_result(path: str) -> Optional[ConfirmResult]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-import torch
-
 from .aggregate import group_by_site, summarize
 from .frames import format_site
 from .loaders import NotSampleable, random_batches, tensor_leaves
@@ -32,7 +30,7 @@ def _as_call(recorded: RecordedCall, recorder: Recorder, site) -> Call:
 
 def _call_sites(model, calls: List[RecordedCall], recorder: Recorder) -> List[SiteResult]:
     probes = [_as_call(c, recorder, c.site) for c in calls]
-    stats = measure(model, [c.run for c in calls], probes)
+    stats = measure(model, probes)
     inner = {}
     for c in calls:
         inner.setdefault(c.site, set()).update(c.inner)
@@ -78,7 +76,7 @@ def _loader_site(model, calls: List[RecordedCall], recorder: Recorder, seed: int
         leaf = tensor_leaves(batch)[index][: template.samples].to(device=x.device, dtype=x.dtype)
         return lambda m: m(leaf, *rest, **kwargs)
 
-    stats = measure(model, [reference_run(b) for b in batches], probes)
+    stats = measure(model, probes, [reference_run(b) for b in batches])
     return summarize(
         "loader",
         _label(site),
@@ -105,6 +103,7 @@ def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
             if call.loader is not None:
                 by_loader.setdefault(id(call.loader[0]), []).append(call)
         sites += [_loader_site(model, group, recorder) for group in by_loader.values()]
+    sites.sort(key=lambda s: (s.path, s.line, s.kind))
     return sites, device
 
 
@@ -116,7 +115,7 @@ def result_from(recorder: Recorder, how: str, reason: str, seconds: float, scrip
     if completed == 0:
         if how == "deadline":
             return ConfirmResult.failure(
-                f"the script did not complete an optimizer step within --max-seconds", **common
+                "the script did not complete an optimizer step within --max-seconds", **common
             )
         if reason:
             return ConfirmResult.failure(f"script exited before the first optimizer step: {reason}", **common)

@@ -9,13 +9,15 @@ error is ``sd(m[:, c]) / sqrt(n)``. The call's z is the median over channels of
 
 which is about 0.7 when the batch is an i.i.d. sample of the reference
 distribution, whatever the layer's scale. The batch variance is measured the
-same way (see ``call_z``); a call scores the larger of the two. A systematic shift grows like
-sqrt(n), so calls with more than ``COMMON_N`` samples are scaled down to
-``COMMON_N``: the thresholds then stand for a fixed effect size.
+same way (see ``batch_moments``); a call scores the larger of the two.
+A systematic shift grows like sqrt(n), so calls with more than ``COMMON_N``
+samples are scaled down to ``COMMON_N``: the thresholds then stand for a fixed
+effect size.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
 import torch
@@ -44,41 +46,64 @@ def _channels_last_flat(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(2) if x.dim() == 2 else x.flatten(2)
 
 
-def _median_z(estimates: torch.Tensor, reference: torch.Tensor) -> Optional[float]:
-    """Median over channels of |mean_i(e_i) - reference| / (sd_i(e_i) / sqrt(n)),
-    ``estimates`` (n, C) being per-sample contributions to a batch statistic."""
-    n = estimates.shape[0]
-    batch_value = estimates.mean(0)
-    sd = estimates.std(0)
-    deviation = (batch_value - reference.detach().float().to(batch_value.device)).abs()
+@dataclass
+class Moments:
+    """One BN call's batch statistics with their sampling errors, per channel."""
+
+    n: int
+    mean: torch.Tensor  # batch mean
+    mean_sd: torch.Tensor  # sd over samples of the per-sample channel means
+    var: torch.Tensor  # batch variance (unbiased, as BN's running_var)
+    var_sd: torch.Tensor  # sd over samples of the per-sample contributions to it
+
+
+def batch_moments(x: torch.Tensor) -> Optional[Moments]:
+    """The statistics BN computes on input ``x`` (n, C, *spatial); None if n < 2.
+
+    The batch variance is the average over samples of each sample's mean squared
+    deviation from the batch mean, so those per-sample terms give its sampling
+    error, as the per-sample means give the mean's.
+    """
+    flat = _channels_last_flat(x)
+    n, _, m = flat.shape
+    if n < 2:
+        return None
+    means = flat.mean(2)
+    squares = ((flat - means.mean(0)[None, :, None]) ** 2).mean(2)
+    elements = n * m
+    squares = squares * (elements / max(elements - 1, 1))  # unbiased, like running_var
+    return Moments(n, means.mean(0), means.std(0), squares.mean(0), squares.std(0))
+
+
+def _median_z(value: torch.Tensor, sd: torch.Tensor, n: int, reference: torch.Tensor) -> Optional[float]:
+    """Median over channels of |value - reference| / (sd / sqrt(n)), scaled to COMMON_N."""
+    deviation = (value - reference.detach().float().to(value.device)).abs()
     # Channels constant over the batch (dead units) carry no information.
-    live = sd > 1e-6 * (1.0 + batch_value.abs())
+    live = sd > 1e-6 * (1.0 + value.abs())
     if not bool(live.any()):
         return None
     z = deviation[live] / (sd[live] / math.sqrt(n))
     return float(z.median()) * math.sqrt(min(n, COMMON_N) / n)
 
 
+def moments_z(moments: Moments, running_mean: torch.Tensor, running_var: torch.Tensor
+              ) -> Tuple[Optional[float], Optional[float]]:
+    """(z of the mean, z of the variance) of one call against reference statistics.
+
+    Eval mode swaps both statistics, and a domain of lower contrast differs
+    mostly in variance, so both are measured.
+    """
+    return (
+        _median_z(moments.mean, moments.mean_sd, moments.n, running_mean),
+        _median_z(moments.var, moments.var_sd, moments.n, running_var),
+    )
+
+
 def call_z(x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor
            ) -> Tuple[Optional[float], Optional[float]]:
-    """(z of the mean, z of the variance) of one BN call against reference statistics.
-
-    The variance gets the same treatment as the mean: BN's batch variance is
-    the average over samples of each sample's mean squared deviation from the
-    batch mean, so those per-sample terms give its sampling error. Eval mode
-    swaps both statistics, and a domain of lower contrast differs mostly in
-    variance. None where a statistic cannot be measured (n < 2).
-    """
-    flat = _channels_last_flat(x)
-    n, _, m = flat.shape
-    if n < 2:
-        return None, None
-    means = flat.mean(2)
-    squares = ((flat - means.mean(0)[None, :, None]) ** 2).mean(2)
-    elements = n * m
-    # running_var holds unbiased variances; put the batch terms on the same footing.
-    squares = squares * (elements / max(elements - 1, 1))
-    return _median_z(means, running_mean), _median_z(squares, running_var)
+    """:func:`moments_z` of input ``x``; (None, None) when n < 2."""
+    moments = batch_moments(x)
+    return (None, None) if moments is None else moments_z(moments, running_mean, running_var)
 
 
 def first_tensor(obj: Any) -> Optional[torch.Tensor]:

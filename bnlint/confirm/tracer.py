@@ -20,7 +20,7 @@ import os
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 import torch
 from torch import nn
@@ -48,6 +48,10 @@ class RecordedCall:
 
     def run(self, model: nn.Module) -> Any:
         return model(*self.args, **self.kwargs)
+
+
+def _tracks_stats(module: nn.Module) -> bool:
+    return isinstance(module, _BatchNorm) and module.track_running_stats
 
 
 def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -114,7 +118,7 @@ class Recorder:
         self.current: Optional[RecordedCall] = None
         self.active = True
         self.pid = os.getpid()
-        self._bn_cache: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+        self._has_bn: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
 
     # ----- installation -------------------------------------------------
 
@@ -126,35 +130,39 @@ class Recorder:
         def __call__(module, *args, **kwargs):
             return recorder.module_call(original, module, args, kwargs)
 
+        self._restore = original
         nn.Module.__call__ = __call__
-        register_optimizer_step_pre_hook(self.before_step)
+        self._step_hook = register_optimizer_step_pre_hook(self.before_step)
         self.loaders.install()
+
+    def uninstall(self) -> None:
+        """Undo :meth:`install` (the child never needs to; benchmarks and tools do)."""
+        nn.Module.__call__ = self._restore
+        self._step_hook.remove()
+        self.loaders.uninstall()
 
     def _live(self) -> bool:
         # DataLoader workers are forks of this process: they must not record or stop.
         return self.active and os.getpid() == self.pid
 
-    def _bn_layers(self, module: nn.Module) -> tuple:
-        layers = self._bn_cache.get(module)
-        if layers is None:
-            layers = tuple(
-                m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats
-            )
-            self._bn_cache[module] = layers
-        return layers
+    def has_bn(self, module: nn.Module) -> bool:
+        """Does ``module`` hold a BN layer with running statistics? (cached: every call asks)"""
+        found = self._has_bn.get(module)
+        if found is None:
+            found = self._has_bn[module] = any(_tracks_stats(m) for m in module.modules())
+        return found
 
     # ----- hooks --------------------------------------------------------
 
     def module_call(self, original, module: nn.Module, args: tuple, kwargs: dict) -> Any:
         if not self._live():
             return original(module, *args, **kwargs)
-        layers = self._bn_layers(module)
-        if not layers or isinstance(module, _TRANSPARENT):
+        if not self.has_bn(module) or isinstance(module, _TRANSPARENT):
             return original(module, *args, **kwargs)
         top = self.depth == 0
         if top:
             self._check_deadline()
-            if any(bn.training for bn in layers):
+            if any(_tracks_stats(m) and m.training for m in module.modules()):
                 self.current = self._record(module, args, kwargs)
         elif self.current is not None and not isinstance(module, _BatchNorm):
             site = direct_site(2)  # frames: module_call <- __call__ <- caller

@@ -1,9 +1,17 @@
-"""Human output: one grep-able line per finding; on a terminal a code frame and help."""
+"""Human output: one grep-able line per finding; on a terminal a code frame, help and docs link.
+
+The first line of every finding is ``path:line:col: CODE [name] message`` (in a
+notebook ``nb.ipynb:cell 3:line 7:col: ...``). Piped or redirected, that is the
+whole finding, one line each. On a terminal findings are grouped under a
+header per file, the message wraps to the terminal's width with a hanging
+indent, and a code frame underlines the flagged span, followed by the fix and
+the rule's page.
+"""
 from __future__ import annotations
 
-import os
+import textwrap
 from collections import Counter
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,62 +19,125 @@ from rich.table import Table
 
 from ..findings import Finding
 
+_INDENT = "  "
+
 
 class TextReporter:
     def __init__(self, console: Console, show_source: bool, quiet: bool = False):
         self.console = console
         self.show_source = show_source
         self.quiet = quiet
-        self._lines: Dict[str, Optional[List[str]]] = {}
+        self._files: Dict[str, Optional[bytes]] = {}
+        self._current_path: Optional[str] = None
 
-    def _source_lines(self, path: str) -> Optional[List[str]]:
-        if path not in self._lines:
+    # -- source lines for code frames ---------------------------------------------------
+    def _read(self, path: str) -> Optional[bytes]:
+        if path not in self._files:
             try:
                 with open(path, "rb") as fh:
-                    self._lines[path] = fh.read().decode("utf-8", "replace").splitlines()
+                    self._files[path] = fh.read()
             except OSError:
-                self._lines[path] = None
-        return self._lines[path]
+                self._files[path] = None
+        return self._files[path]
+
+    def _line(self, f: Finding) -> Optional[str]:
+        data = self._read(f.path)
+        if data is None:
+            return None
+        if f.cell is not None:
+            from ..notebook import cell_lines
+
+            lines = cell_lines(data, f.path, f.cell)
+        else:
+            lines = data.decode("utf-8", "replace").splitlines()
+        if not lines or not 0 < f.line <= len(lines):
+            return None
+        return lines[f.line - 1].lstrip("\ufeff")
+
+    # -- findings ------------------------------------------------------------------------
+    def _width(self) -> int:
+        return max(40, self.console.width)
 
     def finding(self, f: Finding) -> None:
         c = self.console
-        head = (f"[bold]{escape(f.path)}[/bold]:{f.line}:{f.column}: [bold red]{f.code}[/bold red] "
-                f"[dim]\\[{f.name}][/dim] {escape(f.message)}")
-        c.print(head, soft_wrap=True, highlight=False)
         if not self.show_source:
+            c.print(f"[bold]{escape(f.location)}[/bold]: [bold red]{f.code}[/bold red] "
+                    f"[dim]\\[{f.name}][/dim] {escape(f.message)}", soft_wrap=True, highlight=False)
             return
-        lines = self._source_lines(f.path)
-        if lines and 0 < f.line <= len(lines):
-            text = lines[f.line - 1].expandtabs(4)
-            width = len(str(f.line))
-            gutter = " " * width
-            start = max(0, f.column - 1)
-            end = f.end_column - 1 if f.end_line == f.line and f.end_column > f.column else len(text.rstrip())
-            span = max(1, min(end, len(text.rstrip())) - start)
-            c.print(f"[blue]{gutter} |[/blue]", highlight=False)
-            c.print(f"[blue]{f.line} |[/blue] {escape(text)}", soft_wrap=True, highlight=False)
-            c.print(f"[blue]{gutter} |[/blue] {' ' * start}[red]{'^' * span}[/red]", soft_wrap=True,
-                    highlight=False)
+        if f.path != self._current_path:
+            self._current_path = f.path
+            c.rule(f"[bold]{escape(f.path)}[/bold]", align="left", style="blue")
+        head = f"{f.location}: {f.code} [{f.name}] {f.message}"
+        lines = textwrap.wrap(head, self._width(), subsequent_indent=_INDENT, break_on_hyphens=False,
+                              break_long_words=False) or [head]
+        first = lines[0]
+        prefix = f"{f.location}: {f.code} [{f.name}]"
+        if first.startswith(prefix):
+            first = (f"[bold]{escape(f.location)}[/bold]: [bold red]{f.code}[/bold red] "
+                     f"[dim]\\[{f.name}][/dim]{escape(first[len(prefix):])}")
+        else:
+            first = escape(first)
+        c.print(first, soft_wrap=True, highlight=False)
+        for line in lines[1:]:
+            c.print(escape(line), soft_wrap=True, highlight=False)
+        self._frame(f)
+        gutter = " " * (len(str(f.line)) + 1)
         for rel in f.related:
-            c.print(f"[blue]  = note:[/blue] {escape(rel.message)} at {escape(rel.path)}:{rel.line}",
-                    soft_wrap=True, highlight=False)
-        c.print(f"[blue]  = [/blue][bold green]help:[/bold green] {escape(f.fix)}", soft_wrap=True,
-                highlight=False)
-        c.print(f"[blue]  = docs:[/blue] {f.url}", soft_wrap=True, highlight=False)
+            self._note(gutter, "note:", f"{rel.message} at {rel.path}:{rel.line}", "blue")
+        self._note(gutter, "help:", f.fix, "bold green")
+        self._note(gutter, "docs:", f.url, "blue")
         c.print()
 
-    def error(self, path: str, message: str) -> None:
-        self.console.print(f"[bold]{escape(path)}[/bold]: [bold yellow]error:[/bold yellow] {escape(message)}",
+    def _note(self, gutter: str, label: str, text: str, style: str) -> None:
+        lead = f"{gutter}= {label} "
+        lines = textwrap.wrap(text, self._width(), initial_indent=lead, subsequent_indent=" " * len(lead),
+                              break_on_hyphens=False, break_long_words=False) or [lead]
+        self.console.print(f"[blue]{gutter}=[/blue] [{style}]{label}[/{style}]{escape(lines[0][len(lead) - 1:])}",
                            soft_wrap=True, highlight=False)
+        for line in lines[1:]:
+            self.console.print(escape(line), soft_wrap=True, highlight=False)
+
+    def _frame(self, f: Finding) -> None:
+        text = self._line(f)
+        if text is None:
+            return
+        text = text.expandtabs(4).rstrip()
+        start = max(0, f.column - 1)
+        end = f.end_column - 1 if f.end_line == f.line and f.end_column > f.column else len(text)
+        end = max(start + 1, min(end, len(text)))
+        number = str(f.line)
+        gutter = " " * len(number)
+        shown, start, end = _fit(text, start, end, self._width() - len(number) - 4)
+        c = self.console
+        c.print(f"[blue]{gutter} |[/blue]", highlight=False)
+        c.print(f"[blue]{number} |[/blue] {escape(shown)}", soft_wrap=True, highlight=False)
+        more = f" [dim]continues to line {f.end_line}[/dim]" if f.end_line > f.line else ""
+        c.print(f"[blue]{gutter} |[/blue] {' ' * start}[bold red]{'^' * (end - start)}[/bold red]{more}",
+                soft_wrap=True, highlight=False)
+
+    # -- errors, statistics, summary ---------------------------------------------------------
+    def error(self, path: str, message: str) -> None:
+        lines = [message]
+        if self.show_source:
+            lead = " " * len(f"{path}: error: ")
+            lines = textwrap.wrap(message, self._width(), initial_indent=lead, subsequent_indent=_INDENT,
+                                  break_on_hyphens=False, break_long_words=False) or [message]
+            lines[0] = lines[0].lstrip()
+        self.console.print(f"[bold]{escape(path)}[/bold]: [bold yellow]error:[/bold yellow] {escape(lines[0])}",
+                           soft_wrap=True, highlight=False)
+        for line in lines[1:]:
+            self.console.print(escape(line), soft_wrap=True, highlight=False)
 
     def statistics(self, findings: List[Finding]) -> None:
         counts = Counter((f.code, f.name) for f in findings)
+        fixable = Counter(f.code for f in findings if f.autofix is not None)
         table = Table(show_header=True, header_style="bold", box=None)
         table.add_column("count", justify="right")
         table.add_column("code")
         table.add_column("name")
-        for (code, name), n in sorted(counts.items()):
-            table.add_row(str(n), code, name)
+        table.add_column("fixable")
+        for (code, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(str(n), code, name, str(fixable[code]) if fixable[code] else "")
         self.console.print(table)
 
     def summary(self, n_findings: int, n_files_with: int, n_errors: int, files_checked: int) -> None:
@@ -83,3 +154,26 @@ class TextReporter:
             self.console.print(f"[bold green]All checks passed![/bold green] ({checked})", highlight=False)
         else:
             self.console.print(f"[bold]{'; '.join(parts)}[/bold] ({checked}).", highlight=False)
+
+    def note(self, text: str) -> None:
+        """A line of extra information (fixes applied, baseline counts); hidden by --quiet."""
+        if not self.quiet:
+            self.console.print(escape(text), soft_wrap=True, highlight=False)
+
+
+def _fit(text: str, start: int, end: int, width: int) -> Tuple[str, int, int]:
+    """Cut a long code line to ``width`` around the flagged span; returns (shown, start, end)."""
+    width = max(20, width)
+    if len(text) <= width:
+        return text, start, end
+    left = 0
+    if start > width // 3:
+        left = start - width // 3  # keep some context before the span
+    shown = text[left:left + width]
+    if left:
+        shown = "…" + shown[1:]
+    if left + width < len(text):
+        shown = shown[:-1] + "…"
+    start -= left
+    end = min(end - left, len(shown) - (1 if shown.endswith("…") else 0))
+    return shown, start, max(end, start + 1)

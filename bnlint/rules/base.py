@@ -41,13 +41,29 @@ class RuleContext:
                autofix: Optional[Autofix] = None) -> None:
         line, col, end_line, end_col = self.module.position(node)
         stmt = self.module.statement_of(node)
-        snippet = " ".join(self.module.code(stmt).split()) if stmt is not None else ""
+        snippet = " ".join(self.module.code(_header(stmt)).split()) if stmt is not None else ""
         self.findings.append(Finding(
             code=self.rule.code, name=self.rule.name, path=self.module.path,
             line=line, column=col + 1, end_line=end_line, end_column=end_col + 1,
             message=message, fix=fix, url=rule_url(self.rule.code), related=tuple(related),
             autofix=autofix, snippet=snippet,
         ))
+
+
+def _header(stmt: cst.CSTNode) -> cst.CSTNode:
+    """The statement without the comments above it and, if compound, without its body.
+
+    Baseline and SARIF fingerprints key on this text: a comment added above a finding,
+    or an edit inside the loop it heads, must not make it a new finding.
+    """
+    changes = {}
+    if hasattr(stmt, "leading_lines"):
+        changes["leading_lines"] = ()
+    if isinstance(stmt, cst.BaseCompoundStatement) and hasattr(stmt, "body"):
+        changes["body"] = cst.IndentedBlock(body=[])
+        if hasattr(stmt, "orelse"):
+            changes["orelse"] = None
+    return stmt.with_changes(**changes) if changes else stmt
 
 
 class Rule:

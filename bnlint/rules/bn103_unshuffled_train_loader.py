@@ -7,8 +7,9 @@ import libcst as cst
 
 from ..analysis.describe import describe_model
 from ..analysis.loaders import UNSHUFFLED, is_dataloader
-from ..analysis.module import Scope
+from ..analysis.module import ModuleInfo, Scope
 from ..analysis.values import Ctx, ExtCall, Maybe, Seq, Value, call_arg
+from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
 
 WHY = (
@@ -16,6 +17,7 @@ WHY = (
     "one source, one period) and BatchNorm normalizes it with statistics that are not the data's; "
     "the running averages used in eval mode then differ from what every training batch saw"
 )
+MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
 FIX = "pass `shuffle=True` to this DataLoader (or a random sampler such as `RandomSampler`/`DistributedSampler`)"
 
 
@@ -33,6 +35,18 @@ def _loaders(values: List[Value]) -> List[ExtCall]:
     return out
 
 
+class Use:
+    """A DataLoader found feeding a training loop of a BN model."""
+
+    __slots__ = ("loader", "model", "loop_module", "loop_node")
+
+    def __init__(self, loader: ExtCall, model: Value, loop_module: ModuleInfo, loop_node: cst.CSTNode):
+        self.loader = loader
+        self.model = model
+        self.loop_module = loop_module
+        self.loop_node = loop_node
+
+
 class UnshuffledTrainLoader(Rule):
     code = "BN103"
     name = "unshuffled-train-loader"
@@ -40,69 +54,124 @@ class UnshuffledTrainLoader(Rule):
     trigger_words = ("DataLoader", "train_dataloader")
 
     def check(self, ctx: RuleContext):
-        seen: Dict[Tuple[str, int], bool] = {}
-        for scope in ctx.module.scopes:
-            for loop in ctx.training.training_loops(scope):
-                self._check_loop(ctx, scope, loop, seen)
-        for cls in ctx.module.classes.values():
-            self._check_lightning(ctx, cls, seen)
+        # The finding goes where the fix goes: the ``DataLoader(`` call. The loop that
+        # trains on it may live in another module (a train.py calling data.get_loaders(),
+        # an engine.fit(model, loader) helper), so the consumers are searched too.
+        seen = set()
+        for module in _consumer_modules(ctx):
+            for use in _training_uses(ctx, module):
+                if use.loader.ctx.module is not ctx.module or id(use.loader.call) in seen:
+                    continue
+                if ctx.loaders.shuffle_state(use.loader) != UNSHUFFLED:
+                    continue
+                seen.add(id(use.loader.call))
+                self._report(ctx, use)
         return ctx.findings
 
-    # -- plain training loops ----------------------------------------------------------
-    def _check_loop(self, ctx: RuleContext, scope: Scope, loop: cst.CSTNode, seen) -> None:
-        rctx = ctx.resolver.ctx_for(scope)
-        sources: List[Tuple[cst.CSTNode, List[Value]]] = []
-        if isinstance(loop, cst.For):
-            sources.append((loop.iter, ctx.resolver.resolve(loop.iter, rctx)))
-        for site in scope.calls:
-            func = site.call.func
-            if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
-                arg = call_arg(site.call, 0)
-                if arg is not None:
-                    sources.append((site.call, ctx.resolver.resolve(arg, rctx)))
-        candidates = [(node, loader) for node, values in sources for loader in _loaders(values)]
-        if not candidates:
-            return
-        model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope, rctx))
-        if model_call is None:
-            return
-        model = next(m for m in model_call.models if ctx.bn.has_bn(m))
-        for use_node, loader in candidates:
-            self._report(ctx, loader, use_node, model, ctx.module.line(loop), seen)
-
-    # -- Lightning: train_dataloader() of a LightningModule with BN --------------------------
-    def _check_lightning(self, ctx: RuleContext, cls, seen) -> None:
-        method = cls.methods.get("train_dataloader")
-        if method is None or "training_step" not in cls.methods:
-            return
-        if not ctx.training.is_lightning_module(cls, ctx.module):
-            return
-        if not ctx.bn.class_has_bn(cls, ctx.module, None, None):
-            return
-        rctx = ctx.resolver.ctx_for(method)
-        for ret in method.returns:
-            for loader in _loaders(ctx.resolver.resolve(ret, rctx)):
-                self._report(ctx, loader, ret, ctx.resolver.ctx_for(method).self_value,
-                             ctx.module.line(cls.methods["training_step"].node), seen)
-
-    def _report(self, ctx: RuleContext, loader: ExtCall, use_node, model, loop_line: int, seen) -> None:
-        if ctx.loaders.shuffle_state(loader) != UNSHUFFLED:
-            return
-        here = loader.ctx.module is ctx.module
-        node = loader.call if here else use_node
-        key = (ctx.module.path, ctx.module.line(node))
-        if key in seen:
-            return
-        seen[key] = True
-        where = "" if here else (
-            f" (the DataLoader is created at {ctx.display_path(loader.ctx.module)}:"
-            f"{loader.ctx.module.line(loader.call)})"
-        )
-        related = ()
-        if not here:
-            related = (ctx.related(loader.ctx.module, loader.call, "the unshuffled DataLoader"),)
+    def _report(self, ctx: RuleContext, use: Use) -> None:
+        loop_line = use.loop_module.line(use.loop_node)
+        if use.loop_module is ctx.module:
+            where, related = f"line {loop_line}", ()
+        else:
+            where = f"{ctx.display_path(use.loop_module)}:{loop_line}"
+            related = (ctx.related(use.loop_module, use.loop_node, "the training loop using this DataLoader"),)
         message = (
-            f"DataLoader without shuffling{where} feeds the training loop at line {loop_line} of "
-            f"{describe_model(model)}, which contains BatchNorm: {WHY}"
+            f"DataLoader without shuffling feeds the training loop at {where}, where "
+            f"{describe_model(use.model)} (which contains BatchNorm) is trained: {WHY}"
         )
-        ctx.report(node, message, FIX, related=related)
+        ctx.report(use.loader.call, message, FIX, related=related,
+                   autofix=_shuffle_autofix(ctx, use.loader.call))
+
+
+def _consumer_modules(ctx: RuleContext) -> List[ModuleInfo]:
+    """This module, modules calling its loader-building functions, and project modules they import."""
+    out: List[ModuleInfo] = [ctx.module]
+    builders = set()
+    for scope in ctx.module.scopes:
+        if scope.parent is not None and any(_may_build_loader(site.call) for site in scope.calls):
+            builders.add(scope)
+    for scope in builders:
+        for site in ctx.resolver.callers(scope):
+            if site.scope.module not in out:
+                out.append(site.scope.module)
+    for module in list(out):
+        for imported in ctx.resolver.imported_modules(module):
+            if imported not in out and len(out) < MAX_CONSUMERS:
+                out.append(imported)
+    return out[:MAX_CONSUMERS]
+
+
+def _may_build_loader(call: cst.Call) -> bool:
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    return isinstance(name, str) and ("Loader" in name or "DL" in name or "loader" in name)
+
+
+def _training_uses(ctx: RuleContext, module: ModuleInfo) -> List[Use]:
+    """Every (loader, BN model) pair of the module's training loops; memoised per module."""
+    key = ("bn103_uses", id(module))
+    memo = ctx.analysis.index.memo
+    if key not in memo:
+        uses: List[Use] = []
+        for scope in module.scopes:
+            for loop in ctx.training.training_loops(scope):
+                uses.extend(_loop_uses(ctx, scope, loop))
+        for cls in module.classes.values():
+            uses.extend(_lightning_uses(ctx, module, cls))
+        memo[key] = uses
+    return memo[key]
+
+
+def _loop_uses(ctx: RuleContext, scope: Scope, loop: cst.CSTNode) -> List[Use]:
+    rctx = ctx.resolver.ctx_for(scope)
+    values: List[Value] = []
+    if isinstance(loop, cst.For):
+        values.extend(ctx.resolver.resolve(loop.iter, rctx))
+    for site in scope.calls:
+        func = site.call.func
+        if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
+            arg = call_arg(site.call, 0)
+            if arg is not None:
+                values.extend(ctx.resolver.resolve(arg, rctx))
+    loaders = _loaders(values)
+    if not loaders:
+        return []
+    model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope, rctx))
+    if model_call is None:
+        return []
+    model = next(m for m in model_call.models if ctx.bn.has_bn(m))
+    return [Use(loader, model, scope.module, loop) for loader in loaders]
+
+
+def _lightning_uses(ctx: RuleContext, module: ModuleInfo, cls) -> List[Use]:
+    """``train_dataloader()`` of a LightningModule with BN feeds its ``training_step``."""
+    method = cls.methods.get("train_dataloader")
+    if method is None or "training_step" not in cls.methods:
+        return []
+    if not ctx.training.is_lightning_module(cls, module) or not ctx.bn.class_has_bn(cls, module, None, None):
+        return []
+    rctx = ctx.resolver.ctx_for(method)
+    step = cls.methods["training_step"].node
+    return [Use(loader, rctx.self_value, module, step)
+            for ret in method.returns for loader in _loaders(ctx.resolver.resolve(ret, rctx))]
+
+
+def _shuffle_autofix(ctx: RuleContext, call: cst.Call) -> Optional[Autofix]:
+    """Flip a literal ``shuffle=False`` or add ``shuffle=True``, when the call's arguments are all visible."""
+    if any(arg.star for arg in call.args) or not call.args:
+        return None  # ``**kwargs`` may hold shuffle or a sampler
+    if any(arg.keyword is not None and arg.keyword.value in ("sampler", "batch_sampler") for arg in call.args):
+        return None  # shuffle=True next to a sampler is an error in DataLoader
+    if sum(1 for arg in call.args if arg.keyword is None) > 3:
+        return None  # a positional sampler
+    module = ctx.module
+    shuffle = call_arg(call, 2, "shuffle")
+    if shuffle is not None:
+        if not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
+            return None  # only a literal is ours to change
+        line, col, end_line, end_col = module.position(shuffle)
+        edit = Edit(module.source.offset(line, col), module.source.offset(end_line, end_col), "True")
+        return Autofix("replace `shuffle=False` by `shuffle=True`", (edit,), safe=True)
+    _, _, end_line, end_col = module.position(call.args[-1].value)
+    at = module.source.offset(end_line, end_col)
+    return Autofix("add `shuffle=True`", (Edit(at, at, ", shuffle=True"),), safe=True)

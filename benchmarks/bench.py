@@ -1,0 +1,244 @@
+"""Speed benchmark: bnlint against raw LibCST parsing (and TorchFix / Fixit when installed).
+
+Builds its corpus offline from what is installed: the ``torch`` package's own
+Python sources plus the CPython standard library, copied into a temporary
+project (so the project index sees exactly that tree). Every measurement runs
+in a fresh child process, one after another, and is reported as a ratio to the
+time ``libcst.parse_module`` alone takes over the same files in one process.
+
+    python benchmarks/bench.py                 # whole corpus, -j 2
+    python benchmarks/bench.py --limit 400     # first 400 files (sorted), quicker
+    python benchmarks/bench.py --corpus torch --jobs 4 --json out.json
+
+Wall times on a busy machine are noisy; CPU seconds are reported alongside.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHANGED_FILE = os.path.join("torch", "nn", "modules", "batchnorm.py")  # the "one file changed"
+
+
+# -- corpus ---------------------------------------------------------------------------
+def _sources(base: str) -> List[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", "site-packages", "dist-packages"))
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py"))
+    return out
+
+
+def build_corpus(dest: str, which: str, limit: Optional[int]) -> List[str]:
+    """Copy the chosen sources under ``dest`` (a project root); returns the relative paths."""
+    bases = []
+    if which in ("torch", "both"):
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec("torch")  # located, never imported
+        except ImportError:
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            sys.exit("torch is not installed: use --corpus stdlib")
+        bases.append(("torch", list(spec.submodule_search_locations)[0]))
+    if which in ("stdlib", "both"):
+        bases.append(("stdlib", sysconfig.get_paths()["stdlib"]))
+    rels = []
+    for name, base in bases:
+        rels.extend((name, os.path.relpath(p, base), p) for p in _sources(base))
+    if limit:
+        # Keep the changed file in a limited corpus; otherwise the first files in path order.
+        rels = sorted(rels, key=lambda r: (os.path.join(r[0], r[1]) != CHANGED_FILE, r[0], r[1]))[:limit]
+    out = []
+    for name, rel, src in rels:
+        target = os.path.join(dest, name, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(src, target)
+        out.append(os.path.join(name, rel))
+    with open(os.path.join(dest, "pyproject.toml"), "w", encoding="utf-8") as fh:
+        fh.write("[tool.bnlint]\n")
+    return sorted(out)
+
+
+def count_lines(root: str, files: List[str]) -> int:
+    total = 0
+    for rel in files:
+        with open(os.path.join(root, rel), "rb") as fh:
+            total += fh.read().count(b"\n")
+    return total
+
+
+# -- measurements (each in a fresh child process) -----------------------------------------
+def _child_parse(root: str) -> None:
+    import libcst
+
+    files = [os.path.join(root, f) for f in json.load(open(os.path.join(root, ".files.json")))]
+    failed = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            libcst.parse_module(data)
+        except Exception:  # syntax the parser rejects counts as parsed (it was read and tried)
+            failed += 1
+    print(json.dumps({"failed": failed}))
+
+
+def measure(cmd: List[str], cwd: str, env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Run ``cmd``; wall seconds, CPU seconds of it and its children, peak RSS (MiB) of the process tree."""
+    wrapper = [sys.executable, os.path.join(HERE, "bench.py"), "--_measure", json.dumps(cmd)]
+    start = time.perf_counter()
+    proc = subprocess.run(wrapper, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    data["wall_outer"] = wall
+    return data
+
+
+def _child_measure(cmd: List[str]) -> None:
+    import resource
+
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024,
+                      "rc": proc.returncode, "stdout_lines": proc.stdout.count("\n"),
+                      "stderr_tail": proc.stderr[-300:]}))
+
+
+def bnlint_cmd(target: str, jobs: int, cache: bool = True) -> List[str]:
+    cmd = [sys.executable, "-m", "bnlint", "check", "--select", "ALL", "--exit-zero", "-q", "--format", "json",
+           "-j", str(jobs), target]
+    return cmd if cache else cmd + ["--no-cache"]
+
+
+def tool_cmd(name: str, target: str, jobs: int) -> Optional[List[str]]:
+    exe = shutil.which(name, path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if exe is None:
+        return None
+    if name == "torchfix":
+        return [exe, "--select", "ALL", "-j", str(jobs), target]
+    return [exe, "lint", target]  # Fixit has no process-count option: it uses every core
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=["torch", "stdlib", "both"], default="both")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N files (sorted)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes for the parallel runs and the other tools")
+    ap.add_argument("--json", dest="json_out", help="also write the results to this file")
+    ap.add_argument("--no-tools", action="store_true", help="skip TorchFix and Fixit even if installed")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary corpus")
+    ap.add_argument("--_measure", help=argparse.SUPPRESS)
+    ap.add_argument("--_parse", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._measure:
+        _child_measure(json.loads(args._measure))
+        return 0
+    if args._parse:
+        _child_parse(args._parse)
+        return 0
+
+    work = tempfile.mkdtemp(prefix="bnlint-bench-")
+    root = os.path.join(work, "corpus")
+    os.makedirs(root)
+    try:
+        files = build_corpus(root, args.corpus, args.limit)
+        with open(os.path.join(root, ".files.json"), "w") as fh:
+            json.dump(files, fh)
+        lines = count_lines(root, files)
+        env = dict(os.environ, NO_COLOR="1")
+        env.pop("PRE_COMMIT", None)
+        env.pop("BNLINT_NO_CACHE", None)
+        cache = os.path.join(root, ".bnlint_cache")
+        res: Dict[str, Dict[str, float]] = {}
+
+        def step(name, cmd, fresh_cache=False):
+            if fresh_cache:
+                shutil.rmtree(cache, ignore_errors=True)
+            print(f"  {name} ...", file=sys.stderr, flush=True)
+            res[name] = measure(cmd, root, env)
+
+        print(f"corpus: {len(files)} files, {lines} lines ({root})", file=sys.stderr)
+        step("parse", [sys.executable, os.path.join(HERE, "bench.py"), "--_parse", root])
+        step("cold_j1", bnlint_cmd(root, 1), fresh_cache=True)
+        step("warm_j1", bnlint_cmd(root, 1))
+        step("cold_jN", bnlint_cmd(root, args.jobs), fresh_cache=True)
+        changed = os.path.join(root, CHANGED_FILE)
+        if os.path.exists(changed):
+            with open(changed, "a", encoding="utf-8") as fh:
+                fh.write("\n# edited by the benchmark\n")
+            step("one_file_precommit", bnlint_cmd(changed, 1))  # only the staged file; index over the tree
+            step("one_file_whole_tree", bnlint_cmd(root, 1))  # whole tree, cache valid except dependents
+        if not args.no_tools:
+            for tool in ("torchfix", "fixit"):
+                cmd = tool_cmd(tool, root, args.jobs)
+                if cmd is None:
+                    print(f"  {tool}: not installed, skipped", file=sys.stderr)
+                    continue
+                try:
+                    step(tool, cmd)
+                except RuntimeError as exc:
+                    print(f"  {tool}: failed, skipped ({exc})", file=sys.stderr)
+        report = {"files": len(files), "lines": lines, "jobs": args.jobs, "corpus": args.corpus,
+                  "limit": args.limit, "python": sys.version.split()[0], "results": res}
+        print(render(report))
+        if args.json_out:
+            with open(args.json_out, "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def render(report: dict) -> str:
+    res = report["results"]
+    base = res["parse"]["wall"]
+    base_cpu = res["parse"]["cpu"]
+    rows = [f"corpus: {report['corpus']}, {report['files']} files, {report['lines']} lines; "
+            f"python {report['python']}; parallel runs and other tools with -j {report['jobs']}",
+            "",
+            "| measurement | wall s | × raw parse (wall) | CPU s | × raw parse (CPU) | peak RSS MiB |",
+            "|---|---|---|---|---|---|"]
+    labels = {
+        "parse": "raw `libcst.parse_module`, 1 process",
+        "cold_j1": "bnlint cold, all rules, -j 1",
+        "cold_jN": f"bnlint cold, all rules, -j {report['jobs']}",
+        "warm_j1": "bnlint warm cache, nothing changed",
+        "one_file_precommit": "one changed file passed (pre-commit), index over the tree",
+        "one_file_whole_tree": "whole tree after one file changed (warm otherwise)",
+        "torchfix": f"TorchFix, -j {report['jobs']}",
+        "fixit": "Fixit (its own process pool)",
+    }
+    for key, label in labels.items():
+        if key in res:
+            r = res[key]
+            rows.append(f"| {label} | {r['wall']:.2f} | {r['wall'] / base:.2f} | {r['cpu']:.2f} | "
+                        f"{r['cpu'] / base_cpu:.2f} | {r['rss_mib']:.0f} |")
+    rows.append("")
+    if "cold_j1" in res and "cold_jN" in res:
+        rows.append(f"speed-up -j {report['jobs']} vs -j 1: {res['cold_j1']['wall'] / res['cold_jN']['wall']:.2f}×")
+    if "cold_j1" in res:
+        cold = res["cold_j1"]["wall"]
+        for key in ("warm_j1", "one_file_precommit", "one_file_whole_tree"):
+            if key in res:
+                rows.append(f"{labels[key]}: {100 * res[key]['wall'] / cold:.1f}% of cold -j 1")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

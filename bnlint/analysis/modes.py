@@ -1,0 +1,585 @@
+"""Train/eval mode of a model at a program point: which ``.eval()`` / ``.train()`` reaches a call.
+
+BatchNorm switches between batch statistics (train mode) and running statistics
+(eval mode) with ``Module.train(mode)``. Rules about that switch ask one
+question: "in which mode can model M be when this call runs?". The answer is
+computed from *mode events* in program order:
+
+- ``M.eval()``, ``M.train(False)`` / ``M.train(mode=False)``  -> EVAL
+- ``M.train()`` / ``M.train(True)``                           -> TRAIN
+- ``M.train(flag)`` with an undecidable flag, ``M.apply(fn)``,
+  ``.eval()`` on something we cannot resolve, or on a part of M -> UNKNOWN
+- a backward / optimizer step (directly or in a helper)        -> TRAINED
+
+Events come from the function itself (by source position), from the project
+helpers it calls (``evaluate(model, loader)``, ``self.validate()``; their
+events in order, following arguments), from overridden ``train()`` methods
+(a backbone put back in eval by ``def train(self, mode=True)``), and from the
+callers of the function (the state on entry). Loop-carried state is handled
+by also folding the events of one whole iteration of each enclosing loop.
+
+A fold yields the set of possible states: ``eval``, ``unknown``,
+``train_fresh`` (train() just called, nothing trained since: a deliberate
+train-mode pass), ``train_used`` (train mode, training ran since) and
+``default`` (never switched: a module is built in train mode). Events under an
+``if`` branch the point of interest is not in may not happen, so they add
+states instead of replacing them. Each rule states which sets it reports
+(BN201: every state is train mode after training or never switched; BN202:
+some path reaches the training step in eval mode and none is unknown), so an
+``unknown`` keeps them silent (precision over recall).
+
+Model identity is the value resolver's (same construction site), refined by
+the call that created the object (``origin``): an EMA ``copy.deepcopy`` or a
+second call of a factory is another object even though it resolves alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import FrozenSet, List, Optional, Sequence, Tuple
+
+import libcst as cst
+
+from .loops import ForwardCall, TrainingAnalysis
+from .module import CallSite, ModuleInfo, Scope
+from .provenance import model_key
+from .values import PASS_THROUGH_CALLS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg
+
+EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
+# States of a fold.
+S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
+
+NO_GRAD = frozenset({
+    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
+    "torch.autograd.grad_mode.inference_mode", "torch.autograd.inference_mode",
+})
+_SET_GRAD = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
+_IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
+MAX_DEPTH = 3
+_SAME_OBJECT = ("to", "cuda", "cpu", "eval", "train", "requires_grad_", "float", "half", "double", "bfloat16")
+_CYCLE = cst.Call(func=cst.Name("_cycle"))  # marker: a binding that refers back to itself
+# Module methods that are not a forward pass (the loop analysis sees ``model.train()`` as a call of ``model``).
+NOT_FORWARD = frozenset(
+    "train eval apply parameters named_parameters buffers named_buffers modules named_modules children "
+    "named_children state_dict load_state_dict to cuda cpu half float double zero_grad requires_grad_ "
+    "register_forward_hook register_forward_pre_hook register_buffer update_parameters add_module".split()
+)
+
+Key = tuple
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model identity: the keys of the objects it may be (see ``provenance.model_key``).
+
+    ``copied``: the model is named through a ``copy.deepcopy`` of another one (an EMA/teacher copy),
+    which the value resolver treats as the original object.
+    """
+
+    keys: FrozenSet[Key]
+    copied: bool = False
+    origin: Optional[tuple] = None  # the calls that created it, when known (see ModeAnalysis.origin)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+@dataclass(frozen=True, eq=False)
+class Event:
+    kind: str
+    node: cst.CSTNode  # the call in the scope being folded (a helper call for helper events)
+    pos: Tuple[int, int]
+    guards: tuple = ()  # the enclosing if-branches of ``node`` in its scope
+    cond: bool = False  # conditional inside the helper that produced it
+
+
+def _norm(key: Key) -> Key:
+    while key and key[0] == "sub" and key[2] in _IDENTITY_ATTRS and key[1] is not None:
+        key = key[1]
+    return key
+
+
+def _same(a: Key, b: Key) -> bool:
+    if a == b:
+        return True
+    # `self` inside a method (no constructor call) is any instance of that class.
+    return a[0] == b[0] == "inst" and a[1] == b[1] and (a[2] is None or b[2] is None)
+
+
+def _ancestors(key: Key):
+    key = _norm(key)
+    while key is not None:
+        yield key
+        key = _norm(key[1]) if key[0] == "sub" else None
+
+
+def relation(receiver: Key, target: Key) -> Optional[str]:
+    """"covers" when ``receiver`` is ``target`` or contains it, "inside" when it is a part of it."""
+    receiver = _norm(receiver)
+    if any(_same(receiver, a) for a in _ancestors(target)):
+        return "covers"
+    if any(_same(a, target) for a in _ancestors(receiver)):
+        return "inside"
+    return None
+
+
+def _guards_of(scope: Scope, node: cst.CSTNode) -> tuple:
+    for site in scope.calls:
+        if site.call is node:
+            return site.guards
+    return ()
+
+
+def _apply(state: str, events: Sequence[Event]) -> str:
+    for e in events:
+        if e.kind == EVAL:
+            state = S_EVAL
+        elif e.kind == TRAIN:
+            state = S_FRESH
+        elif e.kind == UNKNOWN:
+            state = S_UNKNOWN
+        elif e.kind == TRAINED and state in (S_FRESH, S_DEFAULT):
+            state = S_USED
+    return state
+
+
+def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
+    cur = node
+    while cur is not None:
+        if cur is ancestor:
+            return True
+        cur = module.parents.get(cur)
+    return False
+
+
+class ModeAnalysis:
+    def __init__(self, training: TrainingAnalysis):
+        self.t = training
+        self.r = training.r
+        self.memo = self.r.index.memo
+        self._origin_ctx: dict = {}  # id(creating call) -> the ctx it was found in
+
+    # -- identities -----------------------------------------------------------------
+    def target(self, values: Sequence[Value], copied: bool = False, origin: Optional[tuple] = None) -> Target:
+        keys = set()
+        for v in values:
+            if isinstance(v, (Instance, ExtCall, SubModule)):
+                k = model_key([v])
+                if k:
+                    keys.update(_norm(x) for x in k)
+        return Target(frozenset(keys), copied, origin)
+
+    def target_of_expr(self, expr: cst.BaseExpression, ctx: Ctx, values: Sequence[Value]) -> Target:
+        """Like ``target``, plus the attribute path for ``model.backbone``: switching ``model`` covers it."""
+        base = self.target(values, self.is_copy(expr, ctx), self.origin(expr, ctx))
+        if not isinstance(expr, cst.Attribute) or not base:
+            return base
+        parent = self.target(self.r.resolve(expr.value, ctx))
+        paths = {("sub", k, expr.attr.value) for k in parent.keys}
+        return Target(base.keys | frozenset(paths), base.copied, base.origin)
+
+    @staticmethod
+    def is_forward(fc: ForwardCall) -> bool:
+        func = fc.site.call.func
+        return not (isinstance(func, cst.Attribute) and func.attr.value in NOT_FORWARD)
+
+    def target_of_call(self, fc: ForwardCall, models: Sequence[Value]) -> Target:
+        """The model a forward call runs, as a mode target."""
+        func = fc.site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+            func = func.value
+        return self.target(models, self.is_copy(func, fc.ctx), self.origin(func, fc.ctx))
+
+    def is_copy(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
+        """``expr`` names an object made by ``copy.deepcopy(...)`` (an EMA/teacher copy)."""
+        chain = self.origin(expr, ctx)
+        if not chain:
+            return False
+        call = chain[0]
+        return any(isinstance(v, Ref) and v.qualname == "copy.deepcopy"
+                   for v in self.r.resolve(call.func, self._origin_ctx.get(id(call), ctx)))
+
+    def origin(self, expr: cst.BaseExpression, ctx: Ctx, _seen=None, _depth: int = 0) -> Optional[tuple]:
+        """The calls that created the object ``expr`` names, outermost first (a factory call, then the
+        constructor call it returns), through aliases, ``.to()``-style methods and wrappers such as
+        ``DataParallel``; None when unknown.
+
+        Two names created by different calls are different objects even when the value resolver
+        conflates them (``copy.deepcopy(model)`` resolves to ``model``; two calls of one factory
+        resolve to the same construction).
+        """
+        seen = _seen if _seen is not None else set()
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _SAME_OBJECT:
+            expr = expr.func.value
+        if isinstance(expr, cst.Call):
+            callees = self.r.resolve(expr.func, ctx)
+            quals = {v.qualname for v in callees if isinstance(v, Ref)}
+            if quals & PASS_THROUGH_CALLS and "copy.deepcopy" not in quals and expr.args:
+                return self.origin(expr.args[0].value, ctx, seen, _depth)
+            self._origin_ctx[id(expr)] = ctx
+            funcs = [v for v in callees if isinstance(v, FuncRef)]
+            if len(funcs) == 1 and len(funcs[0].scope.returns) == 1 and _depth < MAX_DEPTH:
+                fref = funcs[0]  # a factory: the object is made by what it returns
+                inner = Ctx(fref.scope, self.r.bind_args(fref.scope, expr, ctx, fref.bound_self is not None),
+                            fref.bound_self)
+                rest = self.origin(fref.scope.returns[0], inner, set(), _depth + 1)
+                return (expr,) + (rest or ())
+            return (expr,)
+        bindings: List[Tuple[cst.BaseExpression, Ctx]] = []
+        if isinstance(expr, cst.Name):
+            if ctx.env is not None and expr.value in ctx.env:
+                bindings = [(e, c) for e, c in ctx.env[expr.value] if c is not ctx]
+            else:
+                scope = ctx.scope
+                while scope is not None and expr.value not in scope.bindings:
+                    scope = scope.parent
+                if scope is None:
+                    return None
+                if any(b.kind != "assign" or b.path for b in scope.bindings[expr.value]):
+                    return None  # a parameter, loop variable, import...: unknown
+                key = (id(scope), expr.value)
+                if key in seen:
+                    return (_CYCLE,)
+                seen.add(key)
+                bindings = [(b.expr, ctx if b.scope is ctx.scope else Ctx(b.scope))
+                            for b in scope.bindings[expr.value]]
+        elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
+                and ctx.scope.cls is not None and expr.value.value == ctx.scope.self_name:
+            found = [b for c, _ in self.r.mro(ctx.scope.cls, ctx.scope.module) for b in c.attrs.get(expr.attr.value, [])]
+            if not found or any(b.kind != "assign" or b.path for b in found):
+                return None
+            key = (id(ctx.scope.cls), expr.attr.value)
+            if key in seen:
+                return (_CYCLE,)
+            seen.add(key)
+            bindings = [(b.expr, Ctx(b.scope)) for b in found]
+        origins = {self.origin(e, c, seen, _depth) for e, c in bindings}
+        origins = {o for o in origins if o != (_CYCLE,)}
+        if len(origins) == 1:
+            return origins.pop()
+        return None
+
+    def receiver_relation(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> Optional[str]:
+        """covers / inside / other (a known, different object) / unknown."""
+        values = self.r.resolve(expr, ctx)
+        keys = []
+        for v in values:
+            if isinstance(v, Maybe) or not isinstance(v, (Instance, ExtCall, SubModule)):
+                return "unknown"
+            k = model_key([v])
+            if not k:
+                return "unknown"
+            keys.extend(_norm(x) for x in k)
+        if any(_same(k, t) for k in keys for t in target.keys) and self._distinct(expr, ctx, target):
+            return "other"  # same construction for the resolver, but another object (a copy, a second call)
+        rels = {relation(k, t) for k in keys for t in target.keys}
+        if "covers" in rels and len(keys) == 1:
+            return "covers"
+        if rels & {"covers", "inside"}:
+            return "inside"  # may be the model or a part of it: not certain
+        return "other"
+
+    def _distinct(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
+        if self.is_copy(expr, ctx) != target.copied:
+            return True
+        mine = self.origin(expr, ctx)
+        theirs = target.origin
+        if not mine or not theirs or mine[0] is theirs[0]:
+            return False
+        return not any(c is theirs[0] for c in mine) and not any(c is mine[0] for c in theirs)
+
+    # -- events ---------------------------------------------------------------------
+    def events(self, scope: Scope, ctx: Ctx, target: Target, depth: int = 0) -> List[Event]:
+        """Mode events of ``scope`` on ``target`` in source order."""
+        key = ("mode_events", id(scope), id(ctx.env), id(ctx.self_value), target)
+        if ctx.env is None and key in self.memo:
+            return self.memo[key]
+        out: List[Event] = []
+        module = scope.module
+        for site in sorted(scope.calls, key=lambda s: module.position(s.call)[:2]):
+            pos = module.position(site.call)[:2]
+            for kind, cond in self.site_events(site, ctx, target, depth):
+                out.append(Event(kind, site.call, pos, site.guards, cond))
+        if ctx.env is None:
+            self.memo[key] = out
+        return out
+
+    def site_events(self, site: CallSite, ctx: Ctx, target: Target, depth: int) -> List[Tuple[str, bool]]:
+        """(kind, conditional) pairs; a helper's events are conditional when guarded inside it."""
+        call = site.call
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train", "apply"):
+            kind = self._mode_kind(call, ctx)
+            rel = self.receiver_relation(func.value, ctx, target)
+            if rel == "other":
+                return []
+            if rel == "covers":
+                return [(kind, False)] + self._override_events(func, ctx, target, depth)
+            # A part of the model, or an unresolved receiver: only an eval makes the state unknown.
+            return [(UNKNOWN, False)] if kind in (EVAL, UNKNOWN) else []
+        if self.t.is_update_call(site, ctx):
+            return [(TRAINED, False)]
+        if depth >= MAX_DEPTH:
+            return []
+        out: List[Tuple[str, bool]] = []
+        for fref in self.t.called_functions(site, ctx):
+            inner = Ctx(fref.scope, self.r.bind_args(fref.scope, call, ctx, fref.bound_self is not None),
+                        fref.bound_self or self.r.ctx_for(fref.scope).self_value)
+            out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(fref.scope, inner, target, depth + 1))
+        return out
+
+    def _mode_kind(self, call: cst.Call, ctx: Ctx) -> str:
+        name = call.func.attr.value
+        if name == "eval":
+            return EVAL
+        if name == "apply":
+            return UNKNOWN
+        arg = call_arg(call, 0, "mode")
+        if arg is None:
+            return TRAIN
+        value = self.r.const(arg, ctx)
+        if value is True:
+            return TRAIN
+        if value is False:
+            return EVAL
+        return UNKNOWN
+
+    def _override_events(self, func: cst.Attribute, ctx: Ctx, target: Target, depth: int) -> List[Tuple[str, bool]]:
+        """Events inside a project class's own ``train()``/``eval()`` (e.g. re-freezing a backbone)."""
+        out: List[Tuple[str, bool]] = []
+        for v in self.r.resolve(func, ctx):
+            if isinstance(v, FuncRef) and v.scope.cls is not None and depth < MAX_DEPTH:
+                inner = Ctx(v.scope, None, v.bound_self)
+                out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(v.scope, inner, target, depth + 1))
+        return out
+
+    # -- folding --------------------------------------------------------------------
+    @staticmethod
+    def fold(states: FrozenSet[str], events: Sequence[Event], at_guards: tuple = ()) -> FrozenSet[str]:
+        """Apply events in order. Runs of events under if-branches that ``at_guards`` (the branches of
+        the point of interest) does not share may not happen: they add states instead of replacing them."""
+        blocks: List[Tuple[tuple, List[Event]]] = []
+        for e in events:
+            extra = tuple(g for g in e.guards if not any(g[0] is h[0] and g[1] == h[1] for h in at_guards))
+            key = (tuple((id(t), b) for t, b in extra), e.cond)
+            if blocks and blocks[-1][0] == key:
+                blocks[-1][1].append(e)
+            else:
+                blocks.append((key, [e]))
+        current = set(states)
+        for key, block in blocks:
+            applied = {_apply(state, block) for state in current}
+            current = applied if key == ((), False) else current | applied
+        return frozenset(current)
+
+    def states_at(self, scope: Scope, node: cst.CSTNode, ctx: Ctx, target: Target,
+                  entry: Optional[FrozenSet[str]] = None, depth: int = 0) -> FrozenSet[str]:
+        """Possible states of ``target`` when ``node`` (a call in ``scope``) runs."""
+        module = scope.module
+        here = module.position(node)[:2]
+        events = self.events(scope, ctx, target, depth)
+        if entry is None:
+            entry = self.entry_states(scope, target, depth)
+        at = _guards_of(scope, node)
+        before = [e for e in events if e.pos < here]
+        result = set(self.fold(entry, before, at))
+        # Later iterations of each enclosing loop also see the events after `node` in that loop.
+        for loop in self._enclosing_loops(module, scope, node):
+            body = [e for e in events if within(module, e.node, loop)]
+            start = module.position(loop)[:2]
+            outside = [e for e in events if e.pos < start and not within(module, e.node, loop)]
+            carried = self.fold(self.fold(entry, outside, at), body, at)
+            result |= self.fold(carried, [e for e in body if e.pos < here], at)
+        return frozenset(result)
+
+    def iteration_states(self, scope: Scope, node: cst.CSTNode, loop: cst.CSTNode, ctx: Ctx,
+                         target: Target) -> Tuple[FrozenSet[str], Optional[cst.CSTNode]]:
+        """State at ``node`` in a later iteration of ``loop``, from the loop's own events only.
+
+        Starts from train mode, so EVAL in the result comes from the loop body. Returns the
+        states and the last EVAL event of the loop body (where the switch happens).
+        """
+        module = scope.module
+        here = module.position(node)[:2]
+        at = _guards_of(scope, node)
+        body = [e for e in self.events(scope, ctx, target) if within(module, e.node, loop)]
+        after_body = self.fold(frozenset({S_FRESH}), body, at)
+        states = self.fold(after_body, [e for e in body if e.pos < here], at)
+        evals = [e.node for e in body if e.kind == EVAL]
+        return states, (evals[-1] if evals else None)
+
+    def entry_states(self, scope: Scope, target: Target, depth: int = 0) -> FrozenSet[str]:
+        """States of ``target`` on entry to ``scope``, from its callers."""
+        if scope.parent is None:
+            return frozenset({S_DEFAULT})
+        if depth >= MAX_DEPTH:
+            return frozenset({S_UNKNOWN})
+        key = ("mode_entry", id(scope), target)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = frozenset({S_UNKNOWN})  # recursion guard
+        callers = self._callers(scope)
+        if callers:
+            out = set()
+            for site in callers:
+                out |= self.states_at(site.scope, site.call, self.r.ctx_for(site.scope), target, None, depth + 1)
+            result = frozenset(out)
+        elif scope.cls is not None or self._switched_elsewhere(scope, target):
+            result = frozenset({S_UNKNOWN})  # a hook called by a framework, or set up we cannot order
+        else:
+            result = frozenset({S_DEFAULT})
+        self.memo[key] = result
+        return result
+
+    def _callers(self, scope: Scope) -> List[CallSite]:
+        """Callers in the function's own module when there are any, else anywhere in the project.
+
+        An entry point such as ``main()`` or ``evaluate()`` is usually called from its own file;
+        searching the project for such a common name costs a parse of every file that mentions it.
+        """
+        key = ("mode_local_callers", id(scope))
+        if key not in self.memo:
+            name = scope.cls.name if scope.short_name == "__init__" and scope.cls is not None else scope.short_name
+            local = []
+            for other in scope.module.scopes:
+                for site in other.calls:
+                    func = site.call.func
+                    last = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+                    if last == name and any(
+                            isinstance(v, FuncRef) and v.scope is scope
+                            for v in self.r.resolve(func, self.r.ctx_for(other), 4)):
+                        local.append(site)
+            self.memo[key] = local
+        return self.memo[key] or self.r.callers(scope)
+
+    def _switched_elsewhere(self, scope: Scope, target: Target) -> bool:
+        for other in scope.module.scopes:
+            if other is scope:
+                continue
+            events = self.events(other, self.r.ctx_for(other), target, MAX_DEPTH - 1)
+            if any(e.kind in (EVAL, UNKNOWN) for e in events):
+                return True
+        return False
+
+    def forward_states(self, fc: ForwardCall, target: Target,
+                       loop: Optional[cst.CSTNode] = None) -> FrozenSet[str]:
+        """States at a forward call, walking down the helper chain that reaches it.
+
+        With ``loop``, the state in a later iteration of that loop from its own events only.
+        """
+        sites = list(fc.chain) + [fc.site]
+        scope = sites[0].scope
+        ctx = self.r.ctx_for(scope)
+        if loop is None:
+            states = self.states_at(scope, sites[0].call, ctx, target)
+        else:
+            states = self.iteration_states(scope, sites[0].call, loop, ctx, target)[0]
+        for outer, inner_site in zip(sites, sites[1:]):
+            inner_ctx = self._callee_ctx(outer, ctx, inner_site.scope)
+            if inner_ctx is None:
+                return frozenset({S_UNKNOWN})
+            states = self.states_at(inner_site.scope, inner_site.call, inner_ctx, target, states)
+            ctx = inner_ctx
+        return states
+
+    def _callee_ctx(self, site: CallSite, ctx: Ctx, scope: Scope) -> Optional[Ctx]:
+        for fref in self.t.called_functions(site, ctx):
+            if fref.scope is scope:
+                return Ctx(scope, self.r.bind_args(scope, site.call, ctx, fref.bound_self is not None),
+                           fref.bound_self or self.r.ctx_for(scope).self_value)
+        return None
+
+    @staticmethod
+    def _enclosing_loops(module: ModuleInfo, scope: Scope, node: cst.CSTNode) -> List[cst.CSTNode]:
+        return [loop for loop in scope.loops if within(module, node, loop)]
+
+    # -- gradient mode -----------------------------------------------------------------
+    def grad_disabled(self, fc: ForwardCall) -> bool:
+        """The forward call runs under ``torch.no_grad()``/``inference_mode()`` (a with or a decorator)."""
+        for site in list(fc.chain) + [fc.site]:
+            ctx = self.r.ctx_for(site.scope)
+            if any(self.is_no_grad(item.item, ctx) for w in site.withs for item in w.items):
+                return True
+            scope = site.scope
+            while scope is not None and scope.parent is not None:
+                if any(self.is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
+                    return True
+                scope = scope.parent
+        return False
+
+    def is_no_grad(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        for v in self.r.resolve(target, ctx):
+            if isinstance(v, Ref):
+                if v.qualname in NO_GRAD:
+                    return True
+                if v.qualname in _SET_GRAD and isinstance(expr, cst.Call) and expr.args \
+                        and self.r.const(expr.args[0].value, ctx) is False:
+                    return True
+        return False
+
+
+def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:
+    """Names in ``loop`` that hold the data it iterates: the loop target and what is computed from it.
+
+    For ``while`` loops, what ``next(...)`` returns. Lets a rule tell a loop over
+    batches (evaluation, prediction) from a loop that only repeats a call.
+    """
+    names = set()
+    if isinstance(loop, cst.For):
+        names |= _target_names(loop.target)
+    bindings = [(name, b) for name, bs in scope.bindings.items() for b in bs
+                if b.stmt is not loop and within(module, b.stmt, loop)]
+    for name, b in bindings:
+        if isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "next":
+            names.add(name)
+    for _ in range(6):  # propagate through assignments, to a fixpoint
+        grown = {name for name, b in bindings
+                 if name not in names and b.expr is not None and mentions(b.expr, names)}
+        if not grown:
+            break
+        names |= grown
+    return frozenset(names)
+
+
+def mentions(node: cst.CSTNode, names) -> bool:
+    """``node`` reads one of ``names`` (as a bare name)."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Name) and cur.value in names:
+            return True
+        if isinstance(cur, cst.Attribute):
+            stack.append(cur.value)  # `batch.x` reads batch; `.x` is not a name
+            continue
+        stack.extend(cur.children)
+    return False
+
+
+def _target_names(target: cst.BaseExpression) -> set:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out = set()
+        for e in target.elements:
+            out |= _target_names(e.value)
+        return out
+    return set()
+
+
+def root_kinds(expr: cst.BaseExpression, scope: Scope) -> FrozenSet[str]:
+    """Binding kinds of the root name of a dotted expression (``import``, ``param``, ``assign``...).
+
+    Lets a rule skip resolving method calls on parameters (``x.mean()`` in ``forward``), which makes
+    the resolver search the whole project for the function's callers.
+    """
+    node = expr
+    while isinstance(node, (cst.Attribute, cst.Call)):
+        node = node.value if isinstance(node, cst.Attribute) else node.func
+    if not isinstance(node, cst.Name):
+        return frozenset()
+    cur: Optional[Scope] = scope
+    while cur is not None:
+        if node.value in cur.bindings:
+            return frozenset(b.kind for b in cur.bindings[node.value])
+        cur = cur.parent
+    return frozenset({"builtin"})

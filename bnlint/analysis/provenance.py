@@ -1,0 +1,615 @@
+"""Batch provenance: where does a tensor passed to a forward call come from?
+
+``Provenance.of(expr, ctx)`` follows an expression back to the iterables its
+batch was drawn from (``for xs, ys in src_loader``, ``next(tgt_iter)``,
+``zip(a, b)``), through tuple unpacking, ``.to(device)``/``.cuda()``/``Variable``,
+project helpers and model outputs (``G(z)``: a part produced *via* ``G``).
+``torch.cat``/``torch.stack`` along the batch axis mixes parts into one batch;
+``.chunk``/``.split``/slicing of such a batch gives per-source parts again;
+concatenating along another axis (``torch.cat([a, b], 1)``) is not a batch mix.
+
+The result is a small structure:
+
+- ``Batch(parts)``: a tensor whose rows come from the ordered ``parts``;
+  one part is a pure batch, several parts a mixed one.
+- ``Tup(items)``: a tuple whose positions have different provenance (a ``zip``).
+- ``Alt(options)``: one of several values, one per iteration of a loop over a
+  literal tuple (``for x in (xs, xt): model(x)`` runs the call once per domain).
+- ``None``: unknown. Rules stay silent on unknowns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple, Union
+
+import libcst as cst
+
+from .describe import describe_expr
+from .module import Binding, ModuleInfo, Scope
+from .values import (
+    PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, Resolver, SubModule,
+    Unknown, Value, call_arg,
+)
+
+MAX_DEPTH = 24
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                     "torch.autograd.grad_mode.no_grad"})
+_CONCAT = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack"})
+_SPLIT_METHODS = frozenset({"chunk", "split", "tensor_split", "unbind"})
+_SPLIT_FUNCS = frozenset({"torch.chunk", "torch.split", "torch.tensor_split", "torch.unbind"})
+# Calls producing random tensors: the input of a generator, not data.
+_NOISE_FUNCS = frozenset({
+    "torch.randn", "torch.rand", "torch.randn_like", "torch.rand_like", "torch.normal", "torch.randint",
+    "torch.empty", "torch.zeros", "torch.ones",
+})
+_NOISE_METHODS = frozenset({"normal_", "uniform_", "random_", "bernoulli_"})
+# Tensor functions whose result has its first argument's rows.
+_ROWWISE_FUNCS = frozenset({
+    "torch.flatten", "torch.squeeze", "torch.unsqueeze", "torch.reshape", "torch.clamp", "torch.flip",
+    "torch.autograd.Variable", "torch.autograd.variable.Variable", "torch.as_tensor",
+})
+_ROWWISE_PREFIXES = ("torch.nn.functional.",)
+# Methods that draw the next element of an iterator.
+_NEXT_METHODS = frozenset({"next", "__next__"})
+# Tensor methods keeping rows (beyond the resolver's pass-through methods).
+_ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "flatten", "requires_grad_", "pin_memory", "squeeze_",
+                              "unsqueeze_", "sub", "add", "mul", "div", "clamp"})
+
+
+@dataclass(frozen=True, eq=False)
+class Origin:
+    """A source of batches: an iterable (loader, iterator, generator function) or random noise."""
+
+    key: tuple
+    label: str  # "`src_loader`"
+    kind: str  # "data" | "noise"
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """Rows of a batch: drawn from ``origin`` and passed through the models in ``via`` (in order)."""
+
+    origin: Optional[Origin]
+    via: Tuple[tuple, ...] = ()
+    via_labels: Tuple[str, ...] = ()
+    detached: bool = False  # cut from the graph (``.detach()``, made under ``torch.no_grad()``)
+
+    @property
+    def key(self) -> tuple:
+        return (self.origin.key if self.origin is not None else None, self.via)
+
+    @property
+    def generated(self) -> bool:
+        return bool(self.via)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    parts: Tuple[Part, ...]
+
+    @property
+    def pure(self) -> bool:
+        return len({p.key for p in self.parts}) == 1
+
+
+@dataclass(frozen=True, eq=False)
+class Tup:
+    items: Tuple[Optional["Struct"], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Alt:
+    options: Tuple[Optional["Struct"], ...]
+
+
+Struct = Union[Batch, Tup, Alt]
+
+
+def same(a: Optional[Struct], b: Optional[Struct]) -> bool:
+    """Structural equality (by origin keys), used to merge the bindings of one name."""
+    if a is None or b is None:
+        return False
+    if isinstance(a, Batch) and isinstance(b, Batch):
+        return [p.key for p in a.parts] == [p.key for p in b.parts]
+    if isinstance(a, Tup) and isinstance(b, Tup) or isinstance(a, Alt) and isinstance(b, Alt):
+        xs = a.items if isinstance(a, Tup) else a.options
+        ys = b.items if isinstance(b, Tup) else b.options
+        return len(xs) == len(ys) and all(same(x, y) for x, y in zip(xs, ys))
+    return False
+
+
+def model_key(values: List[Value]) -> Optional[tuple]:
+    """Identity of the module object a call runs (same constructor call, same attribute)."""
+    keys = set()
+    for v in values:
+        if isinstance(v, Maybe):
+            return None
+        k = _value_key(v)
+        if k is None:
+            return None
+        keys.add(k)
+    return tuple(sorted(keys, key=repr)) if keys else None
+
+
+def _value_key(v: Value) -> Optional[tuple]:
+    if isinstance(v, Instance):
+        return ("inst", id(v.cls.node), id(v.call) if v.call is not None else None)
+    if isinstance(v, ExtCall):
+        return ("ext", id(v.call))
+    if isinstance(v, SubModule):
+        parent = _value_key(v.parent)
+        return ("sub", parent, v.attr) if parent is not None else None
+    return None
+
+
+def index(struct: Optional[Struct], i) -> Optional[Struct]:
+    """``struct[i]`` (tuple unpacking or subscription with a constant integer)."""
+    if struct is None:
+        return None
+    if isinstance(struct, Tup):
+        if isinstance(i, int) and -len(struct.items) <= i < len(struct.items):
+            return struct.items[i]
+        return None
+    if isinstance(struct, Alt):
+        return Alt(tuple(index(o, i) for o in struct.options))
+    # An element of a batch tuple (images, labels) or a row range of a pure batch: same rows' source.
+    return struct if struct.pure else None
+
+
+class Provenance:
+    """Memo-free walker over expressions; cheap enough for the few forward calls of a step."""
+
+    def __init__(self, resolver: Resolver, model_values):
+        self.r = resolver
+        self.model_values = model_values  # TrainingAnalysis.model_values
+        self._active: set = set()
+
+    # -- entry points -------------------------------------------------------------
+    def of(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> Optional[Struct]:
+        if depth > MAX_DEPTH:
+            return None
+        key = (id(expr), id(ctx.scope), id(ctx.env))
+        if key in self._active:
+            return None
+        self._active.add(key)
+        try:
+            return self._of(expr, ctx, depth + 1)
+        finally:
+            self._active.discard(key)
+
+    def alternatives(self, expr: cst.BaseExpression, ctx: Ctx) -> List[Optional[Batch]]:
+        """The batches a forward call on ``expr`` runs on: several for a loop over domains."""
+        struct = self.of(expr, ctx)
+        if isinstance(struct, Alt):
+            return [o if isinstance(o, Batch) else None for o in struct.options]
+        return [struct if isinstance(struct, Batch) else None]
+
+    # -- expressions ----------------------------------------------------------------
+    def _of(self, expr, ctx: Ctx, depth: int) -> Optional[Struct]:
+        if isinstance(expr, cst.Name):
+            return self._name(expr.value, ctx, depth)
+        if isinstance(expr, cst.Attribute):
+            if isinstance(expr.value, cst.Name) and ctx.scope.self_name == expr.value.value:
+                return None  # self.x: state, not a batch we can follow
+            inner = self.of(expr.value, ctx, depth)  # batch.x (a field of a batch object)
+            return detached(inner) if expr.attr.value == "data" else inner
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return None
+            return Tup(tuple(self.of(e.value, ctx, depth) for e in expr.elements))
+        if isinstance(expr, cst.Subscript):
+            return self._subscript(expr, ctx, depth)
+        if isinstance(expr, cst.Call):
+            return self._call(expr, ctx, depth)
+        if isinstance(expr, cst.BinaryOperation):
+            return self._binary(expr, ctx, depth)
+        if isinstance(expr, cst.UnaryOperation):
+            return self.of(expr.expression, ctx, depth)
+        if isinstance(expr, cst.IfExp):
+            a, b = self.of(expr.body, ctx, depth), self.of(expr.orelse, ctx, depth)
+            return a if same(a, b) else None
+        if isinstance(expr, cst.NamedExpr):
+            return self.of(expr.value, ctx, depth)
+        return None
+
+    def _name(self, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+        scope: Optional[Scope] = ctx.scope
+        cur = ctx
+        while scope is not None:
+            bindings = scope.bindings.get(name)
+            if bindings:
+                results = [self._binding(b, name, cur, depth) for b in bindings]
+                results = [r for r in results if r is not _SKIP]
+                if not results or any(r is None for r in results):
+                    return None
+                first = results[0]
+                return first if all(same(first, r) for r in results[1:]) else None
+            scope = scope.parent
+            cur = Ctx(scope) if scope is not None else None
+        return None
+
+    def _binding(self, b: Binding, name: str, ctx: Ctx, depth: int):
+        if b.kind == "param":
+            return self._param(b.scope, name, ctx, depth)
+        if b.kind in ("import", "def", "class", "with"):
+            return None
+        if b.kind == "augassign":
+            return _SKIP
+        bctx = ctx if ctx.scope is b.scope else Ctx(b.scope)
+        key = (id(b.expr), id(bctx.scope), id(bctx.env))
+        if key in self._active:
+            return _SKIP  # ``x = x.to(device)``: the other bindings of x decide
+        if b.kind == "for":
+            struct = self.element_of(b.expr, bctx, depth)
+        elif b.path and self._is_split(b.expr, bctx):
+            return self._split_part(b.expr, b.path, bctx, depth)
+        else:
+            struct = self.of(b.expr, bctx, depth)
+            if struct is not None and self._under_no_grad(b.stmt, bctx):
+                struct = detached(struct)
+        for i in b.path:
+            struct = index(struct, i)
+        return struct
+
+    def _param(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+        if ctx.scope is scope and ctx.env is not None:
+            passed = ctx.env.get(name)
+            if not passed:
+                return None
+            results = [self.of(e, c, depth) for e, c in passed]
+            first = results[0]
+            return first if all(same(first, r) for r in results[1:]) else None
+        if scope.short_name == "training_step" and scope.cls is not None:
+            param = scope.param(name)
+            if param is not None and param.index == 1:
+                origin = Origin(("lightning-batch", id(scope.node)), f"the `{name}` of `training_step`", "data")
+                return Batch((Part(origin),))
+            return None
+        # A step function analysed on its own: every caller must pass the same provenance.
+        sites = self.r.callers(scope)
+        if not sites:
+            return None
+        results = []
+        method = scope.cls is not None and scope.self_name is not None
+        for site in sites:
+            env = self.r.bind_args(scope, site.call, self.r.ctx_for(site.scope), skip_self=method)
+            passed = env.get(name)
+            if not passed:
+                return None
+            results.extend(self.of(e, c, depth) for e, c in passed)
+        first = results[0]
+        return first if all(same(first, r) for r in results[1:]) else None
+
+    def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
+        if len(expr.slice) != 1:
+            return None
+        base = self.of(expr.value, ctx, depth)
+        sl = expr.slice[0].slice
+        if isinstance(sl, cst.Index):
+            if self._is_split(expr.value, ctx):
+                i = self.r.const(sl.value, ctx)
+                return self._split_part(expr.value, (i,), ctx, depth) if isinstance(i, int) else None
+            i = self.r.const(sl.value, ctx)
+            if isinstance(i, int):
+                return index(base, i)
+            return base if isinstance(base, Batch) and base.pure else None
+        if isinstance(sl, cst.Slice) and isinstance(base, Batch):
+            if base.pure:
+                return base
+            # x[:n] / x[n:] of a two-part batch: the first / the last part again.
+            if len(base.parts) == 2 and sl.step is None:
+                if sl.lower is None and sl.upper is not None:
+                    return Batch((base.parts[0],))
+                if sl.upper is None and sl.lower is not None:
+                    return Batch((base.parts[1],))
+        return None
+
+    def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
+        sides = [self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)]
+        known = [s for s in sides if isinstance(s, Batch) and not _is_noise(s)]
+        if not known:
+            return None
+        first = known[0]
+        return first if all(same(first, s) for s in known[1:]) else None
+
+    # -- calls ------------------------------------------------------------------------
+    def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        func = call.func
+        first = call_arg(call, 0)
+        if isinstance(func, cst.Attribute):
+            name = func.attr.value
+            if name == "detach":
+                return detached(self.of(func.value, ctx, depth))
+            if name in PASS_THROUGH_METHODS or name in _ROWWISE_METHODS:
+                return self.of(func.value, ctx, depth)
+            if name in _NOISE_METHODS:
+                return _noise(call)
+            if name in _NEXT_METHODS and not call.args:
+                return self.element_of(func.value, ctx, depth)
+        callees = [v for v in self.r.resolve(func, ctx)]
+        quals = {v.qualname for v in callees if isinstance(v, Ref)}
+        if quals and len(quals) == len(callees):
+            return self._external(quals, call, first, ctx, depth)
+        models = self.model_values(func, ctx)
+        if models:
+            return self._model_output(models, func, call, ctx, depth)
+        frefs = [v for v in callees if isinstance(v, FuncRef)]
+        if frefs and len(frefs) == len(callees) and len(frefs) == 1:
+            return self._function_result(frefs[0], call, ctx, depth)
+        if all(isinstance(v, Unknown) for v in callees):
+            return self._unknown_on_noise(func, call, ctx, depth)
+        return None
+
+    def _unknown_on_noise(self, func, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``netG(torch.randn(...))`` with ``netG`` unresolved: whatever maps noise to a batch generates it."""
+        arg = batch_argument(call)
+        inner = self.of(arg, ctx, depth) if arg is not None else None
+        if not (isinstance(inner, Batch) and _is_noise(inner)):
+            return None
+        label = describe_expr(func)
+        return Batch((Part(None, (("unresolved", id(ctx.scope.node), label),), (label,)),))
+
+    def _external(self, quals, call: cst.Call, first, ctx: Ctx, depth: int) -> Optional[Struct]:
+        if len(quals) != 1:
+            return None
+        qual = next(iter(quals))
+        if qual == "next":
+            return self.element_of(first, ctx, depth) if first is not None else None
+        if qual in _CONCAT:
+            return self._concat(qual, call, ctx, depth)
+        if qual in _NOISE_FUNCS or qual.startswith("numpy.random."):
+            return _noise(call)
+        if first is None:
+            return None
+        if qual in PASS_THROUGH_CALLS or qual in _ROWWISE_FUNCS or qual.startswith(_ROWWISE_PREFIXES) \
+                or qual in ("torch.Tensor", "torch.FloatTensor", "torch.from_numpy", "torch.tensor"):
+            return self.of(first, ctx, depth)
+        return None
+
+    def _concat(self, qual: str, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        seq = call_arg(call, 0, "tensors")
+        if seq is None:
+            return None
+        items = self.of(seq, ctx, depth)
+        if not isinstance(items, Tup) or not items.items or any(not isinstance(i, Batch) for i in items.items):
+            return None
+        dim_expr = call_arg(call, 1, "dim")
+        dim = 0 if dim_expr is None else self.r.const(dim_expr, ctx)
+        if dim == 0:
+            return Batch(tuple(p for item in items.items for p in item.parts))
+        if not isinstance(dim, int):
+            return None
+        # Along features (pix2pix's conditional input): each row holds one sample of every item.
+        # A row with generated content is a generated row; otherwise all items must agree.
+        generated = [i for i in items.items if any(p.generated for p in i.parts)]
+        chosen = generated or list(items.items)
+        first = chosen[0]
+        return first if all(same(first, c) for c in chosen[1:]) else None
+
+    def _model_output(self, models, func, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        key = model_key(models)
+        if key is None or not all(_module_like(m) for m in models):
+            return None
+        arg = batch_argument(call)
+        inner = self.of(arg, ctx, depth) if arg is not None else None
+        label = describe_expr(func.value if isinstance(func, cst.Attribute) and func.attr.value == "forward"
+                              else func)
+        if isinstance(inner, Batch) and inner.pure:
+            part = inner.parts[0]
+            return Batch((Part(part.origin, part.via + (key,), part.via_labels + (label,)),))
+        # Unknown or mixed input: the rows are still generated by this model.
+        return Batch((Part(None, (key,), (label,)),))
+
+    def _function_result(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        scope = fref.scope
+        if not scope.returns or depth > MAX_DEPTH - 4:
+            return None
+        env = self.r.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
+        inner = Ctx(scope, env, fref.bound_self or self.r.ctx_for(scope).self_value)
+        results = [self.of(ret, inner, depth) for ret in scope.returns]
+        first = results[0]
+        if first is not None and all(same(first, r) for r in results[1:]):
+            return first
+        if all(r is None for r in results) and not any(
+                self.of(a.value, ctx, depth) is not None for a in call.args):
+            # A project function that makes a batch from sizes and seeds (``real_samples(n, gen)``).
+            return Batch((Part(Origin(("code", id(ctx.scope.node), " ".join(_code(call).split())),
+                                      describe_expr(call), "data")),))
+        return None
+
+    def _under_no_grad(self, node: cst.CSTNode, ctx: Ctx) -> bool:
+        """``node`` sits in a ``with torch.no_grad():`` block of its function."""
+        parents = ctx.module.parents
+        cur = parents.get(node)
+        while cur is not None and not isinstance(cur, (cst.FunctionDef, cst.Module)):
+            if isinstance(cur, cst.With):
+                for item in cur.items:
+                    target = item.item.func if isinstance(item.item, cst.Call) else item.item
+                    if any(isinstance(v, Ref) and v.qualname in NO_GRAD for v in self.r.resolve(target, ctx)):
+                        return True
+            cur = parents.get(cur)
+        return False
+
+    # -- splitting a batch ------------------------------------------------------------
+    def _is_split(self, expr, ctx: Ctx) -> bool:
+        if not isinstance(expr, cst.Call):
+            return False
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _SPLIT_METHODS:
+            return not any(isinstance(v, Ref) for v in self.r.resolve(func, ctx))
+        return any(isinstance(v, Ref) and v.qualname in _SPLIT_FUNCS for v in self.r.resolve(func, ctx))
+
+    def _split_part(self, call: cst.Call, path: Tuple[int, ...], ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``a, b = x.chunk(2)``: part ``i`` of a batch concatenated from as many parts."""
+        func = call.func
+        is_method = isinstance(func, cst.Attribute) and func.attr.value in _SPLIT_METHODS
+        base_expr = func.value if is_method else call_arg(call, 0)
+        if base_expr is None:
+            return None
+        base = self.of(base_expr, ctx, depth)
+        if not isinstance(base, Batch) or not path:
+            return None
+        dim_expr = call_arg(call, 1 if is_method else 2, "dim")
+        if dim_expr is not None and self.r.const(dim_expr, ctx) != 0:
+            return base if base.pure else None
+        if base.pure:
+            return base
+        i = path[0]
+        parts = base.parts
+        count_expr = call_arg(call, 0 if is_method else 1)
+        count = self.r.const(count_expr, ctx) if count_expr is not None else None
+        name = func.attr.value if is_method else ""
+        if name == "chunk" or (not is_method and count is not None and isinstance(count, int)
+                               and "chunk" in _qual_tail(func)):
+            if count != len(parts):
+                return None
+        if isinstance(i, int) and -len(parts) <= i < len(parts) and len(path) >= 1:
+            return Batch((parts[i],))
+        return None
+
+    # -- iteration ----------------------------------------------------------------------
+    def element_of(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """What iterating ``expr`` (or calling ``next`` on it) yields."""
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return None
+            return Alt(tuple(self.of(e.value, ctx, depth + 1) for e in expr.elements))
+        if isinstance(expr, cst.Call):
+            quals = [v.qualname for v in self.r.resolve(expr.func, ctx) if isinstance(v, Ref)]
+            qual = quals[0] if len(quals) == 1 else None
+            if qual == "zip":
+                return Tup(tuple(self.element_of(a.value, ctx, depth + 1) for a in expr.args
+                                 if a.keyword is None and not a.star))
+            if qual == "enumerate":
+                first = call_arg(expr, 0)
+                return Tup((None, self.element_of(first, ctx, depth + 1))) if first is not None else None
+            if qual == "range":
+                return None
+            if qual in PASS_THROUGH_CALLS:
+                first = call_arg(expr, 0)
+                return self.element_of(first, ctx, depth + 1) if first is not None else None
+        if isinstance(expr, cst.Name):
+            followed = self._follow_iterable_name(expr, ctx, depth)
+            if followed is not _SKIP:
+                return followed
+        return Batch((Part(self._origin(expr, ctx)),))
+
+    def _follow_iterable_name(self, expr: cst.Name, ctx: Ctx, depth: int):
+        """``batches = zip(a, b)`` / ``it = iter(loader)``: iterate the bound expression instead."""
+        scope = ctx.scope
+        while scope is not None and expr.value not in scope.bindings:
+            scope = scope.parent
+        if scope is None:
+            return _SKIP
+        bindings = scope.bindings[expr.value]
+        if not all(b.kind == "assign" and not b.path for b in bindings):
+            if ctx.env is not None and ctx.scope is scope and expr.value in ctx.env and len(bindings) == 1:
+                passed = ctx.env[expr.value]
+                if len(passed) == 1 and _is_iter_wrapper(passed[0][0]):
+                    e, c = passed[0]
+                    return self.element_of(e, c, depth + 1)
+            return _SKIP
+        if not all(_is_iter_wrapper(b.expr) for b in bindings):
+            return _SKIP
+        bctx = ctx if ctx.scope is scope else Ctx(scope)
+        results = [self.element_of(b.expr, bctx, depth + 1) for b in bindings]
+        first = results[0]
+        return first if all(same(first, r) for r in results[1:]) else None
+
+    def _origin(self, expr: cst.BaseExpression, ctx: Ctx) -> Origin:
+        """Identity of an iterable by how it is named, qualified by where the name lives."""
+        label = describe_expr(expr)
+        if isinstance(expr, cst.Name):
+            scope = ctx.scope
+            while scope is not None and expr.value not in scope.bindings:
+                scope = scope.parent
+            return Origin(("name", id(scope.node) if scope else None, expr.value), label, "data")
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
+                and ctx.scope.self_name == expr.value.value and ctx.scope.cls is not None:
+            return Origin(("self", id(ctx.scope.cls.node), expr.attr.value), label, "data")
+        code = _code(expr)
+        return Origin(("code", id(ctx.scope.node), " ".join(code.split())), label, "data")
+
+
+class _Skip:
+    pass
+
+
+_SKIP = _Skip()
+
+
+def detached(struct: Optional[Struct]) -> Optional[Struct]:
+    if isinstance(struct, Batch):
+        return Batch(tuple(Part(p.origin, p.via, p.via_labels, True) for p in struct.parts))
+    if isinstance(struct, Tup):
+        return Tup(tuple(detached(i) for i in struct.items))
+    if isinstance(struct, Alt):
+        return Alt(tuple(detached(o) for o in struct.options))
+    return struct
+
+
+_MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.")
+
+
+def _module_like(value: Value) -> bool:
+    """A value that is certainly a network (not a tensor method or another external object)."""
+    while isinstance(value, SubModule):
+        value = value.parent
+    if isinstance(value, Instance):
+        return True
+    return isinstance(value, ExtCall) and value.qualname.startswith(_MODULE_PREFIXES)
+
+
+def _noise(call: cst.Call) -> Batch:
+    return Batch((Part(Origin(("noise", id(call)), "random noise", "noise")),))
+
+
+def _is_noise(batch: Batch) -> bool:
+    return all(p.origin is not None and p.origin.kind == "noise" and not p.via for p in batch.parts)
+
+
+def _is_iter_wrapper(expr) -> bool:
+    """Expressions worth iterating through a name: zip/iter/enumerate/cycle calls and literal tuples."""
+    if isinstance(expr, (cst.Tuple, cst.List)):
+        return True
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+        return name in ("zip", "iter", "enumerate", "cycle", "tqdm")
+    return False
+
+
+def _qual_tail(func) -> str:
+    return func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def batch_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The argument carrying the batch: the first positional one, else the first keyword one."""
+    for arg in call.args:
+        if arg.star:
+            return None
+        if arg.keyword is None:
+            return arg.value
+    for arg in call.args:
+        if arg.keyword is not None:
+            return arg.value
+    return None
+
+
+def other_arguments(call: cst.Call) -> Tuple[str, ...]:
+    """Source text of every argument except the batch one (domain indices, flags...)."""
+    batch = batch_argument(call)
+    out = []
+    for arg in call.args:
+        if arg.value is batch:
+            continue
+        text = _code(arg)
+        out.append(" ".join(text.strip().rstrip(",").split()))
+    return tuple(out)

@@ -1,0 +1,41 @@
+"""GitHub Actions workflow commands: one ``::error`` annotation per finding.
+
+Escaping follows the Actions toolkit (``@actions/core`` command.ts): in the
+message ``%``, CR and LF are percent-encoded; in properties ``:`` and ``,`` are
+too, since they separate the command's fields.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, properties: List[Tuple[str, object]], message: str) -> str:
+    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties)
+    return f"::{name} {props}::{escape_data(message)}" if props else f"::{name}::{escape_data(message)}"
+
+
+def render_github(result, **_options) -> str:
+    out = []
+    for f in result.findings:
+        props: List[Tuple[str, object]] = [("file", f.path)]
+        body = f"{f.message}\nhelp: {f.fix}\n{f.url}"
+        if f.cell is None:
+            props += [("line", f.line), ("endLine", f.end_line), ("col", f.column)]
+            if f.end_line == f.line:
+                props.append(("endColumn", f.end_column))
+        else:
+            # Annotation lines refer to the raw .ipynb JSON: name the cell in the text instead.
+            body = f"cell {f.cell}, line {f.line}: {body}"
+        props.append(("title", f"{f.code} [{f.name}]"))
+        out.append(command("error", props, body))
+    for e in result.errors:
+        out.append(command("error", [("file", e.path), ("title", f"bnlint: {e.kind} error")], e.message))
+    return "".join(line + "\n" for line in out)

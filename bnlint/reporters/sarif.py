@@ -1,0 +1,133 @@
+"""SARIF 2.1.0 for code-scanning services (GitHub code scanning, Azure DevOps, ...).
+
+Every registered rule is described in ``tool.driver.rules`` (so ``ruleIndex``
+is stable between runs); each result carries 1-based positions and a
+``partialFingerprints`` entry that does not depend on line numbers (see
+``bnlint.baseline.fingerprints``), so an alert survives unrelated edits above
+it. In a notebook the region's lines count from the top of the cell, whose
+number is in the region's ``properties.cell`` and in a logical location.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import List, Optional
+from urllib.parse import quote
+
+from .. import __version__
+from ..baseline import fingerprints, project_path
+from ..docs import rule_page
+from ..findings import Finding, rule_url
+from ..rules import ALL_RULES
+
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+INFORMATION_URI = "https://github.com/bnlint/bnlint"
+FINGERPRINT_KEY = "bnlint/v1"
+ROOT_ID = "%SRCROOT%"
+
+
+def _section(page: Optional[str], title: str) -> Optional[str]:
+    """Plain text of one ``## title`` section of a rule page."""
+    if not page:
+        return None
+    m = re.search(rf"^## {re.escape(title)}\s*\n(.*?)(?=^## |\Z)", page, flags=re.M | re.S)
+    text = " ".join(m.group(1).split()) if m else ""
+    return text or None
+
+
+def _level(rule) -> str:
+    return "error" if rule.default_enabled else "warning"
+
+
+def _rule(rule) -> dict:
+    page = rule_page(rule.code)
+    descriptor = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": _section(page, "What it does") or rule.summary},
+        "helpUri": rule_url(rule.code),
+        "defaultConfiguration": {"level": _level(rule), "enabled": bool(rule.default_enabled)},
+        "properties": {"tags": ["batchnorm", "pytorch", "correctness"]},
+    }
+    if page:
+        descriptor["help"] = {"text": _section(page, "Why is this bad?") or rule.summary, "markdown": page}
+    return descriptor
+
+
+def _artifact(path: str, root: str) -> dict:
+    return {"uri": quote(project_path(path, root)), "uriBaseId": ROOT_ID}
+
+
+def _region(f: Finding) -> dict:
+    region = {"startLine": f.line, "startColumn": f.column}
+    if (f.end_line, f.end_column) > (f.line, f.column):
+        region.update(endLine=f.end_line, endColumn=f.end_column)
+    if f.cell is not None:
+        region["properties"] = {"cell": f.cell}
+    return region
+
+
+def _location(f: Finding, root: str) -> dict:
+    location = {"physicalLocation": {"artifactLocation": _artifact(f.path, root), "region": _region(f)}}
+    if f.cell is not None:
+        location["logicalLocations"] = [{"name": f"cell {f.cell}", "kind": "notebookCell",
+                                         "fullyQualifiedName": f"{project_path(f.path, root)}:cell {f.cell}"}]
+    return location
+
+
+def _result(f: Finding, fingerprint: str, index: dict, root: str) -> dict:
+    rule_index = index.get(f.code)
+    result = {
+        "ruleId": f.code,
+        "level": _level(ALL_RULES[rule_index]) if rule_index is not None else "error",
+        "message": {"text": f"{f.message}\nhelp: {f.fix}"},
+        "locations": [_location(f, root)],
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
+        "properties": {"fixable": f.autofix is not None},
+    }
+    if rule_index is not None:
+        result["ruleIndex"] = rule_index
+    related = [
+        {"id": i, "message": {"text": r.message},
+         "physicalLocation": {"artifactLocation": _artifact(r.path, root), "region": {"startLine": r.line}}}
+        for i, r in enumerate(f.related, 1) if r.line >= 1
+    ]
+    if related:
+        result["relatedLocations"] = related
+    return result
+
+
+def _notification(error, root: str) -> dict:
+    return {
+        "level": "error",
+        "message": {"text": f"{error.path}: {error.message}"},
+        "locations": [{"physicalLocation": {"artifactLocation": _artifact(error.path, root)}}],
+        "properties": {"kind": error.kind},
+    }
+
+
+def render_sarif(result, **_options) -> str:
+    root = result.root or "."
+    index = {rule.code: i for i, rule in enumerate(ALL_RULES)}
+    findings: List[Finding] = list(result.findings)
+    prints = fingerprints(findings, root)
+    run = {
+        "tool": {"driver": {
+            "name": "bnlint",
+            "version": __version__,
+            "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI,
+            "rules": [_rule(rule) for rule in ALL_RULES],
+        }},
+        "originalUriBaseIds": {ROOT_ID: {"uri": Path(root).resolve().as_uri().rstrip("/") + "/"}},
+        "columnKind": "unicodeCodePoints",
+        "results": [_result(f, fp, index, root) for f, fp in zip(findings, prints)],
+        "invocations": [{
+            "executionSuccessful": not result.internal_errors,
+            "toolExecutionNotifications": [_notification(e, root) for e in result.errors],
+        }],
+    }
+    payload = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,73 @@
+"""BN104 single-sample-train-batch: a training batch of one sample reaches a model with BatchNorm."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from ..analysis.describe import describe_model
+from ..analysis.layers import named_by_import
+from ..analysis.loaders import DATALOADERS, LoaderSizes
+from ..analysis.values import ExtCall
+from .base import Rule, RuleContext
+
+WHY = (
+    "BatchNorm's training statistics are computed over the batch, and one sample has no batch "
+    "statistics: after a Linear layer BatchNorm1d raises \"Expected more than 1 value per channel when "
+    "training\", and BatchNorm2d normalizes the image by its own mean and variance (instance "
+    "normalization), which the running averages used in eval mode do not reproduce"
+)
+
+
+class SingleSampleTrainBatch(Rule):
+    code = "BN104"
+    name = "single-sample-train-batch"
+    summary = "training DataLoader of a BatchNorm model yields batches of one sample"
+    trigger_words = ("DataLoader",)
+
+    def check(self, ctx: RuleContext):
+        sizes = LoaderSizes(ctx.loaders)
+        seen = set()
+        for scope in ctx.module.scopes:
+            for loop in ctx.training.training_loops(scope):
+                uses = sizes.loop_loaders(scope, loop)
+                if not uses:
+                    continue
+                model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope))
+                if model_call is None:
+                    continue
+                model = next(m for m in model_call.models if ctx.bn.has_bn(m))
+                for _use, loader in uses:
+                    # Reported where the DataLoader is written (under its imported name), where the fix goes.
+                    if loader.ctx.module is not ctx.module or id(loader.call) in seen \
+                            or not named_by_import(loader.call, ctx.module, DATALOADERS):
+                        continue
+                    problem = self.problem(sizes, loader)
+                    if problem is None:
+                        continue
+                    seen.add(id(loader.call))
+                    what, fix = problem
+                    node = loader.call
+                    message = (
+                        f"DataLoader {what}; it feeds the training loop at line {ctx.module.line(loop)}, where "
+                        f"{describe_model(model)} (which contains BatchNorm) is trained: {self.why}"
+                    )
+                    ctx.report(node, message, fix)
+        return ctx.findings
+
+    why = WHY
+
+    def problem(self, sizes: LoaderSizes, loader: ExtCall) -> Optional[Tuple[str, str]]:
+        """(what the loader does, the fix) when it yields single-sample batches, else None."""
+        batch = sizes.batch_size(loader)
+        if batch == 1:
+            written = sizes.loaders.argument(loader, "batch_size") is not None
+            what = "yields batches of one sample" + ("" if written else " (batch_size defaults to 1)")
+            return what, ("use a batch size of at least 2 (BatchNorm needs many samples per batch; 16+ is "
+                          "typical), or replace BatchNorm by GroupNorm/LayerNorm for per-sample training")
+        if batch is None or batch < 2 or sizes.drop_last(loader) is not False:
+            return None
+        length = sizes.dataset_length(loader)
+        if length is None or length % batch != 1:
+            return None
+        return (f"with {length} samples and batch_size={batch} yields a last batch of one sample every epoch",
+                "pass `drop_last=True` to this DataLoader (or choose a batch size that does not leave a "
+                "remainder of 1)")

@@ -1,0 +1,102 @@
+"""BN201 eval-without-eval-mode: a BN model evaluated under no_grad while still in train mode."""
+from __future__ import annotations
+
+from typing import List, Set
+
+import libcst as cst
+
+from ..analysis.describe import describe_model
+from ..analysis.loops import ForwardCall
+from ..analysis.modes import S_DEFAULT, S_USED, loop_data_names, mentions
+from ..analysis.module import Scope
+from .base import Rule, RuleContext
+
+WHY = (
+    "`torch.no_grad()`/`torch.inference_mode()` only turn off gradients and do not change module "
+    "behaviour, so in train mode BatchNorm normalizes each evaluation batch with that batch's own "
+    "statistics instead of the running statistics learned in training, and overwrites the running "
+    "statistics with evaluation data: metrics depend on batch size and composition, and evaluating "
+    "changes the saved model"
+)
+
+
+class EvalWithoutEvalMode(Rule):
+    code = "BN201"
+    name = "eval-without-eval-mode"
+    summary = "BN model evaluated under no_grad/inference_mode without .eval(): batch statistics are used"
+    # The evaluation loop must run under a no-grad context named in this file.
+    trigger_words = ("no_grad", "inference_mode", "set_grad_enabled")
+
+    def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings  # a no-grad context aliased in another module: out of scope
+        reported: Set[int] = set()
+        for scope in ctx.module.scopes:
+            if scope.cls is not None and ctx.training.is_lightning_module(scope.cls, ctx.module):
+                continue  # Lightning switches train/eval mode around its hooks itself
+            self._check_scope(ctx, scope, reported)
+        return ctx.findings
+
+    def _check_scope(self, ctx: RuleContext, scope: Scope, reported: Set[int]) -> None:
+        if not scope.loops:
+            return
+        training = ctx.training.training_loops(scope)
+        steps = self._step_loops(ctx, scope, training)
+        for loop in scope.loops:
+            if loop in training or not isinstance(loop, (cst.For, cst.While)):
+                continue
+            data = loop_data_names(ctx.module, scope, loop)
+            if not data:
+                continue
+            for fc in ctx.training.loop_forward_calls(loop, scope):
+                anchor = (fc.chain[0] if fc.chain else fc.site)
+                if id(anchor.call) in reported or any(l in steps for l in anchor.loops):
+                    continue
+                if self._evaluates(ctx, fc, anchor, data):
+                    reported.add(id(anchor.call))
+                    break
+
+    def _evaluates(self, ctx: RuleContext, fc: ForwardCall, anchor, data) -> bool:
+        if not ctx.analysis.modes.is_forward(fc) or not mentions(anchor.call, data) \
+                or not ctx.analysis.modes.grad_disabled(fc):
+            return False
+        helpers = list(fc.chain[1:]) + [fc.site] if fc.chain else []
+        if any(ctx.training.scope_trains(s.scope) for s in helpers):
+            return False  # reached through a helper that trains: not an evaluation pass
+        models = [m for m in fc.models if ctx.bn.has_bn(m)]
+        if not models:
+            return False
+        modes = ctx.analysis.modes
+        target = modes.target_of_call(fc, models)
+        if not target:
+            return False
+        states = modes.forward_states(fc, target)
+        if not states or not states <= {S_USED, S_DEFAULT}:
+            return False
+        name = ctx.analysis.steps.callee_text(fc)
+        state = ("is still in train mode after training" if S_DEFAULT not in states
+                 else "was never switched to eval mode (modules are built in train mode)")
+        message = (
+            f"`{name}` ({describe_model(models[0])}, which contains BatchNorm) is evaluated under a no-grad "
+            f"context but {state}: {WHY}"
+        )
+        fix = (f"call `{name}.eval()` before this evaluation loop (and `{name}.train()` before training "
+               "resumes); `no_grad`/`inference_mode` are still useful, but only together with eval mode")
+        ctx.report(anchor.call, message, fix)
+        return True
+
+    @staticmethod
+    def _step_loops(ctx: RuleContext, scope: Scope, training: List[cst.CSTNode]) -> Set[cst.CSTNode]:
+        """Training loops that run one step per iteration (a no-grad loop inside is not an evaluation)."""
+        rctx = ctx.resolver.ctx_for(scope)
+        out = set()
+        for site in scope.calls:
+            if not site.loops or site.loops[-1] not in training:
+                continue
+            if ctx.training.is_update_call(site, rctx):
+                out.add(site.loops[-1])
+                continue
+            for fref in ctx.training.called_functions(site, rctx):
+                if ctx.training.scope_trains(fref.scope) and not ctx.training.training_loops(fref.scope):
+                    out.add(site.loops[-1])
+        return out

@@ -1,0 +1,83 @@
+"""BN202 train-mode-not-restored: eval mode set inside a training loop is still on at the next training step."""
+from __future__ import annotations
+
+from typing import Set
+
+import libcst as cst
+
+from ..analysis.describe import describe_model
+from ..analysis.loops import ForwardCall
+from ..analysis.modes import S_EVAL, S_UNKNOWN
+from ..analysis.module import Scope
+from .base import Rule, RuleContext
+
+WHY = (
+    "from the next iteration on the model trains in eval mode: BatchNorm normalizes the training "
+    "batches with the frozen running statistics instead of batch statistics and stops updating them, "
+    "so the running averages no longer follow the weights that training changes (and Dropout is off)"
+)
+
+
+class TrainModeNotRestored(Rule):
+    code = "BN202"
+    name = "train-mode-not-restored"
+    summary = "Model switched to eval inside the training loop and not switched back before the next training step"
+    # The mode switch is reported where this file makes it (directly or through a helper call).
+    trigger_words = ("eval", "train")
+
+    def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings
+        reported: Set[int] = set()
+        for scope in ctx.module.scopes:
+            if scope.cls is not None and ctx.training.is_lightning_module(scope.cls, ctx.module):
+                continue  # Lightning restores train mode after validation itself
+            for loop in scope.loops:
+                self._check_loop(ctx, scope, loop, reported)
+        return ctx.findings
+
+    def _check_loop(self, ctx: RuleContext, scope: Scope, loop: cst.CSTNode, reported: Set[int]) -> None:
+        modes = ctx.analysis.modes
+        for fc in ctx.training.loop_forward_calls(loop, scope):
+            if not self._trains(ctx, fc, loop):
+                continue
+            models = [m for m in fc.models if ctx.bn.has_bn(m)]
+            target = modes.target_of_call(fc, models)
+            if not target:
+                continue
+            anchor = fc.chain[0] if fc.chain else fc.site
+            switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
+            if switch is None or switch is anchor.call or id(switch) in reported:
+                # (the training call itself: the switch is inside that helper and reported there)
+                continue
+            states = modes.forward_states(fc, target, loop=loop)
+            if S_EVAL not in states or S_UNKNOWN in states:
+                continue
+            reported.add(id(switch))
+            name = ctx.analysis.steps.callee_text(fc)
+            line = ctx.module.line(anchor.call)
+            how = "switches" if _is_mode_call(switch) else "switches (through this call)"
+            message = (
+                f"this {how} `{name}` ({describe_model(models[0])}, which contains BatchNorm) to eval mode "
+                f"inside the loop at line {ctx.module.line(loop)}, and nothing switches it back to train mode "
+                f"before the training forward call at line {line}: {WHY}"
+            )
+            fix = (f"call `{name}.train()` at the start of each training epoch/step (or right after "
+                   "validation); an evaluation helper can save `model.training` and restore it on exit")
+            ctx.report(switch, message, fix)
+
+    @staticmethod
+    def _trains(ctx: RuleContext, fc: ForwardCall, loop: cst.CSTNode) -> bool:
+        """A forward call of a training step: in a training loop, or in a helper that trains."""
+        if not ctx.analysis.modes.is_forward(fc) or ctx.analysis.modes.grad_disabled(fc):
+            return False
+        if fc.chain:
+            return ctx.training.scope_trains(fc.site.scope)
+        loops = ctx.training.training_loops(fc.site.scope)
+        inner = fc.site.loops[fc.site.loops.index(loop):] if loop in fc.site.loops else ()
+        return any(l in loops for l in inner)
+
+
+def _is_mode_call(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+        and node.func.attr.value in ("eval", "train")

@@ -1,0 +1,45 @@
+"""BN405 dropout-before-batchnorm: Dropout's output feeds BatchNorm directly (variance shift)."""
+from __future__ import annotations
+
+from ..analysis.layers import DROPOUTS, F_DROPOUTS, named_by_import
+from .base import Rule, RuleContext
+
+_DROPOUTS = DROPOUTS | F_DROPOUTS
+
+WHY = (
+    "in training BatchNorm's batch statistics and running variance are computed on dropped-out, rescaled "
+    "activations, while in eval mode dropout is off and the same running variance is applied to "
+    "activations with a different variance, so eval-mode outputs are mis-normalized (the 'variance "
+    "shift' of Li et al., CVPR 2019)"
+)
+FIX = (
+    "move the dropout after the last BatchNorm (e.g. just before the classifier), or drop it; "
+    "if you need dropout inside the block, put it after BatchNorm and the activation"
+)
+
+
+class DropoutBeforeBatchNorm(Rule):
+    code = "BN405"
+    name = "dropout-before-batchnorm"
+    summary = "Dropout directly followed by BatchNorm: the running variance does not match eval mode"
+    trigger_words = ("Dropout", "dropout")
+
+    def check(self, ctx: RuleContext):
+        done = set()
+        for pair in ctx.analysis.layers.adjacent_pairs(ctx.module):
+            drop, bn = pair.first, pair.second
+            if drop.kind != "dropout" or bn.kind != "bn":
+                continue
+            if drop.module is not ctx.module or not named_by_import(drop.call, ctx.module, _DROPOUTS):
+                continue  # built elsewhere, or under a name the pre-filter cannot see
+            node = drop.call
+            if id(node) in done:
+                continue
+            done.add(id(node))
+            via = "in the same nn.Sequential" if pair.how == "sequential" else (
+                f"in the forward code at line {ctx.module.line(pair.where)}")
+            name = drop.qualname.rsplit(".", 1)[-1]
+            target = bn.qualname.rsplit(".", 1)[-1]
+            message = f"`{name}` feeds `{target}` directly {via}: {WHY}"
+            ctx.report(node, message, FIX)
+        return ctx.findings

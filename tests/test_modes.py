@@ -1,0 +1,265 @@
+"""The train/eval mode analysis (bnlint/analysis/modes.py) on real parsed files."""
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from bnlint.analysis.context import Analysis
+from bnlint.analysis.modes import (
+    S_DEFAULT, S_EVAL, S_FRESH, S_UNKNOWN, S_USED, loop_data_names, relation,
+)
+from bnlint.index import ProjectIndex
+from bnlint.rules import ALL_RULES
+from bnlint.rules.base import Rule
+from tests.helpers import FIXTURES, found, lint, python_files
+
+HEADER = """\
+import copy
+import torch
+import torch.nn as nn
+
+
+def make():
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+"""
+
+
+def _analyse(tmp_path, body: str):
+    path = tmp_path / "script.py"
+    path.write_text(HEADER + textwrap.dedent(body), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    return analysis, index.module(str(path))
+
+
+def _probe_states(analysis, module, scope_name="main"):
+    """States of the model at the call ``probe(model)`` (a marker) in ``scope_name``."""
+    scope = next(s for s in module.scopes if s.name == scope_name)
+    ctx = analysis.resolver.ctx_for(scope)
+    probe = next(s for s in scope.calls if isinstance(s.call.func, cst.Name) and s.call.func.value == "probe")
+    model_expr = probe.call.args[0].value
+    target = analysis.modes.target_of_expr(model_expr, ctx, analysis.resolver.resolve(model_expr, ctx))
+    assert target, "the probed model must resolve"
+    return analysis.modes.states_at(scope, probe.call, ctx, target)
+
+
+@pytest.mark.parametrize("switch,expected", [
+    ("model.eval()", {S_EVAL}),
+    ("model.train(False)", {S_EVAL}),
+    ("model.train(mode=False)", {S_EVAL}),
+    ("model.train()", {S_FRESH}),
+    ("model.train(True)", {S_FRESH}),
+    ("model.train(flag)", {S_UNKNOWN}),
+    ("model.apply(lambda m: None)", {S_UNKNOWN}),
+    ("pass", {S_DEFAULT}),
+])
+def test_mode_calls(tmp_path, switch, expected):
+    analysis, module = _analyse(tmp_path, f"""
+        def main(flag):
+            model = make()
+            {switch}
+            probe(model)
+
+
+
+    """)
+    assert _probe_states(analysis, module) == expected
+
+
+def test_training_after_train_marks_train_mode_as_used(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def main():
+            model = make()
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model.train()
+            for x, y in [(torch.randn(2, 4), torch.randn(2, 2))]:
+                opt.zero_grad()
+                nn.functional.mse_loss(model(x), y).backward()
+                opt.step()
+            probe(model)
+    """)
+    assert _probe_states(analysis, module) == {S_USED}
+
+
+def test_guarded_switch_adds_a_possibility(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def main(verbose):
+            model = make()
+            model.train()
+            if verbose:
+                model.eval()
+            probe(model)
+    """)
+    assert _probe_states(analysis, module) == {S_FRESH, S_EVAL}
+
+
+def test_switch_on_another_model_or_a_deepcopy_does_not_count(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def main():
+            model = make()
+            other = make()
+            ema = copy.deepcopy(model)
+            other.eval()
+            ema.eval()
+            probe(model)
+    """)
+    assert _probe_states(analysis, module) == {S_DEFAULT}
+
+
+def test_helper_that_switches_is_followed_with_its_arguments(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def evaluate(net):
+            net.eval()
+            return 0
+
+
+        def main():
+            model = make()
+            model.train()
+            evaluate(model)
+            probe(model)
+    """)
+    assert _probe_states(analysis, module) == {S_EVAL}
+
+
+def test_caller_switch_reaches_the_callee(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def check(net):
+            probe(net)
+
+
+        def main():
+            model = make()
+            model.eval()
+            check(model)
+
+
+        main()
+    """)
+    assert _probe_states(analysis, module, "check") == {S_EVAL}
+
+
+def test_loop_carried_switch_reaches_the_next_iteration(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def main():
+            model = make()
+            model.train()
+            for epoch in range(3):
+                probe(model)
+                model.eval()
+    """)
+    assert _probe_states(analysis, module) == {S_FRESH, S_EVAL}
+
+
+def test_overridden_train_keeps_the_backbone_in_eval(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = make()
+                self.head = nn.Linear(2, 2)
+
+            def train(self, mode=True):
+                super().train(mode)
+                self.backbone.eval()
+                return self
+
+
+        def main():
+            model = Net()
+            model.train()
+            probe(model.backbone)
+    """)
+    assert _probe_states(analysis, module) == {S_EVAL}
+
+
+def test_relation_of_model_parts():
+    model = ("inst", 1, 2)
+    backbone = ("sub", model, "backbone")
+    wrapped = ("sub", model, "module")  # DataParallel(model).module is the model
+    assert relation(model, backbone) == "covers"
+    assert relation(backbone, model) == "inside"
+    assert relation(wrapped, model) == "covers"
+    assert relation(("inst", 1, None), model) == "covers"  # `self` inside the class's methods
+    assert relation(("ext", 9), model) is None
+
+
+def test_no_grad_contexts_and_data_names(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        @torch.no_grad()
+        def decorated(model, loader):
+            for batch in loader:
+                inputs = batch[0].float()
+                model(inputs)
+
+
+        def with_block(model, loader):
+            with torch.inference_mode():
+                for i in range(3):
+                    model(torch.zeros(1, 4))
+
+
+        def plain(model, loader):
+            for x in loader:
+                model(x)
+
+
+        m = make()
+        decorated(m, [])
+        with_block(m, [])
+        plain(m, [])
+    """)
+    results = {}
+    for name in ("decorated", "with_block", "plain"):
+        scope = next(s for s in module.scopes if s.name == name)
+        loop = scope.loops[0]
+        fcs = analysis.training.loop_forward_calls(loop, scope)
+        results[name] = (any(analysis.modes.grad_disabled(fc) for fc in fcs),
+                         loop_data_names(module, scope, loop))
+    assert results["decorated"] == (True, frozenset({"batch", "inputs"}))
+    assert results["with_block"] == (True, frozenset({"i"}))
+    assert results["plain"][0] is False
+
+
+BN2_RULES = [r for r in ALL_RULES if r.code.startswith("BN2")]
+
+
+@pytest.mark.slow
+def test_trigger_words_do_not_change_results(monkeypatch):
+    """The pre-filter is an optimisation only: the same findings with and without it."""
+    files = [p for code in [r.code for r in BN2_RULES] for p in python_files(FIXTURES / code)]
+    files += python_files(FIXTURES / "clean")
+    codes = [r.code for r in BN2_RULES]
+    with_filter = found(lint(files, select=codes))
+    monkeypatch.setattr(Rule, "wants", lambda self, text: True)
+    without_filter = found(lint(files, select=codes))
+    assert with_filter == without_filter
+    assert with_filter, "the BN2xx fixtures must produce findings"
+
+
+# Each clean BN2xx script is silent for a reason: undo that one line and the rule fires.
+MUTATIONS = [
+    ("bn2_finetune_frozen_backbone.py", "        self.backbone.eval()  # frozen: keep its BatchNorm statistics fixed\n",
+     "        pass\n", "BN203"),
+    ("bn2_classification_swa_ema.py", "    update_bn(train_loader, swa_model)\n", "    pass\n", "BN204"),
+    ("bn2_classification_swa_ema.py", "    model.eval()\n", "    pass\n", "BN201"),
+    ("bn2_trainer_and_inference.py", "        self.model.train(was_training)\n", "        pass\n", "BN202"),
+    ("bn2_trainer_and_inference.py", "    return model.eval()\n", "    return model\n", "BN201"),
+    ("bn2_finetune_frozen_backbone.py", "checkpoint(self.neck, tokens", "checkpoint(self.backbone.layer4, tokens",
+     "BN205"),
+]
+
+
+@pytest.mark.parametrize("name,old,new,code", MUTATIONS, ids=[f"{m[3]}-{m[0]}" for m in MUTATIONS])
+def test_clean_scripts_fire_without_their_safeguard(tmp_path, name, old, new, code):
+    text = (FIXTURES / "clean" / name).read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    mutated = tmp_path / name
+    mutated.write_text(text.replace(old, new), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    assert {c for _, _, c in found(lint([mutated], select=[r.code for r in BN2_RULES]))} == {code}
