@@ -19,6 +19,7 @@ from .analysis.module import ModuleInfo
 from .parsing import ParseFailure, parse
 from .source import Source, SourceError, read_bytes, read_source
 
+MAX_MODULES = 2000  # parsed modules kept per process (CST trees dominate memory)
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
               "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".bnlint_cache"}
@@ -86,6 +87,11 @@ class ProjectIndex:
         self.probed = set()
         self.searched = set()
         self.memo.clear()  # the analyses hold this very dict
+        # Bound memory: drop the least recently used parsed modules, only between files
+        # (within one file's analysis, values hold on to module and scope identities).
+        if len(self._modules) > MAX_MODULES:
+            for path in list(self._modules)[:len(self._modules) - MAX_MODULES // 2]:
+                del self._modules[path]
 
     def resolve_module(self, dotted: str, importer: Optional[str]) -> Optional[str]:
         """File for module ``dotted``: next to the importer (script style), then from the root."""
@@ -122,7 +128,8 @@ class ProjectIndex:
         abs_path = os.path.abspath(abs_path)
         self.consulted.add(abs_path)
         if abs_path in self._modules:
-            return self._modules[abs_path]
+            info = self._modules[abs_path] = self._modules.pop(abs_path)  # most recently used last
+            return info
         info = None
         try:
             source = read_source(abs_path, os.path.relpath(abs_path))

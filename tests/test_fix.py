@@ -100,16 +100,18 @@ def test_no_autofix_when_the_call_is_not_fully_visible_or_has_a_sampler(tmp_path
     assert "sampler_none.py" in fired  # still reported, only not auto-fixed
 
 
-def test_no_autofix_when_the_loader_lives_in_another_file(tmp_path):
+def test_loader_built_in_another_file_is_fixed_where_it_is_built(tmp_path):
+    loader_line = "    return DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=8)\n"
     (tmp_path / "data.py").write_text(
-        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n"
-        "def make_loader():\n"
-        "    return DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=8)\n",
+        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n\n\ndef make_loader():\n" + loader_line,
         encoding="utf-8")
     train = BAD.replace("loader = DataLoader(", "from data import make_loader\nloader = make_loader()  # ")
     (tmp_path / "train.py").write_text(train, encoding="utf-8")
-    result = lint([tmp_path / "train.py"], select=["BN103"])
-    assert len(result.findings) == 1 and result.findings[0].autofix is None
+    res = invoke(["--select", "BN103", "--fix", "."], tmp_path)
+    assert res.exit_code == 0 and "Fixed 1 finding in 1 file." in res.output, res.output
+    assert (tmp_path / "data.py").read_text(encoding="utf-8").endswith(
+        loader_line.replace("batch_size=8)", "batch_size=8, shuffle=True)"))
+    assert (tmp_path / "train.py").read_text(encoding="utf-8") == train
 
 
 def test_fix_that_would_not_parse_is_dropped_and_reported(tmp_path):

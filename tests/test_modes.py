@@ -8,8 +8,9 @@ import pytest
 
 from bnlint.analysis.context import Analysis
 from bnlint.analysis.modes import (
-    S_DEFAULT, S_EVAL, S_FRESH, S_UNKNOWN, S_USED, loop_data_names, relation,
+    S_DEFAULT, S_EVAL, S_FRESH, S_UNKNOWN, S_USED, relation,
 )
+from bnlint.analysis.syntax import loop_data_names
 from bnlint.index import ProjectIndex
 from bnlint.rules import ALL_RULES
 from bnlint.rules.base import Rule

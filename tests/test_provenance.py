@@ -181,3 +181,15 @@ def test_calls_without_gradients_are_not_training_uses(tmp_path, guard):
     """)
     groups = [g for _, forwards in analysis.steps.steps(module) for g in analysis.steps.bn_model_uses(forwards)]
     assert [[_labels(u.batch) for u in g.uses] for g in groups] == [[["`src_loader`"]]]
+
+
+def test_split_by_sizes_gives_parts_and_split_by_an_int_stays_unknown(tmp_path):
+    first, second, unknown = _probe(tmp_path, """
+        for (xs, _), (xt, _) in zip(src_loader, tgt_loader):
+            x = torch.cat([xs, xt])
+            probe(x.split([len(xs), len(xt)])[0])
+            probe(torch.split(x, [4, 4])[1])
+            probe(x.split(4)[0])
+    """)
+    assert _labels(first) == ["`src_loader`"] and _labels(second) == ["`tgt_loader`"]
+    assert unknown is None

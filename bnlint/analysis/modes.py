@@ -42,6 +42,7 @@ import libcst as cst
 from .loops import ForwardCall, TrainingAnalysis
 from .module import CallSite, ModuleInfo, Scope
 from .provenance import model_key
+from .syntax import within
 from .values import PASS_THROUGH_CALLS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
@@ -140,15 +141,6 @@ def _apply(state: str, events: Sequence[Event]) -> str:
         elif e.kind == TRAINED and state in (S_FRESH, S_DEFAULT):
             state = S_USED
     return state
-
-
-def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
-    cur = node
-    while cur is not None:
-        if cur is ancestor:
-            return True
-        cur = module.parents.get(cur)
-    return False
 
 
 class ModeAnalysis:
@@ -396,7 +388,8 @@ class ModeAnalysis:
         """State at ``node`` in a later iteration of ``loop``, from the loop's own events only.
 
         Starts from train mode, so EVAL in the result comes from the loop body. Returns the
-        states and the last EVAL event of the loop body (where the switch happens).
+        states and the last EVAL event of the loop body (where the switch happens), or None when the
+        body can also switch to train mode on some path (``if phase == "train": model.train()``).
         """
         module = scope.module
         here = module.position(node)[:2]
@@ -405,6 +398,8 @@ class ModeAnalysis:
         after_body = self.fold(frozenset({S_FRESH}), body, at)
         states = self.fold(after_body, [e for e in body if e.pos < here], at)
         evals = [e.node for e in body if e.kind == EVAL]
+        if any(e.kind == TRAIN for e in body):
+            return states, None
         return states, (evals[-1] if evals else None)
 
     def entry_states(self, scope: Scope, target: Target, depth: int = 0) -> FrozenSet[str]:
@@ -516,70 +511,3 @@ class ModeAnalysis:
                         and self.r.const(expr.args[0].value, ctx) is False:
                     return True
         return False
-
-
-def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:
-    """Names in ``loop`` that hold the data it iterates: the loop target and what is computed from it.
-
-    For ``while`` loops, what ``next(...)`` returns. Lets a rule tell a loop over
-    batches (evaluation, prediction) from a loop that only repeats a call.
-    """
-    names = set()
-    if isinstance(loop, cst.For):
-        names |= _target_names(loop.target)
-    bindings = [(name, b) for name, bs in scope.bindings.items() for b in bs
-                if b.stmt is not loop and within(module, b.stmt, loop)]
-    for name, b in bindings:
-        if isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "next":
-            names.add(name)
-    for _ in range(6):  # propagate through assignments, to a fixpoint
-        grown = {name for name, b in bindings
-                 if name not in names and b.expr is not None and mentions(b.expr, names)}
-        if not grown:
-            break
-        names |= grown
-    return frozenset(names)
-
-
-def mentions(node: cst.CSTNode, names) -> bool:
-    """``node`` reads one of ``names`` (as a bare name)."""
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, cst.Name) and cur.value in names:
-            return True
-        if isinstance(cur, cst.Attribute):
-            stack.append(cur.value)  # `batch.x` reads batch; `.x` is not a name
-            continue
-        stack.extend(cur.children)
-    return False
-
-
-def _target_names(target: cst.BaseExpression) -> set:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out = set()
-        for e in target.elements:
-            out |= _target_names(e.value)
-        return out
-    return set()
-
-
-def root_kinds(expr: cst.BaseExpression, scope: Scope) -> FrozenSet[str]:
-    """Binding kinds of the root name of a dotted expression (``import``, ``param``, ``assign``...).
-
-    Lets a rule skip resolving method calls on parameters (``x.mean()`` in ``forward``), which makes
-    the resolver search the whole project for the function's callers.
-    """
-    node = expr
-    while isinstance(node, (cst.Attribute, cst.Call)):
-        node = node.value if isinstance(node, cst.Attribute) else node.func
-    if not isinstance(node, cst.Name):
-        return frozenset()
-    cur: Optional[Scope] = scope
-    while cur is not None:
-        if node.value in cur.bindings:
-            return frozenset(b.kind for b in cur.bindings[node.value])
-        cur = cur.parent
-    return frozenset({"builtin"})

@@ -20,12 +20,12 @@ The result is a small structure:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import libcst as cst
 
 from .describe import describe_expr
-from .module import Binding, ModuleInfo, Scope
+from .module import Binding, Scope
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, Resolver, SubModule,
     Unknown, Value, call_arg,
@@ -433,40 +433,45 @@ class Provenance:
 
     # -- splitting a batch ------------------------------------------------------------
     def _is_split(self, expr, ctx: Ctx) -> bool:
+        return self._split_form(expr, ctx) is not None
+
+    def _split_form(self, expr, ctx: Ctx) -> Optional[str]:
+        """"method" for ``x.chunk(2)``, "function" for ``torch.chunk(x, 2)``, else None."""
         if not isinstance(expr, cst.Call):
-            return False
+            return None
+        refs = [v for v in self.r.resolve(expr.func, ctx) if isinstance(v, Ref)]
+        if refs:
+            return "function" if all(v.qualname in _SPLIT_FUNCS for v in refs) else None
         func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _SPLIT_METHODS:
-            return not any(isinstance(v, Ref) for v in self.r.resolve(func, ctx))
-        return any(isinstance(v, Ref) and v.qualname in _SPLIT_FUNCS for v in self.r.resolve(func, ctx))
+        return "method" if isinstance(func, cst.Attribute) and func.attr.value in _SPLIT_METHODS else None
 
     def _split_part(self, call: cst.Call, path: Tuple[int, ...], ctx: Ctx, depth: int) -> Optional[Struct]:
-        """``a, b = x.chunk(2)``: part ``i`` of a batch concatenated from as many parts."""
+        """``a, b = x.chunk(2)`` / ``x.split([n, m])``: part ``i`` of a batch concatenated from as many parts."""
         func = call.func
-        is_method = isinstance(func, cst.Attribute) and func.attr.value in _SPLIT_METHODS
+        is_method = self._split_form(call, ctx) == "method"
         base_expr = func.value if is_method else call_arg(call, 0)
-        if base_expr is None:
-            return None
-        base = self.of(base_expr, ctx, depth)
+        base = self.of(base_expr, ctx, depth) if base_expr is not None else None
         if not isinstance(base, Batch) or not path:
             return None
+        rest = path[1:]
         dim_expr = call_arg(call, 1 if is_method else 2, "dim")
-        if dim_expr is not None and self.r.const(dim_expr, ctx) != 0:
-            return base if base.pure else None
-        if base.pure:
-            return base
-        i = path[0]
-        parts = base.parts
-        count_expr = call_arg(call, 0 if is_method else 1)
-        count = self.r.const(count_expr, ctx) if count_expr is not None else None
-        name = func.attr.value if is_method else ""
-        if name == "chunk" or (not is_method and count is not None and isinstance(count, int)
-                               and "chunk" in _qual_tail(func)):
-            if count != len(parts):
+        if base.pure or (dim_expr is not None and self.r.const(dim_expr, ctx) != 0):
+            part: Optional[Struct] = base if base.pure else None
+        else:
+            # How many pieces: chunk(k) says k; split([n, m]) says len; split(n) does not say.
+            count_expr = call_arg(call, 0 if is_method else 1)
+            if isinstance(count_expr, (cst.List, cst.Tuple)):
+                pieces = len(count_expr.elements)
+            else:
+                count = self.r.const(count_expr, ctx) if count_expr is not None else None
+                pieces = count if _qual_tail(func) == "chunk" and isinstance(count, int) else None
+            i = path[0]
+            if pieces != len(base.parts) or not isinstance(i, int) or not -pieces <= i < pieces:
                 return None
-        if isinstance(i, int) and -len(parts) <= i < len(parts) and len(path) >= 1:
-            return Batch((parts[i],))
-        return None
+            part = Batch((base.parts[i],))
+        for i in rest:
+            part = index(part, i)
+        return part
 
     # -- iteration ----------------------------------------------------------------------
     def element_of(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[Struct]:

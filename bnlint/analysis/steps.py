@@ -20,7 +20,6 @@ from .provenance import NO_GRAD, Batch, Provenance, batch_argument, model_key, o
 from .values import Ctx, Ref, Value
 
 
-
 @dataclass(eq=False)
 class Use:
     """One forward call of a model on one batch (a loop over domains gives several uses of one call)."""

@@ -7,7 +7,8 @@ import libcst as cst
 
 from ..analysis.describe import describe_model
 from ..analysis.loops import ForwardCall
-from ..analysis.modes import S_DEFAULT, S_USED, loop_data_names, mentions
+from ..analysis.modes import S_DEFAULT, S_USED
+from ..analysis.syntax import loop_data_names, mentions
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
 

@@ -56,9 +56,9 @@ class TrainModeNotRestored(Rule):
             reported.add(id(switch))
             name = ctx.analysis.steps.callee_text(fc)
             line = ctx.module.line(anchor.call)
-            how = "switches" if _is_mode_call(switch) else "switches (through this call)"
+            how = "this call" if _is_mode_call(switch) else "this helper call"
             message = (
-                f"this {how} `{name}` ({describe_model(models[0])}, which contains BatchNorm) to eval mode "
+                f"{how} switches `{name}` ({describe_model(models[0])}, which contains BatchNorm) to eval mode "
                 f"inside the loop at line {ctx.module.line(loop)}, and nothing switches it back to train mode "
                 f"before the training forward call at line {line}: {WHY}"
             )

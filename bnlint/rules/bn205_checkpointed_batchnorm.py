@@ -6,7 +6,7 @@ from typing import List, Optional
 import libcst as cst
 
 from ..analysis.describe import describe_model
-from ..analysis.modes import root_kinds, within
+from ..analysis.syntax import root_kinds, within
 from ..analysis.module import CallSite
 from ..analysis.values import Ctx, FuncRef, Instance, ExtCall, Maybe, Partial, Ref, Seq, SubModule, Value, call_arg
 from .base import Rule, RuleContext

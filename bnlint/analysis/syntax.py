@@ -1,0 +1,88 @@
+"""Small syntactic questions about one parsed module: nesting, the names a loop binds, name roots.
+
+Answered from the module walk's tables (``ModuleInfo.parents``, ``Scope.bindings``) without
+resolving values, so they are cheap enough to ask before the value resolver is consulted.
+"""
+from __future__ import annotations
+
+from typing import FrozenSet, Optional
+
+import libcst as cst
+
+from .module import ModuleInfo, Scope
+
+
+def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
+    cur = node
+    while cur is not None:
+        if cur is ancestor:
+            return True
+        cur = module.parents.get(cur)
+    return False
+
+
+def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:
+    """Names in ``loop`` that hold the data it iterates: the loop target and what is computed from it.
+
+    For ``while`` loops, what ``next(...)`` returns. Lets a rule tell a loop over
+    batches (evaluation, prediction) from a loop that only repeats a call.
+    """
+    names = set()
+    if isinstance(loop, cst.For):
+        names |= _target_names(loop.target)
+    bindings = [(name, b) for name, bs in scope.bindings.items() for b in bs
+                if b.stmt is not loop and within(module, b.stmt, loop)]
+    for name, b in bindings:
+        if isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "next":
+            names.add(name)
+    for _ in range(6):  # propagate through assignments, to a fixpoint
+        grown = {name for name, b in bindings
+                 if name not in names and b.expr is not None and mentions(b.expr, names)}
+        if not grown:
+            break
+        names |= grown
+    return frozenset(names)
+
+
+def mentions(node: cst.CSTNode, names) -> bool:
+    """``node`` reads one of ``names`` (as a bare name)."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Name) and cur.value in names:
+            return True
+        if isinstance(cur, cst.Attribute):
+            stack.append(cur.value)  # `batch.x` reads batch; `.x` is not a name
+            continue
+        stack.extend(cur.children)
+    return False
+
+
+def _target_names(target: cst.BaseExpression) -> set:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out = set()
+        for e in target.elements:
+            out |= _target_names(e.value)
+        return out
+    return set()
+
+
+def root_kinds(expr: cst.BaseExpression, scope: Scope) -> FrozenSet[str]:
+    """Binding kinds of the root name of a dotted expression (``import``, ``param``, ``assign``...).
+
+    Lets a rule skip resolving method calls on parameters (``x.mean()`` in ``forward``), which makes
+    the resolver search the whole project for the function's callers.
+    """
+    node = expr
+    while isinstance(node, (cst.Attribute, cst.Call)):
+        node = node.value if isinstance(node, cst.Attribute) else node.func
+    if not isinstance(node, cst.Name):
+        return frozenset()
+    cur: Optional[Scope] = scope
+    while cur is not None:
+        if node.value in cur.bindings:
+            return frozenset(b.kind for b in cur.bindings[node.value])
+        cur = cur.parent
+    return frozenset({"builtin"})
