@@ -101,7 +101,7 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 
 
 @main.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # unreadable: a per-file error
 @_codes_option("--select", "Rule codes or prefixes to enable (replaces the default set); `ALL` for every rule.")
 @_codes_option("--extend-select", "Rule codes or prefixes to enable in addition to the selected ones.")
 @_codes_option("--ignore", "Rule codes or prefixes to disable.")

@@ -15,7 +15,7 @@ from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
 from .index import ProjectIndex, find_project_root
-from .parsing import ParseFailure, ensure_recursion_headroom, parse, syntax_check
+from .parsing import MAX_ANALYZED_CHARS, ParseFailure, ensure_recursion_headroom, parse, syntax_check
 from .rules import RULES_BY_CODE
 from .rules.base import Rule, RuleContext
 from .source import Source, SourceError, read_source
@@ -128,6 +128,13 @@ class Linter:
                     parse(source.text, tree)
                 except ParseFailure as exc:
                     result.errors.append(_parse_error(source, target, exc))
+            return result
+        if tree is not None and len(source.text) > MAX_ANALYZED_CHARS:
+            # libcst needs minutes and gigabytes for a file this size (generated code, data).
+            result.errors.append(FileError(target.display, f"file too large to analyze "
+                                           f"({len(source.text) // 1024} KiB; the limit is "
+                                           f"{MAX_ANALYZED_CHARS // 1024} KiB); syntax checked only, "
+                                           "exclude it if it is generated", "parse"))
             return result
         try:
             module_tree = parse(source.text, tree)

@@ -23,6 +23,9 @@ MAX_NESTING = 250  # deeper than any real code; libcst goes quadratic then crash
 # Without a stdlib AST, the longest statement libcst may see (a 5,000-deep `lambda:` chain
 # already overflows its stack; real statements are far below this).
 MAX_FALLBACK_TOKENS = 4000
+# Larger files are only syntax-checked: libcst and the analyses cost ~2 KB of memory and
+# ~20-50 us per source byte, so a 5 MB generated file would take minutes and gigabytes.
+MAX_ANALYZED_CHARS = 1024 * 1024
 _BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
 
 

@@ -175,9 +175,18 @@ class LayerAnalysis:
         if qual in F_DROPOUTS:
             return Layer("dropout", qual, call, ctx, functional=True)
         head, _, attr = name.partition(".")
-        if not attr or "." in attr or head != ctx.scope.self_name:
+        if not attr or "." in attr or head != ctx.scope.self_name or not self._built_here(ctx, attr):
             return None
         return self.layer(func, ctx)
+
+    def _built_here(self, ctx: Ctx, attr: str) -> bool:
+        """``self.<attr>`` is assigned a call (``self.bn = nn.BatchNorm2d(c)``), not a parameter or a
+        tensor: only then can it be a layer, and only then is resolving it worth the cost."""
+        for cls, _module in self.r.mro(ctx.scope.cls, ctx.module):
+            bindings = cls.attrs.get(attr)
+            if bindings:
+                return all(isinstance(b.expr, cst.Call) and not b.path for b in bindings)
+        return False
 
     # -- adjacency -------------------------------------------------------------------------
     def adjacent_pairs(self, module: ModuleInfo) -> List[Adjacent]:
@@ -311,7 +320,7 @@ class LayerAnalysis:
                 for item in stmt.items:
                     flow.load(_loaded_names(item.item))
                 self._statements(stmt.body.body, flow, ctx)
-            else:
+            elif flow.tracking():
                 # Branches and loops: what a name holds afterwards depends on the path taken.
                 flow.load(_loaded_names(stmt))
                 for name in _assigned_names(stmt):
@@ -416,6 +425,8 @@ class LayerAnalysis:
         if depth > 6 or isinstance(value, Maybe):
             return []
         if isinstance(value, Instance):
+            if not self.bn.has_bn(value):
+                return []  # memoised and shared with the other rules: skips the full walk
             key = ("bn_sites", id(value.cls), id(value.call))
             if key not in self.memo:
                 self.memo[key] = []  # cycle guard
@@ -481,6 +492,10 @@ class _Flow:
         self.loads: Dict[str, int] = {}
         self.pending: Dict[str, List[Adjacent]] = {}
         self.out: List[Adjacent] = []
+
+    def tracking(self) -> bool:
+        """Some name holds a layer's output or feeds a pair: reads and writes matter."""
+        return bool(self.pending) or any(self.producers.values())
 
     def load(self, names: List[str]) -> None:
         for name in names:

@@ -548,7 +548,15 @@ class Resolver:
         if constructor is not None:
             name = constructor.name  # ``Trainer(...)`` calls ``Trainer.__init__``
         modules = [scope.module]
+        # Another file can only call it after importing its module (or a package above
+        # it), so a caller's text names both; this keeps a common name like ``train``
+        # from pulling in every script of a big repository.
+        importers = set()
+        for part in set(scope.module.module_name.split(".")) - {""}:
+            importers.update(self.index.files_mentioning(part))
         for path in self.index.files_mentioning(name):
+            if path not in importers:
+                continue
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)

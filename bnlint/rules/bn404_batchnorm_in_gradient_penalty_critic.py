@@ -30,7 +30,9 @@ class BatchNormInGradientPenaltyCritic(Rule):
     code = "BN404"
     name = "batchnorm-in-gradient-penalty-critic"
     summary = "gradient penalty (create_graph=True) on the outputs of a critic that contains BatchNorm"
-    trigger_words = ("grad",)
+    # Every spelling named_by_import accepts (``torch.autograd.grad``, ``autograd.grad``, an imported
+    # ``grad``) has "autograd" in the file; "grad" alone would match every ``requires_grad``.
+    trigger_words = ("autograd",)
 
     def check(self, ctx: RuleContext):
         for scope in ctx.module.scopes:
