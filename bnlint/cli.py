@@ -129,11 +129,14 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 @click.option("--fix", is_flag=True, help="Apply safe fixes to the files.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply (or show) fixes that are not marked safe.")
+@click.option("--confirm", "confirm_script", type=click.Path(dir_okay=False), metavar="SCRIPT",
+              help="RUN the training script SCRIPT for a few steps under `bnlint confirm` and attach "
+                   "measured verdicts to BN101/BN102/BN103 findings (executes your code; needs bnlint[confirm]).")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write the result cache (.bnlint_cache at the project root).")
 def check(paths, select, extend_select, ignore, output_format, output_file, config_file, exclude,
           extend_exclude, force_exclude, statistics, quiet, exit_zero, no_color, show_source, jobs,
-          baseline_file, write_baseline_file, fix, diff, unsafe_fixes, no_cache):
+          baseline_file, write_baseline_file, fix, diff, unsafe_fixes, confirm_script, no_cache):
     """Lint PATHS (files or folders; default: the current folder)."""
     from .engine import default_jobs, lint_paths
 
@@ -159,6 +162,8 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
             result = _apply_fixes(result, unsafe_fixes, notes, lambda: lint_paths(paths, cfg, jobs=n_jobs, cache=not no_cache))
         if write_baseline_file or baseline_file:
             _baseline(result, baseline_file, write_baseline_file, notes)
+        if confirm_script:
+            _attach_confirm(result, confirm_script, notes)
         fixable = sum(1 for f in result.findings if f.autofix is not None and (f.autofix.safe or unsafe_fixes))
         if fixable and not fix and output_format == "text":
             notes.append(f"{fixable} fixable with --fix (preview with --diff).")
@@ -181,6 +186,17 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
     if result.findings and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
+
+
+def _attach_confirm(result, script: str, notes: List[str]) -> None:
+    """Run ``script`` under confirm (a child process) and note each measured finding's verdict."""
+    from .confirm.check_link import confirm_findings, verdict_json, verdict_lines, finding_key
+
+    verdicts, status = confirm_findings(script, (), result.findings)
+    result.verdicts = {finding_key(f): verdict_json(verdicts[finding_key(f)])
+                       for f in result.findings if finding_key(f) in verdicts}
+    notes.extend(verdict_lines(result.findings, verdicts))
+    notes.append(status)
 
 
 def _show_diff(result, unsafe: bool, out_stream, quiet: bool) -> None:

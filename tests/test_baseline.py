@@ -47,7 +47,8 @@ def test_new_findings_are_reported_and_gone_ones_counted(tmp_path):
     _project(tmp_path, **{"train.py": BAD})
     _run(tmp_path, "--write-baseline", "b.json", ".")
     (tmp_path / "train.py").write_text(BAD + SECOND_LOADER, encoding="utf-8")
-    res = _run(tmp_path, "--format", "json", "--baseline", "b.json", ".")
+    res = invoke(["--select", "BN103", "--format", "json", "--baseline", "b.json", "."], tmp_path,
+                 split_stderr=True)
     assert res.exit_code == 1
     (finding,) = json.loads(res.stdout)["findings"]
     assert "val_loader" in (tmp_path / "train.py").read_text().splitlines()[finding["line"] - 1]
@@ -68,7 +69,8 @@ def test_identical_statements_are_counted_not_merged(tmp_path):
     # A second, textually identical unshuffled loader (and loop) is new, even though its statement matches.
     (tmp_path / "train.py").write_text(BAD + line + "for x, y in loader:\n    model(x).sum().backward()\n",
                                        encoding="utf-8")
-    res = _run(tmp_path, "--format", "json", "--baseline", "b.json", ".")
+    res = invoke(["--select", "BN103", "--format", "json", "--baseline", "b.json", "."], tmp_path,
+                 split_stderr=True)
     assert len(json.loads(res.stdout)["findings"]) == 1
 
 

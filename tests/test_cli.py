@@ -39,8 +39,17 @@ def _project(tmp_path: Path, files: dict) -> Path:
     return tmp_path
 
 
-def invoke(args, cwd: Path, env=None):
-    runner = CliRunner()
+def _runner(split_stderr: bool) -> CliRunner:
+    if split_stderr:
+        try:  # click < 8.2 mixes stderr into stdout unless told not to
+            return CliRunner(mix_stderr=False)
+        except TypeError:  # click >= 8.2 always captures them separately
+            pass
+    return CliRunner()
+
+
+def invoke(args, cwd: Path, env=None, split_stderr: bool = False):
+    runner = _runner(split_stderr)
     old = os.getcwd()
     os.chdir(cwd)
     try:

@@ -9,8 +9,17 @@ from .. import __version__
 def render_json(result, **_options) -> str:
     payload = {
         "version": __version__,
-        "findings": [f.to_json() for f in result.findings],
+        "findings": [_with_verdict(f, getattr(result, "verdicts", None)) for f in result.findings],
         "errors": [e.to_json() for e in result.errors],
         "files_checked": result.files_checked,
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _with_verdict(finding, verdicts) -> dict:
+    data = finding.to_json()
+    if verdicts:
+        verdict = verdicts.get((finding.code, finding.path, finding.line))
+        if verdict is not None:
+            data["confirm"] = verdict  # added only by `check --confirm SCRIPT`
+    return data
