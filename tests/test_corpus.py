@@ -52,7 +52,7 @@ def _torch_dir():
 def test_corpus_has_no_internal_errors(corpus, tmp_path):
     root = sysconfig.get_paths()["stdlib"] if corpus == "stdlib" else _torch_dir()
     files = _subset(_python_files(root))
-    assert len(files) > 100
+    assert len(files) >= 20
     report = tmp_path / "report.json"
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "bnlint", "--select", "ALL", "-j", "2", "--no-cache",

@@ -418,7 +418,7 @@ class ModeAnalysis:
             for site in callers:
                 out |= self.states_at(site.scope, site.call, self.r.ctx_for(site.scope), target, None, depth + 1)
             result = frozenset(out)
-        elif scope.cls is not None or self._switched_elsewhere(scope, target):
+        elif scope.cls is not None or self.r.callers_incomplete(scope) or self._switched_elsewhere(scope, target):
             result = frozenset({S_UNKNOWN})  # a hook called by a framework, or set up we cannot order
         else:
             result = frozenset({S_DEFAULT})

@@ -21,6 +21,7 @@ from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .names import dotted_name
 
 MAX_DEPTH = 12
+MAX_CALLER_FILES = 40  # files one reverse call search may parse
 BUILTINS = frozenset(
     "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
     "isinstance getattr super print open int float str bool type object".split()
@@ -371,6 +372,8 @@ class Resolver:
         out: List[Value] = []
         for expr, caller_ctx in self.callers_args(scope, name, depth):
             out.extend(self.resolve(expr, caller_ctx, depth))
+        if self.callers_incomplete(scope):
+            out.append(UNKNOWN)  # callers we did not look at may pass anything
         if param is not None and param.default is not None:
             out.extend(self.resolve(param.default, Ctx(scope.parent or scope), depth))
         return out or [UNKNOWN]
@@ -554,9 +557,13 @@ class Resolver:
         importers = set()
         for part in set(scope.module.module_name.split(".")) - {""}:
             importers.update(self.index.files_mentioning(part))
-        for path in self.index.files_mentioning(name):
-            if path not in importers:
-                continue
+        candidates = [p for p in self.index.files_mentioning(name) if p in importers]
+        if len(candidates) > MAX_CALLER_FILES:
+            # A name used all over a huge tree: parsing every candidate would cost minutes.
+            # Search only the function's own module and say the answer is incomplete.
+            memo[("callers_incomplete", id(scope))] = True
+            candidates = []
+        for path in candidates:
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
@@ -576,6 +583,11 @@ class Resolver:
                             break
         memo[key] = found
         return found
+
+    def callers_incomplete(self, scope: Scope) -> bool:
+        """True when :meth:`callers` gave up on searching the project (too many candidates)."""
+        self.callers(scope)
+        return bool(self.index.memo.get(("callers_incomplete", id(scope))))
 
     def callers_args(self, scope: Scope, name: str, depth: int):
         if depth > MAX_DEPTH - 3:
