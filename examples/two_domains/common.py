@@ -139,14 +139,14 @@ def real_samples(count: int, generator: torch.Generator) -> torch.Tensor:
 
 def make_generator(hidden: int = 32) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(LATENT, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, FEATURES)
+        nn.Linear(LATENT, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, FEATURES)
     )
 
 
 def make_discriminator(hidden: int = 32) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(FEATURES, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
-        nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
+        nn.Linear(FEATURES, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2),
         nn.Linear(hidden, 1),
     )
 
