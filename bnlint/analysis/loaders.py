@@ -99,9 +99,8 @@ class LoaderAnalysis:
             return UNKNOWN
         value = self.r.const(arg[0], arg[1])
         if value is None:
-            values = self.r.resolve(arg[0], arg[1])
-            # ``shuffle=None`` from an unset default is still unshuffled
-            return UNKNOWN if not values else UNKNOWN
+            # Undecidable, or a literal ``None`` (const cannot tell them apart): stay silent.
+            return UNKNOWN
         return SHUFFLED if value else UNSHUFFLED
 
     def shuffle_literal(self, loader: ExtCall) -> Optional[cst.CSTNode]:

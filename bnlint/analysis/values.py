@@ -489,8 +489,7 @@ class Resolver:
         if qual in PASS_THROUGH_CALLS:
             if first is None:
                 return [UNKNOWN]
-            values = self.resolve(first, ctx, depth)
-            return values if qual != "iter" else values
+            return self.resolve(first, ctx, depth)
         if qual == "next":
             return [Elem(v, (), call, ctx) for v in self.resolve(first, ctx, depth)] if first else [UNKNOWN]
         if qual in ("zip", "enumerate"):

@@ -88,7 +88,7 @@ def _consumer_modules(ctx: RuleContext) -> List[ModuleInfo]:
     out: List[ModuleInfo] = [ctx.module]
     builders = set()
     for scope in ctx.module.scopes:
-        if scope.parent is not None and any(_may_build_loader(site.call) for site in scope.calls):
+        if scope.parent is not None and any(_builds_loader(ctx, site) for site in scope.calls):
             builders.add(scope)
     for scope in builders:
         for site in ctx.resolver.callers(scope):
@@ -101,10 +101,9 @@ def _consumer_modules(ctx: RuleContext) -> List[ModuleInfo]:
     return out[:MAX_CONSUMERS]
 
 
-def _may_build_loader(call: cst.Call) -> bool:
-    func = call.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
-    return isinstance(name, str) and ("Loader" in name or "DL" in name or "loader" in name)
+def _builds_loader(ctx: RuleContext, site) -> bool:
+    """The call site constructs a ``torch.utils.data.DataLoader`` (resolved, not guessed from its name)."""
+    return any(is_dataloader(v) for v in ctx.resolver.resolve(site.call, ctx.resolver.ctx_for(site.scope)))
 
 
 def _training_uses(ctx: RuleContext, module: ModuleInfo) -> List[Use]:
