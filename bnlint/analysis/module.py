@@ -6,6 +6,7 @@ loops?") is answered from these tables, so each file is walked exactly once.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -13,6 +14,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..source import Source
+from .cst_fields import FIELDS
 from .names import ImportTable
 
 Guard = Tuple[cst.BaseExpression, bool]  # (test, branch taken)
@@ -154,105 +156,160 @@ class _Ctx:
         return new
 
 
+def _walk_fields(cls: type) -> Optional[Tuple[str, ...]]:
+    """Fields of ``cls`` that can hold code, in LibCST's order; None if the table does not fit."""
+    entry = FIELDS.get(cls.__name__)
+    if entry is None or not dataclasses.is_dataclass(cls):
+        return None
+    walk, trivia = entry
+    # A LibCST release that adds or renames a field falls back to ``node.children`` for that class.
+    if {f.name for f in dataclasses.fields(cls)} != set(walk) | set(trivia):
+        return None
+    return walk
+
+
+_FIELDS_OF: Dict[type, Optional[Tuple[str, ...]]] = {}
+
+
+def code_children(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The children of ``node`` that can hold code (no whitespace, comments or punctuation), in
+    source order. Reads the fields directly: LibCST's ``children`` rebuilds the node through a
+    visitor, which cost more than parsing the file."""
+    cls = type(node)
+    try:
+        fields = _FIELDS_OF[cls]
+    except KeyError:
+        fields = _FIELDS_OF[cls] = _walk_fields(cls)
+    if fields is None:
+        return list(node.children)
+    out: List[cst.CSTNode] = []
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
+
+
 class _Collector:
     """Iterative walk (deeply nested expressions must not overflow the C stack)."""
 
     def __init__(self, info: ModuleInfo):
         self.info = info
+        # Exact-type dispatch: one dict lookup per node instead of a chain of isinstance checks.
+        self.handlers = {
+            cst.FunctionDef: self._function, cst.ClassDef: self._class,
+            cst.Import: self._import, cst.ImportFrom: self._import,
+            cst.Assign: self._assign, cst.AugAssign: self._augassign, cst.AnnAssign: self._annassign,
+            cst.NamedExpr: self._namedexpr, cst.For: self._for, cst.CompFor: self._for,
+            cst.While: self._while, cst.With: self._with, cst.If: self._if, cst.IfExp: self._ifexp,
+            cst.Call: self._call, cst.Return: self._return, cst.Lambda: self._lambda,
+        }
 
     def run(self) -> None:
-        info = self.info
-        stack: List[Tuple[cst.CSTNode, _Ctx, cst.CSTNode]] = [(info.tree, _Ctx(info.scope), None)]
+        parents = self.info.parents
+        handlers = self.handlers
+        stack: List[Tuple[cst.CSTNode, _Ctx]] = [(self.info.tree, _Ctx(self.info.scope))]
         while stack:
-            node, ctx, stmt = stack.pop()
-            children = self.visit(node, ctx, stmt)
+            node, ctx = stack.pop()
+            handler = handlers.get(type(node))
+            children = handler(node, ctx) if handler is not None else None
             if children is None:
-                children = [(c, ctx) for c in node.children]
-            if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-                stmt = node
-            for child, cctx in reversed(children):
-                info.parents[child] = node
-                stack.append((child, cctx, stmt))
+                for child in reversed(code_children(node)):
+                    parents[child] = node
+                    stack.append((child, ctx))
+            else:
+                for child, cctx in reversed(children):
+                    parents[child] = node
+                    stack.append((child, cctx))
 
-    # Returns the (child, ctx) pairs to walk, or None for "all children, same ctx".
-    def visit(self, node, ctx: _Ctx, stmt):
-        info = self.info
-        if isinstance(node, cst.FunctionDef):
-            return self._function(node, ctx)
-        if isinstance(node, cst.ClassDef):
-            return self._class(node, ctx)
-        if isinstance(node, (cst.Import, cst.ImportFrom)):
-            info.imports.add(node)
-            if not isinstance(node.names, cst.ImportStar):
-                for alias in node.names:
-                    local = alias.asname.name if alias.asname else alias.name
-                    while isinstance(local, cst.Attribute):  # `import a.b` binds `a`
-                        local = local.value
-                    if isinstance(local, cst.Name):
-                        self._bind_name(ctx, local.value, Binding("import", node, (), node, ctx.scope))
-            return []
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                self._bind(ctx, target.target, "assign", node.value, (), node)
-            return [(node.value, ctx)] + [(t, ctx) for t in node.targets]
-        if isinstance(node, cst.AugAssign):
-            if isinstance(node.target, cst.Name):
-                self._bind_name(ctx, node.target.value, Binding("augassign", node.value, (), node, ctx.scope))
-            elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
-                info.mutated.add(node.target.value.value)
-            return None
-        if isinstance(node, cst.AnnAssign) and node.value is not None:
-            self._bind(ctx, node.target, "assign", node.value, (), node)
-            return None
-        if isinstance(node, cst.NamedExpr):
-            self._bind(ctx, node.target, "assign", node.value, (), node)
-            return None
-        if isinstance(node, (cst.For, cst.CompFor)):
-            self._bind(ctx, node.target, "for", node.iter, (), node)
-            if isinstance(node, cst.CompFor):
-                return None
-            ctx.scope.loops.append(node)
-            inner = ctx.but(loops=ctx.loops + (node,))
-            out = [(node.target, ctx), (node.iter, ctx), (node.body, inner)]
-            if node.orelse is not None:
-                out.append((node.orelse, ctx))
-            return out
-        if isinstance(node, cst.While):
-            ctx.scope.loops.append(node)
-            out = [(node.test, ctx), (node.body, ctx.but(loops=ctx.loops + (node,)))]
-            if node.orelse is not None:
-                out.append((node.orelse, ctx))
-            return out
-        if isinstance(node, cst.With):
-            for item in node.items:
-                if item.asname is not None:
-                    self._bind(ctx, item.asname.name, "with", item.item, (), node)
-            inner = ctx.but(withs=ctx.withs + (node,))
-            return [(item, ctx) for item in node.items] + [(node.body, inner)]
-        if isinstance(node, cst.If):
-            out = [(node.test, ctx), (node.body, ctx.but(guards=ctx.guards + ((node.test, True),)))]
-            if node.orelse is not None:
-                out.append((node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))))
-            return out
-        if isinstance(node, cst.IfExp):
-            return [
-                (node.test, ctx),
-                (node.body, ctx.but(guards=ctx.guards + ((node.test, True),))),
-                (node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))),
-            ]
-        if isinstance(node, cst.Call):
-            ctx.scope.calls.append(CallSite(node, ctx.scope, ctx.guards, ctx.loops, ctx.withs))
-            func = node.func
-            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                    and func.attr.value in ("update", "setdefault", "pop", "__setitem__"):
-                info.mutated.add(func.value.value)
-            return None
-        if isinstance(node, cst.Return) and node.value is not None:
-            ctx.scope.returns.append(node.value)
-            return None
-        if isinstance(node, cst.Lambda):
-            return [(node.body, ctx)]
+    # Each handler returns the (child, ctx) pairs to walk, or None for "all children, same ctx".
+    def _import(self, node, ctx: _Ctx):
+        self.info.imports.add(node)
+        if not isinstance(node.names, cst.ImportStar):
+            for alias in node.names:
+                local = alias.asname.name if alias.asname else alias.name
+                while isinstance(local, cst.Attribute):  # `import a.b` binds `a`
+                    local = local.value
+                if isinstance(local, cst.Name):
+                    self._bind_name(ctx, local.value, Binding("import", node, (), node, ctx.scope))
+        return []
+
+    def _assign(self, node: cst.Assign, ctx: _Ctx):
+        for target in node.targets:
+            self._bind(ctx, target.target, "assign", node.value, (), node)
+        return [(node.value, ctx)] + [(t, ctx) for t in node.targets]
+
+    def _augassign(self, node: cst.AugAssign, ctx: _Ctx):
+        if isinstance(node.target, cst.Name):
+            self._bind_name(ctx, node.target.value, Binding("augassign", node.value, (), node, ctx.scope))
+        elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+            self.info.mutated.add(node.target.value.value)
         return None
+
+    def _annassign(self, node: cst.AnnAssign, ctx: _Ctx):
+        if node.value is not None:
+            self._bind(ctx, node.target, "assign", node.value, (), node)
+        return None
+
+    def _namedexpr(self, node: cst.NamedExpr, ctx: _Ctx):
+        self._bind(ctx, node.target, "assign", node.value, (), node)
+        return None
+
+    def _for(self, node, ctx: _Ctx):
+        self._bind(ctx, node.target, "for", node.iter, (), node)
+        if isinstance(node, cst.CompFor):
+            return None
+        ctx.scope.loops.append(node)
+        inner = ctx.but(loops=ctx.loops + (node,))
+        out = [(node.target, ctx), (node.iter, ctx), (node.body, inner)]
+        if node.orelse is not None:
+            out.append((node.orelse, ctx))
+        return out
+
+    def _while(self, node: cst.While, ctx: _Ctx):
+        ctx.scope.loops.append(node)
+        out = [(node.test, ctx), (node.body, ctx.but(loops=ctx.loops + (node,)))]
+        if node.orelse is not None:
+            out.append((node.orelse, ctx))
+        return out
+
+    def _with(self, node: cst.With, ctx: _Ctx):
+        for item in node.items:
+            if item.asname is not None:
+                self._bind(ctx, item.asname.name, "with", item.item, (), node)
+        inner = ctx.but(withs=ctx.withs + (node,))
+        return [(item, ctx) for item in node.items] + [(node.body, inner)]
+
+    def _if(self, node: cst.If, ctx: _Ctx):
+        out = [(node.test, ctx), (node.body, ctx.but(guards=ctx.guards + ((node.test, True),)))]
+        if node.orelse is not None:
+            out.append((node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))))
+        return out
+
+    def _ifexp(self, node: cst.IfExp, ctx: _Ctx):
+        return [
+            (node.test, ctx),
+            (node.body, ctx.but(guards=ctx.guards + ((node.test, True),))),
+            (node.orelse, ctx.but(guards=ctx.guards + ((node.test, False),))),
+        ]
+
+    def _call(self, node: cst.Call, ctx: _Ctx):
+        ctx.scope.calls.append(CallSite(node, ctx.scope, ctx.guards, ctx.loops, ctx.withs))
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value in ("update", "setdefault", "pop", "__setitem__"):
+            self.info.mutated.add(func.value.value)
+        return None
+
+    def _return(self, node: cst.Return, ctx: _Ctx):
+        if node.value is not None:
+            ctx.scope.returns.append(node.value)
+        return None
+
+    def _lambda(self, node: cst.Lambda, ctx: _Ctx):
+        return [(node.body, ctx)]
 
     def _function(self, node: cst.FunctionDef, ctx: _Ctx):
         info = self.info
@@ -284,7 +341,7 @@ class _Collector:
         inner = _Ctx(scope)
         # Decorators and defaults run in the enclosing scope; the body in its own.
         out = [(d, ctx) for d in node.decorators]
-        out += [(c, ctx) for c in params.children]
+        out += [(c, ctx) for c in code_children(params)]
         out.append((node.body, inner))
         return out
 
