@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import fnmatch
+import multiprocessing
 import os
+import signal
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -18,7 +21,7 @@ from .index import ProjectIndex, find_project_root
 from .parsing import MAX_ANALYZED_CHARS, ParseFailure, ensure_recursion_headroom, parse, syntax_check
 from .rules import RULES_BY_CODE
 from .rules.base import Rule, RuleContext
-from .source import Source, SourceError, read_source
+from .source import Source, SourceError, read_bytes, read_source
 
 REPORT_URL = "https://github.com/bnlint/bnlint/issues"
 
@@ -48,12 +51,8 @@ def load_source(target: Target) -> Source:
     if target.fs_path.endswith(".ipynb"):
         from .notebook import notebook_source
 
-        try:
-            with open(target.fs_path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise SourceError(exc.strerror or str(exc))
-        return notebook_source(data, target.display)
+        # read_bytes, not open(): a FIFO or device named x.ipynb must not block the run.
+        return notebook_source(read_bytes(target.fs_path), target.display)
     return read_source(target.fs_path, target.display)
 
 
@@ -136,11 +135,13 @@ class Linter:
                                            f"{MAX_ANALYZED_CHARS // 1024} KiB); syntax checked only, "
                                            "exclude it if it is generated", "parse"))
             return result
-        try:
-            module_tree = parse(source.text, tree)
-        except ParseFailure as exc:
-            result.errors.append(_parse_error(source, target, exc))
-            return result
+        module_tree = self.index.parsed_tree(target.fs_path, source.text)
+        if module_tree is None:
+            try:
+                module_tree = parse(source.text, tree)
+            except ParseFailure as exc:
+                result.errors.append(_parse_error(source, target, exc))
+                return result
         try:
             info = ModuleInfo(source, module_tree, target.fs_path, self.index.module_name(target.fs_path),
                               self.index.package_of(target.fs_path))
@@ -150,11 +151,16 @@ class Linter:
         self.index.add(info)
         for rule in rules:
             ctx = RuleContext(info, self.analysis, rule)
+            self.index.refuel()
             try:
                 rule.check(ctx)
             except Exception as exc:  # one rule failing must not stop the others
                 result.errors.append(internal_error(target.display, rule.code, exc))
                 continue
+            finally:
+                if self.index.fuel < 0:
+                    # Analyses memoised after the budget ran out hold "unknown"s; the next rule starts clean.
+                    self.index.memo.clear()
             for finding in ctx.findings:
                 if source.is_suppressed(finding.code, finding.line):
                     continue
@@ -228,16 +234,89 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
         return out
     # Chunks keep files of one directory together, so a worker's lazily built index is reused.
     chunk_size = max(4, min(64, len(targets) // (jobs * 4) or 1))
-    chunks = [list(targets[i:i + chunk_size]) for i in range(0, len(targets), chunk_size)]
-    results: List[FileResult] = []
+    chunks = [list(range(i, min(i + chunk_size, len(targets)))) for i in range(0, len(targets), chunk_size)]
+    results: List[Optional[FileResult]] = [None] * len(targets)
+    lost: List[int] = []  # files of chunks whose worker died (a crash, an OOM kill)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_lint_chunk, root, list(codes), per_file, chunk) for chunk in chunks]
-        for fut in futures:
-            chunk_results = fut.result()
-            results.extend(chunk_results)
+        futures = [pool.submit(_lint_chunk, root, list(codes), per_file, [targets[i] for i in chunk])
+                   for chunk in chunks]
+        for chunk, fut in zip(chunks, futures):
+            try:
+                chunk_results = fut.result()
+            except BrokenProcessPool:  # one dead worker fails every unfinished chunk
+                lost.extend(chunk)
+                continue
+            for i, r in zip(chunk, chunk_results):
+                results[i] = r
             if progress:
                 progress(len(chunk_results))
-    return results
+    if lost:
+        _retry_lost(targets, lost, results, root, codes, per_file, jobs, progress)
+    return [r for r in results if r is not None]
+
+
+def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Optional[FileResult]], root: str,
+                codes: Sequence[str], per_file: Dict[str, List[str]], jobs: int,
+                progress: Optional[Callable[[int], None]]) -> None:
+    """Lint the files of a broken pool again, one file per task, until each has a result.
+
+    Files whose worker died again are run alone in a process of their own: a file that
+    crashes even then gets an internal error, and its neighbours are not lost with it.
+    """
+    pending = lost
+    while pending:
+        failed: List[int] = []
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
+            futures = [pool.submit(_lint_chunk, root, list(codes), per_file, [targets[i]]) for i in pending]
+            for i, fut in zip(pending, futures):
+                try:
+                    results[i] = fut.result()[0]
+                except BrokenProcessPool:
+                    failed.append(i)
+                    continue
+                if progress:
+                    progress(1)
+        if not failed:
+            return
+        # The first failed file either crashed or ran beside the one that did: settle it alone.
+        first, pending = failed[0], failed[1:]
+        results[first] = _lint_alone(targets[first], root, codes, per_file)
+        if progress:
+            progress(1)
+
+
+def _lint_into(conn, root: str, codes: Sequence[str], per_file: Dict[str, List[str]], target: Target) -> None:
+    conn.send(_lint_chunk(root, codes, per_file, [target])[0])
+    conn.close()
+
+
+def _lint_alone(target: Target, root: str, codes: Sequence[str], per_file: Dict[str, List[str]]) -> FileResult:
+    """Lint one file in a process of its own; if that process dies, the file gets an internal error."""
+    ctx = multiprocessing.get_context()  # the start method ProcessPoolExecutor uses too
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_lint_into, args=(send, root, list(codes), per_file, target), daemon=True)
+    proc.start()
+    send.close()  # so that recv() sees EOF when the child dies
+    try:
+        result = recv.recv()
+    except EOFError:
+        result = None
+    finally:
+        recv.close()
+        proc.join()
+    if result is not None:
+        return result
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            reason = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            reason = f"killed by signal {-code}"
+    else:
+        reason = f"exit code {code}"
+    return FileResult(target.display, errors=[FileError(
+        target.display, f"internal error in bnlint (the worker process crashed while linting this file: "
+                        f"{reason}); please report it at {REPORT_URL}", "internal", "")])
 
 
 def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: int = 1,

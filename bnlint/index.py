@@ -19,6 +19,13 @@ from .analysis.module import ModuleInfo
 from .parsing import ParseFailure, parse
 from .source import Source, SourceError, read_bytes, read_source
 
+# The value resolver explores calls, callers and attributes across the project; in a dense,
+# interconnected tree (a compiler's own sources) that exploration can grow without end. Past
+# this many resolutions by one rule on one linted file every further value is "unknown", and
+# unknown means silence. Fixtures need at most about 8,000 and a large domain-adaptation
+# library about 125,000.
+MAX_RESOLVES_PER_FILE = 250_000
+MAX_MODULES_PER_FILE = 200  # other modules one linted file's analysis may read (a real project: about 100)
 MAX_MODULES = 2000  # parsed modules kept per process (CST trees dominate memory)
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
@@ -60,6 +67,7 @@ class ProjectIndex:
         self.probed: Set[str] = set()  # abs paths looked for and absent (a new file there matters)
         self.searched: Set[str] = set()  # words looked up project-wide (files_mentioning)
         self.memo: Dict[object, object] = {}  # shared memo for analysis results
+        self.fuel = MAX_RESOLVES_PER_FILE  # value resolutions left for the current rule and file
 
     # -- module names -------------------------------------------------------------
     def module_name(self, abs_path: str) -> str:
@@ -87,11 +95,16 @@ class ProjectIndex:
         self.probed = set()
         self.searched = set()
         self.memo.clear()  # the analyses hold this very dict
+        self.refuel()
         # Bound memory: drop the least recently used parsed modules, only between files
         # (within one file's analysis, values hold on to module and scope identities).
         if len(self._modules) > MAX_MODULES:
             for path in list(self._modules)[:len(self._modules) - MAX_MODULES // 2]:
                 del self._modules[path]
+
+    def refuel(self) -> None:
+        """A fresh resolution budget (for each rule on each linted file)."""
+        self.fuel = MAX_RESOLVES_PER_FILE
 
     def resolve_module(self, dotted: str, importer: Optional[str]) -> Optional[str]:
         """File for module ``dotted``: next to the importer (script style), then from the root."""
@@ -126,7 +139,10 @@ class ProjectIndex:
 
     def module(self, abs_path: str) -> Optional[ModuleInfo]:
         abs_path = os.path.abspath(abs_path)
-        self.consulted.add(abs_path)
+        if abs_path not in self.consulted:
+            if len(self.consulted) >= MAX_MODULES_PER_FILE:
+                return None  # past the budget a module is as good as absent: unknown, silence
+            self.consulted.add(abs_path)
         if abs_path in self._modules:
             info = self._modules[abs_path] = self._modules.pop(abs_path)  # most recently used last
             return info
@@ -139,6 +155,12 @@ class ProjectIndex:
             info = None  # an unusable dependency only makes the analysis less precise
         self._modules[abs_path] = info
         return info
+
+    def parsed_tree(self, abs_path: str, text: str) -> Optional[cst.Module]:
+        """The tree of ``abs_path`` if an earlier analysis already parsed this very text (a linted
+        file that another file's analysis needed first): linting it then costs no second parse."""
+        info = self._modules.get(os.path.abspath(abs_path))
+        return info.tree if info is not None and info.source.text == text else None
 
     def module_by_name(self, dotted: str, importer: Optional[str]) -> Optional[ModuleInfo]:
         path = self.resolve_module(dotted, importer)

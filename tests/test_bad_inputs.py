@@ -137,6 +137,17 @@ def test_other_files_are_still_linted_and_exit_code_is_1(bad_tree):
     assert "file errors" in text.stdout.splitlines()[-1]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_fifo_named_like_a_notebook_does_not_block(tmp_path):
+    os.mkfifo(tmp_path / "x.ipynb")  # a naive open() of the notebook would wait for a writer forever
+    (tmp_path / "good.py").write_text(BAD, encoding="utf-8")
+    proc = bnlint(["."], tmp_path, timeout=60)  # a regression times out instead of hanging the suite
+    assert proc.returncode == 1
+    assert "not a regular file" in error_lines(proc.stdout)["x.ipynb"]
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("x.ipynb")]) == 1
+    assert f"good.py:{BAD_LINE}:" in proc.stdout
+
+
 def test_path_that_does_not_exist(bad_tree):
     _, _, _, missing = bad_tree
     assert missing.returncode == 1
@@ -283,7 +294,7 @@ class _ExplodingRule:
     name = "explodes-on-one-file"
     summary = "test rule"
     default_enabled = False
-    trigger_words = ()
+    triggers = ()
 
     def wants(self, text):
         return True

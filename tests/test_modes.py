@@ -230,17 +230,15 @@ def test_no_grad_contexts_and_data_names(tmp_path):
 BN2_RULES = [r for r in ALL_RULES if r.code.startswith("BN2")]
 
 
-@pytest.mark.slow
-def test_trigger_words_do_not_change_results(monkeypatch):
-    """The pre-filter is an optimisation only: the same findings with and without it."""
-    files = [p for code in [r.code for r in BN2_RULES] for p in python_files(FIXTURES / code)]
-    files += python_files(FIXTURES / "clean")
-    codes = [r.code for r in BN2_RULES]
-    with_filter = found(lint(files, select=codes))
-    monkeypatch.setattr(Rule, "wants", lambda self, text: True)
-    without_filter = found(lint(files, select=codes))
+def test_prefilter_does_not_change_results(monkeypatch):
+    """The pre-filter is an optimisation only: every rule, the whole fixture suite (single files,
+    projects, the clean corpus), the same findings with and without it."""
+    files = python_files(FIXTURES)
+    with_filter = found(lint(files, select=["ALL"]))
+    monkeypatch.setenv("BNLINT_NO_PREFILTER", "1")
+    without_filter = found(lint(files, select=["ALL"]))
     assert with_filter == without_filter
-    assert with_filter, "the BN2xx fixtures must produce findings"
+    assert {code for _, _, code in with_filter} >= {r.code for r in ALL_RULES if r.default_enabled}
 
 
 # Each clean BN2xx script is silent for a reason: undo that one line and the rule fires.

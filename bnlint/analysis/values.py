@@ -13,7 +13,7 @@ Values from a branch whose condition cannot be decided are wrapped in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -227,7 +227,9 @@ class Resolver:
         return Ctx(scope, None, self_value)
 
     def resolve(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> List[Value]:
-        if depth > MAX_DEPTH:
+        index = self.index
+        index.fuel -= 1
+        if depth > MAX_DEPTH or index.fuel < 0:
             return [UNKNOWN]
         key = (id(expr), id(ctx.scope), id(ctx.env), id(ctx.self_value))
         if key in self._active:
@@ -553,10 +555,9 @@ class Resolver:
         # Another file can only call it after importing its module (or a package above
         # it), so a caller's text names both; this keeps a common name like ``train``
         # from pulling in every script of a big repository.
-        importers = set()
-        for part in set(scope.module.module_name.split(".")) - {""}:
-            importers.update(self.index.files_mentioning(part))
-        candidates = [p for p in self.index.files_mentioning(name) if p in importers]
+        mentions = self.index.files_mentioning(name)
+        importers = self._importers(scope.module, set(mentions))
+        candidates = [p for p in mentions if p in importers]
         if len(candidates) > MAX_CALLER_FILES:
             # A name used all over a huge tree: parsing every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
@@ -582,6 +583,20 @@ class Resolver:
                             break
         memo[key] = found
         return found
+
+    def _importers(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:
+        """Files that may import ``module``: ``import a.b.mod``, ``from .mod import f``, ``from a.b import mod``
+        all name ``mod``; a file that names only a package above it (``from a.b import f``) can
+        reach ``f`` only if that package's ``__init__`` re-exports it, i.e. mentions the name."""
+        parts = [p for p in module.module_name.split(".") if p]
+        if not parts:
+            return set()
+        out = set(self.index.files_mentioning(parts[-1]))
+        for i in range(1, len(parts)):
+            init = self.index.resolve_module(".".join(parts[:i]), module.fs_path)
+            if init is not None and init in mention_name:
+                out.update(self.index.files_mentioning(parts[i - 1]))
+        return out
 
     def callers_incomplete(self, scope: Scope) -> bool:
         """True when :meth:`callers` gave up on searching the project (too many candidates)."""

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..findings import Finding
+from ..source import SourceError, read_bytes
 
 _INDENT = "  "
 
@@ -33,10 +34,9 @@ class TextReporter:
     # -- source lines for code frames ---------------------------------------------------
     def _read(self, path: str) -> Optional[bytes]:
         if path not in self._files:
-            try:
-                with open(path, "rb") as fh:
-                    self._files[path] = fh.read()
-            except OSError:
+            try:  # read_bytes, not open(): a FIFO or device must not block the report
+                self._files[path] = read_bytes(path)
+            except SourceError:
                 self._files[path] = None
         return self._files[path]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import ClassVar, Iterable, List, Optional, Tuple
+from typing import ClassVar, Iterable, List, Optional, Pattern, Tuple
 
 import libcst as cst
 
@@ -71,11 +71,12 @@ class Rule:
     name: ClassVar[str]  # kebab-case, names the bad pattern
     summary: ClassVar[str]  # one line for `bnlint rules`
     default_enabled: ClassVar[bool] = True
-    # Pre-filter: the rule can only fire on a file whose text contains one of these.
-    trigger_words: ClassVar[Tuple[str, ...]] = ()
+    # Pre-filter: the rule can only fire on a file whose text matches every one of these
+    # (see triggers.py); a file no selected rule wants is only syntax-checked.
+    triggers: ClassVar[Tuple[Pattern[str], ...]] = ()
 
     def wants(self, text: str) -> bool:
-        return not self.trigger_words or any(w in text for w in self.trigger_words)
+        return all(p.search(text) for p in self.triggers)
 
     def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface
         raise NotImplementedError

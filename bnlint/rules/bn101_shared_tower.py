@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 
 from ..analysis.steps import ModelUses, Use, exclusive, output_unused
 from .base import Rule, RuleContext
+from .triggers import any_of, call, method_call, words
 
 WHY = (
     "each call normalizes its batch with the statistics of one source only, while the shared running "
@@ -33,9 +34,12 @@ class SharedTowerPerDomainBatches(Rule):
     code = "BN101"
     name = "shared-tower-per-domain-batches"
     summary = "a model with BatchNorm is called in separate forward calls on batches from different sources"
-    trigger_words = ("backward", "training_step", ".step(")
+    # The training step must be visible here: an update call or a Lightning training_step.
+    triggers = (any_of(call("backward", "manual_backward"), method_call("step"), words("training_step")),)
 
     def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings  # the step is out of scope when only a helper in another file trains
         steps = ctx.analysis.steps
         seen = set()
         for _scope, forwards in steps.steps(ctx.module):

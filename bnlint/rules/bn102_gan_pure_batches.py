@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 
 from ..analysis.steps import ModelUses, Use, exclusive
 from .base import Rule, RuleContext
+from .triggers import any_of, call, method_call, words
 
 WHY = (
     "each batch is normalized with the statistics of only real or only generated samples, so BatchNorm's "
@@ -32,9 +33,12 @@ class GanDiscriminatorPureBatches(Rule):
     code = "BN102"
     name = "gan-discriminator-pure-batches"
     summary = "a GAN discriminator with BatchNorm is called on separate all-real and all-fake batches"
-    trigger_words = ("backward", "training_step", ".step(")
+    # The training step must be visible here: an update call or a Lightning training_step.
+    triggers = (any_of(call("backward", "manual_backward"), method_call("step"), words("training_step")),)
 
     def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings  # the step is out of scope when only a helper in another file trains
         steps = ctx.analysis.steps
         seen = set()
         for _scope, forwards in steps.steps(ctx.module):

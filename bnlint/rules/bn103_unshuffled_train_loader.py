@@ -11,6 +11,7 @@ from ..analysis.module import ModuleInfo, Scope
 from ..analysis.values import Ctx, ExtCall, Maybe, Seq, Value, call_arg
 from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 WHY = (
     "its batches keep the dataset's order, so each mini-batch holds neighbouring samples (one class, "
@@ -51,7 +52,7 @@ class UnshuffledTrainLoader(Rule):
     code = "BN103"
     name = "unshuffled-train-loader"
     summary = "DataLoader without shuffling feeds the training loop of a model with BatchNorm"
-    trigger_words = ("DataLoader", "train_dataloader")
+    triggers = (any_of(text("DataLoader", "train_dataloader")),)
 
     def check(self, ctx: RuleContext):
         # The finding goes where the fix goes: the ``DataLoader(`` call. The loop that

@@ -8,6 +8,7 @@ from ..analysis.layers import named_by_import
 from ..analysis.loaders import DATALOADERS, LoaderSizes
 from ..analysis.values import ExtCall
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 WHY = (
     "BatchNorm's training statistics are computed over the batch, and one sample has no batch "
@@ -21,7 +22,7 @@ class SingleSampleTrainBatch(Rule):
     code = "BN104"
     name = "single-sample-train-batch"
     summary = "training DataLoader of a BatchNorm model yields batches of one sample"
-    trigger_words = ("DataLoader",)
+    triggers = (any_of(text("DataLoader")),)
 
     def check(self, ctx: RuleContext):
         sizes = LoaderSizes(ctx.loaders)

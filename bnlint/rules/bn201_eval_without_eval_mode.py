@@ -11,6 +11,7 @@ from ..analysis.modes import S_DEFAULT, S_USED
 from ..analysis.syntax import loop_data_names, mentions
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
+from .triggers import LOOP, any_of, text
 
 WHY = (
     "`torch.no_grad()`/`torch.inference_mode()` only turn off gradients and do not change module "
@@ -26,7 +27,7 @@ class EvalWithoutEvalMode(Rule):
     name = "eval-without-eval-mode"
     summary = "BN model evaluated under no_grad/inference_mode without .eval(): batch statistics are used"
     # The evaluation loop must run under a no-grad context named in this file.
-    trigger_words = ("no_grad", "inference_mode", "set_grad_enabled")
+    triggers = (any_of(text("no_grad", "inference_mode", "set_grad_enabled")), any_of(LOOP))
 
     def check(self, ctx: RuleContext):
         if not self.wants(ctx.module.source.text):

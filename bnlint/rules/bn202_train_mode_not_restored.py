@@ -10,6 +10,7 @@ from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_EVAL, S_UNKNOWN
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
+from .triggers import LOOP, any_of, text
 
 WHY = (
     "from the next iteration on the model trains in eval mode: BatchNorm normalizes the training "
@@ -23,7 +24,7 @@ class TrainModeNotRestored(Rule):
     name = "train-mode-not-restored"
     summary = "Model switched to eval inside the training loop and not switched back before the next training step"
     # The mode switch is reported where this file makes it (directly or through a helper call).
-    trigger_words = ("eval", "train")
+    triggers = (any_of(text("eval", "train")), any_of(LOOP))
 
     def check(self, ctx: RuleContext):
         if not self.wants(ctx.module.source.text):

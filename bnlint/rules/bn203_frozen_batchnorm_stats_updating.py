@@ -11,6 +11,7 @@ from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, rela
 from ..analysis.module import Scope
 from ..analysis.values import Ctx, call_arg
 from .base import Rule, RuleContext
+from .triggers import GAP, any_of, method_call
 
 _PARAM_ITERS = ("parameters", "named_parameters")
 _BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
@@ -27,7 +28,8 @@ class FrozenBatchNormStatsUpdating(Rule):
     code = "BN203"
     name = "frozen-batchnorm-stats-updating"
     summary = "Module with BatchNorm frozen with requires_grad=False but run in train mode: running stats still change"
-    trigger_words = ("requires_grad",)
+    # ``x.requires_grad_(False)`` or ``p.requires_grad = False``: the only freezes it reads.
+    triggers = (any_of(method_call("requires_grad_"), r"\." + GAP + r"requires_grad" + GAP + r"=(?!=)"),)
 
     def check(self, ctx: RuleContext):
         forwards = None

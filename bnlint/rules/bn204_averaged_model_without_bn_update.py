@@ -10,6 +10,7 @@ from ..analysis.syntax import root_kinds
 from ..analysis.module import CallSite
 from ..analysis.values import Ctx, ExtCall, Maybe, Ref, SubModule, Value, call_arg
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 AVERAGED_MODEL = frozenset({"torch.optim.swa_utils.AveragedModel"})
 UPDATE_BN = frozenset({"torch.optim.swa_utils.update_bn"})
@@ -33,7 +34,7 @@ class AveragedModelWithoutBnUpdate(Rule):
     code = "BN204"
     name = "averaged-model-without-bn-update"
     summary = "SWA/EMA AveragedModel of a BN model evaluated or saved without update_bn() or use_buffers=True"
-    trigger_words = ("AveragedModel",)
+    triggers = (any_of(text("AveragedModel")),)
 
     def check(self, ctx: RuleContext):
         if not self.wants(ctx.module.source.text):

@@ -10,6 +10,7 @@ from ..analysis.syntax import root_kinds, within
 from ..analysis.module import CallSite
 from ..analysis.values import Ctx, FuncRef, Instance, ExtCall, Maybe, Partial, Ref, Seq, SubModule, Value, call_arg
 from .base import Rule, RuleContext
+from .triggers import any_of, words
 
 CHECKPOINT = frozenset({"torch.utils.checkpoint.checkpoint"})
 CHECKPOINT_SEQUENTIAL = frozenset({"torch.utils.checkpoint.checkpoint_sequential"})
@@ -32,7 +33,7 @@ class CheckpointedBatchNorm(Rule):
     code = "BN205"
     name = "checkpointed-batchnorm"
     summary = "torch.utils.checkpoint around BatchNorm layers: running statistics are updated twice per step"
-    trigger_words = ("checkpoint",)
+    triggers = (any_of(words("checkpoint", "checkpoint_sequential")),)
 
     def check(self, ctx: RuleContext):
         if not self.wants(ctx.module.source.text):

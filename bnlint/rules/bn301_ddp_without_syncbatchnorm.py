@@ -13,6 +13,7 @@ from ..analysis.values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, SubModule, call_arg,
 )
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 DDP = frozenset({"torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
                  "torch.nn.DistributedDataParallel"})
@@ -39,7 +40,7 @@ class DdpWithoutSyncBatchNorm(Rule):
     name = "ddp-without-syncbatchnorm"
     summary = "DistributedDataParallel wraps a BatchNorm model never converted with convert_sync_batchnorm"
     default_enabled = False  # per-GPU BN is torch's default and often intended (see rules/BN301.md)
-    trigger_words = ("DistributedDataParallel",)
+    triggers = (any_of(text("DistributedDataParallel")),)
 
     def check(self, ctx: RuleContext):
         for scope in ctx.module.scopes:

@@ -9,6 +9,7 @@ from ..analysis.layers import CONVS, LAZY_CONVS, LAZY_LINEARS, LINEARS, Adjacent
 from ..analysis.values import call_arg
 from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
+from .triggers import NORM_NAMED, any_of, text
 
 WHY = (
     "BatchNorm subtracts the per-channel mean of its input (the batch mean in training, the running mean "
@@ -23,9 +24,12 @@ class BiasBeforeBatchNorm(Rule):
     code = "BN401"
     name = "bias-before-batchnorm"
     summary = "Conv/Linear layer with a bias directly followed by BatchNorm, which cancels the bias"
-    trigger_words = ("Conv", "Linear")
+    # The BN layer must be named in this file (BatchNorm2d, norm_layer, BN, ...).
+    triggers = (any_of(text("Conv", "Linear")), NORM_NAMED)
 
     def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings  # a BN layer named only in another module is out of scope
         layers = ctx.analysis.layers
         done = set()
         for pair in layers.adjacent_pairs(ctx.module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..analysis.bn import BN_CLASSES
 from ..analysis.names import dotted_name
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 THRESHOLD = 0.5
 
@@ -14,7 +15,7 @@ class KerasStyleMomentum(Rule):
     summary = "BatchNorm momentum >= 0.5: Keras's convention; PyTorch's momentum is 1 - Keras's"
     # Keyword momentum needs the word; positional momentum is read only on a BN class named
     # through an import, whose text is then in the file.
-    trigger_words = ("momentum", "BatchNorm", "batch_norm")
+    triggers = (any_of(text("momentum", "BatchNorm", "batch_norm")),)
 
     def check(self, ctx: RuleContext):
         layers = ctx.analysis.layers

@@ -9,6 +9,7 @@ from ..analysis.describe import describe_model
 from ..analysis.layers import BNSite
 from ..analysis.values import Instance, ExtCall, Maybe, SubModule, call_arg
 from .base import Rule, RuleContext
+from .triggers import any_of, method_call
 
 WHY = (
     "without running statistics BatchNorm normalizes with the statistics of the current batch even in "
@@ -26,14 +27,14 @@ class EvalUsesBatchStatistics(Rule):
     code = "BN403"
     name = "eval-uses-batch-statistics"
     summary = "model put in eval mode has BatchNorm with track_running_stats=False: eval uses batch statistics"
-    trigger_words = ("eval", "train")
+    triggers = (any_of(method_call("eval", "train")),)
 
     def check(self, ctx: RuleContext):
         layers = ctx.analysis.layers
         for scope in ctx.module.scopes:
             rctx = ctx.resolver.ctx_for(scope)
             for site in scope.calls:
-                receiver = _eval_receiver(site.call, ctx, rctx)
+                receiver, mode = _mode_switch(site.call)
                 if receiver is None:
                     continue
                 sites: List[BNSite] = []
@@ -47,6 +48,8 @@ class EvalUsesBatchStatistics(Rule):
                         break
                 if not sites:
                     continue
+                if mode is not None and ctx.resolver.const(mode, rctx) is not False:
+                    continue  # checked last: resolving an argument may search every caller
                 first = sites[0]
                 where = f"{ctx.display_path(first.ctx.module)}:{first.ctx.module.line(first.call)}"
                 more = f" (and {len(sites) - 1} more)" if len(sites) > 1 else ""
@@ -60,18 +63,18 @@ class EvalUsesBatchStatistics(Rule):
         return ctx.findings
 
 
-def _eval_receiver(call: cst.Call, ctx: RuleContext, rctx):
-    """``m`` in ``m.eval()``, ``m.train(False)``, ``m.train(mode=False)``."""
+def _mode_switch(call: cst.Call):
+    """(``m``, None) for ``m.eval()``; (``m``, the mode argument) for ``m.train(mode)``."""
     func = call.func
     if not isinstance(func, cst.Attribute):
-        return None
+        return None, None
     if func.attr.value == "eval" and not call.args:
-        return func.value
+        return func.value, None
     if func.attr.value == "train":
         arg = call_arg(call, 0, "mode")
-        if arg is not None and ctx.resolver.const(arg, rctx) is False:
-            return func.value
-    return None
+        if arg is not None:
+            return func.value, arg
+    return None, None
 
 
 def _no_running_stats(layers, site: BNSite) -> bool:

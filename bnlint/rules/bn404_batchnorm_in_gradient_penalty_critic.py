@@ -9,6 +9,7 @@ from ..analysis.describe import describe_model
 from ..analysis.layers import named_by_import
 from ..analysis.values import Ctx, Output, Seq, Value, call_arg
 from .base import Rule, RuleContext
+from .triggers import any_of, text
 
 GRAD = frozenset({"torch.autograd.grad"})
 # Reductions and reshapes between the critic's output and autograd.grad's ``outputs``.
@@ -32,7 +33,7 @@ class BatchNormInGradientPenaltyCritic(Rule):
     summary = "gradient penalty (create_graph=True) on the outputs of a critic that contains BatchNorm"
     # Every spelling named_by_import accepts (``torch.autograd.grad``, ``autograd.grad``, an imported
     # ``grad``) has "autograd" in the file; "grad" alone would match every ``requires_grad``.
-    trigger_words = ("autograd",)
+    triggers = (any_of(text("autograd")),)
 
     def check(self, ctx: RuleContext):
         for scope in ctx.module.scopes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..analysis.layers import DROPOUTS, F_DROPOUTS, named_by_import
 from .base import Rule, RuleContext
+from .triggers import NORM_NAMED, any_of, text
 
 _DROPOUTS = DROPOUTS | F_DROPOUTS
 
@@ -22,9 +23,12 @@ class DropoutBeforeBatchNorm(Rule):
     code = "BN405"
     name = "dropout-before-batchnorm"
     summary = "Dropout directly followed by BatchNorm: the running variance does not match eval mode"
-    trigger_words = ("Dropout", "dropout")
+    # The BN layer must be named in this file (BatchNorm2d, norm_layer, BN, ...).
+    triggers = (any_of(text("Dropout", "dropout")), NORM_NAMED)
 
     def check(self, ctx: RuleContext):
+        if not self.wants(ctx.module.source.text):
+            return ctx.findings  # a BN layer named only in another module is out of scope
         done = set()
         for pair in ctx.analysis.layers.adjacent_pairs(ctx.module):
             drop, bn = pair.first, pair.second
