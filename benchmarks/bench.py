@@ -8,6 +8,7 @@ time ``libcst.parse_module`` alone takes over the same files in one process.
 
     python benchmarks/bench.py                 # whole corpus, -j 2
     python benchmarks/bench.py --limit 400     # first 400 files (sorted), quicker
+    python benchmarks/bench.py --sample 600    # about 600 files spread over both corpora
     python benchmarks/bench.py --corpus torch --jobs 4 --json out.json
 
 Wall times on a busy machine are noisy; CPU seconds are reported alongside.
@@ -38,7 +39,7 @@ def _sources(base: str) -> List[str]:
     return out
 
 
-def build_corpus(dest: str, which: str, limit: Optional[int]) -> List[str]:
+def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[int] = None) -> List[str]:
     """Copy the chosen sources under ``dest`` (a project root); returns the relative paths."""
     bases = []
     if which in ("torch", "both"):
@@ -56,6 +57,11 @@ def build_corpus(dest: str, which: str, limit: Optional[int]) -> List[str]:
     rels = []
     for name, base in bases:
         rels.extend((name, os.path.relpath(p, base), p) for p in _sources(base))
+    if sample:
+        # Every k-th file in path order (a spread over every package), plus the changed file.
+        rels = sorted(rels, key=lambda r: (r[0], r[1]))
+        step = max(1, len(rels) // sample)
+        rels = [r for i, r in enumerate(rels) if i % step == 0 or os.path.join(r[0], r[1]) == CHANGED_FILE]
     if limit:
         # Keep the changed file in a limited corpus; otherwise the first files in path order.
         rels = sorted(rels, key=lambda r: (os.path.join(r[0], r[1]) != CHANGED_FILE, r[0], r[1]))[:limit]
@@ -138,6 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=["torch", "stdlib", "both"], default="both")
     ap.add_argument("--limit", type=int, default=None, help="only the first N files (sorted)")
+    ap.add_argument("--sample", type=int, default=None, help="about N files spread evenly over the corpus")
     ap.add_argument("--jobs", type=int, default=2, help="processes for the parallel runs and the other tools")
     ap.add_argument("--json", dest="json_out", help="also write the results to this file")
     ap.add_argument("--no-tools", action="store_true", help="skip TorchFix and Fixit even if installed")
@@ -156,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     root = os.path.join(work, "corpus")
     os.makedirs(root)
     try:
-        files = build_corpus(root, args.corpus, args.limit)
+        files = build_corpus(root, args.corpus, args.limit, args.sample)
         with open(os.path.join(root, ".files.json"), "w") as fh:
             json.dump(files, fh)
         lines = count_lines(root, files)
@@ -194,7 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 except RuntimeError as exc:
                     print(f"  {tool}: failed, skipped ({exc})", file=sys.stderr)
         report = {"files": len(files), "lines": lines, "jobs": args.jobs, "corpus": args.corpus,
-                  "limit": args.limit, "python": sys.version.split()[0], "results": res}
+                  "limit": args.limit, "sample": args.sample, "python": sys.version.split()[0], "results": res}
         print(render(report))
         if args.json_out:
             with open(args.json_out, "w", encoding="utf-8") as fh:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import fnmatch
+import gc
 import multiprocessing
 import os
 import signal
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
@@ -175,6 +177,22 @@ class Linter:
 _WORKER: Dict[str, object] = {}  # the one Linter of a worker process, reused by all its chunks
 
 
+@contextmanager
+def _fewer_collections():
+    """Run the cyclic garbage collector less often while linting.
+
+    The index keeps hundreds of parsed modules (millions of immutable CST nodes) alive, and
+    every full collection walks all of them: with the default thresholds about a quarter of
+    a cold run went to the collector. Cycles are still collected, only less often.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
                 targets: Sequence[Target]) -> List[FileResult]:
     # A fresh Linter per chunk would parse the shared dependencies (and build the
@@ -183,7 +201,8 @@ def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
     if _WORKER.get("key") != key:
         _WORKER.update(key=key, linter=Linter(root, codes, per_file))
     linter = _WORKER["linter"]
-    return [linter.lint_file(t) for t in targets]
+    with _fewer_collections():
+        return [linter.lint_file(t) for t in targets]
 
 
 def default_jobs() -> int:
@@ -227,10 +246,11 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
     if jobs <= 1 or len(targets) < 8:
         linter = Linter(root, codes, per_file)
         out = []
-        for t in targets:
-            out.append(linter.lint_file(t))
-            if progress:
-                progress(1)
+        with _fewer_collections():
+            for t in targets:
+                out.append(linter.lint_file(t))
+                if progress:
+                    progress(1)
         return out
     # Chunks keep files of one directory together, so a worker's lazily built index is reused.
     chunk_size = max(4, min(64, len(targets) // (jobs * 4) or 1))

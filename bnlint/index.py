@@ -26,7 +26,7 @@ from .source import Source, SourceError, read_bytes, read_source
 # library about 125,000.
 MAX_RESOLVES_PER_FILE = 250_000
 MAX_MODULES_PER_FILE = 200  # other modules one linted file's analysis may read (a real project: about 100)
-MAX_MODULES = 2000  # parsed modules kept per process (CST trees dominate memory)
+MAX_MODULES = 500  # parsed modules kept per process (CST trees dominate memory: about 1 MiB each)
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
               "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".bnlint_cache"}

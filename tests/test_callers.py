@@ -1,0 +1,68 @@
+"""Reverse call search: which files may call a function, and that the search stays bounded."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import bnlint.index as index_module
+from bnlint.analysis.context import Analysis
+from bnlint.index import ProjectIndex
+
+from .helpers import FIXTURES, found, lint
+
+
+def _project(tmp_path: Path, files: dict) -> ProjectIndex:
+    (tmp_path / "pyproject.toml").write_text("[tool.bnlint]\n", encoding="utf-8")
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return ProjectIndex(str(tmp_path))
+
+
+def _caller_files(tmp_path: Path, index: ProjectIndex, module: str, function: str):
+    info = index.module(str(tmp_path / module))
+    analysis = Analysis(index)
+    index.start_file()
+    sites = analysis.resolver.callers(info.functions[function])
+    return sorted(Path(s.scope.module.fs_path).relative_to(tmp_path).as_posix() for s in sites)
+
+
+FIT = """
+def fit(model, loader):
+    for x, y in loader:
+        model(x).sum().backward()
+"""
+
+
+def test_callers_through_the_module_a_package_re_export_and_a_script_import(tmp_path):
+    index = _project(tmp_path, {
+        "pkg/__init__.py": "from .core import fit\n",
+        "pkg/core.py": FIT,
+        "direct.py": "from pkg.core import fit\nfit(1, 2)\n",
+        "via_package.py": "from pkg import fit\nfit(1, 2)\n",
+        "module_alias.py": "import pkg.core as c\nc.fit(1, 2)\n",
+        # Names `fit` but imports nothing that provides it: never a caller, never parsed.
+        "unrelated.py": "def fit(a, b):\n    pass\nfit(1, 2)\n",
+    })
+    assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["direct.py", "module_alias.py", "via_package.py"]
+    assert str(tmp_path / "unrelated.py") not in index.consulted
+
+
+def test_a_package_that_does_not_re_export_the_name_does_not_widen_the_search(tmp_path):
+    index = _project(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/core.py": FIT,
+        "other.py": "import pkg\ndef fit(a, b):\n    pass\nfit(1, 2)\n",  # mentions `pkg` and `fit` only
+    })
+    assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == []
+    assert str(tmp_path / "other.py") not in index.consulted  # ruled out by its text, never parsed
+
+
+def test_resolution_budget_turns_a_runaway_analysis_into_silence(monkeypatch):
+    """Past the per-rule budget every value is unknown: no finding, no error, no endless run."""
+    positive = FIXTURES / "BN101" / "pos_dann_feature_extractor.py"
+    assert found(lint([positive], select=["BN101"]))
+    monkeypatch.setattr(index_module, "MAX_RESOLVES_PER_FILE", 30)
+    result = lint([positive], select=["BN101"])
+    assert not result.findings and not result.errors
