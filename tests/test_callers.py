@@ -66,3 +66,20 @@ def test_resolution_budget_turns_a_runaway_analysis_into_silence(monkeypatch):
     monkeypatch.setattr(index_module, "MAX_RESOLVES_PER_FILE", 30)
     result = lint([positive], select=["BN101"])
     assert not result.findings and not result.errors
+
+
+def test_a_module_importing_itself_by_name_does_not_recurse(tmp_path):
+    """``import cfgmod`` inside ``cfgmod.py`` (script style, as the stdlib's distutils/sysconfig.py does)
+    once sent name resolution round the import cycle until RecursionError."""
+    (tmp_path / "pyproject.toml").write_text("[tool.bnlint]\n", encoding="utf-8")
+    path = tmp_path / "cfgmod.py"
+    path.write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from cfgmod import MOMENTUM
+        import cfgmod
+
+        MOMENTUM = cfgmod.MOMENTUM
+        layer = nn.BatchNorm2d(8, momentum=MOMENTUM)
+    """), encoding="utf-8")
+    result = lint([path], select=["ALL"])
+    assert not result.errors, result.errors

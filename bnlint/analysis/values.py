@@ -628,6 +628,8 @@ class Resolver:
 
     def qualname_values(self, qual: str, importer: ModuleInfo, depth: int) -> List[Value]:
         """A project module/symbol when ``qual`` names one, else an external ``Ref``."""
+        if depth > MAX_DEPTH:
+            return [UNKNOWN]  # an import cycle: a script-style ``import x`` inside ``x.py`` names itself
         parts = qual.split(".")
         for cut in range(len(parts), 0, -1):
             modname = ".".join(parts[:cut])
@@ -638,7 +640,7 @@ class Resolver:
             for attr in parts[cut:]:
                 nxt = []
                 for v in values:
-                    nxt.extend(self.attribute_of(v, attr, depth))
+                    nxt.extend(self.attribute_of(v, attr, depth + 1))
                 values = nxt
             return values
         return [Ref(qual)]
