@@ -11,7 +11,7 @@ from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, rela
 from ..analysis.module import Scope
 from ..analysis.values import Ctx, call_arg
 from .base import Rule, RuleContext
-from .triggers import GAP, any_of, method_call
+from .triggers import any_of, attribute_assignment, method_call
 
 _PARAM_ITERS = ("parameters", "named_parameters")
 _BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
@@ -29,7 +29,7 @@ class FrozenBatchNormStatsUpdating(Rule):
     name = "frozen-batchnorm-stats-updating"
     summary = "Module with BatchNorm frozen with requires_grad=False but run in train mode: running stats still change"
     # ``x.requires_grad_(False)`` or ``p.requires_grad = False``: the only freezes it reads.
-    triggers = (any_of(method_call("requires_grad_"), r"\." + GAP + r"requires_grad" + GAP + r"=(?!=)"),)
+    triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad")),)
 
     def check(self, ctx: RuleContext):
         forwards = None

@@ -19,18 +19,27 @@ from typing import Pattern
 GAP = r"(?:[ \t\f\r\n]|\\[\r\n]|#[^\r\n]*[\r\n])*"
 
 
+# Between a callee and its argument list: gaps and closing brackets (``(x.eval)()``).
+_TO_ARGS = GAP + r"(?:\)" + GAP + r")*\("
+
+
 def _alternation(names) -> str:
     return "(?:" + "|".join(re.escape(n) for n in names) + ")"
 
 
 def method_call(*names: str) -> str:
     """``.name(`` for any of ``names``, allowing gaps: ``x . eval ()``, ``x.eval(\\n)``."""
-    return r"\." + GAP + _alternation(names) + GAP + r"\("
+    return r"\." + GAP + _alternation(names) + r"\b" + _TO_ARGS
 
 
 def call(*names: str) -> str:
     """``name(`` as a call (a method or a plain name), not a ``def name(``."""
-    return r"(?<!def )\b" + _alternation(names) + GAP + r"\("
+    return r"(?<!def )\b" + _alternation(names) + r"\b" + _TO_ARGS
+
+
+def attribute_assignment(name: str) -> str:
+    """``.name = ...`` (not ``==``), allowing gaps."""
+    return r"\." + GAP + re.escape(name) + GAP + r"=(?!=)"
 
 
 def words(*names: str) -> str:
