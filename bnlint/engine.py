@@ -8,8 +8,8 @@ import os
 import signal
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -119,7 +119,8 @@ class Linter:
             return result
         if source.skip_file():
             return result
-        rules = [r for r in self.rules if not self.prefilter or r.wants(source.text)]
+        rules = [r for r in self.rules
+                 if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text)]
         tree = syntax_check(source.text)
         if not rules:
             # Nothing can fire: only make sure the file is Python (libcst only if the

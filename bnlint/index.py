@@ -24,7 +24,7 @@ from .source import Source, SourceError, read_bytes, read_source
 # this many resolutions by one rule on one linted file every further value is "unknown", and
 # unknown means silence. Fixtures need at most about 8,000 and a large domain-adaptation
 # library about 125,000.
-MAX_RESOLVES_PER_FILE = 250_000
+MAX_RESOLVES_PER_RULE = 250_000
 MAX_MODULES_PER_FILE = 48  # other modules one file's analysis may read (fixtures: at most 28; real projects gave identical findings)
 MAX_MODULES = 500  # parsed modules kept per process (CST trees dominate memory: about 1 MiB each)
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
@@ -67,7 +67,7 @@ class ProjectIndex:
         self.probed: Set[str] = set()  # abs paths looked for and absent (a new file there matters)
         self.searched: Set[str] = set()  # words looked up project-wide (files_mentioning)
         self.memo: Dict[object, object] = {}  # shared memo for analysis results
-        self.fuel = MAX_RESOLVES_PER_FILE  # value resolutions left for the current rule and file
+        self.fuel = MAX_RESOLVES_PER_RULE  # value resolutions left for the current rule and file
 
     # -- module names -------------------------------------------------------------
     def module_name(self, abs_path: str) -> str:
@@ -104,7 +104,7 @@ class ProjectIndex:
 
     def refuel(self) -> None:
         """A fresh resolution budget (for each rule on each linted file)."""
-        self.fuel = MAX_RESOLVES_PER_FILE
+        self.fuel = MAX_RESOLVES_PER_RULE
 
     def resolve_module(self, dotted: str, importer: Optional[str]) -> Optional[str]:
         """File for module ``dotted``: next to the importer (script style), then from the root."""

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bnlint.rules.base import Rule
+
 BAD = textwrap.dedent('''\
     import torch
     import torch.nn as nn
@@ -287,17 +289,13 @@ def test_bad_config_is_a_one_line_usage_error(tmp_path, toml, needle):
     assert len([line for line in proc.stderr.splitlines() if needle in line]) == 1
 
 
-class _ExplodingRule:
-    """A real rule class, registered for one test, that fails on one file only."""
+class _ExplodingRule(Rule):
+    """A real rule class, registered for one test, that fails on one file only (no triggers: every file)."""
 
     code = "BN998"
     name = "explodes-on-one-file"
     summary = "test rule"
     default_enabled = False
-    triggers = ()
-
-    def wants(self, text):
-        return True
 
     def check(self, ctx):
         if ctx.module.path.endswith("boom.py"):

@@ -63,7 +63,7 @@ def test_resolution_budget_turns_a_runaway_analysis_into_silence(monkeypatch):
     """Past the per-rule budget every value is unknown: no finding, no error, no endless run."""
     positive = FIXTURES / "BN101" / "pos_dann_feature_extractor.py"
     assert found(lint([positive], select=["BN101"]))
-    monkeypatch.setattr(index_module, "MAX_RESOLVES_PER_FILE", 30)
+    monkeypatch.setattr(index_module, "MAX_RESOLVES_PER_RULE", 30)
     result = lint([positive], select=["BN101"])
     assert not result.findings and not result.errors
 

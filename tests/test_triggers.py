@@ -6,6 +6,8 @@ import pytest
 from bnlint.rules import ALL_RULES
 from bnlint.rules.triggers import LOOP, any_of, attribute_assignment, call, method_call, words
 
+from .helpers import found, lint
+
 EVAL = any_of(method_call("eval", "train"))
 
 
@@ -58,3 +60,17 @@ def test_loop_pattern_finds_loop_statements_only():
 def test_every_rule_declares_triggers():
     # A rule without triggers would run on every file and silently cost the whole pre-filter.
     assert all(rule.triggers for rule in ALL_RULES)
+
+
+def test_scope_drawn_by_triggers_holds_with_the_prefilter_off(tmp_path, monkeypatch):
+    """BN401 only reports a BN layer named in the linted file; that is its scope, not just a speed-up,
+    so turning the pre-filter off must not widen it (and the same file with a BN-ish name fires)."""
+    (tmp_path / "pyproject.toml").write_text("[tool.bnlint]\n", encoding="utf-8")
+    model = "import torch.nn as nn\nfrom layers import {name}\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), {name}(8))\n"
+    hidden, named = tmp_path / "hidden.py", tmp_path / "named.py"
+    hidden.write_text(model.format(name="Layer2"), encoding="utf-8")
+    named.write_text(model.format(name="Norm2"), encoding="utf-8")
+    (tmp_path / "layers.py").write_text("from torch.nn import BatchNorm2d as Layer2, BatchNorm2d as Norm2\n",
+                                        encoding="utf-8")
+    monkeypatch.setenv("BNLINT_NO_PREFILTER", "1")
+    assert {p.rsplit("/", 1)[-1] for p, _, _ in found(lint([hidden, named], select=["BN401"]))} == {"named.py"}

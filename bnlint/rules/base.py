@@ -74,6 +74,10 @@ class Rule:
     # Pre-filter: the rule can only fire on a file whose text matches every one of these
     # (see triggers.py); a file no selected rule wants is only syntax-checked.
     triggers: ClassVar[Tuple[Pattern[str], ...]] = ()
+    # True when the triggers also draw the rule's scope (e.g. "the training step is visible
+    # in this file") rather than only restate what its analysis needs: the engine then
+    # applies them even with the pre-filter off, so findings never depend on it.
+    scoped_by_triggers: ClassVar[bool] = False
 
     def wants(self, text: str) -> bool:
         return all(p.search(text) for p in self.triggers)

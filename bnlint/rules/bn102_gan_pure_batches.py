@@ -35,10 +35,9 @@ class GanDiscriminatorPureBatches(Rule):
     summary = "a GAN discriminator with BatchNorm is called on separate all-real and all-fake batches"
     # The training step must be visible here: an update call or a Lightning training_step.
     triggers = (any_of(call("backward", "manual_backward"), method_call("step"), words("training_step")),)
+    scoped_by_triggers = True  # the step is out of scope when only a helper in another file trains
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings  # the step is out of scope when only a helper in another file trains
         steps = ctx.analysis.steps
         seen = set()
         for _scope, forwards in steps.steps(ctx.module):

@@ -28,10 +28,9 @@ class EvalWithoutEvalMode(Rule):
     summary = "BN model evaluated under no_grad/inference_mode without .eval(): batch statistics are used"
     # The evaluation loop must run under a no-grad context named in this file.
     triggers = (any_of(text("no_grad", "inference_mode", "set_grad_enabled")), any_of(LOOP))
+    scoped_by_triggers = True  # a no-grad context aliased in another module is out of scope
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings  # a no-grad context aliased in another module: out of scope
         reported: Set[int] = set()
         for scope in ctx.module.scopes:
             if scope.cls is not None and ctx.training.is_lightning_module(scope.cls, ctx.module):

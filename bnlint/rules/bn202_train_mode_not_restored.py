@@ -25,10 +25,9 @@ class TrainModeNotRestored(Rule):
     summary = "Model switched to eval inside the training loop and not switched back before the next training step"
     # The mode switch is reported where this file makes it (directly or through a helper call).
     triggers = (any_of(text("eval", "train")), any_of(LOOP))
+    scoped_by_triggers = True
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings
         reported: Set[int] = set()
         for scope in ctx.module.scopes:
             if scope.cls is not None and ctx.training.is_lightning_module(scope.cls, ctx.module):

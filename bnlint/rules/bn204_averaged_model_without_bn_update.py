@@ -35,10 +35,9 @@ class AveragedModelWithoutBnUpdate(Rule):
     name = "averaged-model-without-bn-update"
     summary = "SWA/EMA AveragedModel of a BN model evaluated or saved without update_bn() or use_buffers=True"
     triggers = (any_of(text("AveragedModel")),)
+    scoped_by_triggers = True  # AveragedModel re-exported under another name is out of scope
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings  # AveragedModel re-exported under another name: out of scope
         averaged = [(site, self._wrapped_model(ctx, site)) for site in self._sites(ctx)
                     if self._is_call_of(ctx, site, AVERAGED_MODEL)]
         averaged = [(site, m) for site, m in averaged if m is not None and not self._averages_buffers(ctx, site)]

@@ -34,10 +34,9 @@ class CheckpointedBatchNorm(Rule):
     name = "checkpointed-batchnorm"
     summary = "torch.utils.checkpoint around BatchNorm layers: running statistics are updated twice per step"
     triggers = (any_of(words("checkpoint", "checkpoint_sequential")),)
+    scoped_by_triggers = True
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings
         for scope in ctx.module.scopes:
             rctx = ctx.resolver.ctx_for(scope)
             for site in scope.calls:

@@ -26,10 +26,9 @@ class BiasBeforeBatchNorm(Rule):
     summary = "Conv/Linear layer with a bias directly followed by BatchNorm, which cancels the bias"
     # The BN layer must be named in this file (BatchNorm2d, norm_layer, BN, ...).
     triggers = (any_of(text("Conv", "Linear")), NORM_NAMED)
+    scoped_by_triggers = True  # a BN layer named only in another module is out of scope
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings  # a BN layer named only in another module is out of scope
         layers = ctx.analysis.layers
         done = set()
         for pair in layers.adjacent_pairs(ctx.module):

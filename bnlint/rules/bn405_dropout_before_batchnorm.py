@@ -25,10 +25,9 @@ class DropoutBeforeBatchNorm(Rule):
     summary = "Dropout directly followed by BatchNorm: the running variance does not match eval mode"
     # The BN layer must be named in this file (BatchNorm2d, norm_layer, BN, ...).
     triggers = (any_of(text("Dropout", "dropout")), NORM_NAMED)
+    scoped_by_triggers = True  # a BN layer named only in another module is out of scope
 
     def check(self, ctx: RuleContext):
-        if not self.wants(ctx.module.source.text):
-            return ctx.findings  # a BN layer named only in another module is out of scope
         done = set()
         for pair in ctx.analysis.layers.adjacent_pairs(ctx.module):
             drop, bn = pair.first, pair.second
