@@ -258,22 +258,40 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
     chunks = [list(range(i, min(i + chunk_size, len(targets)))) for i in range(0, len(targets), chunk_size)]
     results: List[Optional[FileResult]] = [None] * len(targets)
     lost: List[int] = []  # files of chunks whose worker died (a crash, an OOM kill)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_lint_chunk, root, list(codes), per_file, [targets[i] for i in chunk])
-                   for chunk in chunks]
-        for chunk, fut in zip(chunks, futures):
-            try:
-                chunk_results = fut.result()
-            except BrokenProcessPool:  # one dead worker fails every unfinished chunk
-                lost.extend(chunk)
-                continue
-            for i, r in zip(chunk, chunk_results):
-                results[i] = r
-            if progress:
-                progress(len(chunk_results))
+
+    def chunk_done(k: int, chunk_results: Optional[List[FileResult]]) -> None:
+        if chunk_results is None:
+            lost.extend(chunks[k])
+            return
+        for i, r in zip(chunks[k], chunk_results):
+            results[i] = r
+        if progress:
+            progress(len(chunk_results))
+
+    _in_pool(jobs, root, codes, per_file, [[targets[i] for i in chunk] for chunk in chunks], chunk_done)
     if lost:
         _retry_lost(targets, lost, results, root, codes, per_file, jobs, progress)
     return [r for r in results if r is not None]
+
+
+def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
+             chunks: List[List[Target]], done: Callable[[int, Optional[List[FileResult]]], None]) -> None:
+    """Lint ``chunks`` in a process pool, calling ``done(k, results)`` in chunk order; ``results`` is
+    None for every chunk the pool could not finish because a worker died (the pool is then broken:
+    even submitting more work raises)."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = []
+        for chunk in chunks:
+            try:
+                futures.append(pool.submit(_lint_chunk, root, list(codes), per_file, chunk))
+            except BrokenProcessPool:
+                break
+        for k in range(len(chunks)):
+            try:
+                chunk_results = futures[k].result() if k < len(futures) else None
+            except BrokenProcessPool:
+                chunk_results = None
+            done(k, chunk_results)
 
 
 def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Optional[FileResult]], root: str,
@@ -287,16 +305,17 @@ def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Option
     pending = lost
     while pending:
         failed: List[int] = []
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
-            futures = [pool.submit(_lint_chunk, root, list(codes), per_file, [targets[i]]) for i in pending]
-            for i, fut in zip(pending, futures):
-                try:
-                    results[i] = fut.result()[0]
-                except BrokenProcessPool:
-                    failed.append(i)
-                    continue
-                if progress:
-                    progress(1)
+
+        def file_done(k: int, file_results: Optional[List[FileResult]]) -> None:
+            i = pending[k]
+            if file_results is None:
+                failed.append(i)
+                return
+            results[i] = file_results[0]
+            if progress:
+                progress(1)
+
+        _in_pool(min(jobs, len(pending)), root, codes, per_file, [[targets[i]] for i in pending], file_done)
         if not failed:
             return
         # The first failed file either crashed or ran beside the one that did: settle it alone.
