@@ -106,7 +106,7 @@ class Linter:
         except Exception as exc:  # a bug outside the rules (loading, analysis): lose this file only
             result = FileResult(target.display, errors=[internal_error(target.display, "", exc)])
         index = self.index
-        result.deps = Deps(sorted(index.consulted), sorted(index.probed),
+        result.deps = Deps(sorted(index.consulted | index.scanned), sorted(index.probed),
                            {w: index.files_mentioning(w) for w in sorted(index.searched)})
         return result
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Pattern, Set
 
 import libcst as cst
 
@@ -64,6 +64,7 @@ class ProjectIndex:
         self._all_files: Optional[List[str]] = None
         self._words: Optional[Dict[str, List[int]]] = None  # identifier -> indices into python_files()
         self.consulted: Set[str] = set()  # abs paths read while analysing (cache deps)
+        self.scanned: Set[str] = set()  # abs paths whose text was searched without parsing (cache deps)
         self.probed: Set[str] = set()  # abs paths looked for and absent (a new file there matters)
         self.searched: Set[str] = set()  # words looked up project-wide (files_mentioning)
         self.memo: Dict[object, object] = {}  # shared memo for analysis results
@@ -92,6 +93,7 @@ class ProjectIndex:
         file's results, and so its recorded dependencies, never depend on which files this
         process happened to lint before it)."""
         self.consulted = set()
+        self.scanned = set()
         self.probed = set()
         self.searched = set()
         self.memo.clear()  # the analyses hold this very dict
@@ -155,6 +157,16 @@ class ProjectIndex:
             info = None  # an unusable dependency only makes the analysis less precise
         self._modules[abs_path] = info
         return info
+
+    def text_matches(self, abs_path: str, pattern: Pattern[str]) -> bool:
+        """Whether the text of ``abs_path`` matches ``pattern``: a necessary condition checked before
+        parsing a file (e.g. that a candidate caller contains a call of the name at all). The file
+        becomes a dependency of the linted file's result either way (adding that call must re-check
+        it), but does not count against the per-file module budget."""
+        abs_path = os.path.abspath(abs_path)
+        self.scanned.add(abs_path)
+        info = self._modules.get(abs_path)
+        return bool(pattern.search(info.source.text if info is not None else _read_text(abs_path)))
 
     def parsed_tree(self, abs_path: str, text: str) -> Optional[cst.Module]:
         """The tree of ``abs_path`` if an earlier analysis already parsed this very text (a linted

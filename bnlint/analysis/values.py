@@ -17,11 +17,13 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
+from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .names import dotted_name
 
 MAX_DEPTH = 12
 MAX_CALLER_FILES = 40  # files one reverse call search may parse
+_NOT_SEEN = float("inf")
 BUILTINS = frozenset(
     "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
     "isinstance getattr super print open int float str bool type object".split()
@@ -217,7 +219,11 @@ def call_arg(call: cst.Call, index: int, keyword: Optional[str] = None) -> Optio
 class Resolver:
     def __init__(self, index):
         self.index = index  # ProjectIndex
-        self._active: set = set()
+        # Resolutions in progress -> their position on the stack (cycle guard), and the lowest
+        # position of an in-progress resolution or caller search that the current one saw.
+        self._frames: Dict[tuple, int] = {}
+        self._low = _NOT_SEEN
+        self._searching: Dict[int, int] = {}  # id(scope) -> stack height when its caller search began
 
     # -- entry points -------------------------------------------------------------
     def ctx_for(self, scope: Scope) -> Ctx:
@@ -227,18 +233,38 @@ class Resolver:
         return Ctx(scope, None, self_value)
 
     def resolve(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> List[Value]:
+        """What ``expr`` may evaluate to in ``ctx``.
+
+        Memoised for the linted file (the index memo): the same expression is asked about again
+        and again (every forward call, mode event and BN check of a loop resolves the model). A
+        result is kept only if it did not depend on a resolution or caller search still in
+        progress further out (a cycle cut short), so a memoised answer is the one a fresh
+        resolution at the same depth would give.
+        """
         index = self.index
         index.fuel -= 1
         if depth > MAX_DEPTH or index.fuel < 0:
             return [UNKNOWN]
         key = (id(expr), id(ctx.scope), id(ctx.env), id(ctx.self_value))
-        if key in self._active:
+        pos = self._frames.get(key)
+        if pos is not None:
+            self._low = min(self._low, pos)
             return [UNKNOWN]  # recursive definition such as ``x = x.to(device)``
-        self._active.add(key)
+        memo_key = ("resolve", key, depth)
+        known = index.memo.get(memo_key)
+        if known is not None:
+            return list(known[0])
+        pos = len(self._frames)
+        self._frames[key] = pos
+        outer_low, self._low = self._low, _NOT_SEEN
         try:
-            return self._resolve(expr, ctx, depth + 1) or [UNKNOWN]
+            result = self._resolve(expr, ctx, depth + 1) or [UNKNOWN]
         finally:
-            self._active.discard(key)
+            del self._frames[key]
+            low, self._low = self._low, min(outer_low, self._low)
+        if low >= pos and index.fuel >= 0:
+            index.memo[memo_key] = (tuple(result), ctx)  # ctx keeps the ids in the key alive
+        return result
 
     # -- expressions --------------------------------------------------------------
     def _resolve(self, expr, ctx: Ctx, depth: int) -> List[Value]:
@@ -545,8 +571,20 @@ class Resolver:
         memo = self.index.memo
         key = ("callers", id(scope))
         if key in memo:
+            if id(scope) in self._searching:  # a recursive search: what it finds is not final yet
+                self._low = min(self._low, self._searching[id(scope)] - 0.5)
             return memo[key]
         memo[key] = []  # recursion guard
+        self._searching[id(scope)] = len(self._frames)
+        try:
+            found = self._search_callers(scope)
+        finally:
+            del self._searching[id(scope)]
+        memo[key] = found
+        return found
+
+    def _search_callers(self, scope: Scope) -> List[CallSite]:
+        memo = self.index.memo
         name = scope.short_name
         constructor = scope.cls if name == "__init__" and scope.cls is not None else None
         if constructor is not None:
@@ -563,7 +601,10 @@ class Resolver:
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
+        calls = call_of(name)
         for path in candidates:
+            if not self.index.text_matches(path, calls):
+                continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
@@ -581,7 +622,6 @@ class Resolver:
                                 isinstance(v, ClassRef) and constructor is not None and v.cls is constructor):
                             found.append(site)
                             break
-        memo[key] = found
         return found
 
     def _importers(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:

@@ -11,54 +11,10 @@ are the same with the pre-filter off; the test suite compares both).
 from __future__ import annotations
 
 import re
-from typing import Pattern
 
-# Whatever may sit between two tokens of one expression: spaces, newlines inside brackets,
-# backslash continuations, comments. Each alternative starts with a different character and a
-# comment must end at its newline, so the pattern never backtracks exponentially.
-GAP = r"(?:[ \t\f\r\n]|\\[\r\n]|#[^\r\n]*[\r\n])*"
+from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, method_call, text, words
 
-
-# Between a callee and its argument list: gaps and closing brackets (``(x.eval)()``).
-_TO_ARGS = GAP + r"(?:\)" + GAP + r")*\("
-
-
-def _alternation(names) -> str:
-    return "(?:" + "|".join(re.escape(n) for n in names) + ")"
-
-
-def method_call(*names: str) -> str:
-    """``.name(`` for any of ``names``, allowing gaps: ``x . eval ()``, ``x.eval(\\n)``."""
-    return r"\." + GAP + _alternation(names) + r"\b" + _TO_ARGS
-
-
-def call(*names: str) -> str:
-    """``name(`` as a call (a method or a plain name), not a ``def name(``."""
-    return r"(?<!def )\b" + _alternation(names) + r"\b" + _TO_ARGS
-
-
-def attribute_assignment(name: str) -> str:
-    """``.name = ...`` (not ``==``), allowing gaps."""
-    return r"\." + GAP + re.escape(name) + GAP + r"=(?!=)"
-
-
-def words(*names: str) -> str:
-    """Any of ``names`` as a whole identifier."""
-    return r"\b" + _alternation(names) + r"\b"
-
-
-def text(*fragments: str) -> str:
-    """Any of ``fragments`` anywhere (substrings: ``Conv`` matches ``Conv2d`` and ``nn.ConvTranspose1d``)."""
-    return _alternation(fragments)
-
-
-# A ``for`` / ``while`` statement (compound statements always start a line).
-LOOP = r"(?m:^[ \t\f]*(?:async[ \t\f]+)?(?:for|while)\b)"
-
-
-def any_of(*patterns: str) -> Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
-
+__all__ = ["GAP", "LOOP", "NORM_NAMED", "any_of", "attribute_assignment", "call", "method_call", "text", "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
 NORM_NAMED = re.compile(r"(?i:norm|bn)")

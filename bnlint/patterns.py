@@ -1,0 +1,78 @@
+"""Regular expressions over source text for Python call and name shapes.
+
+Used where a cheap text test must come before parsing: the rules' pre-filter
+(``rules/triggers.py``) and the reverse call search (a file that never calls
+``f`` need not be parsed to look for calls of ``f``). Every builder errs on the
+side of matching: a string or comment that looks like a call matches too.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Pattern
+
+# Whatever may sit between two tokens of one expression: spaces, newlines inside brackets,
+# backslash continuations, comments. Each alternative starts with a different character and a
+# comment must end at its newline, so the pattern never backtracks exponentially.
+GAP = r"(?:[ \t\f\r\n]|\\[\r\n]|#[^\r\n]*[\r\n])*"
+
+
+# Between a callee and its argument list: gaps and closing brackets (``(x.eval)()``).
+_TO_ARGS = GAP + r"(?:\)" + GAP + r")*\("
+
+
+def _alternation(names) -> str:
+    return "(?:" + "|".join(re.escape(n) for n in names) + ")"
+
+
+def _starting_words(names, not_after: str = "") -> str:
+    """Any of ``names`` starting an identifier (and not right after ``not_after``).
+
+    Same as ``(?<!not_after)\\b(?:a|b)``, but with the lookbehinds placed after each name: a pattern
+    that starts with literal text lets the regex engine skip ahead to candidate positions
+    instead of testing the lookbehind at every character (5-20x faster on large files).
+    """
+    branches = []
+    for n in names:
+        e = re.escape(n)
+        branches.append(e + rf"(?<!\w{e})" + (rf"(?<!{re.escape(not_after)}{e})" if not_after else ""))
+    return "(?:" + "|".join(branches) + ")"
+
+
+def method_call(*names: str) -> str:
+    """``.name(`` for any of ``names``, allowing gaps: ``x . eval ()``, ``x.eval(\\n)``."""
+    return r"\." + GAP + _alternation(names) + r"\b" + _TO_ARGS
+
+
+def call(*names: str) -> str:
+    """``name(`` as a call (a method or a plain name), not a ``def name(``."""
+    return _starting_words(names, not_after="def ") + r"\b" + _TO_ARGS
+
+
+def attribute_assignment(name: str) -> str:
+    """``.name = ...`` (not ``==``), allowing gaps."""
+    return r"\." + GAP + re.escape(name) + GAP + r"=(?!=)"
+
+
+def words(*names: str) -> str:
+    """Any of ``names`` as a whole identifier."""
+    return _starting_words(names) + r"\b"
+
+
+def text(*fragments: str) -> str:
+    """Any of ``fragments`` anywhere (substrings: ``Conv`` matches ``Conv2d`` and ``nn.ConvTranspose1d``)."""
+    return _alternation(fragments)
+
+
+# A ``for`` / ``while`` statement (compound statements always start a line).
+LOOP = r"(?m:^[ \t\f]*(?:async[ \t\f]+)?(?:for|while)\b)"
+
+
+def any_of(*patterns: str) -> Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+@lru_cache(maxsize=4096)
+def call_of(name: str) -> Pattern[str]:
+    """Compiled :func:`call` for one name (reverse call searches ask for the same names again)."""
+    return re.compile(call(name))
