@@ -187,6 +187,21 @@ class Ctx:
         return self.scope.module
 
 
+def _distinct(values: List[Value]) -> List[Value]:
+    """``values`` without repeats of the same object, in order. Values compare by identity; with
+    memoised resolution one value object reaches a result along many paths (each caller passing
+    the same model), and repeats multiply through every attribute and call that follows."""
+    if len(values) < 2:
+        return values
+    seen: Set[int] = set()
+    out = []
+    for v in values:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
 def unwrap(values: Iterable[Value]) -> List[Value]:
     """Drop ``Maybe`` wrappers (for questions where uncertainty does not matter)."""
     out = []
@@ -258,7 +273,7 @@ class Resolver:
         self._frames[key] = pos
         outer_low, self._low = self._low, _NOT_SEEN
         try:
-            result = self._resolve(expr, ctx, depth + 1) or [UNKNOWN]
+            result = _distinct(self._resolve(expr, ctx, depth + 1)) or [UNKNOWN]
         finally:
             del self._frames[key]
             low, self._low = self._low, min(outer_low, self._low)
