@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import libcst as cst
 
 from .bn import BN_CLASSES, CONTAINERS, BNAnalysis
-from .module import ModuleInfo, Scope
+from .module import ModuleInfo, Scope, code_children
 from .names import dotted_name
 from .values import (
     ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Value,
@@ -532,7 +532,7 @@ def _loaded_names(node: cst.CSTNode) -> List[str]:
         if isinstance(cur, cst.Arg):
             stack.append(cur.value)
             continue
-        stack.extend(cur.children)
+        stack.extend(code_children(cur))
     return out
 
 
@@ -564,7 +564,7 @@ def _calls_in(node: cst.CSTNode) -> List[cst.Call]:
         if isinstance(cur, cst.Lambda):
             continue
         order.append(cur)
-        stack.extend(cur.children)
+        stack.extend(code_children(cur))
     for cur in reversed(order):
         if isinstance(cur, cst.Call):
             out.append(cur)
@@ -591,7 +591,7 @@ def _assigned_names(node: cst.CSTNode) -> List[str]:
             out.extend(_target_names(cur.target))
         elif isinstance(cur, (cst.Name, cst.Tuple, cst.List, cst.Attribute)) and cur is node:
             out.extend(_target_names(cur))
-        stack.extend(cur.children)
+        stack.extend(code_children(cur))
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import libcst as cst
 
 from .loops import ForwardCall, TrainingAnalysis
-from .module import CallSite, ModuleInfo, Scope
+from .module import CallSite, ModuleInfo, Scope, code_children
 from .provenance import NO_GRAD, Batch, Provenance, batch_argument, model_key, other_arguments
 from .values import Ctx, Ref, Value
 
@@ -265,4 +265,4 @@ def _name_nodes(node):
         cur = stack.pop()
         if isinstance(cur, cst.Name):
             yield cur
-        stack.extend(cur.children)
+        stack.extend(code_children(cur))

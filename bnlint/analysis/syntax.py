@@ -9,7 +9,7 @@ from typing import FrozenSet, Optional
 
 import libcst as cst
 
-from .module import ModuleInfo, Scope
+from .module import ModuleInfo, Scope, code_children
 
 
 def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
@@ -54,7 +54,7 @@ def mentions(node: cst.CSTNode, names) -> bool:
         if isinstance(cur, cst.Attribute):
             stack.append(cur.value)  # `batch.x` reads batch; `.x` is not a name
             continue
-        stack.extend(cur.children)
+        stack.extend(code_children(cur))
     return False
 
 

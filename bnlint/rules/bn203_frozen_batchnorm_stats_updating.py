@@ -8,7 +8,7 @@ import libcst as cst
 from ..analysis.describe import describe_model
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
-from ..analysis.module import Scope
+from ..analysis.module import Scope, code_children
 from ..analysis.values import Ctx, call_arg
 from .base import Rule, RuleContext
 from .triggers import any_of, attribute_assignment, method_call
@@ -171,7 +171,7 @@ def _freezing_statements(body: cst.CSTNode, param: str) -> List[cst.CSTNode]:
                 and _is_param_attr(node.func, param, "requires_grad_") and node.args \
                 and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "False":
             out.append(node)
-        stack.extend(node.children)
+        stack.extend(code_children(node))
     return out
 
 
