@@ -209,13 +209,13 @@ class BNAnalysis:
 
     def _scope_builds_bn(self, scope: Scope, ctx: Ctx, depth: int) -> bool:
         for site in scope.calls:
-            if not self.guards_hold(site.guards, ctx):
-                continue
             func = site.call.func
             for callee in self.r.resolve(func, ctx):
                 if isinstance(callee, (Instance, ExtCall, SubModule)):
                     continue  # calling a module instance is a forward call
-                if self.builds_bn(callee, site.call, ctx, depth + 1):
+                # The guards last: evaluating a condition such as ``if norm_layer is None`` means
+                # searching the callers for the argument, and only a call that builds BN needs it.
+                if self.builds_bn(callee, site.call, ctx, depth + 1) and self.guards_hold(site.guards, ctx):
                     return True
         return False
 
