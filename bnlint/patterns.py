@@ -59,6 +59,18 @@ def words(*names: str) -> str:
     return _starting_words(names) + r"\b"
 
 
+def identifier_part(*names: str) -> str:
+    """Any of ``names`` (lower case) starting an identifier or a part of one after ``_`` or a digit,
+    its first letter in either case: ``train`` matches ``train_loader``, ``is_training`` and
+    ``Trainer`` but not ``constraint``. (The lookbehinds sit after each name, see above.)"""
+    branches = []
+    for n in names:
+        first = f"[{n[0].upper()}{n[0]}]"
+        rest = re.escape(n[1:])
+        branches.append(f"{first}{rest}(?<![A-Za-z]{first}{rest})")
+    return "(?:" + "|".join(branches) + ")"
+
+
 def text(*fragments: str) -> str:
     """Any of ``fragments`` anywhere (substrings: ``Conv`` matches ``Conv2d`` and ``nn.ConvTranspose1d``)."""
     return _alternation(fragments)

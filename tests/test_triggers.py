@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bnlint.rules import ALL_RULES
-from bnlint.rules.triggers import LOOP, any_of, attribute_assignment, call, method_call, words
+from bnlint.rules.triggers import LOOP, any_of, attribute_assignment, call, identifier_part, method_call, words
 
 from .helpers import found, lint
 
@@ -47,6 +47,23 @@ def test_call_word_and_assignment_helpers():
     frozen = any_of(attribute_assignment("requires_grad"))
     assert frozen.search("p.requires_grad = False") and frozen.search("p.requires_grad=flag")
     assert not frozen.search("if p.requires_grad == False:")
+
+
+def test_call_and_words_match_at_the_start_of_the_text_and_not_inside_identifiers():
+    # The boundary checks sit after the name (for speed): the edges must still behave like \\b.
+    backward = any_of(call("backward"))
+    assert backward.search("backward(loss)") and backward.search("(backward)(x)")
+    assert not backward.search("xbackward(loss)") and not backward.search("async def backward(x):")
+    assert any_of(words("bn")).search("bn") and not any_of(words("bn")).search("bn1 = abn")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("model.eval()", True), ("acc = evaluate(model)", True), ("train_loader", True),
+    ("self.is_training", True), ("Trainer(model)", True), ("EvalHook", True), ("x2train", True),
+    ("constraints = []", False), ("retrieval", False), ("pretrained=True", False), ("Strain", False),
+])
+def test_identifier_part_matches_names_that_start_with_the_word(text, expected):
+    assert bool(any_of(identifier_part("eval", "train")).search(text)) is expected
 
 
 def test_loop_pattern_finds_loop_statements_only():

@@ -10,7 +10,7 @@ from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_EVAL, S_UNKNOWN
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
-from .triggers import LOOP, any_of, text
+from .triggers import LOOP, any_of, identifier_part
 
 WHY = (
     "from the next iteration on the model trains in eval mode: BatchNorm normalizes the training "
@@ -23,8 +23,9 @@ class TrainModeNotRestored(Rule):
     code = "BN202"
     name = "train-mode-not-restored"
     summary = "Model switched to eval inside the training loop and not switched back before the next training step"
-    # The mode switch is reported where this file makes it (directly or through a helper call).
-    triggers = (any_of(text("eval", "train")), any_of(LOOP))
+    # The mode switch is reported where this file makes it (directly or through a helper call), in a
+    # file that speaks of eval/train (``model.eval()``, ``train_loader``, ``Trainer``: not ``constraint``).
+    triggers = (any_of(identifier_part("eval", "train")), any_of(LOOP))
     scoped_by_triggers = True
 
     def check(self, ctx: RuleContext):

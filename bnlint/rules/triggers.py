@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, method_call, text, words
+from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
-__all__ = ["GAP", "LOOP", "NORM_NAMED", "any_of", "attribute_assignment", "call", "method_call", "text", "words"]
+__all__ = ["GAP", "LOOP", "NORM_NAMED", "any_of", "attribute_assignment", "call", "identifier_part", "method_call", "text",
+           "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
 NORM_NAMED = re.compile(r"(?i:norm|bn)")
