@@ -139,9 +139,13 @@ class Seq(Value):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Elem(Value):
-    """An element produced by iterating ``of`` (a for-loop target, ``next(it)``)."""
+    """An element produced by iteration (a for-loop target, ``next(it)``), at ``path`` inside it.
 
-    of: Value
+    What is iterated is not resolved: no analysis looks into an element (batches are the
+    provenance analysis's business), and resolving the iterable (often a parameter, so a
+    search of every caller) cost more than the rest of the resolution.
+    """
+
     path: Tuple[int, ...] = ()
     node: Optional[cst.CSTNode] = None  # the for-loop / next() call that produced it
     ctx: Optional["Ctx"] = None
@@ -374,8 +378,7 @@ class Resolver:
         if b.kind == "augassign":
             return []  # ``x += ...`` keeps x's other bindings; lists read it via list_contents
         if b.kind == "for":
-            iterable = self.resolve(b.expr, eval_ctx, depth)
-            return [Elem(v, b.path, b.stmt, eval_ctx) for v in iterable]
+            return [Elem(b.path, b.stmt, eval_ctx)]
         values = self.resolve(b.expr, eval_ctx, depth)
         return self.index_path(values, b.path)
 
@@ -393,7 +396,7 @@ class Resolver:
         if isinstance(value, Seq) and isinstance(i, int) and -len(value.items) <= i < len(value.items):
             return list(value.items[i])
         if isinstance(value, Elem) and isinstance(i, int):
-            return [Elem(value.of, value.path + (i,), value.node, value.ctx)]
+            return [Elem(value.path + (i,), value.node, value.ctx)]
         return [UNKNOWN]
 
     def param_values(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> List[Value]:
@@ -457,7 +460,7 @@ class Resolver:
                     if b.scope.short_name == "__init__" and inst.call is not None:
                         bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
-                               else [Elem(v, b.path, b.stmt, bctx) for v in self.resolve(b.expr, bctx, depth)])
+                               else [Elem(b.path, b.stmt, bctx)])
                 return out
             method = cls.methods.get(attr)
             if method is not None:
@@ -534,7 +537,7 @@ class Resolver:
                 return [UNKNOWN]
             return self.resolve(first, ctx, depth)
         if qual == "next":
-            return [Elem(v, (), call, ctx) for v in self.resolve(first, ctx, depth)] if first else [UNKNOWN]
+            return [Elem((), call, ctx)] if first else [UNKNOWN]
         if qual in ("zip", "enumerate"):
             items = []
             if qual == "enumerate":
