@@ -42,7 +42,7 @@ class Deps:
 
     consulted: List[str] = field(default_factory=list)
     probed: List[str] = field(default_factory=list)  # looked for, absent
-    words: Dict[str, List[str]] = field(default_factory=dict)  # name -> files mentioning it
+    words: Dict[str, str] = field(default_factory=dict)  # name -> files_digest of the files mentioning it
 
 
 def cache_disabled_by_env() -> bool:
@@ -51,6 +51,12 @@ def cache_disabled_by_env() -> bool:
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def files_digest(paths: Sequence[str], root: str) -> str:
+    """A digest of a set of project files (relative to ``root``). A common name is mentioned by
+    thousands of files, and an entry only needs to tell whether that set changed."""
+    return content_hash("\0".join(sorted(os.path.relpath(p, root) for p in paths)).encode())
 
 
 def _package_fingerprint() -> str:
@@ -120,8 +126,8 @@ class ResultCache:
                 return False
         if entry["words"]:
             index = self._words()
-            for word, rels in entry["words"].items():
-                if self._rel_list(index.files_mentioning(word)) != rels:
+            for word, digest in entry["words"].items():
+                if files_digest(index.files_mentioning(word), self.root) != digest:
                     return False
         return True
 
@@ -135,8 +141,6 @@ class ResultCache:
     def _rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
 
-    def _rel_list(self, paths: Sequence[str]) -> List[str]:
-        return sorted(self._rel(p) for p in paths)
 
     # -- store --------------------------------------------------------------------
     def store(self, fs_path: str, display: str, findings: Sequence[Finding], errors: Sequence[FileError],
@@ -150,7 +154,7 @@ class ResultCache:
                 "sha": sha,
                 "deps": {self._rel(p): self.file_hash(p) for p in sorted(set(deps.consulted)) if p != fs_path},
                 "probed": sorted(self._rel(p) for p in set(deps.probed)),
-                "words": {w: self._rel_list(files) for w, files in sorted(deps.words.items())},
+                "words": dict(sorted(deps.words.items())),
                 "findings": [_finding_to_json(f) for f in findings],
                 "errors": [{"path": e.path, "message": e.message, "kind": e.kind, "code": e.code} for e in errors],
             }
@@ -160,7 +164,7 @@ class ResultCache:
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(entry, fh, separators=(",", ":"))
+                    fh.write(json.dumps(entry, separators=(",", ":")))  # dumps: the C encoder, dump is not
                 os.replace(tmp, target)
             except BaseException:
                 try:

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from .analysis.context import Analysis
 from .analysis.module import ModuleInfo
-from .cache import Deps, ResultCache, cache_disabled_by_env
+from .cache import Deps, ResultCache, cache_disabled_by_env, files_digest
 from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
@@ -107,7 +107,7 @@ class Linter:
             result = FileResult(target.display, errors=[internal_error(target.display, "", exc)])
         index = self.index
         result.deps = Deps(sorted(index.consulted | index.scanned), sorted(index.probed),
-                           {w: index.files_mentioning(w) for w in sorted(index.searched)})
+                           {w: files_digest(index.files_mentioning(w), index.root) for w in sorted(index.searched)})
         return result
 
     def _lint(self, target: Target) -> FileResult:
@@ -119,8 +119,9 @@ class Linter:
             return result
         if source.skip_file():
             return result
+        seen: Dict[int, bool] = {}
         rules = [r for r in self.rules
-                 if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text)]
+                 if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text, seen)]
         tree = syntax_check(source.text)
         if not rules:
             # Nothing can fire: only make sure the file is Python (libcst only if the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Pattern
+from typing import Match, Optional, Pattern, Union
 
 # Whatever may sit between two tokens of one expression: spaces, newlines inside brackets,
 # backslash continuations, comments. Each alternative starts with a different character and a
@@ -80,8 +80,30 @@ def text(*fragments: str) -> str:
 LOOP = r"(?m:^[ \t\f]*(?:async[ \t\f]+)?(?:for|while)\b)"
 
 
-def any_of(*patterns: str) -> Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+class AnyOf:
+    """Matches where any of ``patterns`` matches (a compiled-pattern look-alike: ``search``).
+
+    Each pattern is searched on its own: one alternation of whole patterns has no common
+    literal start, so the regex engine would try it at every position of the text.
+    """
+
+    def __init__(self, *patterns: str):
+        self.pattern = "|".join(f"(?:{p})" for p in patterns)
+        self._compiled = tuple(re.compile(p) for p in patterns)
+
+    def search(self, text: str) -> Optional[Match[str]]:
+        for compiled in self._compiled:
+            found = compiled.search(text)
+            if found:
+                return found
+        return None
+
+
+def any_of(*patterns: str) -> AnyOf:
+    return AnyOf(*patterns)
+
+
+Trigger = Union[AnyOf, Pattern[str]]  # what a rule's ``triggers`` hold
 
 
 @lru_cache(maxsize=4096)

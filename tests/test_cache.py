@@ -9,7 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bnlint.cache import DEFAULT_DIR, KEEP_FINGERPRINTS, Deps, ResultCache, _finding_from_json, _finding_to_json
+from bnlint.cache import (DEFAULT_DIR, KEEP_FINGERPRINTS, Deps, ResultCache, _finding_from_json, _finding_to_json,
+                          files_digest)
 from bnlint.cli import main
 from bnlint.config import Config
 from bnlint.engine import lint_paths
@@ -103,7 +104,7 @@ def test_a_new_file_mentioning_a_searched_name_invalidates_the_entry(tmp_path):
     root = _project(tmp_path)
     cache = _cache_for(root)
     train = str(root / "train.py")
-    cache.store(train, train, [], [], Deps(words={"fit": []}))
+    cache.store(train, train, [], [], Deps(words={"fit": files_digest([], str(root))}))
     assert _cache_for(root).lookup(train, train) == ([], [])
     (root / "main.py").write_text("from train import fit\nfit()\n", encoding="utf-8")
     assert _cache_for(root).lookup(train, train) is None

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import ClassVar, Iterable, List, Optional, Pattern, Tuple
+from typing import ClassVar, Dict, Iterable, List, Optional, Tuple
 
 import libcst as cst
 
 from ..analysis.context import Analysis
 from ..analysis.module import ModuleInfo
 from ..findings import Autofix, Finding, Related, rule_url
+from ..patterns import Trigger
 
 
 class RuleContext:
@@ -73,14 +74,24 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # Pre-filter: the rule can only fire on a file whose text matches every one of these
     # (see triggers.py); a file no selected rule wants is only syntax-checked.
-    triggers: ClassVar[Tuple[Pattern[str], ...]] = ()
+    triggers: ClassVar[Tuple[Trigger, ...]] = ()
     # True when the triggers also draw the rule's scope (e.g. "the training step is visible
     # in this file") rather than only restate what its analysis needs: the engine then
     # applies them even with the pre-filter off, so findings never depend on it.
     scoped_by_triggers: ClassVar[bool] = False
 
-    def wants(self, text: str) -> bool:
-        return all(p.search(text) for p in self.triggers)
+    def wants(self, text: str, seen: Optional[Dict[int, bool]] = None) -> bool:
+        """Whether ``text`` matches every trigger; ``seen`` memoises triggers that rules share."""
+        for trigger in self.triggers:
+            if seen is None:
+                found = bool(trigger.search(text))
+            elif id(trigger) in seen:
+                found = seen[id(trigger)]
+            else:
+                found = seen[id(trigger)] = bool(trigger.search(text))
+            if not found:
+                return False
+        return True
 
     def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface
         raise NotImplementedError

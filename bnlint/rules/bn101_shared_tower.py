@@ -5,7 +5,7 @@ from typing import Optional, Tuple
 
 from ..analysis.steps import ModelUses, Use, exclusive, output_unused
 from .base import Rule, RuleContext
-from .triggers import any_of, call, method_call, words
+from .triggers import TRAINING_STEP
 
 WHY = (
     "each call normalizes its batch with the statistics of one source only, while the shared running "
@@ -35,7 +35,7 @@ class SharedTowerPerDomainBatches(Rule):
     name = "shared-tower-per-domain-batches"
     summary = "a model with BatchNorm is called in separate forward calls on batches from different sources"
     # The training step must be visible here: an update call or a Lightning training_step.
-    triggers = (any_of(call("backward", "manual_backward"), method_call("step"), words("training_step")),)
+    triggers = (TRAINING_STEP,)
     scoped_by_triggers = True  # the step is out of scope when only a helper in another file trains
 
     def check(self, ctx: RuleContext):

@@ -5,7 +5,7 @@ from typing import Optional, Tuple
 
 from ..analysis.steps import ModelUses, Use, exclusive
 from .base import Rule, RuleContext
-from .triggers import any_of, call, method_call, words
+from .triggers import TRAINING_STEP
 
 WHY = (
     "each batch is normalized with the statistics of only real or only generated samples, so BatchNorm's "
@@ -34,7 +34,7 @@ class GanDiscriminatorPureBatches(Rule):
     name = "gan-discriminator-pure-batches"
     summary = "a GAN discriminator with BatchNorm is called on separate all-real and all-fake batches"
     # The training step must be visible here: an update call or a Lightning training_step.
-    triggers = (any_of(call("backward", "manual_backward"), method_call("step"), words("training_step")),)
+    triggers = (TRAINING_STEP,)
     scoped_by_triggers = True  # the step is out of scope when only a helper in another file trains
 
     def check(self, ctx: RuleContext):

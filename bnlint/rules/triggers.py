@@ -14,8 +14,11 @@ import re
 
 from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
-__all__ = ["GAP", "LOOP", "NORM_NAMED", "any_of", "attribute_assignment", "call", "identifier_part", "method_call", "text",
+__all__ = ["GAP", "LOOP", "NORM_NAMED", "TRAINING_STEP", "any_of", "attribute_assignment", "call", "identifier_part", "method_call", "text",
            "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
 NORM_NAMED = re.compile(r"(?i:norm|bn)")
+
+# The training step visible in the file: an update call or a Lightning ``training_step``.
+TRAINING_STEP = any_of(call("backward", "manual_backward"), method_call("step"), words("training_step"))
