@@ -128,6 +128,42 @@ def test_helper_that_switches_is_followed_with_its_arguments(tmp_path):
     assert _probe_states(analysis, module) == {S_EVAL}
 
 
+def test_may_switch_follows_helpers_as_deep_as_the_events_do(tmp_path):
+    analysis, module = _analyse(tmp_path, """
+        def deep(net):
+            net.eval()
+
+
+        def middle(net):
+            deep(net)
+
+
+        def outer(net):
+            middle(net)
+
+
+        def log(net):
+            print(net)
+
+
+        def main():
+            model = make()
+            for step in range(3):
+                log(model)
+            for step in range(3):
+                outer(model)
+    """)
+    scope = next(s for s in module.scopes if s.name == "main")
+    quiet, switching = scope.loops
+    ctx = analysis.resolver.ctx_for(scope)
+    assert not analysis.modes.may_switch(scope, quiet, ctx)
+    assert analysis.modes.may_switch(scope, switching, ctx)
+    # Three helpers down is as deep as the events go: the switch is an event there too.
+    target = analysis.modes.target(analysis.resolver.resolve(cst.Name("model"), ctx))
+    call = next(s.call for s in scope.calls if switching in s.loops)
+    assert analysis.modes.iteration_states(scope, call, switching, ctx, target)[1] is call
+
+
 def test_caller_switch_reaches_the_callee(tmp_path):
     analysis, module = _analyse(tmp_path, """
         def check(net):

@@ -319,6 +319,28 @@ class ModeAnalysis:
             out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(fref.scope, inner, target, depth + 1))
         return out
 
+    def may_switch(self, scope: Scope, loop: cst.CSTNode, ctx: Ctx) -> bool:
+        """Whether the body of ``loop`` can hold an EVAL event for any model: a mode call
+        (``eval``/``train``/``apply``) in it, or in a helper it calls as deep as :meth:`events`
+        follows helpers. A necessary condition that is cheap next to the per-model analysis."""
+        module = scope.module
+        return self._sites_may_switch([s for s in scope.calls if within(module, s.call, loop)], ctx, 0)
+
+    def _sites_may_switch(self, sites: Sequence[CallSite], ctx: Ctx, depth: int) -> bool:
+        # Mirrors site_events: the same order of cases, the same helper contexts and depth.
+        for site in sites:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train", "apply"):
+                return True
+            if self.t.is_update_call(site, ctx) or depth >= MAX_DEPTH:
+                continue
+            for fref in self.t.called_functions(site, ctx):
+                inner = Ctx(fref.scope, self.r.bind_args(fref.scope, site.call, ctx, fref.bound_self is not None),
+                            fref.bound_self or self.r.ctx_for(fref.scope).self_value)
+                if self._sites_may_switch(fref.scope.calls, inner, depth + 1):
+                    return True
+        return False
+
     def _mode_kind(self, call: cst.Call, ctx: Ctx) -> str:
         name = call.func.attr.value
         if name == "eval":

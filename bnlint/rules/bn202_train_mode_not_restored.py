@@ -39,6 +39,8 @@ class TrainModeNotRestored(Rule):
 
     def _check_loop(self, ctx: RuleContext, scope: Scope, loop: cst.CSTNode, reported: Set[int]) -> None:
         modes = ctx.analysis.modes
+        if not modes.may_switch(scope, loop, ctx.resolver.ctx_for(scope)):
+            return  # nothing in this loop can switch a model to eval mode
         for fc in ctx.training.loop_forward_calls(loop, scope):
             # BN first: it rules out most calls for the price of a memoised class lookup.
             models = [m for m in fc.models if ctx.bn.has_bn(m)]
