@@ -223,6 +223,9 @@ def test_real_subprocess_exit_codes_and_version(tmp_path):
     assert usage.returncode == 2 and "NOPE" in usage.stderr and "Traceback" not in usage.stderr
     version = _subprocess(["--version"], tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == f"bnlint {__version__}"
+    # The command exits without interpreter teardown: everything written must still arrive.
+    report = _subprocess(["--format", "json", "train.py"], tmp_path)
+    assert report.returncode == 1 and json.loads(report.stdout)["findings"][0]["code"] == "BN103"
 
 
 def test_parallel_run_matches_serial(tmp_path):
