@@ -179,6 +179,9 @@ class Linter:
 _WORKER: Dict[str, object] = {}  # the one Linter of a worker process, reused by all its chunks
 
 
+_LINT_GC_THRESHOLDS = (100_000, 50, 1000)
+
+
 @contextmanager
 def _fewer_collections():
     """Run the cyclic garbage collector less often while linting.
@@ -188,7 +191,7 @@ def _fewer_collections():
     a cold run went to the collector. Cycles are still collected, only less often.
     """
     before = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 1000)
+    gc.set_threshold(*_LINT_GC_THRESHOLDS)
     try:
         yield
     finally:
@@ -202,9 +205,11 @@ def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
     key = repr((root, list(codes), sorted(per_file.items())))
     if _WORKER.get("key") != key:
         _WORKER.update(key=key, linter=Linter(root, codes, per_file))
+        # A worker process only lints: fewer collections for its whole life, not chunk by chunk
+        # (restored thresholds between chunks meant full collections over its cached trees).
+        gc.set_threshold(*_LINT_GC_THRESHOLDS)
     linter = _WORKER["linter"]
-    with _fewer_collections():
-        return [linter.lint_file(t) for t in targets]
+    return [linter.lint_file(t) for t in targets]
 
 
 def default_jobs() -> int:

@@ -9,7 +9,7 @@ from ..analysis.describe import describe_model
 from ..analysis.layers import named_by_import
 from ..analysis.values import Ctx, Output, Seq, Value, call_arg
 from .base import Rule, RuleContext
-from .triggers import any_of, text
+from .triggers import any_of, text, words
 
 GRAD = frozenset({"torch.autograd.grad"})
 # Reductions and reshapes between the critic's output and autograd.grad's ``outputs``.
@@ -32,8 +32,9 @@ class BatchNormInGradientPenaltyCritic(Rule):
     name = "batchnorm-in-gradient-penalty-critic"
     summary = "gradient penalty (create_graph=True) on the outputs of a critic that contains BatchNorm"
     # Every spelling named_by_import accepts (``torch.autograd.grad``, ``autograd.grad``, an imported
-    # ``grad``) has "autograd" in the file; "grad" alone would match every ``requires_grad``.
-    triggers = (any_of(text("autograd")),)
+    # ``grad``, even renamed: ``from torch.autograd import grad as g``) has "autograd" in the file and
+    # ``grad`` as a whole word (which ``requires_grad`` / ``no_grad`` are not).
+    triggers = (any_of(text("autograd")), any_of(words("grad")))
 
     def check(self, ctx: RuleContext):
         for scope in ctx.module.scopes:
