@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from functools import lru_cache
+from typing import List, Optional, Pattern, Sequence, Tuple
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 
@@ -16,15 +18,25 @@ class Target:
 
 
 def _excluded(path: str, base_dir: str, patterns: Sequence[str]) -> bool:
+    """``path`` (relative to ``base_dir``) or, for a pattern without ``/``, one of its parts matches."""
+    whole, part = _matchers(tuple(patterns))
     rel = os.path.relpath(os.path.abspath(path), base_dir).replace(os.sep, "/")
-    parts = rel.split("/")
+    if whole is not None and whole.match(os.path.normcase(rel)):
+        return True
+    return part is not None and any(part.match(os.path.normcase(p)) for p in rel.split("/"))
+
+
+@lru_cache(maxsize=64)
+def _matchers(patterns: Tuple[str, ...]) -> Tuple[Optional[Pattern[str]], Optional[Pattern[str]]]:
+    """Each pattern list as two compiled regexes (fnmatch semantics): one walk of a big tree
+    tests every folder and file against every pattern, a hundred thousand fnmatch calls."""
+    whole, part = [], []
     for pattern in patterns:
-        pat = pattern.rstrip("/")
-        if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*"):
-            return True
-        if "/" not in pat and any(fnmatch.fnmatch(part, pat) for part in parts):
-            return True
-    return False
+        pat = os.path.normcase(pattern.rstrip("/"))
+        whole += [fnmatch.translate(pat), fnmatch.translate(pat + "/*")]
+        if "/" not in pat:
+            part.append(fnmatch.translate(pat))
+    return (re.compile("|".join(whole)) if whole else None, re.compile("|".join(part)) if part else None)
 
 
 def discover(paths: Sequence[str], excludes: Sequence[str], base_dir: str,
