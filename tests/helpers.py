@@ -1,7 +1,6 @@
 """Shared test helpers: expectation markers and running the real linter on real files."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Iterable, List, Set, Tuple

@@ -83,3 +83,16 @@ def test_a_module_importing_itself_by_name_does_not_recurse(tmp_path):
     """), encoding="utf-8")
     result = lint([path], select=["ALL"])
     assert not result.errors, result.errors
+
+
+def test_a_file_that_names_the_function_without_calling_it_is_read_not_parsed_but_still_a_dependency(tmp_path):
+    index = _project(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/core.py": FIT,
+        "caller.py": "from pkg.core import fit\nfit(1, 2)\n",
+        "mention.py": "from pkg.core import fit  # fit is re-exported for users\n__all__ = ['fit']\n",
+    })
+    assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["caller.py"]
+    mention = str(tmp_path / "mention.py")
+    assert mention not in index.consulted  # no parse, and no share of the per-file module budget
+    assert mention in index.scanned  # but adding a call there must re-check the linted file (cache dependency)

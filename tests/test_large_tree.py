@@ -6,7 +6,6 @@ which covers bnlint and its worker processes, and printed (README quotes it).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

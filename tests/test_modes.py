@@ -13,7 +13,6 @@ from bnlint.analysis.modes import (
 from bnlint.analysis.syntax import loop_data_names
 from bnlint.index import ProjectIndex
 from bnlint.rules import ALL_RULES
-from bnlint.rules.base import Rule
 from tests.helpers import FIXTURES, found, lint, python_files
 
 HEADER = """\

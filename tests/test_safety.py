@@ -10,8 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from .test_bad_inputs import BAD
 
 # Every module runs this at import: a marker file proves it executed.

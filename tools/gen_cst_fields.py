@@ -108,7 +108,7 @@ def main(argv) -> int:
             current = fh.read()
         # The version line may differ; the table itself must not.
         same = current.split("FIELDS = ", 1)[-1] == text.split("FIELDS = ", 1)[-1]
-        print("up to date" if same else f"stale: run python tools/gen_cst_fields.py")
+        print("up to date" if same else "stale: run python tools/gen_cst_fields.py")
         return 0 if same else 1
     with open(TARGET, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -14,8 +14,8 @@ import libcst as cst
 
 from .module import ClassInfo, ModuleInfo, Scope
 from .values import (
-    Ctx, ExtCall, FuncRef, Instance, Maybe, Output, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
-    Value, call_arg, unwrap,
+    Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
+    Value, call_arg,
 )
 
 _BN_NAMES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .module import Scope
-from .values import ClassRef, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
+from .values import Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",

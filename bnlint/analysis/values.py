@@ -19,7 +19,6 @@ import libcst as cst
 
 from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
-from .names import dotted_name
 
 MAX_DEPTH = 12
 MAX_CALLER_FILES = 12  # files one reverse call search may parse (a function called from more is a library

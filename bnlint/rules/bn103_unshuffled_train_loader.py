@@ -1,14 +1,14 @@
 """BN103 unshuffled-train-loader: a BN model trained on a DataLoader that keeps the data's order."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 import libcst as cst
 
 from ..analysis.describe import describe_model
 from ..analysis.loaders import UNSHUFFLED, is_dataloader
 from ..analysis.module import ModuleInfo, Scope
-from ..analysis.values import Ctx, ExtCall, Maybe, Seq, Value, call_arg
+from ..analysis.values import ExtCall, Maybe, Seq, Value, call_arg
 from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
 from .triggers import any_of, text
