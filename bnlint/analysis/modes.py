@@ -56,6 +56,7 @@ NO_GRAD = frozenset({
 _SET_GRAD = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
 _IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
+MODE_METHODS = ("eval", "train", "apply")  # module methods that make a mode event
 _SAME_OBJECT = ("to", "cuda", "cpu", "eval", "train", "requires_grad_", "float", "half", "double", "bfloat16")
 _CYCLE = cst.Call(func=cst.Name("_cycle"))  # marker: a binding that refers back to itself
 # Module methods that are not a forward pass (the loop analysis sees ``model.train()`` as a call of ``model``).
@@ -299,7 +300,7 @@ class ModeAnalysis:
         """(kind, conditional) pairs; a helper's events are conditional when guarded inside it."""
         call = site.call
         func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train", "apply"):
+        if isinstance(func, cst.Attribute) and func.attr.value in MODE_METHODS:
             kind = self._mode_kind(call, ctx)
             rel = self.receiver_relation(func.value, ctx, target)
             if rel == "other":
@@ -330,7 +331,7 @@ class ModeAnalysis:
         # Mirrors site_events: the same order of cases, the same helper contexts and depth.
         for site in sites:
             func = site.call.func
-            if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train", "apply"):
+            if isinstance(func, cst.Attribute) and func.attr.value in MODE_METHODS:
                 return True
             if self.t.is_update_call(site, ctx) or depth >= MAX_DEPTH:
                 continue

@@ -21,9 +21,13 @@ from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 
 MAX_DEPTH = 12
-MAX_CALLER_FILES = 12  # files one reverse call search may parse (a function called from more is a library
-# utility, not a training helper handed one model; fixtures and eight real projects give the same findings at 12
-# as at 40, and a compiler-sized tree parses far fewer callers)
+# A reverse call search reads the text of at most MAX_CALLER_MENTIONS files that name the function and
+# can import it, and parses at most MAX_CALLER_FILES of them that call it. A function called from more
+# files is a library utility, not a training helper handed one model; past either bound the callers are
+# "unknown". Fixtures and eight real projects give the same findings as with a bound of 40 parsed files,
+# and a compiler-sized tree parses far fewer.
+MAX_CALLER_MENTIONS = 200
+MAX_CALLER_FILES = 12
 _NOT_SEEN = float("inf")
 BUILTINS = frozenset(
     "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
@@ -148,8 +152,6 @@ class Elem(Value):
     """
 
     path: Tuple[int, ...] = ()
-    node: Optional[cst.CSTNode] = None  # the for-loop / next() call that produced it
-    ctx: Optional["Ctx"] = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -379,7 +381,7 @@ class Resolver:
         if b.kind == "augassign":
             return []  # ``x += ...`` keeps x's other bindings; lists read it via list_contents
         if b.kind == "for":
-            return [Elem(b.path, b.stmt, eval_ctx)]
+            return [Elem(b.path)]
         values = self.resolve(b.expr, eval_ctx, depth)
         return self.index_path(values, b.path)
 
@@ -397,7 +399,7 @@ class Resolver:
         if isinstance(value, Seq) and isinstance(i, int) and -len(value.items) <= i < len(value.items):
             return list(value.items[i])
         if isinstance(value, Elem) and isinstance(i, int):
-            return [Elem(value.path + (i,), value.node, value.ctx)]
+            return [Elem(value.path + (i,))]
         return [UNKNOWN]
 
     def param_values(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> List[Value]:
@@ -461,7 +463,7 @@ class Resolver:
                     if b.scope.short_name == "__init__" and inst.call is not None:
                         bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
-                               else [Elem(b.path, b.stmt, bctx)])
+                               else [Elem(b.path)])
                 return out
             method = cls.methods.get(attr)
             if method is not None:
@@ -538,7 +540,7 @@ class Resolver:
                 return [UNKNOWN]
             return self.resolve(first, ctx, depth)
         if qual == "next":
-            return [Elem((), call, ctx)] if first else [UNKNOWN]
+            return [Elem()] if first else [UNKNOWN]
         if qual in ("zip", "enumerate"):
             items = []
             if qual == "enumerate":
@@ -614,16 +616,17 @@ class Resolver:
         # from pulling in every script of a big repository.
         mentions = self.index.files_mentioning(name)
         importers = self._importers(scope.module, set(mentions))
-        candidates = [p for p in mentions if p in importers]
+        candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
+        if len(candidates) <= MAX_CALLER_MENTIONS:
+            # A file that names it without calling it (an import, a comment) need not be parsed.
+            calls = call_of(name)
+            candidates = [p for p in candidates if self.index.text_matches(p, calls)]
         if len(candidates) > MAX_CALLER_FILES:
-            # A name used all over a huge tree: parsing every candidate would cost minutes.
+            # A name used all over a huge tree: parsing every caller would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
-        calls = call_of(name)
         for path in candidates:
-            if not self.index.text_matches(path, calls):
-                continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
