@@ -98,21 +98,23 @@ def test_a_file_that_names_the_function_without_calling_it_is_read_not_parsed_bu
     assert mention in index.scanned  # but adding a call there must re-check the linted file (cache dependency)
 
 
-def test_only_files_that_call_the_function_count_against_the_caller_bound(tmp_path, monkeypatch):
+def test_past_the_caller_bound_the_answer_is_incomplete_and_nothing_is_read(tmp_path, monkeypatch):
     from bnlint.analysis import values
 
-    monkeypatch.setattr(values, "MAX_CALLER_FILES", 3)
-    files = {"pkg/__init__.py": "", "pkg/core.py": FIT, "caller.py": "from pkg.core import fit\nfit(1, 2)\n"}
-    files.update({f"mention{i}.py": "from pkg.core import fit  # re-exported\n" for i in range(5)})
+    monkeypatch.setattr(values, "MAX_CALLER_FILES", 3)  # the three files below that import core
+    files = {"pkg/__init__.py": "", "pkg/core.py": FIT, "caller.py": "from pkg.core import fit\nfit(1, 2)\n",
+             "mention0.py": "from pkg.core import fit  # re-exported\n",
+             "mention1.py": "from pkg.core import fit  # re-exported\n"}
     index = _project(tmp_path, files)
     assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["caller.py"]
-    assert not index.memo.get(("callers_incomplete", id(index.module(str(tmp_path / "pkg/core.py")).functions["fit"])))
+    fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
+    assert not index.memo.get(("callers_incomplete", id(fit)))
 
-    files.update({f"caller{i}.py": "from pkg.core import fit\nfit(1, 2)\n" for i in range(3)})
-    index = _project(tmp_path, files)  # four callers now: past the bound, the answer is "incomplete"
-    info = index.module(str(tmp_path / "pkg/core.py"))
+    files["caller2.py"] = files["caller.py"]
+    index = _project(tmp_path, files)  # four candidates now: past the bound
+    fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
     analysis = Analysis(index)
     index.start_file()
-    assert analysis.resolver.callers(info.functions["fit"]) == []
-    assert analysis.resolver.callers_incomplete(info.functions["fit"])
-    assert not any(str(tmp_path / f"caller{i}.py") in index.consulted for i in range(3))  # none parsed
+    assert analysis.resolver.callers(fit) == []
+    assert analysis.resolver.callers_incomplete(fit)
+    assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted  # nothing read

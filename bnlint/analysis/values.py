@@ -21,12 +21,11 @@ from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 
 MAX_DEPTH = 12
-# A reverse call search reads the text of at most MAX_CALLER_MENTIONS files that name the function and
-# can import it, and parses at most MAX_CALLER_FILES of them that call it. A function called from more
-# files is a library utility, not a training helper handed one model; past either bound the callers are
-# "unknown". Fixtures and eight real projects give the same findings as with a bound of 40 parsed files,
-# and a compiler-sized tree parses far fewer.
-MAX_CALLER_MENTIONS = 200
+# A reverse call search considers at most this many files that name the function and can import it
+# (it reads their text, and parses those that call it). A function named by more files is a library
+# utility, not a training helper handed one model: its callers are "unknown". Fixtures and eight real
+# projects give the same findings as with 40; a compiler-sized tree reads and parses far fewer files,
+# and fewer cache dependencies mean fewer files re-checked after an edit.
 MAX_CALLER_FILES = 12
 _NOT_SEEN = float("inf")
 BUILTINS = frozenset(
@@ -616,17 +615,16 @@ class Resolver:
         # from pulling in every script of a big repository.
         mentions = self.index.files_mentioning(name)
         importers = self._importers(scope.module, set(mentions))
-        candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
-        if len(candidates) <= MAX_CALLER_MENTIONS:
-            # A file that names it without calling it (an import, a comment) need not be parsed.
-            calls = call_of(name)
-            candidates = [p for p in candidates if self.index.text_matches(p, calls)]
+        candidates = [p for p in mentions if p in importers]
         if len(candidates) > MAX_CALLER_FILES:
-            # A name used all over a huge tree: parsing every caller would cost minutes.
+            # A name used all over a huge tree: reading every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
+        calls = call_of(name)
         for path in candidates:
+            if not self.index.text_matches(path, calls):
+                continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
