@@ -18,6 +18,7 @@ from .values import (
     Value, call_arg,
 )
 
+F_BATCH_NORM = "torch.nn.functional.batch_norm"
 _BN_NAMES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
              "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")
 BN_CLASSES = frozenset(
@@ -58,6 +59,23 @@ _TIMM_BN = re.compile(
 _TIMM_NOT_BN = re.compile(r"(^nf_|^nfnet|_gn\b|_gn_|bit|^vit|^deit|^swin|^convnext|^beit)")
 
 
+_MAX_UNROLL = 64  # loop iterations tried when a layer is guarded by the loop counter
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, name: str, value: int):
+        super().__init__()
+        self.name, self.value = name, value
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        return cst.Integer(str(self.value)) if original.value == self.name else updated
+
+
+def _substitute(test: cst.BaseExpression, name: str, value: int) -> cst.BaseExpression:
+    """``test`` with the loop counter ``name`` replaced by ``value``."""
+    return test.visit(_Substitute(name, value))
+
+
 def _tv_name(qual: str) -> Optional[str]:
     module, _, name = qual.rpartition(".")
     return name if module in _TV_MODULES else None
@@ -69,6 +87,7 @@ class BNAnalysis:
     def __init__(self, resolver: Resolver):
         self.r = resolver
         self.memo = resolver.index.memo
+        self._probes: list = []
 
     # A value that *is* a module (an instance, a call result).
     def has_bn(self, value: Value, depth: int = 0) -> bool:
@@ -104,7 +123,7 @@ class BNAnalysis:
 
     def _external_builds_bn(self, qual: str, call, ctx, depth: int) -> bool:
         if qual in BN_CLASSES:
-            return True
+            return not (qual == F_BATCH_NORM and self._batch_of_one(call, ctx))
         if qual in NON_BN_NORMS:
             return False
         if qual in CONTAINERS:
@@ -125,6 +144,27 @@ class BNAnalysis:
                     and not self._norm_layer_overridden(call, ctx, depth)
             return bool(_TV_BN.match(arch_name)) and not self._norm_layer_overridden(call, ctx, depth)
         return False
+
+    def _batch_of_one(self, call, ctx, depth: int = 0) -> bool:
+        """``F.batch_norm(x.view(1, b * c, h, w), ...)`` (AdaIN): every (sample, channel) pair is a
+        channel of a batch of one, which is instance normalization, not batch statistics. ``call`` is the
+        ``batch_norm`` call, or (``depth`` > 0) the expression its input is bound to."""
+        if call is None or ctx is None or depth > 3:
+            return False
+        expr = call_arg(call, 0, "input") if depth == 0 else call
+        if isinstance(expr, cst.Name):
+            bindings = ctx.scope.bindings.get(expr.value) if ctx.scope is not None else None
+            return bool(bindings) and all(b.kind == "assign" and not b.path and b.scope is ctx.scope
+                                          and self._batch_of_one(b.expr, ctx, depth + 1) for b in bindings)
+        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("view", "reshape") and expr.args and not expr.args[0].star
+                and expr.args[0].keyword is None):
+            return False
+        first = expr.args[0].value
+        if isinstance(first, (cst.Tuple, cst.List)) and first.elements:  # x.view((1, b * c, h, w))
+            first = first.elements[0].value
+        value = self.r.const(first, ctx)
+        return value == 1 and not isinstance(value, bool)
 
     def _norm_layer_overridden(self, call, ctx, depth: int) -> bool:
         """True when ``norm_layer=`` is passed and is not (certainly) BN."""
@@ -160,7 +200,7 @@ class BNAnalysis:
             func = site.call.func
             if (isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "add_module")
                     and isinstance(func.value, cst.Name) and func.value.value == expr.value
-                    and self.guards_hold(site.guards, ctx)):
+                    and self.guards_hold(site.guards, ctx, site.loops)):
                 arg = call_arg(site.call, 1 if func.attr.value == "add_module" else 0)
                 if arg is not None:
                     vals = self.r.resolve(arg, ctx)
@@ -188,10 +228,28 @@ class BNAnalysis:
                     env = self.r.bind_args(method, call, ctx, skip_self=True)
                 if self._scope_builds_bn(method, Ctx(method, env, inst), depth):
                     return True
+                if env is not None and self._injected_bn(c, method, Ctx(method, env, inst), depth):
+                    return True
         for qual in self.r.external_bases(cls, module):
             name = _tv_name(qual)
             if qual in BN_CLASSES or (name and _TV_BN.match(name)):
                 return True
+        return False
+
+    def _injected_bn(self, cls: ClassInfo, init: Scope, ctx: Ctx, depth: int) -> bool:
+        """``self.backbone = backbone`` in ``__init__``, with a BN module passed by this constructor call.
+
+        Only attributes stored straight from a parameter count: the caller's argument is then the
+        submodule (``Wrapper(resnet18())``); anything built inside ``__init__`` is ``_scope_builds_bn``'s.
+        """
+        for bindings in cls.attrs.values():
+            for b in bindings:
+                if b.scope is not init or b.kind != "assign" or b.path or not isinstance(b.expr, cst.Name):
+                    continue
+                if init.param(b.expr.value) is None:
+                    continue
+                if any(self.has_bn(v, depth + 1) for v in self.r.resolve(b.expr, ctx)):
+                    return True
         return False
 
     def function_builds_bn(self, scope: Scope, call, ctx, bound_self, depth: int = 0) -> bool:
@@ -215,17 +273,48 @@ class BNAnalysis:
                     continue  # calling a module instance is a forward call
                 # The guards last: evaluating a condition such as ``if norm_layer is None`` means
                 # searching the callers for the argument, and only a call that builds BN needs it.
-                if self.builds_bn(callee, site.call, ctx, depth + 1) and self.guards_hold(site.guards, ctx):
+                if self.builds_bn(callee, site.call, ctx, depth + 1) \
+                        and self.guards_hold(site.guards, ctx, site.loops):
                     return True
         return False
 
-    def guards_hold(self, guards, ctx: Ctx) -> bool:
-        """Every enclosing condition is known to take the branch the call is on."""
+    def guards_hold(self, guards, ctx: Ctx, loops=()) -> bool:
+        """Every enclosing condition is known to take the branch the call is on.
+
+        With ``loops`` (the call's enclosing loops), a condition on the counter of a
+        ``for i in range(...)`` with known bounds holds when some iteration takes the branch:
+        ``if i > 0: layers.append(nn.BatchNorm1d(d))`` builds BN once the loop runs twice.
+        """
         for test, branch in guards:
             value = self.r.const(test, ctx)
+            if value is None and loops:
+                value = self._some_iteration_takes(test, branch, ctx, loops)
             if value is None or bool(value) != branch:
                 return False
         return True
+
+    def _some_iteration_takes(self, test, branch: bool, ctx: Ctx, loops) -> Optional[bool]:
+        """``branch`` if ``test`` takes it for some value of an enclosing range loop's counter."""
+        for loop in loops:
+            if not (isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)
+                    and isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Name)
+                    and loop.iter.func.value == "range" and 1 <= len(loop.iter.args) <= 3
+                    and not any(a.keyword or a.star for a in loop.iter.args)):
+                continue
+            bounds = [self.r.const(a.value, ctx) for a in loop.iter.args]
+            if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+                continue
+            counter = range(*bounds)
+            if not 0 < len(counter) <= _MAX_UNROLL or min(counter) < 0:
+                continue
+            name = loop.target.value
+            for i in counter:
+                probe = _substitute(test, name, i)
+                self._probes.append(probe)  # memo keys hold node ids: keep the probes alive
+                if self.r.const(probe, ctx) == branch:
+                    return branch
+            return not branch
+        return None
 
     # -- convenience ----------------------------------------------------------------
     def expr_has_bn(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:

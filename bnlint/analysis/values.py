@@ -553,7 +553,19 @@ class Resolver:
             return [Seq(tuple(items), qual)]
         if qual == "functools.partial" and first is not None:
             return [Partial(v, call, ctx) for v in self.resolve(first, ctx, depth)]
+        if qual == "getattr" and first is not None:
+            return self._registry_lookup(first, call_arg(call, 1), ctx, depth)  # getattr(models, arch)
         return [ExtCall(qual, call, ctx)]
+
+    def _registry_lookup(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
+        """``getattr(models, name)`` / ``models.__dict__[name]``: the attribute, when ``name`` is known."""
+        name = self.const(key, ctx, depth) if key is not None else None
+        if not isinstance(name, str) or not name.isidentifier():
+            return [UNKNOWN]
+        out: List[Value] = []
+        for v in self.resolve(base, ctx, depth):
+            out.extend(self.attribute_of(v, name, depth))
+        return out
 
     def function_returns(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         scope = fref.scope
@@ -757,6 +769,20 @@ class Resolver:
             except TypeError:
                 return None
             return None
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
+                and len(expr.args) == 1 and not expr.args[0].star:
+            sizes = {len(v.items) if isinstance(v, Seq) and v.kind == "tuple" else None
+                     for v in self.resolve(expr.args[0].value, ctx, depth)}
+            return sizes.pop() if len(sizes) == 1 else None  # len(dims) of a literal tuple/list
+        if isinstance(expr, cst.BinaryOperation) and type(expr.operator) in _ARITHMETIC:
+            left = self.const(expr.left, ctx, depth)
+            right = self.const(expr.right, ctx, depth)
+            if all(isinstance(x, int) and not isinstance(x, bool) for x in (left, right)):
+                try:
+                    return _ARITHMETIC[type(expr.operator)](left, right)
+                except ZeroDivisionError:
+                    return None
+            return None
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             items = [self.const(e.value, ctx, depth) for e in expr.elements if not isinstance(e, cst.StarredElement)]
             return None if any(i is None for i in items) else tuple(items)
@@ -781,6 +807,8 @@ class Resolver:
         key = expr.slice[0].slice.value
         index = self.const(key, ctx, depth)
         base = expr.value
+        if isinstance(base, cst.Attribute) and base.attr.value == "__dict__":
+            return self._registry_lookup(base.value, key, ctx, depth)
         out: List[Value] = []
         if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
             for v in self.resolve(base, ctx, depth):
@@ -799,6 +827,13 @@ class Resolver:
         return out
 
     def _dict_sources(self, base, ctx: Ctx):
+        if isinstance(base, cst.Attribute):
+            # A table in another project module: ``cfg.NETS[args.arch]``.
+            out = []
+            for v in self.resolve(base.value, ctx):
+                if isinstance(v, ModuleRef):
+                    out.extend(self._dict_sources(base.attr, Ctx(v.module.scope)))
+            return out
         if not isinstance(base, cst.Name):
             return []
         scope = ctx.scope
@@ -821,6 +856,12 @@ class Resolver:
                     out.extend(self.resolve(element.value, ctx, depth))
         return out
 
+
+# Integer arithmetic ``const`` folds (``range(n_layers - 1)``, ``if i < depth - 1:``).
+_ARITHMETIC = {
+    cst.Add: lambda a, b: a + b, cst.Subtract: lambda a, b: a - b, cst.Multiply: lambda a, b: a * b,
+    cst.FloorDivide: lambda a, b: a // b, cst.Modulo: lambda a, b: a % b,
+}
 
 # Numeric comparisons ``const`` decides (``if domains > 1:`` with a literal default).
 _ORDERINGS = {
