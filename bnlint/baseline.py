@@ -21,8 +21,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .findings import Finding
 from .fixes import write_atomic
+from .source import SourceError, read_bytes
+from .paths import escape_path
 
 BASELINE_VERSION = 1
+MAX_BASELINE_BYTES = 256 * 1024 * 1024
 _SPACE = re.compile(r"\s+")
 _TRAILING_COMMA = re.compile(r",([)\]}])")
 
@@ -36,7 +39,7 @@ def project_path(path: str, root: str) -> str:
     rel = os.path.relpath(os.path.abspath(path), root) if root else path
     if rel.startswith(".."):
         rel = path
-    return rel.replace(os.sep, "/")
+    return escape_path(rel.replace(os.sep, "/"))  # a name that is not UTF-8: `\xff`, as in every report
 
 
 def normalise(code: str) -> str:
@@ -100,19 +103,44 @@ def write_baseline(path: str, findings: Sequence[Finding], root: str,
     return len(entries), gone
 
 
+# What each entry must hold (``statement`` may be null: a finding without a snippet).
+_ENTRY_KEYS = (("fingerprint", str, "a string"), ("code", str, "a string"), ("path", str, "a string"),
+               ("line", int, "an integer"))
+
+
 def _read_entries(path: str) -> List[dict]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
+    """The entries of a baseline file; any other content is a one-line BaselineError."""
+    if not os.path.lexists(path):
         raise BaselineError(f"baseline file {path} does not exist (create it with --write-baseline)")
-    except (OSError, ValueError) as exc:
+    try:
+        # Non-blocking and fstat-checked: a FIFO or a device named as the baseline cannot hang the run.
+        raw = read_bytes(path, MAX_BASELINE_BYTES + 1)
+    except SourceError as exc:
         raise BaselineError(f"cannot read baseline file {path}: {exc}")
+    if len(raw) > MAX_BASELINE_BYTES:
+        raise BaselineError(f"cannot read baseline file {path}: larger than {MAX_BASELINE_BYTES >> 20} MiB")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise BaselineError(f"cannot read baseline file {path}: {exc}")
+    except RecursionError:
+        raise BaselineError(f"cannot read baseline file {path}: JSON nested too deeply")
     if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION \
             or not isinstance(data.get("findings"), list) \
-            or not all(isinstance(e, dict) and isinstance(e.get("fingerprint"), str) for e in data["findings"]):
+            or not all(isinstance(e, dict) for e in data["findings"]):
         raise BaselineError(f"{path} is not a bnlint baseline (version {BASELINE_VERSION}); "
                             "recreate it with --write-baseline")
+    for i, entry in enumerate(data["findings"], 1):
+        for key, kind, words in _ENTRY_KEYS:
+            if key not in entry:
+                raise BaselineError(f"{path}: entry {i} is missing `{key}`; recreate it with --write-baseline")
+            value = entry[key]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise BaselineError(f"{path}: entry {i}: `{key}` must be {words}; "
+                                    "recreate it with --write-baseline")
+        if entry.get("statement") is not None and not isinstance(entry["statement"], str):
+            raise BaselineError(f"{path}: entry {i}: `statement` must be a string or null; "
+                                "recreate it with --write-baseline")
     return data["findings"]
 
 

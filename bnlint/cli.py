@@ -5,6 +5,7 @@ Exit codes: 0 nothing found; 1 findings or files that could not be read/parsed;
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
 from typing import List, Optional, Sequence
@@ -13,8 +14,9 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .config import Config, ConfigError, find_pyproject, load_config, split_codes, validate_selectors
+from .config import MAX_JOBS, Config, ConfigError, find_pyproject, load_config, split_codes, validate_selectors
 from .docs import rule_page
+from .paths import escape_path
 from .rules import ALL_RULES, RULES_BY_CODE
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -74,11 +76,19 @@ def run() -> None:
     collecting them at exit took seconds after the results were already printed (mypy exits
     the same way). Output streams are flushed first; nothing else is pending at that point.
     """
+    from .lifetime import Interrupted, signals_raise
+
     try:
-        main(prog_name="bnlint")
+        # SIGINT, SIGTERM, SIGHUP raise Interrupted: worker processes and a confirm script's
+        # process tree are ended and temporary folders removed before the exit below.
+        with signals_raise(replace=True):
+            main(prog_name="bnlint")
         code = 0
     except SystemExit as exc:
         code = exc.code
+    except Interrupted as exc:
+        print(f"bnlint: interrupted by {exc.name}", file=sys.stderr)
+        code = exc.exit_code  # 128 + the signal number (130 for Ctrl-C), as a shell reports it
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)  # what sys.exit("message") would have printed
         code = 1
@@ -143,8 +153,9 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 @click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR is honoured too).")
 @click.option("--show-source/--no-show-source", default=None,
               help="Code frame and help under each finding (default: on a terminal only).")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None,
-              help="Worker processes (default: available cores; 1 under pre-commit).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0, max=MAX_JOBS), default=None,
+              help="Worker processes, at most the available cores and one per chunk of files "
+                   "(default or 0: available cores; 1 under pre-commit).")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Report only findings not recorded in FILE (see --write-baseline).")
 @click.option("--write-baseline", "write_baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
@@ -154,7 +165,8 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply (or show) fixes that are not marked safe.")
 @click.option("--confirm", "confirm_script", type=click.Path(dir_okay=False), metavar="SCRIPT",
               help="RUN the training script SCRIPT for a few steps under `bnlint confirm` and attach "
-                   "measured verdicts to BN101/BN102/BN103 findings (executes your code; needs bnlint[confirm]).")
+                   "measured verdicts to the findings of the rules it measures (executes your code; needs "
+                   "bnlint[confirm]).")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write the result cache (.bnlint_cache at the project root).")
 def check(paths, select, extend_select, ignore, output_format, output_file, config_file, exclude,
@@ -171,7 +183,10 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
         raise click.UsageError(str(exc))
     n_jobs = jobs if jobs else (cfg.jobs or default_jobs())
 
-    out_stream = open(output_file, "w", encoding="utf-8") if output_file else sys.stdout
+    # -o: the report is built in memory and written at the end, so that a folder that does not exist,
+    # a full disk or /dev/full is one error line (exit 2), not a traceback; opened first to fail fast.
+    out_file = _open_output(output_file) if output_file else None
+    out_stream = io.StringIO() if out_file is not None else sys.stdout
     try:
         color = _use_color(no_color, out_stream)
         progress, on_targets, finish = _progress(quiet or output_format != "text" and not sys.stderr.isatty(),
@@ -200,8 +215,8 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
 
             out_stream.write(MACHINE_FORMATS[output_format](result))
     finally:
-        if output_file:
-            out_stream.close()
+        if out_file is not None:
+            _write_output(out_file, out_stream.getvalue(), output_file)
     if result.internal_errors:  # a bug in bnlint, not in the code: say so, as ruff does
         sys.exit(EXIT_INTERNAL)
     if result.errors:
@@ -228,15 +243,50 @@ def _show_diff(result, unsafe: bool, out_stream, quiet: bool) -> None:
 
     outcome = apply_fixes(result.findings, unsafe=unsafe, write=False)
     for path in outcome.changed:
-        out_stream.write(outcome.diffs[path])
+        out_stream.write(escape_path(outcome.diffs[path]))
     if not quiet:
         n = len(outcome.fixed)
         click.echo(f"Would fix {n} finding{'s' if n != 1 else ''}"
                    f"{_unsafe_hint(result.findings, unsafe)}." if n else
                    f"No fixes available{_unsafe_hint(result.findings, unsafe)}.", err=True)
     for finding, why in outcome.dropped:
-        click.echo(f"{finding.location}: {finding.code} fix not applicable: {why}", err=True)
-    sys.exit(EXIT_FINDINGS if outcome.changed else EXIT_OK)
+        click.echo(escape_path(f"{finding.location}: {finding.code} fix not applicable: {why}"), err=True)
+    # Files that could not be read or parsed, and internal errors, are reported and set the exit code
+    # as in a plain run: a preview must not pass where the check fails.
+    for error in result.errors:
+        click.echo(escape_path(f"{error.path}: error: {error.message}"), err=True)
+    if result.internal_errors:
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_FINDINGS if outcome.changed or result.errors else EXIT_OK)
+
+
+class _OutputError(click.ClickException):
+    """The report file cannot be written: one line, exit 2 (as a usage error)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _output_failure(path: str, exc: OSError) -> _OutputError:
+    return _OutputError(escape_path(f"cannot write the report to {path}: "
+                                    f"{(exc.strerror or str(exc)).lower()}"))
+
+
+def _open_output(path: str):
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _output_failure(path, exc)
+
+
+def _write_output(out_file, text: str, path: str) -> None:
+    try:
+        try:
+            out_file.write(text)
+            out_file.flush()
+        finally:
+            out_file.close()
+    except OSError as exc:
+        raise _output_failure(path, exc)
 
 
 def _unsafe_hint(findings, unsafe: bool) -> str:
@@ -246,11 +296,13 @@ def _unsafe_hint(findings, unsafe: bool) -> str:
 
 def _apply_fixes(result, unsafe: bool, notes: List[str], relint):
     """``--fix``: write the fixes, then lint again so what is reported is the fixed code."""
+    from .findings import FileError
     from .fixes import apply_fixes
 
     outcome = apply_fixes(result.findings, unsafe=unsafe, write=True)
     for finding, why in outcome.dropped:
-        click.echo(f"{finding.location}: {finding.code} fix not applied: {why}", err=True)
+        if finding.path not in outcome.unwritable:  # those are one file error each, below
+            click.echo(f"{finding.location}: {finding.code} fix not applied: {why}", err=True)
     if outcome.changed:
         n, m = len(outcome.fixed), len(outcome.changed)
         notes.append(f"Fixed {n} finding{'s' if n != 1 else ''} in {m} file{'s' if m != 1 else ''}"
@@ -258,6 +310,8 @@ def _apply_fixes(result, unsafe: bool, notes: List[str], relint):
         result = relint()
     elif _unsafe_hint(result.findings, unsafe):
         notes.append(f"No safe fixes applied{_unsafe_hint(result.findings, unsafe)}.")
+    # A file whose fixes could not be written is an error, like an unreadable file (exit 1).
+    result.errors.extend(FileError(path, why, "write") for path, why in sorted(outcome.unwritable.items()))
     return result
 
 
@@ -334,7 +388,7 @@ def _progress(disabled: bool, no_color: bool):
 @click.option("--all", "show_all", is_flag=True, help="Also list retired codes.")
 def rules_command(output_format, show_all):
     """List every rule: code, name, default on/off, summary."""
-    from .rules import RETIRED
+    from .rules import DEFAULT_POLICY, RETIRED
 
     if output_format == "json":
         import json
@@ -354,6 +408,7 @@ def rules_command(output_format, show_all):
         for code, why in RETIRED.items():
             table.add_row(code, "(retired)", "-", why)
     _console(sys.stdout, color).print(table)
+    click.echo(DEFAULT_POLICY)
 
 
 @main.command("rule")

@@ -16,6 +16,9 @@ else:  # pragma: no cover - exercised on older interpreters
     import tomli as tomllib
 
 from .rules import ALL_RULES, RULES_BY_CODE
+from .source import SourceError, read_bytes
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", "build", "dist", "__pycache__",
                     "site-packages", "node_modules", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
@@ -23,6 +26,9 @@ DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", "build", "dist", "__
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "extend-ignore")
 _KNOWN_KEYS = set(_LIST_KEYS) | {"per-file-ignores", "force-exclude", "cache-dir", "jobs"}
+
+
+MAX_JOBS = 1024  # `jobs` / `-j` above this is a typo or hostile; the run uses at most the available cores
 
 
 class ConfigError(Exception):
@@ -68,13 +74,27 @@ def load_config(path: Optional[str], explicit: bool) -> Config:
     if path is None:
         return Config()
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}")
+        # Non-blocking and fstat-checked: a FIFO or a device given as --config cannot hang the run.
+        raw = read_bytes(path, MAX_CONFIG_BYTES + 1)
+    except SourceError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}")
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"cannot read config file {path}: larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"malformed TOML in {path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line})")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"malformed TOML in {path}: {exc}")
-    table = data.get("tool", {}).get("bnlint")
+    except RecursionError:
+        raise ConfigError(f"malformed TOML in {path}: arrays or tables nested too deeply")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.bnlint])")
+    table = tool.get("bnlint")
     if table is None:
         if explicit and os.path.basename(path) != "pyproject.toml":
             table = data  # a dedicated bnlint.toml holds the keys at top level
@@ -115,12 +135,12 @@ def _from_table(table: dict, path: str) -> Config:
                 raise ConfigError(f"{where} must be true or false")
             cfg.force_exclude = value
         elif key == "cache-dir":
-            if not isinstance(value, str):
-                raise ConfigError(f"{where} must be a string")
+            if not isinstance(value, str) or not value.strip() or "\0" in value:
+                raise ConfigError(f"{where} must be a folder name (a non-empty string without NUL)")
             cfg.cache_dir = value
         elif key == "jobs":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{where} must be a non-negative integer")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_JOBS:
+                raise ConfigError(f"{where} must be an integer from 0 (available cores) to {MAX_JOBS}")
             cfg.jobs = value
     return cfg
 
@@ -136,6 +156,8 @@ def split_codes(values: Iterable[str]) -> List[str]:
 def validate_selectors(selectors: Sequence[str], where: str) -> None:
     for sel in selectors:
         sel_u = sel.strip().upper()
+        if not sel_u:  # "" is a prefix of every code: it would select (or ignore) them all
+            raise ConfigError(f"{where}: empty rule code")
         if sel_u == "ALL":
             continue
         if not any(code.startswith(sel_u) for code in RULES_BY_CODE):

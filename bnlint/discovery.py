@@ -41,7 +41,8 @@ def _matchers(patterns: Tuple[str, ...]) -> Tuple[Optional[Pattern[str]], Option
 
 def discover(paths: Sequence[str], excludes: Sequence[str], base_dir: str,
              force_exclude: bool = False) -> Tuple[List[Target], List[Tuple[str, str]]]:
-    """Return (targets, errors); errors are (path, message) for paths that do not exist."""
+    """Return (targets, errors); errors are (path, message) for paths that do not exist and for
+    folders that cannot be listed (their files would otherwise be skipped without a word)."""
     targets: List[Target] = []
     errors: List[Tuple[str, str]] = []
     seen = set()
@@ -59,7 +60,13 @@ def discover(paths: Sequence[str], excludes: Sequence[str], base_dir: str,
             # A folder named explicitly is linted even if a pattern excludes it (or an
             # ancestor): `bnlint examples/` works in a project that excludes examples.
             patterns = [p for p in excludes if not _excluded(raw, base_dir, [p])]
-            for dirpath, dirnames, filenames in os.walk(raw):
+            display = os.path.relpath if raw in (".", "./") else os.path.normpath
+
+            def unlistable(exc: OSError, display=display) -> None:
+                folder = exc.filename if isinstance(exc.filename, str) else raw
+                errors.append((display(folder), f"cannot list folder: {(exc.strerror or str(exc)).lower()}"))
+
+            for dirpath, dirnames, filenames in os.walk(raw, onerror=unlistable):
                 dirnames[:] = sorted(d for d in dirnames
                                      if not _excluded(os.path.join(dirpath, d), base_dir, patterns))
                 for name in sorted(filenames):
@@ -68,7 +75,7 @@ def discover(paths: Sequence[str], excludes: Sequence[str], base_dir: str,
                     full = os.path.join(dirpath, name)
                     if _excluded(full, base_dir, patterns):
                         continue
-                    add(full, os.path.normpath(full) if raw not in (".", "./") else os.path.relpath(full))
+                    add(full, display(full))
         elif os.path.lexists(raw):
             # Named explicitly: always linted (pre-commit passes files), unless --force-exclude.
             if force_exclude and _excluded(raw, base_dir, excludes):

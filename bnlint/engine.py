@@ -6,6 +6,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,7 +21,9 @@ from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
 from .index import ProjectIndex, find_project_root
-from .parsing import MAX_ANALYZED_CHARS, ParseFailure, ensure_recursion_headroom, parse, syntax_check
+from .lifetime import Lifeline, die_with_parent
+from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom, file_time_limit,
+                      parse, syntax_check, time_limit)
 from .rules import RULES_BY_CODE
 from .rules.base import Rule, RuleContext
 from .source import Source, SourceError, read_bytes, read_source
@@ -101,8 +104,14 @@ class Linter:
 
     def lint_file(self, target: Target) -> FileResult:
         self.index.start_file()
+        limit = file_time_limit()
         try:
-            result = self._lint(target)
+            with time_limit(limit):  # the last resort against inputs no pre-check foresaw
+                result = self._lint(target)
+        except AnalysisTimeout:
+            # Not cached (no deps): a slower or busier machine is not a property of the file.
+            return FileResult(target.display, errors=[FileError(
+                target.display, f"analysis exceeded {limit:g} s; file not analyzed", "parse")])
         except Exception as exc:  # a bug outside the rules (loading, analysis): lose this file only
             result = FileResult(target.display, errors=[internal_error(target.display, "", exc)])
         index = self.index
@@ -212,13 +221,24 @@ def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
     return [linter.lint_file(t) for t in targets]
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS/Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def default_jobs() -> int:
     if os.environ.get("PRE_COMMIT"):
         return 1  # pre-commit already runs hooks in parallel
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS/Windows
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """Worker processes for ``tasks`` pieces of work at ``-j jobs``: never more than the pieces
+    (an idle worker is only start-up cost) nor than the available cores (more only compete)."""
+    return max(1, min(jobs, tasks, available_cores()))
 
 
 def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
@@ -260,7 +280,7 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
                     progress(1)
         return out
     # Chunks keep files of one directory together, so a worker's lazily built index is reused.
-    chunk_size = max(4, min(64, len(targets) // (jobs * 4) or 1))
+    chunk_size = max(4, min(64, len(targets) // (min(jobs, available_cores()) * 4) or 1))
     chunks = [list(range(i, min(i + chunk_size, len(targets)))) for i in range(0, len(targets), chunk_size)]
     results: List[Optional[FileResult]] = [None] * len(targets)
     lost: List[int] = []  # files of chunks whose worker died (a crash, an OOM kill)
@@ -285,7 +305,11 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
     """Lint ``chunks`` in a process pool, calling ``done(k, results)`` in chunk order; ``results`` is
     None for every chunk the pool could not finish because a worker died (the pool is then broken:
     even submitting more work raises)."""
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    ctx = multiprocessing.get_context()
+    lifeline = Lifeline(ctx)
+    pool = ProcessPoolExecutor(max_workers=worker_count(jobs, len(chunks)), mp_context=ctx,
+                               initializer=_worker_start, initargs=(lifeline.reader,))
+    try:
         futures = []
         for chunk in chunks:
             try:
@@ -298,6 +322,50 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
             except BrokenProcessPool:
                 chunk_results = None
             done(k, chunk_results)
+    except BaseException:
+        # Ctrl-C, SIGTERM (raised by the CLI's handler), a failing callback: stop now. Leaving
+        # the pool by its context manager would first lint every queued chunk (minutes).
+        _abandon(pool, lifeline)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        lifeline.cut()
+
+
+def _worker_start(lifeline) -> None:
+    """Initializer of every worker process: die with the parent, leave interrupts to it."""
+    # A terminal's Ctrl-C reaches the whole process group: the parent decides and ends the
+    # workers (a KeyboardInterrupt in each worker only printed tracebacks). SIGTERM and SIGHUP
+    # keep their default action even if the parent had installed handlers before forking.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    die_with_parent(lifeline)
+
+
+def _abandon(pool: ProcessPoolExecutor, lifeline: Lifeline, grace: float = 0.5) -> None:
+    """End a pool without waiting for its queued work: cancel what has not started, end the workers."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    lifeline.cut()  # each worker exits when its lifeline ends (the portable way)
+    for proc in processes:
+        _end_process(proc, signal.SIGTERM)
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            _end_process(proc, signal.SIGKILL)
+            proc.join(1.0)
+
+
+def _end_process(proc, signum: int) -> None:
+    try:
+        if proc.pid is not None and proc.exitcode is None:
+            os.kill(proc.pid, signum)
+    except (OSError, ValueError):  # already gone, or already reaped
+        pass
 
 
 def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Optional[FileResult]], root: str,
@@ -321,7 +389,7 @@ def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Option
             if progress:
                 progress(1)
 
-        _in_pool(min(jobs, len(pending)), root, codes, per_file, [[targets[i]] for i in pending], file_done)
+        _in_pool(jobs, root, codes, per_file, [[targets[i]] for i in pending], file_done)
         if not failed:
             return
         # The first failed file either crashed or ran beside the one that did: settle it alone.
@@ -331,7 +399,9 @@ def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Option
             progress(1)
 
 
-def _lint_into(conn, root: str, codes: Sequence[str], per_file: Dict[str, List[str]], target: Target) -> None:
+def _lint_into(conn, lifeline, root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
+               target: Target) -> None:
+    _worker_start(lifeline)
     conn.send(_lint_chunk(root, codes, per_file, [target])[0])
     conn.close()
 
@@ -340,15 +410,21 @@ def _lint_alone(target: Target, root: str, codes: Sequence[str], per_file: Dict[
     """Lint one file in a process of its own; if that process dies, the file gets an internal error."""
     ctx = multiprocessing.get_context()  # the start method ProcessPoolExecutor uses too
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_lint_into, args=(send, root, list(codes), per_file, target), daemon=True)
+    lifeline = Lifeline(ctx)
+    proc = ctx.Process(target=_lint_into, args=(send, lifeline.reader, root, list(codes), per_file, target),
+                       daemon=True)
     proc.start()
     send.close()  # so that recv() sees EOF when the child dies
     try:
         result = recv.recv()
     except EOFError:
         result = None
+    except BaseException:  # an interrupt: do not wait for the file to be linted
+        _end_process(proc, signal.SIGKILL)
+        raise
     finally:
         recv.close()
+        lifeline.cut()
         proc.join()
     if result is not None:
         return result

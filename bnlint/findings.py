@@ -28,6 +28,9 @@ class Autofix:
     description: str
     edits: Tuple[Edit, ...]
     safe: bool = True
+    # content_digest of the file bytes the edits' offsets refer to; --fix writes nothing unless the
+    # file still has exactly these bytes. ``RuleContext.report`` fills it in.
+    digest: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from .findings import Finding
-from .source import Source, SourceError, decode
+from .source import Source, SourceError, decode, split_lines
 
 # Cell magics whose body is Python; any other cell magic (%%bash, %%writefile, ...) hides the cell.
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy", "python", "python3",
                                  "autoreload"})
 # `x = %sx ls`, `files = !ls`: an assignment from IPython syntax.
 _LINE_REF = re.compile(r"\bline (\d+)\b")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ASSIGN_MAGIC = re.compile(r"^(\s*[A-Za-z_][\w.,\s\[\]()]*?=\s*)[%!]")
 
 
@@ -72,6 +73,30 @@ class NotebookSource(Source):
         return f"cell {cell}, line {in_cell}"
 
 
+_PYTHON_NAMES = ("python", "python3", "ipython", "")
+
+
+def _language(metadata: object) -> Optional[str]:
+    """The notebook's language: ``language_info.name``; Python when the metadata says nothing; None
+    when ``language_info`` is malformed (a string, a list, a name that is not text) and the
+    kernelspec does not say Python either."""
+    if not isinstance(metadata, dict):
+        return "python"
+    info = metadata.get("language_info")
+    if info is None or info == {}:
+        return "python"
+    name = info.get("name", "python") if isinstance(info, dict) else None
+    if isinstance(name, str):
+        return name
+    kernel = metadata.get("kernelspec")
+    if isinstance(kernel, dict):
+        for key in ("language", "name"):
+            value = kernel.get(key)
+            if isinstance(value, str) and value.lower().startswith(("python", "ipython")):
+                return "python"
+    return None
+
+
 def _cell_lines(cell: dict) -> List[str]:
     src = cell.get("source", "")
     if isinstance(src, list):
@@ -80,7 +105,11 @@ def _cell_lines(cell: dict) -> List[str]:
         src = "".join(src)
     elif not isinstance(src, str):
         raise SourceError("malformed notebook: a cell's source is not text")
-    return src.splitlines()
+    if _SURROGATE.search(src):
+        # JSON may escape a lone surrogate (`"\ud800"`); no Python source (nor UTF-8 output) can
+        # hold one. U+FFFD in its place keeps every column, and the rest of the cell is linted.
+        src = _SURROGATE.sub("\ufffd", src)
+    return split_lines(src)  # LibCST's line ends: the Python view's line numbers are LibCST's
 
 
 def _scan(line: str, depth: int, quote: Optional[str]) -> Tuple[int, Optional[str]]:
@@ -159,9 +188,11 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
         raise SourceError("malformed notebook: no `cells` list (only nbformat 4 notebooks are supported)")
-    language = ((nb.get("metadata") or {}).get("language_info") or {}).get("name", "python") \
-        if isinstance(nb.get("metadata"), dict) else "python"
-    if isinstance(language, str) and language.lower() not in ("python", "python3", "ipython", ""):
+    language = _language(nb.get("metadata"))
+    if language is None:
+        raise SourceError("notebook language unknown (metadata.language_info is not an object with a name, "
+                          "and the kernelspec does not name Python); not linted as Python")
+    if language.lower() not in _PYTHON_NAMES:
         raise SourceError(f"notebook language is {language}, not Python")
     text_lines: List[str] = []
     starts: List[Tuple[int, int]] = []

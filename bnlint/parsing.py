@@ -7,16 +7,27 @@ The depth measured is libcst's, not the AST's: ``a and b and c`` is one flat
 as a level. When the running interpreter cannot parse a file at all (a syntax
 error, or syntax newer than the interpreter), libcst gets it only if its longest
 statement is small enough to be parsed safely.
+
+Two more shapes are refused before libcst sees them: ``match`` patterns nested deeply
+(libcst's parser backtracks through them in exponential time: a mapping pattern nested 12
+deep took 18 s, 240 deep would take hours) and dotted names with hundreds of parts
+(``import a.a.a...``: one string in the AST, but a chain of nested attributes in libcst,
+which every visitor then walks recursively). And whatever slips through is bounded in time:
+``time_limit`` interrupts one file's analysis after ``FILE_TIME_LIMIT`` seconds.
 """
 from __future__ import annotations
 
 import ast
 import io
+import os
+import re
+import signal
 import sys
+import threading
 import tokenize
 import warnings
 from contextlib import contextmanager
-from typing import Optional
+from typing import Iterator, List, Optional, Tuple
 
 import libcst as cst
 
@@ -27,6 +38,19 @@ MAX_FALLBACK_TOKENS = 4000
 # Larger files are only syntax-checked: libcst and the analyses cost ~2 KB of memory and
 # ~20-50 us per source byte, so a 5 MB generated file would take minutes and gigabytes.
 MAX_ANALYZED_CHARS = 1024 * 1024
+# match patterns: libcst's parse time doubles with each level of nesting (quadruples with each
+# mapping pattern), and multiplies with the sub-patterns at each level. Measured with libcst 1.9:
+# 8 nested mapping patterns 0.07 s, 10 1.2 s; a tree of mapping patterns 6 deep 0.25 s, 7 deep 2 s.
+MAX_PATTERN_DEPTH = 8
+# Estimated parse cost of one pattern: each name, literal and bracket at bracket depth d counts
+# 4 ** (d - 1) (the mapping rate, the worst measured). Over 3,500 random nested patterns (all
+# kinds, 3-10 deep, 1-4 sub-patterns a level) none under this limit took libcst over 0.5 s.
+MAX_PATTERN_COST = 250_000
+MAX_PATTERN_COST_PER_FILE = 4 * MAX_PATTERN_COST  # libcst parses a file at once: about 2 s at most
+# Wall time one file's analysis may take (seconds; BNLINT_FILE_TIME_LIMIT overrides, 0 disables).
+FILE_TIME_LIMIT = 60.0
+_CASE_LINE = re.compile(r"^[ \t]*case\b", re.M)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
 
 
@@ -44,6 +68,7 @@ def _ast_depth(tree: ast.AST, limit: int) -> int:
     best = 0
     stack = [(tree, 0)]
     node_type = ast.AST
+    alias_type, import_from_type = ast.alias, ast.ImportFrom
     while stack:
         node, depth = stack.pop()
         if depth > best:
@@ -53,6 +78,14 @@ def _ast_depth(tree: ast.AST, limit: int) -> int:
         end = getattr(node, "end_col_offset", None)
         if end is not None and node.lineno == node.end_lineno and depth + 4 * (end - node.col_offset) + 4 <= limit:
             continue
+        kind = type(node)
+        if kind is alias_type or kind is import_from_type:
+            # `import a.b.c` is one string here but nested attributes in libcst: one level a part.
+            dotted = (node.name if kind is alias_type else node.module) or ""
+            if dotted.count(".") >= 100 and depth + dotted.count(".") + 1 > limit:
+                line = getattr(node, "lineno", None)  # an alias has none before Python 3.10
+                raise ParseFailure(f"dotted name with {dotted.count('.') + 1} parts"
+                                   f"{f' at line {line}' if line else ''} (limit {limit}); file not analyzed")
         step = len(node.values) if isinstance(node, ast.BoolOp) else 1  # libcst nests and/or chains
         for name in node._fields:
             value = getattr(node, name, None)
@@ -140,6 +173,184 @@ def _no_validation(self) -> None:
     pass
 
 
+def _measure_pattern(text: str, i: int, end: int, depth: int, clause: bool) -> Tuple[int, int, bool]:
+    """(deepest bracket level, estimated parse cost, complete) of the pattern in ``text[i:end]``,
+    which starts at bracket depth ``depth``; strings and comments are skipped.
+
+    With ``clause`` (no AST: the text after a ``case`` keyword), the pattern ends at the ``:`` or
+    ``if`` of the clause at depth 0; a line end or ``=`` at depth 0 first means it was no case
+    clause at all (``complete`` is then False). One pass over the text, however deep (the cost is
+    capped, not computed, past the limit).
+    """
+    deepest = depth
+    cost = 0
+    n = end
+    while i < n:
+        ch = text[i]
+        if ch in " \t\f":
+            i += 1
+        elif ch in "([{":
+            depth += 1
+            cost += 4 ** min(depth - 1, 16)
+            if depth > deepest:
+                deepest = depth
+            i += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+            i += 1
+        elif ch == "#":
+            while i < n and text[i] not in "\r\n":
+                i += 1
+        elif ch == "\\":
+            i += 2  # a line continuation
+        elif ch in "\r\n":
+            if clause and depth == 0:
+                return deepest, cost, False
+            i += 1
+        elif ch in "'\"":
+            quote = text[i:i + 3] if text[i:i + 3] in ("'''", '"""') else ch
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\\":
+                    i += 1
+                elif len(quote) == 1 and text[i] in "\r\n":
+                    break  # unterminated: the line ends the string
+                i += 1
+            i += len(quote)
+            cost += 4 ** min(max(depth - 1, 0), 16)
+        elif ch.isalnum() or ch == "_" or ord(ch) > 127:
+            start = i
+            while i < n and (text[i].isalnum() or text[i] == "_" or ord(text[i]) > 127):
+                i += 1
+            if clause and depth == 0 and text[start:i] == "if":
+                return deepest, cost, True  # the guard: an expression, not a pattern
+            cost += 4 ** min(max(depth - 1, 0), 16)
+        elif clause and depth == 0 and ch == ":":
+            return deepest, cost, True
+        elif clause and depth == 0 and ch == "=":
+            return deepest, cost, False  # `case = ...`: a variable named case
+        else:
+            i += 1
+    return deepest, cost, not clause
+
+
+def _statements_with_cases(tree: ast.AST) -> Iterator[ast.AST]:
+    """The ``match`` statements of ``tree`` (statement lists only; none can hide in an expression)."""
+    match_type = getattr(ast, "Match", None)
+    if match_type is None:
+        return
+    stack: List[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if type(node) is match_type:
+            yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if type(children) is list:
+                stack.extend(children)
+
+
+def _over_limits(depth: int, cost: int, total: int) -> bool:
+    return depth > MAX_PATTERN_DEPTH or cost > MAX_PATTERN_COST or total > MAX_PATTERN_COST_PER_FILE
+
+
+def _pattern_failure(line: int, depth: int, cost: int) -> ParseFailure:
+    if depth > MAX_PATTERN_DEPTH:
+        return ParseFailure(f"match pattern at line {line} nested {depth} deep (limit {MAX_PATTERN_DEPTH}; "
+                            "bnlint's parser takes exponential time on it); file not analyzed")
+    if cost > MAX_PATTERN_COST:
+        return ParseFailure(f"match pattern at line {line} too large for its nesting (bnlint's parser "
+                            "takes exponential time on it); file not analyzed")
+    return ParseFailure(f"match patterns up to line {line} too large for their nesting in total "
+                        "(bnlint's parser takes exponential time on them); file not analyzed")
+
+
+def _check_patterns(text: str, tree: Optional[ast.AST]) -> None:
+    """Refuse a file with a ``match`` pattern libcst would take seconds to hours to parse.
+
+    With the stdlib AST the patterns are exactly known (their bracket levels are counted in the
+    text: the AST drops parentheses, which cost as much as any level). Without one (Python 3.9,
+    or a file with a syntax error) every line starting with ``case`` is measured up to its colon.
+    """
+    if "case" not in text or not _CASE_LINE.search(text):
+        return
+    total = 0
+    if tree is None:
+        for m in _CASE_LINE.finditer(text):
+            depth, cost, complete = _measure_pattern(text, m.end(), len(text), 0, clause=True)
+            if not complete:
+                continue
+            total += cost
+            if _over_limits(depth, cost, total):
+                raise _pattern_failure(len(_LINE_BREAK.findall(text, 0, m.start())) + 1, depth, cost)
+        return
+    starts: Optional[List[int]] = None
+    ascii_only = text.isascii()
+    for statement in _statements_with_cases(tree):
+        for case in statement.cases:
+            pattern = case.pattern
+            if starts is None:
+                starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+            begin = _offset(text, starts, pattern.lineno, pattern.col_offset, ascii_only)
+            end = _offset(text, starts, pattern.end_lineno, pattern.end_col_offset, ascii_only)
+            # Parentheses around the whole pattern are outside its span: count those after `case`.
+            keyword = text.rfind("case", 0, begin)
+            head = re.sub(r"#[^\r\n]*", "", text[keyword + 4:begin]) if keyword >= 0 else ""
+            depth, cost, _ = _measure_pattern(text, begin, end, head.count("("), clause=False)
+            total += cost
+            if _over_limits(depth, cost, total):
+                raise _pattern_failure(pattern.lineno, depth, cost)
+
+
+def _offset(text: str, starts: List[int], line: int, utf8_column: int, ascii_only: bool) -> int:
+    """Character offset of an AST position (1-based line, column in UTF-8 bytes)."""
+    start = starts[line - 1]
+    if ascii_only:
+        return start + utf8_column
+    rest = text[start:start + utf8_column]  # at least as many characters as bytes needed
+    return start + len(rest.encode("utf-8")[:utf8_column].decode("utf-8", "ignore"))
+
+
+class AnalysisTimeout(BaseException):
+    """A file's analysis ran past its time limit (a BaseException: no ``except Exception`` in a rule
+    may swallow it)."""
+
+
+def file_time_limit() -> float:
+    """Seconds one file's analysis may take: ``FILE_TIME_LIMIT``, or BNLINT_FILE_TIME_LIMIT (0: none)."""
+    try:
+        return float(os.environ.get("BNLINT_FILE_TIME_LIMIT", FILE_TIME_LIMIT))
+    except ValueError:
+        return FILE_TIME_LIMIT
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ``AnalysisTimeout`` in the block after ``seconds`` of wall time (SIGALRM).
+
+    Only where an interval timer exists (not on Windows), on the main thread (a worker process
+    runs its tasks there) and when no other timer is pending (pytest-timeout, a caller's own):
+    elsewhere the block runs unbounded. Native code (libcst's parser) is not interrupted: the
+    exception comes when it returns, which is why the exponential inputs are refused up front.
+    """
+    if (seconds <= 0 or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise AnalysisTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
 def parse(text: str, tree: Optional[ast.AST] = "unset") -> cst.Module:
     """Parse with libcst, refusing inputs that would crash or hang it."""
     error: Optional[BaseException] = None
@@ -155,6 +366,7 @@ def parse(text: str, tree: Optional[ast.AST] = "unset") -> cst.Module:
     elif (_bracket_depth(text) > MAX_NESTING
           or _longest_statement(text, MAX_FALLBACK_TOKENS) > MAX_FALLBACK_TOKENS):
         raise ParseFailure(_stdlib_message(error))
+    _check_patterns(text, tree)
     try:
         with _unvalidated_nodes():
             return cst.parse_module(text)

@@ -1,7 +1,15 @@
-"""One source file: bytes to text, suppression comments, and offsets <-> positions."""
+"""One source file: bytes to text, suppression comments, and offsets <-> positions.
+
+One line model everywhere (LibCST's, which is also CPython's): a line ends at
+``\r\n``, at a lone ``\r`` or at ``\n``, and nowhere else (not at the form feeds,
+``\x85`` or ``\u2028`` that ``str.splitlines`` also breaks at). Offsets, line numbers,
+``# noqa`` comments, code frames and diffs all count lines this way; use
+``split_lines`` and ``Source.offset``, never ``splitlines`` or ``count("\n")``.
+"""
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import re
@@ -15,7 +23,29 @@ from typing import Dict, FrozenSet, List, Optional
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
 _SKIP_FILE = re.compile(r"#\s*bnlint:\s*skip-file\b")
 ALL_CODES = frozenset({"*"})
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.M)  # PEP 263
+
+
+def split_lines(text: str, keepends: bool = False) -> List[str]:
+    """The lines of ``text`` as LibCST and CPython count them (see the module docstring).
+
+    Like ``str.splitlines``, a final line end does not start another (empty) line.
+    """
+    lines = [m.group() for m in _LINE.finditer(text)]
+    return lines if keepends else [line.rstrip("\r\n") for line in lines]
+
+
+def line_starts(text: str) -> List[int]:
+    """Offset of the first character of each line (1-based line ``n`` starts at ``[n - 1]``)."""
+    return [0] + [m.end() for m in _LINE_END.finditer(text)]
+
+
+def content_digest(data: bytes) -> str:
+    """Hash of a file's bytes: what a fix's offsets were computed against (see fixes.py)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class SourceError(Exception):
@@ -29,12 +59,13 @@ class Source:
     encoding: str = "utf-8"
     bom: bool = False
     newline: str = "\n"
+    digest: str = ""  # content_digest of the bytes the text was decoded from
     _line_starts: Optional[List[int]] = field(default=None, repr=False)
     _noqa: Optional[Dict[int, FrozenSet[str]]] = field(default=None, repr=False)
 
     @property
     def lines(self) -> List[str]:
-        return self.text.splitlines()
+        return split_lines(self.text)
 
     def skip_file(self) -> bool:
         return "bnlint" in self.text and bool(_SKIP_FILE.search(self.text))
@@ -52,17 +83,15 @@ class Source:
     def offset(self, line: int, column: int) -> int:
         """Character offset of a 1-based line / 0-based column."""
         if self._line_starts is None:
-            starts = [0]
-            for i, ch in enumerate(self.text):
-                if ch == "\n":
-                    starts.append(i + 1)
-            self._line_starts = starts
+            self._line_starts = line_starts(self.text)
         return self._line_starts[line - 1] + column
 
 
 def _scan_noqa(text: str) -> Dict[int, FrozenSet[str]]:
     """Map line -> suppressed codes, reading real comments only (not strings)."""
     result: Dict[int, FrozenSet[str]] = {}
+    # The tokenize module ends lines at "\n" only; one "\n" per line end keeps the line numbers.
+    text = _LINE_END.sub("\n", text) if "\r" in text else text
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
@@ -85,7 +114,7 @@ def _scan_noqa(text: str) -> Dict[int, FrozenSet[str]]:
 
 
 def _undecodable(data: bytes, encoding: str, exc: UnicodeDecodeError) -> SourceError:
-    line = data.count(b"\n", 0, exc.start) + 1
+    line = len(_LINE_END_BYTES.findall(data, 0, exc.start)) + 1
     byte = data[exc.start:exc.start + 1].hex()
     if _COOKIE.search(b"\n".join(data.split(b"\n", 2)[:2])):
         return SourceError(f"not valid {encoding} as its coding comment declares "
@@ -118,7 +147,8 @@ def decode(data: bytes, path: str) -> Source:
     if text.startswith("\ufeff"):
         text = text[1:]
     newline = "\r\n" if "\r\n" in text else ("\r" if "\r" in text else "\n")
-    return Source(path=path, text=text, encoding=encoding, bom=bom, newline=newline)
+    return Source(path=path, text=text, encoding=encoding, bom=bom, newline=newline,
+                  digest=content_digest(data))
 
 
 def read_bytes(fs_path: str, limit: int = -1) -> bytes:

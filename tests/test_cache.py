@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bnlint.cache import (DEFAULT_DIR, KEEP_FINGERPRINTS, Deps, ResultCache, _finding_from_json, _finding_to_json,
-                          files_digest)
+from bnlint.cache import (DEFAULT_DIR, KEEP_FINGERPRINTS, MARKER, Deps, ResultCache, _finding_from_json,
+                          _finding_to_json, _marker_text, files_digest)
 from bnlint.cli import main
 from bnlint.config import Config
 from bnlint.engine import lint_paths
@@ -120,8 +120,9 @@ def test_other_settings_do_not_share_entries(tmp_path):
 def test_old_fingerprint_folders_are_pruned(tmp_path):
     root = _project(tmp_path)
     folder = root / DEFAULT_DIR
-    for i in range(KEEP_FINGERPRINTS + 3):
+    for i in range(KEEP_FINGERPRINTS + 3):  # marked as the cache marks its own (only those are pruned)
         (folder / f"{i:032x}").mkdir(parents=True)
+        (folder / f"{i:032x}" / MARKER).write_text(_marker_text(f"{i:032x}"), encoding="utf-8")
     _lint([root / "train.py"])
     assert len([d for d in os.listdir(folder) if len(d) == 32]) == KEEP_FINGERPRINTS
 

@@ -54,6 +54,13 @@ def write_script(tmp_path: Path, *parts: str) -> Path:
     return path
 
 
+BATCH_KINDS = ("call", "loader")  # the batch-composition sites (BN101/BN102/BN103)
+
+
+def batch_sites(report):
+    return [s for s in report["sites"] if s["kind"] in BATCH_KINDS]
+
+
 def verdicts_by_line(report):
     return {(Path(s["path"]).name, s["line"], s["kind"]): s["verdict"] for s in report["sites"]}
 
@@ -87,8 +94,9 @@ def test_example_verdicts(example, expected):
     assert status == (1 if expected == "confirmed" else 0)
     assert report["steps"] == 13 and report["probe_steps"] == 8
     for site in report["sites"]:
-        assert site["meaning"]
-        assert site["relative_l2"] is not None
+        assert site["meaning"] and site["rule"]
+        if site["kind"] in BATCH_KINDS:
+            assert site["relative_l2"] is not None
 
 
 def test_towers_both_call_sites_confirmed_with_their_lines():
@@ -103,7 +111,7 @@ def test_gan_separate_confirms_the_discriminator_calls_not_the_generator():
     status, report = example_report("gan_separate.py")
     path = EXAMPLES / "gan_separate.py"
     sites = verdicts_by_line(report)
-    z = {s["line"]: s["z"] for s in report["sites"]}
+    z = {s["line"]: s["z"] for s in batch_sites(report)}
     # The real batch is one of three calls (the fakes are fed twice): its deviation is
     # the smaller one (observed 4.8 to 8.1 over five seeds), the fakes' 12 to 55.
     assert z[line_of(path, "d_real = D(real)")] >= 3
@@ -125,8 +133,8 @@ def test_script_arguments_are_passed_and_steps_respected():
     status, report = confirm(EXAMPLES / "towers.py", "--steps", "4", "--probe-steps", "3",
                              args=["--batch-size", "16"])
     assert report["steps"] == 4 and report["probe_steps"] == 3
-    assert {s["samples"] for s in report["sites"]} == {16}
-    assert all(s["calls"] == 3 for s in report["sites"])
+    assert {s["samples"] for s in batch_sites(report)} == {16}
+    assert all(s["calls"] == 3 for s in batch_sites(report))
 
 
 def test_text_report_is_a_table_with_meanings():
@@ -287,7 +295,7 @@ def test_towers_inside_a_wrapper_module_record_the_inner_calls(tmp_path):
             optimizer.step()
     """)
     status, report = confirm(script)
-    (site,) = report["sites"]
+    (site,) = batch_sites(report)
     assert site["verdict"] == "confirmed"
     assert site["line"] == line_of(script, "out_a, out_b = model(")
     inner_lines = {int(s.rsplit(":", 1)[1]) for s in site["inner_sites"]}
@@ -306,3 +314,20 @@ def test_static_findings_get_the_measured_verdict(example, code):
     result = ConfirmResult.from_json(example_report(example)[1])
     attached = attach_verdicts(findings, result)
     assert {attached[finding_key(f)].verdict for f in findings} == {"confirmed"}
+
+
+@pytest.mark.parametrize("example, line, rule, advice", [
+    ("towers.py", "logits_b = model(xb)", "BN101", "domain-specific"),
+    ("gan_separate.py", "d_fake = D(fake.detach())", "BN102", "real and fake"),
+    ("loader_sorted.py", "loader = DataLoader(", "BN103", "shuffle"),
+])
+def test_the_advice_fits_the_kind_of_finding(example, line, rule, advice):
+    """A discriminator's calls get the GAN advice and a loader the shuffle advice, not the
+    towers advice (concatenate / domain-specific BN)."""
+    status, report = example_report(example)
+    at = line_of(EXAMPLES / example, line)
+    (site,) = [s for s in batch_sites(report) if s["line"] == at]
+    assert site["rule"] == rule and site["verdict"] == "confirmed"
+    assert advice in site["meaning"]
+    if rule != "BN101":
+        assert "domain-specific" not in site["meaning"]

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .module import Scope
-from .values import Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
+from .values import Const, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",
@@ -81,14 +81,31 @@ class LoaderAnalysis:
                     return element.value, dctx
         return None
 
+    def sampler(self, loader: ExtCall, name: str = "sampler") -> Optional[bool]:
+        """Whether ``name`` (``sampler``/``batch_sampler``) is given a sampler: False when it is absent or
+        certainly ``None`` (``sampler=sampler`` with a parameter defaulting to None and not passed),
+        None when a ``**kwargs`` we cannot read might hold one, True otherwise (unknown values included:
+        an unresolved sampler decides the order itself)."""
+        arg = self.argument(loader, name)
+        if arg is None:
+            return False
+        if arg[0] == "?":
+            return None
+        if _is_none(arg[0]):
+            return False
+        values = self.r.resolve(arg[0], arg[1])
+        if values and all(isinstance(v, Const) and v.value is None for v in values):
+            return False  # resolved to None on every path (a Maybe(None) stays "a sampler")
+        if self.r.const(arg[0], arg[1]) is not None:
+            return False  # a constant that is not a sampler object
+        return True
+
     def shuffle_state(self, loader: ExtCall) -> str:
         for name in ("sampler", "batch_sampler"):
-            arg = self.argument(loader, name)
-            if arg is None:
-                continue
-            if arg[0] == "?":
+            given = self.sampler(loader, name)
+            if given is None:
                 return UNKNOWN
-            if self.r.const(arg[0], arg[1]) is None and not _is_none(arg[0]):
+            if given:
                 return SHUFFLED  # any sampler decides the order itself
         if self._iterable_dataset(loader):
             return SHUFFLED  # order is the dataset's business; shuffle is not allowed
@@ -164,7 +181,7 @@ class LoaderSizes:
 
     def batch_size(self, loader: ExtCall) -> Optional[int]:
         """The batch size, 1 when not passed (DataLoader's default); None when unknown or sampler-made."""
-        if self.loaders.argument(loader, "batch_sampler") is not None:
+        if self.loaders.sampler(loader, "batch_sampler") is not False:
             return None
         arg = self.loaders.argument(loader, "batch_size")
         if arg is None:
@@ -186,7 +203,7 @@ class LoaderSizes:
     def dataset_length(self, loader: ExtCall) -> Optional[int]:
         """len(dataset) when it is written in the code: ``TensorDataset(torch.randn(N, ...))``,
         ``Subset(ds, range(N))``, a Dataset class whose ``__len__`` returns a constant."""
-        if self.loaders.argument(loader, "sampler") is not None:
+        if self.loaders.sampler(loader, "sampler") is not False:
             return None  # the sampler decides how many samples an epoch has
         arg = self.loaders.argument(loader, "dataset")
         if arg is None or arg[0] == "?":

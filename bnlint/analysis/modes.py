@@ -13,9 +13,13 @@ computed from *mode events* in program order:
 
 Events come from the function itself (by source position), from the project
 helpers it calls (``evaluate(model, loader)``, ``self.validate()``; their
-events in order, following arguments), from overridden ``train()`` methods
-(a backbone put back in eval by ``def train(self, mode=True)``), and from the
-callers of the function (the state on entry). Loop-carried state is handled
+events in order, following arguments), from the ``__init__`` of project classes
+it constructs (``self.teacher = copy.deepcopy(model).eval()`` in a trainer),
+from overridden ``train()`` methods (a backbone put back in eval by
+``def train(self, mode=True)``), and from the callers of the function (the
+state on entry). A mode call on a module covers its submodules: the target of
+a call of ``net.backbone`` includes the attribute path, so ``net.train()``
+switches it. Loop-carried state is handled
 by also folding the events of one whole iteration of each enclosing loop.
 
 A fold yields the set of possible states: ``eval``, ``unknown``,
@@ -29,8 +33,10 @@ some path reaches the training step in eval mode and none is unknown), so an
 ``unknown`` keeps them silent (precision over recall).
 
 Model identity is the value resolver's (same construction site), refined by
-the call that created the object (``origin``): an EMA ``copy.deepcopy`` or a
-second call of a factory is another object even though it resolves alike.
+the call that created the object (``origin``, also through ``self.attr`` and
+the attributes of a project object, ``ema.ema``): an EMA ``copy.deepcopy``
+(made directly or returned by a helper) or a second call of a factory is
+another object even though it resolves alike.
 """
 from __future__ import annotations
 
@@ -43,7 +49,9 @@ from .loops import ForwardCall, TrainingAnalysis
 from .module import CallSite, ModuleInfo, Scope
 from .provenance import model_key
 from .syntax import within
-from .values import PASS_THROUGH_CALLS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg
+from .values import (
+    PASS_THROUGH_CALLS, ClassRef, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg,
+)
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
 # States of a fold.
@@ -131,6 +139,15 @@ def _guards_of(scope: Scope, node: cst.CSTNode) -> tuple:
     return ()
 
 
+def _before(module: ModuleInfo, event: Event, here: Tuple[int, int], node: cst.CSTNode) -> bool:
+    """``event`` happens before the call ``node`` runs: it starts earlier, or it starts where ``node``
+    starts and lies inside it, i.e. in the receiver of a chained call (``Trainer(model).fit()``: the
+    constructor runs first)."""
+    if event.pos < here:
+        return True
+    return event.pos == here and event.node is not node and within(module, event.node, node)
+
+
 def _apply(state: str, events: Sequence[Event]) -> str:
     for e in events:
         if e.kind == EVAL:
@@ -166,9 +183,15 @@ class ModeAnalysis:
         base = self.target(values, self.is_copy(expr, ctx), self.origin(expr, ctx))
         if not isinstance(expr, cst.Attribute) or not base:
             return base
-        parent = self.target(self.r.resolve(expr.value, ctx))
-        paths = {("sub", k, expr.attr.value) for k in parent.keys}
-        return Target(base.keys | frozenset(paths), base.copied, base.origin)
+        return Target(base.keys | self._attribute_paths(expr, ctx), base.copied, base.origin)
+
+    def _attribute_paths(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> FrozenSet[Key]:
+        """Keys ``("sub", parent, attr)`` for ``a.b.c``, through every parent of the chain: switching
+        ``a`` or ``a.b`` switches ``a.b.c`` (``Module.train()`` recurses into every child)."""
+        if not isinstance(expr, cst.Attribute) or depth > MAX_DEPTH:
+            return frozenset()
+        parents = self.target(self.r.resolve(expr.value, ctx)).keys | self._attribute_paths(expr.value, ctx, depth + 1)
+        return frozenset(("sub", k, expr.attr.value) for k in parents)
 
     @staticmethod
     def is_forward(fc: ForwardCall) -> bool:
@@ -180,15 +203,17 @@ class ModeAnalysis:
         func = fc.site.call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
             func = func.value
-        return self.target(models, self.is_copy(func, fc.ctx), self.origin(func, fc.ctx))
+        # Through the attribute path too: ``net.train()`` covers a forward call of ``net.backbone``.
+        return self.target_of_expr(func, fc.ctx, models)
 
     def is_copy(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
         """``expr`` names an object made by ``copy.deepcopy(...)`` (an EMA/teacher copy)."""
         chain = self.origin(expr, ctx)
         if not chain:
             return False
-        call = chain[0]
+        # Any call of the chain: a factory that returns ``copy.deepcopy(...)`` makes a copy too.
         return any(isinstance(v, Ref) and v.qualname == "copy.deepcopy"
+                   for call in chain if call is not _CYCLE
                    for v in self.r.resolve(call.func, self._origin_ctx.get(id(call), ctx)))
 
     def origin(self, expr: cst.BaseExpression, ctx: Ctx, _seen=None, _depth: int = 0) -> Optional[tuple]:
@@ -235,12 +260,14 @@ class ModeAnalysis:
                 seen.add(key)
                 bindings = [(b.expr, ctx if b.scope is ctx.scope else Ctx(b.scope))
                             for b in scope.bindings[expr.value]]
-        elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
-                and ctx.scope.cls is not None and expr.value.value == ctx.scope.self_name:
-            found = [b for c, _ in self.r.mro(ctx.scope.cls, ctx.scope.module) for b in c.attrs.get(expr.attr.value, [])]
+        elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            owner = self._owner_class(expr.value, ctx)
+            if owner is None:
+                return None
+            found = [b for c, _ in self.r.mro(*owner) for b in c.attrs.get(expr.attr.value, [])]
             if not found or any(b.kind != "assign" or b.path for b in found):
                 return None
-            key = (id(ctx.scope.cls), expr.attr.value)
+            key = (id(owner[0]), expr.attr.value)
             if key in seen:
                 return (_CYCLE,)
             seen.add(key)
@@ -249,6 +276,16 @@ class ModeAnalysis:
         origins = {o for o in origins if o != (_CYCLE,)}
         if len(origins) == 1:
             return origins.pop()
+        return None
+
+    def _owner_class(self, name: cst.Name, ctx: Ctx):
+        """(class, module) whose attribute ``name.attr`` is: ``self``'s class, or the project class of the
+        one object ``name`` holds (``ema.ema`` after ``ema = ModelEMA(model)``); None when unknown."""
+        if ctx.scope.cls is not None and name.value == ctx.scope.self_name:
+            return ctx.scope.cls, ctx.scope.module
+        values = self.r.resolve(name, ctx)
+        if len(values) == 1 and isinstance(values[0], Instance) and values[0].call is not None:
+            return values[0].cls, values[0].module
         return None
 
     def receiver_relation(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> Optional[str]:
@@ -318,7 +355,35 @@ class ModeAnalysis:
             inner = Ctx(fref.scope, self.r.bind_args(fref.scope, call, ctx, fref.bound_self is not None),
                         fref.bound_self or self.r.ctx_for(fref.scope).self_value)
             out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(fref.scope, inner, target, depth + 1))
+        for init, inner in self._constructors(site, ctx):
+            out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(init, inner, target, depth + 1))
         return out
+
+    def _constructors(self, site: CallSite, ctx: Ctx) -> List[Tuple[Scope, Ctx]]:
+        """``__init__`` of a project class this call constructs, with the new object as ``self``, when its
+        module switches some mode: ``self.teacher = copy.deepcopy(model); self.teacher.eval()`` there
+        is an event of the caller."""
+        out: List[Tuple[Scope, Ctx]] = []
+        for v in self.r.resolve(site.call.func, ctx):
+            if not isinstance(v, ClassRef):
+                continue
+            for cls, module in self.r.mro(v.cls, v.module):
+                init = cls.methods.get("__init__")
+                if init is None:
+                    continue
+                if self._module_switches(module):
+                    inst = Instance(v.cls, v.module, site.call, ctx)
+                    out.append((init, Ctx(init, self.r.bind_args(init, site.call, ctx, True), inst)))
+                break
+        return out
+
+    def _module_switches(self, module: ModuleInfo) -> bool:
+        """Some call in ``module`` is a mode method (``x.eval()``, ``x.train(...)``, ``x.apply(...)``)."""
+        key = ("mode_calls_in_module", id(module))
+        if key not in self.memo:
+            self.memo[key] = any(isinstance(s.call.func, cst.Attribute) and s.call.func.attr.value in MODE_METHODS
+                                 for scope in module.scopes for s in scope.calls)
+        return self.memo[key]
 
     def may_switch(self, scope: Scope, loop: cst.CSTNode, ctx: Ctx) -> bool:
         """Whether the body of ``loop`` can hold an EVAL event for any model: a mode call
@@ -339,6 +404,9 @@ class ModeAnalysis:
                 inner = Ctx(fref.scope, self.r.bind_args(fref.scope, site.call, ctx, fref.bound_self is not None),
                             fref.bound_self or self.r.ctx_for(fref.scope).self_value)
                 if self._sites_may_switch(fref.scope.calls, inner, depth + 1):
+                    return True
+            for init, inner in self._constructors(site, ctx):
+                if self._sites_may_switch(init.calls, inner, depth + 1):
                     return True
         return False
 
@@ -395,7 +463,7 @@ class ModeAnalysis:
         if entry is None:
             entry = self.entry_states(scope, target, depth)
         at = _guards_of(scope, node)
-        before = [e for e in events if e.pos < here]
+        before = [e for e in events if _before(module, e, here, node)]
         result = set(self.fold(entry, before, at))
         # Later iterations of each enclosing loop also see the events after `node` in that loop.
         for loop in self._enclosing_loops(module, scope, node):
@@ -403,7 +471,7 @@ class ModeAnalysis:
             start = module.position(loop)[:2]
             outside = [e for e in events if e.pos < start and not within(module, e.node, loop)]
             carried = self.fold(self.fold(entry, outside, at), body, at)
-            result |= self.fold(carried, [e for e in body if e.pos < here], at)
+            result |= self.fold(carried, [e for e in body if _before(module, e, here, node)], at)
         return frozenset(result)
 
     def iteration_states(self, scope: Scope, node: cst.CSTNode, loop: cst.CSTNode, ctx: Ctx,

@@ -61,6 +61,7 @@ class Scope:
     loops: List[cst.CSTNode] = field(default_factory=list)
     returns: List[cst.BaseExpression] = field(default_factory=list)
     decorators: List[cst.BaseExpression] = field(default_factory=list)
+    flow: Optional[object] = None  # reaching.Flow, computed on first use
 
     @property
     def short_name(self) -> str:
@@ -114,6 +115,7 @@ class ModuleInfo:
         self.scope_of: Dict[cst.CSTNode, Scope] = {}  # FunctionDef -> Scope
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
         self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
+        self.escaping_names: Optional[set] = None  # names declared global/nonlocal (reaching.py)
         self._positions = None
         _Collector(self).run()
 

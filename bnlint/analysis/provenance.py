@@ -187,10 +187,10 @@ class Provenance:
     # -- expressions ----------------------------------------------------------------
     def _of(self, expr, ctx: Ctx, depth: int) -> Optional[Struct]:
         if isinstance(expr, cst.Name):
-            return self._name(expr.value, ctx, depth)
+            return self._name(expr.value, ctx, depth, expr)
         if isinstance(expr, cst.Attribute):
             if isinstance(expr.value, cst.Name) and ctx.scope.self_name == expr.value.value:
-                return None  # self.x: state, not a batch we can follow
+                return self._state(expr.attr.value, ctx, depth)  # self.real = ... in another method
             inner = self.of(expr.value, ctx, depth)  # batch.x (a field of a batch object)
             return detached(inner) if expr.attr.value == "data" else inner
         if isinstance(expr, (cst.Tuple, cst.List)):
@@ -212,11 +212,11 @@ class Provenance:
             return self.of(expr.value, ctx, depth)
         return None
 
-    def _name(self, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+    def _name(self, name: str, ctx: Ctx, depth: int, use: Optional[cst.Name] = None) -> Optional[Struct]:
         scope: Optional[Scope] = ctx.scope
         cur = ctx
         while scope is not None:
-            bindings = scope.bindings.get(name)
+            bindings = self.r.visible_bindings(scope, name, use)  # those that reach ``use``
             if bindings:
                 results = [self._binding(b, name, cur, depth) for b in bindings]
                 results = [r for r in results if r is not _SKIP]
@@ -226,6 +226,32 @@ class Provenance:
                 return first if all(same(first, r) for r in results[1:]) else None
             scope = scope.parent
             cur = Ctx(scope) if scope is not None else None
+        return None
+
+    def _state(self, attr: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``self.attr``: what the methods of the class store there (``self.real_A = input["A"]`` in
+        ``set_input``, ``self.fake_B = self.netG(self.real_A)`` in ``forward``), each evaluated in its
+        method with the same ``self``; every store must agree, else unknown."""
+        cls = ctx.scope.cls
+        if cls is None:
+            return None
+        for c, _module in self.r.mro(cls, ctx.module):
+            bindings = c.attrs.get(attr)
+            if not bindings:
+                if attr in c.methods or attr in c.class_bindings:
+                    return None
+                continue
+            results = []
+            for b in bindings:
+                if b.kind not in ("assign", "for") or _is_none(b.expr):
+                    continue  # ``self.fake = None``: a placeholder until the real store
+                bctx = ctx if ctx.scope is b.scope else Ctx(b.scope, None, ctx.self_value)
+                results.append(self._binding(b, attr, bctx, depth))
+            results = [r for r in results if r is not _SKIP]
+            if not results or any(r is None for r in results):
+                return None
+            first = results[0]
+            return first if all(same(first, r) for r in results[1:]) else None
         return None
 
     def _binding(self, b: Binding, name: str, ctx: Ctx, depth: int):
@@ -281,8 +307,8 @@ class Provenance:
         return first if all(same(first, r) for r in results[1:]) else None
 
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
-        if len(expr.slice) != 1:
-            return None
+        if len(expr.slice) != 1 and not (expr.slice and isinstance(expr.slice[0].slice, cst.Slice)):
+            return None  # ``x[:n, :, :, :]`` goes on: its first element picks the rows, like ``x[:n]``
         base = self.of(expr.value, ctx, depth)
         sl = expr.slice[0].slice
         if isinstance(sl, cst.Index):
@@ -509,7 +535,7 @@ class Provenance:
             scope = scope.parent
         if scope is None:
             return _SKIP
-        bindings = scope.bindings[expr.value]
+        bindings = self.r.visible_bindings(scope, expr.value, expr)
         if not all(b.kind == "assign" and not b.path for b in bindings):
             if ctx.env is not None and ctx.scope is scope and expr.value in ctx.env and len(bindings) == 1:
                 passed = ctx.env[expr.value]
@@ -570,6 +596,10 @@ def _module_like(value: Value) -> bool:
 
 def _noise(call: cst.Call) -> Batch:
     return Batch((Part(Origin(("noise", id(call)), "random noise", "noise")),))
+
+
+def _is_none(expr) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
 
 
 def _is_noise(batch: Batch) -> bool:

@@ -6,6 +6,15 @@ or a Lightning ``training_step``. Inside a step, forward calls are grouped by
 the module object they run (same constructor call, same attribute), each with
 the provenance of its batch (``provenance.py``). Rules then ask for pairs of
 uses of one BN model on batches of different kinds.
+
+Reach: the calls inside a project model's own ``forward(a, b)`` called with
+several batches (``net(xs, xt)``) are uses too, with ``a``/``b`` bound to the
+caller's batches; a step is cut into updates at its optimizer steps (pairs come
+from one update); the mode in effect at a call vetoes it, not an ``.eval()``
+anywhere in the file. A pair is reported where the two uses' call paths part
+(``sites``): inside one helper or ``forward`` that runs the model on both
+batches, possibly in another file than the step's (``step_modules`` finds the
+steps in other files that reach a file's ``forward`` or helpers).
 """
 from __future__ import annotations
 
@@ -14,10 +23,17 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
-from .loops import ForwardCall, TrainingAnalysis
+from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
+from .modes import S_EVAL, S_FRESH, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children
 from .provenance import NO_GRAD, Batch, Provenance, batch_argument, model_key, other_arguments
-from .values import Ctx, Ref, Value
+from .values import Ctx, ExtCall, FuncRef, Instance, Ref, SubModule, Value, unwrap
+
+# Bases that make a project class a network (its unknown attributes may be submodules).
+_MODULE_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
+# Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
+_SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
+MAX_CONSUMERS = 12  # modules searched for the training steps that reach a forward/helper of this one
 
 
 @dataclass(eq=False)
@@ -30,10 +46,39 @@ class Use:
     guards: Tuple[Tuple[cst.BaseExpression, bool], ...]
     args: Tuple[str, ...]  # the other arguments' source text
     looped: bool  # one of several batches of a loop over domains
+    step_sites: Tuple[CallSite, ...] = ()  # the calls of the step the anchor belongs to
 
     @property
     def line_node(self) -> cst.CSTNode:
         return self.anchor.call
+
+    @property
+    def path(self) -> Tuple[CallSite, ...]:
+        """The calls from the step's own scope down to the forward call (helpers, a model's ``forward``)."""
+        return tuple(self.fc.chain) + (self.fc.site,)
+
+
+@dataclass(eq=False)
+class Sites:
+    """Where a pair of uses is reported: the first calls on their paths that differ.
+
+    ``a``/``b`` are those calls (the same call for a loop over domains); ``through`` the call
+    both paths share just above them (a helper or a model's own ``forward``), None when the two
+    calls sit in the step itself; ``anchor`` the step's own call leading there.
+    """
+
+    a: CallSite
+    b: CallSite
+    through: Optional[CallSite]
+    anchor: CallSite
+    # When the finding stays at the step's call of a helper in a file that does not host it: the
+    # calls inside the helper (related locations) and the helper call just above them.
+    inner: Tuple[CallSite, ...] = ()
+    inner_through: Optional[CallSite] = None
+
+    @property
+    def module(self) -> ModuleInfo:
+        return self.a.scope.module
 
 
 @dataclass(eq=False)
@@ -50,7 +95,9 @@ class StepAnalysis:
         self.r = training.r
         self.bn = training.bn
         self.prov = Provenance(self.r, training.model_values)
+        self.modes = ModeAnalysis(training)
         self.memo = self.r.index.memo
+        self._step_of: Dict[int, Tuple[CallSite, ...]] = {}  # id(call) -> the calls of its step
 
     # -- steps ------------------------------------------------------------------------
     def steps(self, module: ModuleInfo) -> List[Tuple[Scope, List[ForwardCall]]]:
@@ -62,14 +109,92 @@ class StepAnalysis:
         for scope in module.scopes:
             loops = self.t.training_loops(scope)
             ctx = self.r.ctx_for(scope)
-            for loop in loops:
-                sites = [s for s in scope.calls if _innermost(s, loops) is loop]
-                out.append((scope, self._direct(self.t.forward_calls(sites, ctx))))
+            parts = [[s for s in scope.calls if _innermost(s, loops) is loop] for loop in loops]
             if self._is_step_function(scope, loops, ctx):
-                sites = [s for s in scope.calls if _innermost(s, loops) is None]
-                out.append((scope, self._direct(self.t.forward_calls(sites, ctx))))
+                parts.append([s for s in scope.calls if _innermost(s, loops) is None])
+            for sites in parts:
+                for site in sites:
+                    self._step_of[id(site.call)] = tuple(sites)
+                out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, ctx)))))
         self.memo[key] = out
         return out
+
+    # -- updates within a step ------------------------------------------------------------
+    def segment(self, use: Use) -> int:
+        """The optimizer steps the step takes before the use's call (in source order).
+
+        The calls of one segment feed one update: a discriminator call in the generator's
+        update (followed by G's optimizer step) is in another segment than the discriminator's
+        own update that comes after it. Computed on demand: only pair candidates ask.
+        """
+        sites = use.step_sites
+        if not sites:
+            return 0
+        key = ("step_bounds", id(sites[0].call), len(sites))
+        if key not in self.memo:
+            ctx = self.r.ctx_for(sites[0].scope)
+            module = sites[0].scope.module
+            self.memo[key] = (sites, sorted(module.position(s.call)[:2] for s in sites
+                                            if self._steps_optimizer(s, ctx, 0)))
+        bounds = self.memo[key][1]
+        here = use.anchor.scope.module.position(use.anchor.call)[:2]
+        return sum(1 for b in bounds if b < here)
+
+    def _steps_optimizer(self, site: CallSite, ctx: Ctx, depth: int) -> bool:
+        """``opt.step()`` (any receiver but a learning-rate scheduler), or a helper that takes one."""
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "step":
+            values = unwrap(self.r.resolve(func.value, ctx))
+            if any(isinstance(v, ExtCall) and (".lr_scheduler." in v.qualname or ".swa_utils." in v.qualname)
+                   for v in values):
+                return False
+            frefs = [v for v in self.r.resolve(func, ctx) if isinstance(v, FuncRef)]
+            if not frefs:
+                return True  # an optimizer, a GradScaler, Lightning's optimizers()...
+        if depth >= 2:
+            return False
+        for fref in self.t.called_functions(site, ctx):
+            key = ("steps_optimizer", id(fref.scope))
+            if key not in self.memo:
+                self.memo[key] = False  # recursion guard
+                inner = self.r.ctx_for(fref.scope)
+                self.memo[key] = any(self._steps_optimizer(s, inner, depth + 1) for s in fref.scope.calls)
+            if self.memo[key]:
+                return True
+        return False
+
+    # -- a project model's own forward ----------------------------------------------------------
+    def _through_forward(self, forwards: List[ForwardCall]) -> List[ForwardCall]:
+        """Add the forward calls inside a project model's ``forward(a, b)`` called with several batches.
+
+        ``net(xs, xt)`` whose ``forward`` runs ``self.trunk(a)`` and ``self.trunk(b)``: the inner
+        calls, with ``a``/``b`` bound to the caller's batches and ``self`` to the called object,
+        are uses of ``trunk`` like calls written in the step itself.
+        """
+        out = list(forwards)
+        for fc in forwards:
+            scope = self._forward_scope(fc)
+            if scope is None:
+                continue
+            inner = Ctx(scope, self.r.bind_args(scope, fc.site.call, fc.ctx, skip_self=True), fc.models[0])
+            calls = self.t.forward_calls(scope.calls, inner, fc.chain + (fc.site,),
+                                         max(MAX_CALL_DEPTH - 1, len(fc.chain) + 1))
+            out.extend(c for c in calls if _is_param_batch(c, scope))
+        return out
+
+    def _forward_scope(self, fc: ForwardCall) -> Optional[Scope]:
+        call = fc.site.call
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if len(positional) < 2 or any(a.star for a in call.args) or len(fc.models) != 1:
+            return None
+        model = fc.models[0]
+        func = call.func
+        if not isinstance(model, Instance) or isinstance(func, cst.Attribute) and func.attr.value != "forward":
+            return None
+        scope = self.r.find_method(model.cls, model.module, "forward")
+        if scope is None or scope.self_name is None or len([p for p in scope.params if p.index >= 1]) < 2:
+            return None
+        return scope
 
     def is_step_function(self, scope: Scope) -> bool:
         return self._is_step_function(scope, self.t.training_loops(scope), self.r.ctx_for(scope))
@@ -105,10 +230,10 @@ class StepAnalysis:
             if self._without_grad(fc):
                 continue
             key = model_key(fc.models)
-            if key is None or self._in_eval_mode(fc, key):
+            if key is None or not all(self._network(m) for m in fc.models):
                 continue
             bn_models = [m for m in fc.models if self.bn.has_bn(m)]
-            if not bn_models:
+            if not bn_models or self._line_eval(fc, key) or self._set_up_in_eval(fc, key):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
             callee = self.callee_text(fc)
@@ -123,8 +248,62 @@ class StepAnalysis:
             for batch in options:
                 if batch is not None:
                     group.uses.append(Use(fc, batch, anchor, guards, other_arguments(fc.site.call),
-                                          len(options) > 1))
+                                          len(options) > 1, self._step_of.get(id(anchor.call), ())))
         return [g for g in groups.values() if g.uses]
+
+    def generators(self, forwards: List[ForwardCall]) -> set:
+        """Keys of the models whose outputs a BN network of the step takes in, directly or after
+        other models: ``G`` in ``D(G(z))`` with a BN ``D``, ``G_AB`` in CycleGAN's
+        ``G_BA(G_AB(real_A))`` with a BN ``G_BA``. Generators, not critics. A loss module or a
+        progress bar takes a critic's output too; only networks with BN count as consumers."""
+        key = ("step_generators", id(forwards))
+        if key not in self.memo:
+            bn_keys = set()
+            for fc in forwards:
+                if any(self.bn.has_bn(m) for m in fc.models):
+                    bn_keys.add(model_key(fc.models))
+            out = set()
+            for fc in forwards:
+                arg = batch_argument(fc.site.call)
+                if arg is None:
+                    continue
+                for batch in self.prov.alternatives(arg, fc.ctx):
+                    if batch is None:
+                        continue
+                    for part in batch.parts:
+                        chain = part.via + (model_key(fc.models),)
+                        for i, k in enumerate(part.via):
+                            if any(later in bn_keys for later in chain[i + 1:]):
+                                out.add(k)
+            self.memo[key] = (forwards, out)  # the list keeps its id alive
+        return self.memo[key][1]
+
+    def place(self, use: Use) -> tuple:
+        """Sort key of a use: file, then position of its step call, then of the call itself."""
+        return (use.anchor.scope.module.path, use.anchor.scope.module.position(use.anchor.call)[:2],
+                use.fc.site.scope.module.position(use.fc.site.call)[:2])
+
+    def where(self, sites: Sites) -> str:
+        """`` in `d_loss` `` / `` in the forward of `net` `` for calls reached through a shared call."""
+        through = sites.through or sites.inner_through
+        if through is None:
+            return ""
+        func = through.call.func
+        if self._is_model_call(through):
+            if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+                func = func.value
+            return f" in the `forward` of `{_root_text(func, self.r.ctx_for(through.scope), 0)}`"
+        return f" in `{_root_text(func, self.r.ctx_for(through.scope), 0)}`"
+
+    def _network(self, value: Value) -> bool:
+        """Not an unknown attribute of a project object that is not a network (``self.assertClose``
+        of a test case): only a network's unknown attributes may be submodules."""
+        while isinstance(value, SubModule):
+            if isinstance(value.parent, Instance):
+                inst = value.parent
+                return any(q.startswith(_MODULE_BASES) for q in self.r.external_bases(inst.cls, inst.module))
+            value = value.parent
+        return True
 
     def _without_grad(self, fc: ForwardCall) -> bool:
         for site in list(fc.chain) + [fc.site]:
@@ -140,7 +319,77 @@ class StepAnalysis:
                 scope = scope.parent
         return False
 
-    def _in_eval_mode(self, fc: ForwardCall, key: tuple) -> bool:
+    def in_eval_mode(self, use: Use) -> bool:
+        """The model may be in eval mode at the use's call: an ``.eval()`` reaches it (in the step's
+        function, its loop's earlier iterations, the helpers on the way) with no ``.train()`` after
+        it; an ``.eval()`` in some other method (a distant ``evaluate()``) does not. (``bn_model_uses``
+        already drops calls after an ``.eval()`` in the same function and models put in eval mode
+        where they are set up; this flow-sensitive check costs more, so rules ask it of pairs only.)"""
+        key = ("use_eval", id(use.fc))
+        if key not in self.memo:
+            self.memo[key] = (use.fc, self._in_eval_mode(use.fc))
+        return self.memo[key][1]
+
+    def _in_eval_mode(self, fc: ForwardCall) -> bool:
+        # Through a model's own ``forward`` the outer call decides (``net.eval()`` covers ``net.trunk``).
+        outer = fc
+        while outer.chain and self._is_model_call(outer.chain[-1]):
+            outer = ForwardCall(outer.chain[-1], self.r.ctx_for(outer.chain[-1].scope), fc.models, outer.chain[:-1])
+        target = self.modes.target_of_call(fc, fc.models)
+        if outer is not fc:
+            target = self.modes.target_of_call(outer, self.t.model_values(outer.site.call.func, outer.ctx))
+        if not target:
+            return False
+        # The mode in effect from the step's own function down to the call: events before the call
+        # in each function and loop on the way (earlier iterations included). The function is
+        # entered in train mode: a switch made by its callers is BN201/BN202's business, and
+        # searching them costs a project-wide caller search per step.
+        sites = list(outer.chain) + [outer.site]
+        ctx = self.r.ctx_for(sites[0].scope)
+        states = frozenset({S_FRESH})
+        for i, site in enumerate(sites):
+            states = self.modes.states_at(site.scope, site.call, ctx, target, states)
+            if S_EVAL in states:
+                return True
+            if i + 1 < len(sites):
+                nxt = sites[i + 1].scope
+                frefs = [f for f in self.t.called_functions(site, ctx) if f.scope is nxt]
+                if not frefs:
+                    return False
+                ctx = Ctx(nxt, self.r.bind_args(nxt, site.call, ctx, frefs[0].bound_self is not None),
+                          frefs[0].bound_self or self.r.ctx_for(nxt).self_value)
+        return False
+
+    def _is_model_call(self, site: CallSite) -> bool:
+        return bool(self.t.model_values(site.call.func, self.r.ctx_for(site.scope)))
+
+    def _set_up_in_eval(self, fc: ForwardCall, key: tuple) -> bool:
+        """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back."""
+        modules = {id(s.scope.module): s.scope.module for s in list(fc.chain) + [fc.site]}
+        found = [self._mode_switches(module, key) for module in modules.values()]
+        return any(set_up for set_up, _ in found) and not any(on for _, on in found)
+
+    def _mode_switches(self, module: ModuleInfo, key: tuple) -> Tuple[bool, bool]:
+        """(an ``.eval()`` of the model where it is set up, a ``.train()`` of it anywhere) in ``module``."""
+        memo_key = ("mode_switches", id(module), key)
+        if memo_key not in self.memo:
+            set_up = switched_on = False
+            for scope in module.scopes:
+                ctx = self.r.ctx_for(scope)
+                for site in scope.calls:
+                    func = site.call.func
+                    if not (isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train")):
+                        continue
+                    if model_key(self.t.model_values(func.value, ctx)) != key:
+                        continue
+                    if func.attr.value == "eval" or _train_false(site.call, self.r, ctx):
+                        set_up = set_up or scope.short_name in _SETUP_SCOPES
+                    else:
+                        switched_on = True
+            self.memo[memo_key] = (set_up, switched_on)
+        return self.memo[memo_key]
+
+    def _line_eval(self, fc: ForwardCall, key: tuple) -> bool:
         """``model.eval()`` runs before the call in its function, with no ``model.train()`` in between."""
         for site in list(fc.chain) + [fc.site]:
             module = site.scope.module
@@ -181,10 +430,79 @@ class StepAnalysis:
         if fc.chain and fc.site.scope.self_name and text.split(".")[0] == fc.site.scope.self_name:
             # ``self(...)`` inside a method called as ``D.compute_loss(x)``: name it ``D``.
             outer = fc.chain[-1].call.func
-            if isinstance(outer, cst.Attribute):
+            if isinstance(outer, cst.Attribute) and outer.attr.value != "forward":
                 receiver = _root_text(outer.value, self.r.ctx_for(fc.chain[-1].scope), 0)
                 text = receiver + text[len(fc.site.scope.self_name):]
+            elif self._is_model_call(fc.chain[-1]):  # ``self.trunk`` in the forward of ``net(xs, xt)``
+                if isinstance(outer, cst.Attribute):
+                    outer = outer.value
+                receiver = _root_text(outer, self.r.ctx_for(fc.chain[-1].scope), 0)
+                text = receiver + text[len(fc.site.scope.self_name):]
         return text
+
+    # -- where a pair is reported --------------------------------------------------------------
+    def sites(self, a: Use, b: Use, hosts: Callable[[ModuleInfo], bool]) -> Sites:
+        """The calls a finding about uses ``a`` and ``b`` points at: where their paths part.
+
+        Two helper calls in the step (``loss(model, xs) + loss(model, xt)``) part in the step;
+        one helper or ``forward`` running the model on both batches parts inside it, and the
+        finding goes there (the fix goes there), unless that file cannot host the rule's
+        findings (``hosts``), then to the step's call.
+        """
+        pa, pb = a.path, b.path
+        i = 0
+        while i < min(len(pa), len(pb)) - 1 and pa[i] is pb[i]:
+            i += 1
+        if pa[i] is pb[i]:
+            return Sites(pa[0], pb[0], None, pa[0])  # one call runs the model on each batch (a loop)
+        if i > 0 and not hosts(pa[i].scope.module):
+            # Reported at the step's call of the helper, naming the calls inside it.
+            return Sites(pa[0], pb[0], None, pa[0], (pa[i], pb[i]), pa[i - 1])
+        return Sites(pa[i], pb[i], pa[i - 1] if i > 0 else None, pa[0])
+
+    def apart(self, a: Use, b: Use) -> bool:
+        """The uses come from different calls of a model whose ``forward`` was followed (``model(xa, 0)``
+        and ``model(xb, 1)``): those outer calls are uses of ``model`` and are paired themselves, with
+        their own arguments; the calls inside ``forward`` pair only within one outer call."""
+        pa, pb = a.path, b.path
+        i = 0
+        while i < min(len(pa), len(pb)) - 1 and pa[i] is pb[i]:
+            i += 1
+        return any(self._is_model_call(s) for s in pa[i:-1] + pb[i:-1])
+
+    def step_modules(self, module: ModuleInfo, visible: Callable[[ModuleInfo], bool]) -> List[ModuleInfo]:
+        """``module`` and the modules whose training steps reach a model ``forward`` or helper of it
+        that calls one model on two of its parameters (a finding there is ``module``'s); only
+        modules where the training step is ``visible``."""
+        out = [module] if visible(module) else []
+        for consumer in self._consumers(module):
+            if consumer not in out and visible(consumer):
+                out.append(consumer)
+        return out
+
+    def _consumers(self, module: ModuleInfo) -> List[ModuleInfo]:
+        key = ("step_consumers", id(module))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = []
+        out: List[ModuleInfo] = []
+        for scope in module.scopes:
+            if not _calls_on_two_params(scope):
+                continue
+            if scope.short_name == "forward" and scope.cls is not None:
+                init = scope.cls.methods.get("__init__")
+                sites = self.r.callers(init) if init is not None else []
+            else:
+                sites = self.r.callers(scope)
+            for site in sites:
+                found = [site.scope.module]
+                if site.scope.module is module and site.scope.parent is not None and site.scope.returns:
+                    found = [s.scope.module for s in self.r.callers(site.scope)]  # a factory in the model's file
+                for m in found:
+                    if m is not module and m not in out and len(out) < MAX_CONSUMERS:
+                        out.append(m)
+        self.memo[key] = out
+        return out
 
     def calls_method_on(self, module: ModuleInfo, key: tuple, wanted: Callable[[str], bool]) -> bool:
         """Some call ``<model>.<method>(...)`` in ``module`` with ``wanted(method)`` runs on the model ``key``."""
@@ -196,6 +514,50 @@ class StepAnalysis:
                     if model_key(self.t.model_values(func.value, ctx)) == key:
                         return True
         return False
+
+
+def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[str]:
+    """The parameter of ``scope`` that ``expr`` is computed from: through method calls (``x.to(dev)``,
+    ``x.detach()``) and through calls on it (``self.front1(x)``, ``F.relu(x)``)."""
+    for _ in range(8):
+        if not isinstance(expr, cst.Call):
+            break
+        func = expr.func
+        if isinstance(func, cst.Attribute) and not (isinstance(func.value, cst.Name)
+                                                    and func.value.value in (scope.self_name, "F", "torch")):
+            expr = func.value
+        else:
+            expr = batch_argument(expr)
+    if isinstance(expr, cst.Name) and expr.value != scope.self_name and scope.param(expr.value) is not None:
+        return expr.value
+    return None
+
+
+def _is_param_batch(fc: ForwardCall, scope: Scope) -> bool:
+    return fc.site.scope is scope and _param_root(batch_argument(fc.site.call), scope) is not None
+
+
+def _calls_on_two_params(scope: Scope) -> bool:
+    """Some callee is called on two different parameters of ``scope`` (``D(real)``, ``D(fake)``)."""
+    if scope.parent is None:
+        return False
+    seen: Dict[str, str] = {}
+    for site in scope.calls:
+        func = site.call.func
+        # A model handed in (``D`` of ``d_loss(D, real, fake)``) or held by the object (``self.trunk``).
+        if isinstance(func, cst.Name):
+            if scope.param(func.value) is None or func.value == scope.self_name:
+                continue
+        elif not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                  and func.value.value == scope.self_name and scope.self_name is not None):
+            continue
+        param = _param_root(batch_argument(site.call), scope)
+        if param is None:
+            continue
+        callee = " ".join(cst.Module(body=[]).code_for_node(site.call.func).split())
+        if seen.setdefault(callee, param) != param:
+            return True
+    return False
 
 
 def _train_false(call: cst.Call, resolver, ctx: Ctx) -> bool:

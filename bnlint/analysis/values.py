@@ -1,4 +1,4 @@
-"""A small, flow-insensitive abstract interpreter: "what can this expression be?"
+"""A small abstract interpreter: "what can this expression be?"
 
 ``Resolver.resolve(expr, ctx)`` returns the possible abstract values of an
 expression: an external API by qualified name (``torch.nn.BatchNorm2d``), a
@@ -6,6 +6,11 @@ project class or function, an instance built by a call, a DataLoader, the
 batch produced by iterating a loader, a constant, an argparse default...
 Parameters are resolved through the call being followed (``Ctx.env``) or,
 failing that, through every call site of the function in the project.
+
+A name read in its own scope means the bindings that can reach that read
+(``reaching.py``: program order, joins at branches, loop back edges); a name
+read from an enclosing scope (a closure, a module global read in a function),
+and attributes of ``self``, still mean every value ever bound there.
 
 Values from a branch whose condition cannot be decided are wrapped in
 ``Maybe``; rules treat those as unknown (precision over recall).
@@ -19,6 +24,7 @@ import libcst as cst
 
 from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
+from .reaching import reaching
 
 MAX_DEPTH = 12
 # A reverse call search considers at most this many files that name the function and can import it
@@ -28,6 +34,7 @@ MAX_DEPTH = 12
 # and fewer cache dependencies mean fewer files re-checked after an edit.
 MAX_CALLER_FILES = 12
 _NOT_SEEN = float("inf")
+STARRED = "*"  # ``bind_args`` key for a call's ``*args``/``**kwargs`` (never a parameter name)
 BUILTINS = frozenset(
     "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
     "isinstance getattr super print open int float str bool type object".split()
@@ -194,18 +201,33 @@ class Ctx:
 
 
 def _distinct(values: List[Value]) -> List[Value]:
-    """``values`` without repeats of the same object, in order. Values compare by identity; with
-    memoised resolution one value object reaches a result along many paths (each caller passing
-    the same model), and repeats multiply through every attribute and call that follows."""
+    """``values`` without repeats, in order. Values compare by identity; with memoised resolution
+    one value object reaches a result along many paths (each caller passing the same model), and
+    repeats multiply through every attribute and call that follows. Names of one thing are one value
+    too: ``import torch`` and ``import torch.optim`` both bind ``torch`` to the same ``Ref``, and a
+    module, class or plain function is the same whichever import reached it."""
     if len(values) < 2:
         return values
-    seen: Set[int] = set()
+    seen: Set[object] = set()
     out = []
     for v in values:
-        if id(v) not in seen:
-            seen.add(id(v))
+        key = _identity(v)
+        if key not in seen:
+            seen.add(key)
             out.append(v)
     return out
+
+
+def _identity(v: Value) -> object:
+    if isinstance(v, Ref):
+        return ("ref", v.qualname)
+    if isinstance(v, ModuleRef):
+        return ("module", id(v.module))
+    if isinstance(v, ClassRef):
+        return ("class", id(v.cls))
+    if isinstance(v, FuncRef) and v.bound_self is None:
+        return ("function", id(v.scope))
+    return id(v)
 
 
 def unwrap(values: Iterable[Value]) -> List[Value]:
@@ -292,7 +314,7 @@ class Resolver:
         if isinstance(expr, cst.Name):
             if expr.value in ("True", "False", "None"):
                 return [Const({"True": True, "False": False, "None": None}[expr.value])]
-            return self.lookup(expr.value, ctx, depth)
+            return self.lookup(expr.value, ctx, depth, expr)
         if isinstance(expr, cst.Attribute):
             return self._attribute(expr, ctx, depth)
         if isinstance(expr, cst.Call):
@@ -325,14 +347,16 @@ class Resolver:
             return self.resolve(expr.expression, ctx, depth)
         return [UNKNOWN]
 
-    def lookup(self, name: str, ctx: Ctx, depth: int) -> List[Value]:
+    def lookup(self, name: str, ctx: Ctx, depth: int, use: Optional[cst.Name] = None) -> List[Value]:
+        """What ``name`` may be in ``ctx``; with ``use`` (the ``Name`` node read), only the bindings
+        that can reach that read (flow-sensitive, ``reaching.py``), else every binding."""
         scope: Optional[Scope] = ctx.scope
         cur_ctx = ctx
         while scope is not None:
             bindings = scope.bindings.get(name)
             if bindings:
                 out: List[Value] = []
-                for b in bindings:
+                for b in self.visible_bindings(scope, name, use, bindings):
                     out.extend(self.binding_values(b, name, cur_ctx, depth))
                 return out
             scope = scope.parent
@@ -343,6 +367,16 @@ class Resolver:
         if name in BUILTINS:
             return [Ref(name)]
         return [UNKNOWN]
+
+    @staticmethod
+    def visible_bindings(scope: Scope, name: str, use: Optional[cst.CSTNode],
+                         bindings: Optional[List[Binding]] = None) -> List[Binding]:
+        """The bindings of ``name`` in ``scope`` that can reach the read ``use``: those on some path to
+        it when ``use`` is a read of ``name`` in ``scope`` itself and the flow is known, else all."""
+        found = reaching(scope, name, use) if use is not None else None
+        if found is not None:
+            return found
+        return bindings if bindings is not None else scope.bindings.get(name, [])
 
     def star_import(self, module: ModuleInfo, name: str, depth: int, _seen=None) -> Optional[List[Value]]:
         """``name`` provided by a ``from X import *`` of a project module (followed transitively)."""
@@ -413,7 +447,10 @@ class Resolver:
             return [Instance(scope.cls, scope.module)]
         param = scope.param(name)
         if ctx.scope is scope and ctx.env is not None:
-            # Following a call that does not pass this parameter: its default.
+            # Following a call that does not pass this parameter: its default, unless the call
+            # has ``*args``/``**kwargs`` that may pass it.
+            if STARRED in ctx.env:
+                return [UNKNOWN]
             if param is not None and param.default is not None:
                 return self.resolve(param.default, Ctx(scope.parent or scope), depth)
             return [UNKNOWN]
@@ -589,7 +626,12 @@ class Resolver:
         pos = 0
         for arg in call.args:
             if arg.star:
-                break
+                # ``*args``/``**kwargs`` may pass any parameter not named here; positions after a
+                # ``*args`` are unknown. The entry under STARRED says so to ``param_values``.
+                env.setdefault(STARRED, []).append((arg.value, ctx))
+                if arg.star == "*":
+                    pos = len(params)
+                continue
             if arg.keyword is not None:
                 env.setdefault(arg.keyword.value, []).append((arg.value, ctx))
             elif pos < len(params):
@@ -724,7 +766,8 @@ class Resolver:
                                         module.fs_path)
         if sub is not None:
             return [ModuleRef(sub)]
-        return [UNKNOWN]
+        star = self.star_import(module, name, depth)  # a package re-exporting ``from .x import *``
+        return star if star is not None else [UNKNOWN]
 
     # -- constants ------------------------------------------------------------------
     def const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0):

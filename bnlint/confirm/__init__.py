@@ -3,7 +3,9 @@ BN's training statistics (per batch) disagree with its eval statistics (running)
 
 This is the only part of bnlint that imports torch and the only part that runs
 user code. ``import bnlint.confirm`` stays cheap: torch is loaded on first use of
-:func:`compare` / :func:`compare_loader`; without torch they raise
+:func:`compare`, :func:`compare_loader` and the other measures (:func:`batch_sizes`,
+:func:`compare_modes`, :func:`frozen_bn_drift`, :func:`averaged_bn_gap`,
+:func:`bn_settings`); without torch they raise
 :class:`TorchMissing` saying ``pip install 'bnlint[confirm]'``.
 """
 from __future__ import annotations
@@ -13,7 +15,8 @@ from .matching import attach_verdicts, finding_key
 from .result import ConfirmResult, SiteResult
 from .verdict import CONFIRM_AT, CONFIRMED, INCONCLUSIVE, INCONCLUSIVE_AT, NOT_CONFIRMED
 
-_LAZY = {"compare", "compare_loader"}
+_LAZY = {"compare", "compare_loader", "compare_modes", "frozen_bn_drift", "batch_sizes",
+         "averaged_bn_gap", "bn_settings"}
 
 
 def __getattr__(name):
@@ -36,7 +39,12 @@ __all__ = [
     "SiteResult",
     "TorchMissing",
     "attach_verdicts",
+    "averaged_bn_gap",
+    "batch_sizes",
+    "bn_settings",
     "compare",
     "compare_loader",
+    "compare_modes",
+    "frozen_bn_drift",
     "finding_key",
 ]

@@ -31,6 +31,7 @@ def summarize(kind: str, label: str, stats: Sequence, **details) -> SiteResult:
         worst += ": mean" if mean_z.get(worst, 0.0) >= var_z.get(worst, 0.0) else ": variance"
     z = median(z_calls) if z_calls else 0.0
     verdict = classify(z)
+    rule = details.pop("rule", "") or {"loader": "BN103"}.get(kind, "BN101")
     note = details.pop("note", "")
     if not z_calls:
         note = note or "no BN layer could be measured here (batches of fewer than 2 samples?)"
@@ -39,7 +40,9 @@ def summarize(kind: str, label: str, stats: Sequence, **details) -> SiteResult:
         label=label,
         verdict=verdict,
         z=round(z, 3),
-        meaning=meaning(verdict, kind),
+        meaning=meaning(verdict, kind, rule),
+        rule=rule,
+        value=round(z, 3),
         z_calls=[round(v, 3) for v in z_calls],
         worst_layer=worst,
         layer_z=layer_z,

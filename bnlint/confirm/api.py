@@ -3,19 +3,33 @@ no script to run.
 
     compare(model, {"mnist": xa, "svhn": xb})   # per-source forward calls (BN101/BN102)
     compare_loader(model, loader)               # a loader vs its own dataset (BN103)
+    batch_sizes(model, loader)                  # smallest batch at each BN layer (BN104/BN901)
+    compare_modes(model, batch)                 # output as the model is now vs eval mode (BN201)
+    frozen_bn_drift(model, loader, steps=8)     # frozen BN layers' running statistics (BN203)
+    averaged_bn_gap(swa_model, loader)          # stored vs re-estimated BN buffers (BN204)
+    bn_settings(model, batch)                   # momentum and eps in effect (BN402/BN406)
+
+Every function measures on a deep copy of the model (or restores what it
+changed) and returns a :class:`ConfirmResult` whose sites carry the rule, its
+number (``value``) and the verdict.
 """
 from __future__ import annotations
 
+import copy
 import time
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from .aggregate import group_by_site, summarize
 from .loaders import NotSampleable, default_input, random_batches
+from .measures import (channel_var, eps_shrink, frozen_layers, mode_gap, refreshed_gap, snapshot,
+                       stat_drift)
 from .replay import Call, measure, model_device
-from .result import ConfirmResult
+from .result import ConfirmResult, SiteResult
+from .sites import measured
+from .stats import bn_layers
 
 Batches = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -146,3 +160,214 @@ def compare_loader(
         seconds=time.perf_counter() - start,
         device=str(device),
     )
+
+
+# --- the rules beyond batch composition ------------------------------------------------
+
+
+def _inputs(data: Any, *, steps: int, batch_size: Optional[int] = None,
+            input_fn: Optional[Callable[[Any], Any]] = None) -> List[Any]:
+    """Up to ``steps`` model inputs from a tensor (split by ``batch_size``), a list of
+    batches, or a loader / any iterable of batches (``input_fn`` picks the input,
+    default: the batch itself if a tensor, else its first tensor)."""
+    if isinstance(data, torch.Tensor):
+        batches = _split(data, batch_size, steps)
+    else:
+        batches = []
+        for batch in data:
+            if len(batches) >= steps:
+                break
+            batches.append(batch)
+    pick = input_fn or (lambda b: b if isinstance(b, torch.Tensor) else default_input(b))
+    out = [pick(b) for b in batches]
+    if not out:
+        raise ValueError("no batch to measure")
+    return out
+
+
+def _result(sites: List[SiteResult], start: float, device, steps: int = 0) -> ConfirmResult:
+    return ConfirmResult(status="ok", sites=sites, steps=steps, probe_steps=steps,
+                         seconds=time.perf_counter() - start, device=str(device))
+
+
+def _call(forward: Optional[Callable[[nn.Module, Any], Any]], x: Any) -> Callable[[nn.Module], Any]:
+    forward = forward or (lambda m, batch: m(batch))
+    return lambda m: forward(m, x)
+
+
+def compare_modes(model: nn.Module, batch: Any, *,
+                  forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN201: the model's output on ``batch`` in the mode it is in now vs with BN in eval
+    mode (running statistics). Run it where the code evaluates: a model left in train
+    mode shows the gap its evaluation has; one in eval mode shows 0. Measured on a copy
+    (the running statistics are not touched), with the same dropout masks in both runs."""
+    start = time.perf_counter()
+    device = model_device(model)
+    run = _call(forward, _to(batch, device))
+    gap, flipped, details = mode_gap(model, run)
+    site = measured(
+        "BN201", "eval-call", None, gap, label="model", relative_l2=gap, flipped=flipped,
+        model=type(model).__name__, calls=1, details=details,
+        reference="the same batch with BN in eval mode (running statistics)",
+        note="" if details.get("train_mode_bn_layers") else "BN is in eval mode already",
+    )
+    return _result([site], start, device, 1)
+
+
+def frozen_bn_drift(model: nn.Module, batches: Any, steps: int = 8, *,
+                    batch_size: Optional[int] = None,
+                    input_fn: Optional[Callable[[Any], Any]] = None,
+                    forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN203: run ``steps`` forward passes on a copy of the model, each module in the
+    mode it is in now (as the training loop would, without backward), and measure how
+    far the running statistics of the frozen BN layers (all parameters
+    requires_grad=False) move. Layers kept in eval mode do not move."""
+    start = time.perf_counter()
+    device = model_device(model)
+    net = copy.deepcopy(model)
+    layers = frozen_layers(net)
+    if not layers:
+        return ConfirmResult.failure("the model has no frozen BN layer (all parameters requires_grad=False)")
+    before = {name: snapshot(bn) for name, bn in layers}
+    inputs = _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)
+    with torch.no_grad():
+        for x in inputs:
+            _call(forward, _to(x, device))(net)
+    drift = {name: round(stat_drift(before[name], snapshot(bn)), 5) for name, bn in layers}
+    worst = max(drift, key=drift.get)
+    site = measured(
+        "BN203", "frozen", None, drift[worst], label="model", worst_layer=worst, layer_z=drift,
+        model=type(model).__name__, calls=len(inputs),
+        reference=f"running statistics before {len(inputs)} forward passes in the model's own modes",
+        details={"frozen_layers": len(layers), "train_mode": sum(bn.training for _, bn in layers)},
+    )
+    return _result([site], start, device, len(inputs))
+
+
+def batch_sizes(model: nn.Module, batches: Any, steps: int = 8, *,
+                batch_size: Optional[int] = None,
+                input_fn: Optional[Callable[[Any], Any]] = None,
+                forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN104/BN901: the smallest batch (N, and N·H·W) each BN layer sees in train mode
+    over these batches (a loader's first ``steps``, say), and the train/eval output
+    gap they cause once the running statistics are estimated over them. Judged as
+    BN104 when a batch of one sample reaches a BN layer, BN901 otherwise."""
+    start = time.perf_counter()
+    device = model_device(model)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    net = copy.deepcopy(model)
+    layers = bn_layers(net)
+    seen: Dict[str, Tuple[int, int]] = {}
+
+    def hook(name):
+        def record(bn, args):
+            x = args[0]
+            n, nhw = int(x.shape[0]), x.numel() // max(1, int(x.shape[1]))
+            old = seen.get(name, (n, nhw))
+            seen[name] = (min(old[0], n), min(old[1], nhw))
+        return record
+
+    handles = [bn.register_forward_pre_hook(hook(name)) for name, bn in layers]
+    net.eval()
+    for _, bn in layers:
+        bn.train()
+    try:
+        with torch.no_grad():
+            for x in inputs:
+                try:
+                    _call(forward, x)(net)
+                except ValueError:  # "Expected more than 1 value per channel when training"
+                    pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not seen:
+        return ConfirmResult.failure("no BN layer ran in train mode on these batches")
+    calls = [Call(run=_call(forward, x), site="model", step=i, samples=len(x) if hasattr(x, "__len__") else 0)
+             for i, x in enumerate(inputs)]
+    try:
+        stats = measure(model, calls)
+    except ValueError:  # BN after Linear refuses one sample in train mode: measure the others
+        stats = measure(model, [c for c in calls if c.samples != 1]) if any(c.samples != 1 for c in calls) else []
+    gaps = [s.relative_l2 for s in stats if s.relative_l2 is not None]
+    flips = [s.flipped for s in stats if s.flipped is not None]
+    smallest = min(n for n, _ in seen.values())
+    worst = min(seen, key=lambda k: seen[k])
+    site = measured(
+        "BN104" if smallest <= 1 else "BN901", "batch-size", None, smallest, label="model",
+        worst_layer=f"{worst}: N={seen[worst][0]}, N·H·W={seen[worst][1]}", samples=smallest,
+        relative_l2=round(sum(gaps) / len(gaps), 4) if gaps else None,
+        flipped=round(sum(flips) / len(flips), 4) if flips else None,
+        model=type(model).__name__, calls=len(inputs),
+        reference="batches seen by each BN layer in train mode",
+        details={"layers": {k: {"n": v[0], "nhw": v[1]} for k, v in seen.items()}},
+    )
+    return _result([site], start, device, len(inputs))
+
+
+def averaged_bn_gap(averaged_model: nn.Module, batches: Any, steps: int = 8, *,
+                    batch_size: Optional[int] = None,
+                    input_fn: Optional[Callable[[Any], Any]] = None,
+                    forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN204: eval outputs of an averaged model (``AveragedModel``, or any model) with
+    its stored BN buffers vs after re-estimating them on these training batches, as
+    ``torch.optim.swa_utils.update_bn`` does. Measured on a copy."""
+    start = time.perf_counter()
+    inner = getattr(averaged_model, "module", averaged_model)
+    device = model_device(inner)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    runs = [_call(forward, x) for x in inputs]
+    gap, flipped = refreshed_gap(inner, runs, runs)
+    site = measured(
+        "BN204", "averaged", None, gap, label="model", relative_l2=gap, flipped=flipped,
+        model=type(inner).__name__, calls=len(inputs),
+        reference=f"eval outputs after re-estimating BN buffers on {len(inputs)} batches",
+        details={"use_buffers": bool(getattr(averaged_model, "use_buffers", False))},
+    )
+    return _result([site], start, device, len(inputs))
+
+
+def bn_settings(model: nn.Module, batch: Any = None, *,
+                forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN402/BN406: the momentum and eps in effect in each BN layer, two sites per layer
+    (label = the layer's name). The eps is judged by the output scale it takes away,
+    1 - sqrt(var / (var + eps)), at the variance of the layer's input on ``batch``
+    (one train-mode pass on a copy) or, without a batch, at its running variance."""
+    start = time.perf_counter()
+    device = model_device(model)
+    variances: Dict[str, torch.Tensor] = {}
+    if batch is not None:
+        net = copy.deepcopy(model)
+        layers = dict(bn_layers(net))
+
+        def hook(name):
+            def record(bn, args):
+                if args[0].dim() >= 2 and args[0].numel() > args[0].shape[1]:
+                    variances[name] = channel_var(args[0])
+            return record
+
+        handles = [bn.register_forward_pre_hook(hook(name)) for name, bn in layers.items()]
+        try:
+            with torch.no_grad():
+                _call(forward, _to(batch, device))(net)
+        finally:
+            for handle in handles:
+                handle.remove()
+    sites = []
+    for name, bn in bn_layers(model):
+        momentum = bn.momentum
+        sites.append(measured(
+            "BN402", "momentum", None, momentum if momentum is not None else 0.0, label=name,
+            worst_layer=name, model=type(model).__name__,
+            reference="the layer's momentum (None: cumulative average)", details={"momentum": momentum},
+        ))
+        var = variances.get(name, bn.running_var)
+        shrink = eps_shrink(var, bn.eps)
+        sites.append(measured(
+            "BN406", "eps", None, shrink, label=name, worst_layer=f"{name}: eps={bn.eps:g}",
+            model=type(model).__name__,
+            reference="1 - sqrt(var / (var + eps)) at the " + ("input variance on the batch" if name in variances
+                                                               else "running variance"),
+            details={"eps": bn.eps},
+        ))
+    return _result(sites, start, device)

@@ -20,7 +20,8 @@ def confirm_findings(script: str, args: Sequence[str], findings) -> Tuple[Dict, 
 
 
 def verdict_json(site) -> dict:
-    return {"verdict": site.verdict, "z": round(site.z, 2), "meaning": site.meaning, "site": site.label}
+    return {"verdict": site.verdict, "z": round(site.z, 2), "meaning": site.meaning, "site": site.label,
+            "rule": site.rule, "value": site.value, "measured": site.number_text()}
 
 
 def verdict_lines(findings, verdicts) -> List[str]:
@@ -29,7 +30,7 @@ def verdict_lines(findings, verdicts) -> List[str]:
         site = verdicts.get(finding_key(f))
         if site is not None:
             out.append(f"{f.location if hasattr(f, 'location') else f'{f.path}:{f.line}'}: {f.code} "
-                       f"{site.verdict} by bnlint confirm (z = {site.z:.1f}): {site.meaning}")
+                       f"{site.verdict} by bnlint confirm ({site.number_text()}): {site.meaning}")
     return out
 
 

@@ -6,7 +6,7 @@ The parent (``runner.py``) writes the config and reads the result JSON back.
 The recorder stops the script from inside a hook and this module ends the
 process with ``os._exit`` right after writing the result, so neither the
 user's ``except`` clauses nor ``finally``/``atexit`` code can delay or swallow
-the stop; the parent then kills the whole process group.
+the stop; the keeper (``keeper.py``) then kills every process the script started.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ whether BatchNorm's training statistics disagree with its eval statistics.
 WARNING: this command RUNS YOUR SCRIPT, with ARGS, in a child process, as you
 would with `python SCRIPT ARGS`. It is the only part of bnlint that runs your
 code. The script is stopped after --steps training steps or --max-seconds,
-and its whole process group is killed.
+and every process it started is killed (also on Ctrl-C, SIGTERM, SIGHUP).
 
 Pass the script's own arguments after `--`:
 
@@ -25,7 +25,11 @@ Pass the script's own arguments after `--`:
 For every forward call site of a model with BN (file:line), and every loader
 feeding one, it reports confirmed / inconclusive / not confirmed with the
 measured z (deviation of the batch statistics from fair-batch statistics, in
-units of sampling error) and the train/eval output gap.
+units of sampling error) and the train/eval output gap. It also measures the
+other rules, each with its number: batch sizes at BN layers (BN104/BN901),
+no-grad calls with BN in train mode (BN201), training steps with BN in eval
+mode (BN202), running-stat drift of frozen BN layers (BN203), averaged models
+without update_bn (BN204), momentum and eps in effect (BN402/BN406).
 
 Exit status: 0 nothing confirmed, 1 a pitfall confirmed, 2 could not measure
 (the script crashed, never stepped an optimizer, has no BN, or timed out).

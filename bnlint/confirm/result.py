@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from .verdict import CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, NOT_CONFIRMED, SEVERITY
+from .verdict import CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, MEASURES, NOT_CONFIRMED, SEVERITY
 
 SCHEMA_VERSION = 1
+_Z_RULES = ("", "BN101", "BN102", "BN103")
 
 
 @dataclass
 class SiteResult:
-    """The verdict for one place: a forward call site, a loader, or a named source."""
+    """The verdict for one place: a forward call site, a loader, a named source, or
+    (for the rules beyond batch composition) the place a measure was taken."""
 
-    kind: str  # "call" (forward call site) | "loader" | "source" (compare() input)
+    # "call" (forward call site) | "loader" | "source" (compare() input): batch composition;
+    # "eval-call" (BN201), "eval-training" (BN202), "frozen" (BN203), "averaged" (BN204),
+    # "batch-size" (BN104/BN901), "momentum" (BN402), "eps" (BN406).
+    kind: str
     label: str  # "train.py:42", or the source name given to compare()
     verdict: str
-    z: float  # decision statistic: median over probe calls of the max over BN layers
+    z: float  # batch composition: median over probe calls of the max over BN layers; else 0
     meaning: str
     path: str = ""  # absolute path of the file, "" for API sources
     line: int = 0
@@ -34,9 +39,26 @@ class SiteResult:
     model: str = ""  # class name of the model called here
     inner_sites: List[str] = field(default_factory=list)  # nested BN-bearing calls, "path:line"
     note: str = ""
+    rule: str = ""  # the rule whose verdict this is ("BN101" ...); matching may re-judge for another
+    value: Optional[float] = None  # the rule's number (z for batch composition)
+    details: Dict[str, Any] = field(default_factory=dict)  # per-layer numbers and the like
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def number_text(self) -> str:
+        """The rule's number, for people: ``z = 7.3``, ``running-stat drift = 0.210``, ..."""
+        measure = MEASURES.get(self.rule)
+        if measure is None or measure.name == "z":
+            return f"z = {self.z:.1f}"
+        return measure.show(self.value)
+
+    def number_cell(self) -> str:
+        """The rule's number, short, for the report table: ``z 7.3``, ``drift 0.210``, ..."""
+        measure = MEASURES.get(self.rule)
+        if measure is None or measure.name == "z":
+            return f"z {self.z:.1f}"
+        return measure.cell(self.value)
 
     @classmethod
     def from_json(cls, data: dict) -> "SiteResult":
@@ -105,8 +127,12 @@ class ConfirmResult:
                 effect = f", train/eval output gap {site.relative_l2:.1%}"
                 if site.flipped is not None:
                     effect += f", {site.flipped:.0%} predictions flip"
+            rule = f" ({site.rule})" if site.rule else ""
+            number = site.number_text()
+            if site.rule in _Z_RULES:
+                number = number.replace(" = ", "=", 1)
             rows.append(
-                f"  {display_label(site)} [{site.kind}] {site.verdict}: z={site.z:.1f}"
+                f"  {display_label(site)} [{site.kind}] {site.verdict}{rule}: {number}"
                 f" (worst layer {site.worst_layer or '-'}){effect}"
             )
         if self.message:

@@ -1,6 +1,13 @@
 """Parent side of ``bnlint confirm``: run the user's script in a child process,
 in its own process group/session, and always leave nothing running.
 
+On POSIX the child runs under the keeper (``keeper.py``), which kills the
+script's whole process tree, including processes that left its session,
+when bnlint asks, when the script's process ends, and when bnlint dies (even
+by SIGKILL). SIGTERM and SIGHUP to bnlint (when nothing else handles them)
+and Ctrl-C stop the run the same way and remove the temporary folder; the
+process then still ends by that signal.
+
 No torch here: the parent only spawns, waits, kills and reads JSON.
 """
 from __future__ import annotations
@@ -15,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from ..lifetime import signals_raise
 from .result import ConfirmResult
 
 # After --max-seconds the child stops at its next forward call or optimizer
@@ -37,27 +45,41 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _spawn(argv: List[str], log, cwd: Optional[str]) -> subprocess.Popen:
+KEEPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keeper.py")
+# Signals that end bnlint at once by default: while a script runs they stop it cleanly first.
+_TERMINATE = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _spawn(argv: List[str], log, cwd: Optional[str], tmp: str) -> subprocess.Popen:
     env = dict(os.environ)
     # The child must import this very bnlint, installed or not.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
-    kwargs = {}
     if os.name == "posix":
-        kwargs["start_new_session"] = True  # own session and process group
-    else:  # pragma: no cover - Windows
-        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-    return subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env, **kwargs
+        # The keeper starts the child in its own session and process group; its standard input
+        # is the pipe whose end (closed by bnlint, or by bnlint's death) stops everything.
+        return subprocess.Popen(
+            [sys.executable, "-I", KEEPER, str(os.getpid()), tmp, *argv],
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+        )
+    return subprocess.Popen(  # pragma: no cover - Windows
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
     )
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """Kill the child and everything it started in its process group."""
+    """Kill the child and everything it started: on POSIX, the keeper kills the whole tree."""
     if os.name == "posix":
+        if proc.stdin is not None:
+            try:
+                proc.stdin.close()  # end of file: the keeper kills the tree, then exits
+            except OSError:  # pragma: no cover
+                pass
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:  # pragma: no cover - a keeper that hangs
+            proc.kill()
     else:  # pragma: no cover - Windows
         subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], capture_output=True)
     try:
@@ -87,7 +109,7 @@ def run_script(
     if not os.path.isfile(script):
         return RunOutcome(ConfirmResult.failure(f"no such script: {script}", script=script), "")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bnlint-confirm-") as tmp:
+    with signals_raise(_TERMINATE), tempfile.TemporaryDirectory(prefix="bnlint-confirm-") as tmp:
         config = {
             "script": script,
             "args": list(args),
@@ -106,7 +128,7 @@ def run_script(
         log_path = os.path.join(tmp, "output.log")
         with open(log_path, "wb") as log:
             proc = _spawn(
-                [python or sys.executable, "-m", "bnlint.confirm.child", config_path], log, cwd
+                [python or sys.executable, "-m", "bnlint.confirm.child", config_path], log, cwd, tmp
             )
             try:
                 timed_out = _wait(proc, config, max_seconds)
@@ -154,7 +176,7 @@ def _no_result(proc, timed_out: bool, max_seconds: float, script: str) -> Confir
     if timed_out:
         message = (
             f"the script did not reach a stopping point within --max-seconds {max_seconds:g}; "
-            "it was killed with its process group"
+            "it was killed with every process it started"
         )
     else:
         message = (

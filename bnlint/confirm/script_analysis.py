@@ -7,6 +7,15 @@ Two checks:
   statistics re-estimated over all of them, in the user's own call grouping.
 - loaders (BN103): calls whose input came straight from a DataLoader are
   measured against random batches drawn from that loader's dataset.
+
+And the measures of ``sites.py`` from what the recorder watched: BN104/BN901
+batch sizes, BN201 no-grad calls, BN202 training in eval mode, BN203 frozen
+layers' drift, BN204 averaged models, BN402/BN406 momentum and eps in effect.
+
+A call site's verdict is worded for the rule it most likely stands for: BN102
+for a discriminator (one logit per sample, several calls per step), BN103 for
+a call fed straight by a loader, BN101 otherwise. ``attach_verdicts`` rewords
+it for the finding it is attached to.
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from .frames import format_site
 from .loaders import NotSampleable, random_batches, tensor_leaves
 from .replay import Call, measure, model_device
 from .result import ConfirmResult, SiteResult, display_path
+from .sites import averaged_sites, batch_size_sites, eval_call_sites, eval_training_sites, frozen_sites, setting_sites
 from .tracer import RecordedCall, Recorder
 
 
@@ -35,6 +45,10 @@ def _call_sites(model, calls: List[RecordedCall], recorder: Recorder) -> List[Si
     for c in calls:
         inner.setdefault(c.site, set()).update(c.inner)
     reference = f"running statistics re-estimated over the {len(calls)} recorded calls of this model"
+    by_site: Dict[object, List[RecordedCall]] = {}
+    for c in calls:
+        by_site.setdefault(c.site, []).append(c)
+    steps = max(1, len({recorder.step_of(c.seq) for c in calls}))
     return [
         summarize(
             "call",
@@ -45,9 +59,25 @@ def _call_sites(model, calls: List[RecordedCall], recorder: Recorder) -> List[Si
             reference=reference,
             model=type(model).__name__,
             inner_sites=sorted(format_site(s) for s in inner[site] if s != site),
+            rule=_call_rule(by_site[site], len(calls) / steps, len(by_site), recorder),
         )
         for site, group in group_by_site(stats).items()
     ]
+
+
+def _call_rule(calls: List[RecordedCall], calls_per_step: float, model_sites: int, recorder) -> str:
+    """The rule a call site's verdict is worded for: BN102 for a discriminator (one
+    logit per sample, called more than once per step), BN103 for the only call site of
+    a model fed straight by a loader, BN101 (towers) otherwise."""
+    shapes = {c.out_shape for c in calls}
+    one_logit = bool(shapes) and all(s is not None and (len(s) == 1 or (len(s) == 2 and s[1] == 1))
+                                     for s in shapes)
+    if one_logit and calls_per_step >= 2:
+        return "BN102"
+    site_steps = max(1, len({recorder.step_of(c.seq) for c in calls}))
+    if model_sites == 1 and all(c.loader is not None for c in calls) and len(calls) / site_steps <= 1:
+        return "BN103"
+    return "BN101"
 
 
 def _loader_site(model, calls: List[RecordedCall], recorder: Recorder, seed: int = 0) -> SiteResult:
@@ -94,6 +124,7 @@ def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
         by_model.setdefault(id(call.model), []).append(call)
     sites: List[SiteResult] = []
     device = None
+    loader_of: Dict[int, tuple] = {}
     for model_calls in by_model.values():
         model = model_calls[0].model
         device = device or str(model_device(model))
@@ -102,9 +133,40 @@ def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
         for call in model_calls:
             if call.loader is not None:
                 by_loader.setdefault(id(call.loader[0]), []).append(call)
+                info = call.loader[0]
+                if info.created or info.iterated:
+                    loader_of.setdefault(id(model), info.created or info.iterated)
         sites += [_loader_site(model, group, recorder) for group in by_loader.values()]
+    sites += measured_sites(recorder, sites, loader_of)
+    if device is None:
+        device = next((str(model_device(w.layer)) for w in recorder.layers.values()), None)
     sites.sort(key=lambda s: (s.path, s.line, s.kind))
     return sites, device
+
+
+def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: Dict[int, tuple],
+                   completed: Optional[int] = None) -> List[SiteResult]:
+    """The sites of the rules beyond batch composition (see ``sites.py``)."""
+    if completed is None:
+        limit = recorder.seq if recorder.limit_seq is None else recorder.limit_seq
+        completed = recorder.completed_steps(limit)
+    watches = list(recorder.layers.values())
+    return (
+        frozen_sites(watches)
+        + batch_size_sites(watches, [s for s in call_sites if s.kind == "call"], loader_of)
+        + setting_sites(watches)
+        + eval_call_sites(recorder.eval_calls)
+        + eval_training_sites(recorder.eval_training, recorder.eval_training_models, completed)
+        + averaged_sites(recorder.averaged)
+    )
+
+
+def early_model(recorder: Recorder):
+    for call in recorder.eval_calls:
+        return call.model
+    for watch in recorder.layers.values():
+        return watch.layer
+    return None
 
 
 def result_from(recorder: Recorder, how: str, reason: str, seconds: float, script: str) -> ConfirmResult:
@@ -113,6 +175,22 @@ def result_from(recorder: Recorder, how: str, reason: str, seconds: float, scrip
     completed = recorder.completed_steps(limit)
     common = dict(seconds=seconds, script=script, steps=completed)
     if completed == 0:
+        # No training step, but an inference script's no-grad calls (BN201) or a batch of
+        # one sample that crashed BN (BN104) were measured: report those.
+        early = [
+            site for site in measured_sites(recorder, [], {}, 0)
+            if site.kind == "eval-call" or (site.kind == "batch-size" and site.rule == "BN104")
+        ]
+        if early:
+            ended = f"with an error ({reason})" if reason else "normally"
+            return ConfirmResult(
+                status="ok",
+                message=f"the script ended {ended} before a training step; measured its "
+                        "no-grad calls and batch sizes only",
+                sites=sorted(early, key=lambda s: (s.path, s.line, s.kind)),
+                device=str(model_device(early_model(recorder))) if early_model(recorder) is not None else "",
+                **common,
+            )
         if how == "deadline":
             return ConfirmResult.failure(
                 "the script did not complete an optimizer step within --max-seconds", **common

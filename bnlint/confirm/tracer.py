@@ -11,6 +11,21 @@ optimizer steps a second time, so a GAN's D and G steps form one training step.
 After ``steps`` complete training steps (or ``max_seconds``) the recorder stops
 the script from inside the hook: nothing in the user's code runs after that,
 so no ``try/except`` can swallow the stop.
+
+Besides the calls it keeps for the batch checks, it watches, cheaply:
+
+- every BN layer that runs in train mode (``LayerWatch``): the smallest batch and
+  N·H·W it sees (BN104/BN901), a snapshot of its running statistics the first
+  time it runs while frozen (BN203), a few input variances when its eps is
+  large (BN406), and the line that built it (BN402/BN406);
+- no-grad calls of a model with BN (BN201): with BN in train mode, the output
+  is compared with the same call with BN in eval mode (buffers untouched, the
+  random state restored, so dropout masks match and the script's stream is
+  unchanged), for the first few calls of each site;
+- grad-enabled calls with trainable BN layers in eval mode (BN202): a hook on
+  the output marks the training step when backward reaches it;
+- ``AveragedModel`` (BN204): its source model and, at its first eval-mode
+  calls, the gap between its stored BN buffers and re-estimated ones.
 """
 from __future__ import annotations
 
@@ -20,7 +35,7 @@ import os
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import torch
 from torch import nn
@@ -30,6 +45,17 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .frames import Site, direct_site, user_site
 from .loader_watch import LoaderInfo, LoaderWatch
+from .measures import channel_var, eval_pass, is_frozen, refreshed_gap, snapshot
+from .stats import first_tensor, output_gap
+
+try:  # torch >= 1.6
+    from torch.optim.swa_utils import AveragedModel
+except ImportError:  # pragma: no cover
+    AveragedModel = None
+
+EVAL_CALLS_PER_SITE = 8  # no-grad calls measured per site (BN201)
+VAR_SAMPLES = 4  # input variances kept per large-eps layer (BN406)
+LARGE_EPS = 0.01
 
 # Wrappers whose forward just calls the wrapped module: the wrapped call is the one recorded.
 _TRANSPARENT = (DataParallel, DistributedDataParallel)
@@ -46,8 +72,48 @@ class RecordedCall:
     inner: Set[Site] = field(default_factory=set)  # nested BN-bearing calls made from user code
     loader: Optional[Tuple[LoaderInfo, int]] = None  # loader and tensor index that fed args[0]
 
+    out_shape: Optional[Tuple[int, ...]] = None  # shape of the first floating output
+
     def run(self, model: nn.Module) -> Any:
         return model(*self.args, **self.kwargs)
+
+
+@dataclass(eq=False)
+class LayerWatch:
+    """One BN layer seen running (sizes and sites: in train mode only)."""
+
+    layer: nn.Module
+    created: Optional[Site] = None
+    calls: int = 0  # train-mode calls
+    min_n: Optional[int] = None
+    min_nhw: Optional[int] = None
+    sites: Set[Site] = field(default_factory=set)  # top-level call sites it ran under
+    model: Optional[nn.Module] = None  # the first top-level model it ran under
+    frozen_at: Optional[tuple] = None  # running stats when first seen in train mode while frozen
+    frozen_site: Optional[Site] = None  # the user's requires_grad_(False) on it or a parent
+    variances: List[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class EvalCall:
+    """A no-grad call of a model with BN (BN201)."""
+
+    model: nn.Module
+    site: Optional[Site]
+    bn_training: bool
+    gap: Optional[float] = None
+    flipped: Optional[float] = None
+    output: Any = None  # the eval-mode output, until the real call's output is there
+
+
+@dataclass(eq=False)
+class AveragedWatch:
+    averaged: nn.Module
+    source: nn.Module
+    created: Optional[Site]
+    use_buffers: bool
+    updated: bool = False  # update_bn() ran on it
+    gaps: List[Tuple[Optional[Site], Optional[float], Optional[float]]] = field(default_factory=list)
 
 
 def _tracks_stats(module: nn.Module) -> bool:
@@ -64,6 +130,14 @@ def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(obj, dict):
         return {k: _map_tensors(v, fn) for k, v in obj.items()}
     return obj
+
+
+def _first_float(obj: Any) -> Optional[torch.Tensor]:
+    return first_tensor(obj)
+
+
+def _trainable(bn: nn.Module) -> bool:
+    return any(p.requires_grad for p in bn.parameters(recurse=False))
 
 
 def _first_tensor_arg(args: tuple) -> Optional[torch.Tensor]:
@@ -101,6 +175,7 @@ class Recorder:
         cap_samples: int,
         cap_bytes: int,
         on_stop: Callable[["Recorder", str], None],
+        measures: bool = True,
     ):
         self.steps = steps
         self.probe = probe
@@ -108,6 +183,7 @@ class Recorder:
         self.cap_samples = cap_samples
         self.cap_bytes = cap_bytes
         self.on_stop = on_stop
+        self.measures = measures  # False: only the batch-composition recording (benchmarks compare)
         self.loaders = LoaderWatch()
         self.calls: List[RecordedCall] = []
         self.seq = 0  # optimizer steps so far (any optimizer)
@@ -116,9 +192,19 @@ class Recorder:
         self.limit_seq: Optional[int] = None  # calls at or after this seq are not complete
         self.depth = 0
         self.current: Optional[RecordedCall] = None
+        self.current_top: Optional[Tuple[nn.Module, Optional[Site]]] = None
         self.active = True
         self.pid = os.getpid()
         self._has_bn: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+        self._bns: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
+        self.layers: Dict[nn.Module, LayerWatch] = {}
+        self.created: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()
+        self.freezes: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()
+        self.eval_calls: List[EvalCall] = []
+        self._eval_counts: Dict[Tuple[int, Optional[Site]], int] = {}
+        self.eval_training: Dict[Optional[Site], Set[int]] = {}  # site -> training steps (BN202)
+        self.eval_training_models: Dict[Optional[Site], str] = {}
+        self.averaged: List[AveragedWatch] = []
 
     # ----- installation -------------------------------------------------
 
@@ -134,12 +220,86 @@ class Recorder:
         nn.Module.__call__ = __call__
         self._step_hook = register_optimizer_step_pre_hook(self.before_step)
         self.loaders.install()
+        self._patched = []
+        if not self.measures:
+            return
+        self._patch(_BatchNorm, "__init__", self._bn_init)
+        self._patch(nn.Module, "requires_grad_", self._requires_grad)
+        if AveragedModel is not None:
+            self._patch(AveragedModel, "__init__", self._averaged_init)
+            import torch.optim.swa_utils as swa_utils
+
+            self._patch(swa_utils, "update_bn", self._update_bn)
+
+    def _patch(self, owner, name: str, make) -> None:
+        original = getattr(owner, name)
+        replacement = functools.wraps(original)(make(original))
+        self._patched.append((owner, name, original))
+        setattr(owner, name, replacement)
 
     def uninstall(self) -> None:
         """Undo :meth:`install` (the child never needs to; benchmarks and tools do)."""
         nn.Module.__call__ = self._restore
         self._step_hook.remove()
         self.loaders.uninstall()
+        for owner, name, original in reversed(self._patched):
+            setattr(owner, name, original)
+
+    # ----- construction-time watches (cheap: once per object) -------------
+
+    def _bn_init(self, original):
+        recorder = self
+
+        def __init__(module, *args, **kwargs):
+            original(module, *args, **kwargs)
+            if recorder._live():
+                site = user_site()
+                if site is not None:
+                    recorder.created[module] = site
+
+        return __init__
+
+    def _requires_grad(self, original):
+        recorder = self
+
+        def requires_grad_(module, requires_grad=True):
+            result = original(module, requires_grad)
+            if recorder._live() and not requires_grad:
+                site = user_site()
+                if site is not None:
+                    for bn in module.modules():
+                        if isinstance(bn, _BatchNorm):
+                            recorder.freezes[bn] = site
+            return result
+
+        return requires_grad_
+
+    def _averaged_init(self, original):
+        recorder = self
+
+        def __init__(averaged, model, *args, **kwargs):
+            original(averaged, model, *args, **kwargs)
+            if recorder._live():
+                recorder.averaged.append(AveragedWatch(
+                    averaged, model, user_site(), bool(getattr(averaged, "use_buffers", False))))
+
+        return __init__
+
+    def _update_bn(self, original):
+        recorder = self
+
+        def update_bn(loader, model, *args, **kwargs):
+            was, recorder.active = recorder.active, False  # a deliberate re-estimation pass
+            try:
+                result = original(loader, model, *args, **kwargs)
+            finally:
+                recorder.active = was
+            for watch in recorder.averaged:
+                if watch.averaged is model or getattr(watch.averaged, "module", None) is model:
+                    watch.updated = True
+            return result
+
+        return update_bn
 
     def _live(self) -> bool:
         # DataLoader workers are forks of this process: they must not record or stop.
@@ -152,31 +312,160 @@ class Recorder:
             found = self._has_bn[module] = any(_tracks_stats(m) for m in module.modules())
         return found
 
+    def bns(self, module: nn.Module) -> list:
+        """The BN layers with running statistics in ``module`` (cached; modules rarely change)."""
+        found = self._bns.get(module)
+        if found is None:
+            found = self._bns[module] = [m for m in module.modules() if _tracks_stats(m)]
+        return found
+
+    # ----- per-layer watch (BN104/BN901, BN203, BN402/BN406) ----------------
+
+    def _watch_bn(self, bn: nn.Module, args: tuple) -> None:
+        watch = self.layers.get(bn)
+        if watch is None:
+            watch = self.layers[bn] = LayerWatch(bn, created=self.created.get(bn))
+        if watch.frozen_at is None and is_frozen(bn):
+            watch.frozen_at = snapshot(bn)
+            watch.frozen_site = self.freezes.get(bn)
+        top = self.current_top
+        if top is not None and watch.model is None:
+            watch.model = top[0]
+        if not bn.training:
+            return
+        if top is not None and top[1] is not None:
+            watch.sites.add(top[1])
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        watch.calls += 1
+        if x is not None and x.dim() >= 2 and torch.is_grad_enabled():
+            n = int(x.shape[0])
+            nhw = x.numel() // max(1, int(x.shape[1]))
+            watch.min_n = n if watch.min_n is None else min(watch.min_n, n)
+            watch.min_nhw = nhw if watch.min_nhw is None else min(watch.min_nhw, nhw)
+            if bn.eps >= LARGE_EPS and len(watch.variances) < VAR_SAMPLES and nhw > 1:
+                watch.variances.append(channel_var(x).cpu())
+
     # ----- hooks --------------------------------------------------------
 
     def module_call(self, original, module: nn.Module, args: tuple, kwargs: dict) -> Any:
         if not self._live():
             return original(module, *args, **kwargs)
+        if self.measures and isinstance(module, _BatchNorm) and module.track_running_stats:
+            self._watch_bn(module, args)
         if not self.has_bn(module) or isinstance(module, _TRANSPARENT):
             return original(module, *args, **kwargs)
         top = self.depth == 0
-        if top:
-            self._check_deadline()
-            if any(_tracks_stats(m) and m.training for m in module.modules()):
-                self.current = self._record(module, args, kwargs)
-        elif self.current is not None and not isinstance(module, _BatchNorm):
-            site = direct_site(2)  # frames: module_call <- __call__ <- caller
-            if site is not None:
-                self.current.inner.add(site)
+        if not top:
+            if self.current is not None and not isinstance(module, _BatchNorm):
+                inner = direct_site(2)  # frames: module_call <- __call__ <- caller
+                if inner is not None:
+                    self.current.inner.add(inner)
+            self.depth += 1
+            try:
+                return original(module, *args, **kwargs)
+            finally:
+                self.depth -= 1
+        return self._top_call(original, module, args, kwargs)
+
+    def _top_call(self, original, module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        self._check_deadline()
+        bns = self.bns(module)
+        training = any(m.training for m in bns)
+        grad = torch.is_grad_enabled()
+        # frames: _top_call <- module_call <- __call__ <- caller
+        measures = self.measures
+        site = user_site(3) if (training or (measures and (not grad or self.averaged))) else None
+        evaluated = self._eval_pass(original, module, args, kwargs, bns, site) if measures and not grad else None
+        averaged = None if training or not measures else self._averaged_eval(module, site, args, kwargs)
+        # No-grad calls are not training batches (BN201 measures them): not replayed.
+        recorded = self.current = self._record(module, args, kwargs, site) if training and grad else None
+        self.current_top = (module, site)
         self.depth += 1
         try:
-            return original(module, *args, **kwargs)
+            output = original(module, *args, **kwargs)
         finally:
             self.depth -= 1
-            if top:
-                self.current = None
+            self.current = self.current_top = None
+        first = _first_float(output)
+        if recorded is not None and first is not None:
+            recorded.out_shape = tuple(first.shape)
+        if evaluated is not None:
+            evaluated.gap, evaluated.flipped = output_gap(output, evaluated.output)
+            evaluated.output = None
+        if measures and grad and first is not None and first.requires_grad:
+            if any(not m.training and _trainable(m) for m in bns):
+                self._watch_eval_training(first, module, site or user_site(2))
+        if averaged is not None:
+            averaged()
+        return output
 
-    def _record(self, module: nn.Module, args: tuple, kwargs: dict) -> RecordedCall:
+    # ----- BN201: no-grad calls ---------------------------------------------
+
+    def _eval_pass(self, original, module, args, kwargs, bns, site) -> Optional["EvalCall"]:
+        """Note a no-grad call; with BN in train mode, also run it with BN in eval mode
+        first (the first few calls of each site). Returns the call to complete."""
+        key = (id(module), site)
+        count = self._eval_counts.get(key, 0)
+        if count >= EVAL_CALLS_PER_SITE:
+            return None
+        self._eval_counts[key] = count + 1
+        training = [(None, m) for m in bns if m.training]
+        if training and all(m.momentum is None for _, m in training):
+            return None  # re-estimating running statistics (cumulative average), on purpose
+        call = EvalCall(module, site, bool(training))
+        self.eval_calls.append(call)
+        if not training:
+            call.gap, call.flipped = 0.0, 0.0
+            return None
+        self.active = False  # the extra pass is not the script's: nothing in it is recorded
+        try:
+            call.output = eval_pass(lambda: original(module, *args, **kwargs), training)
+        except Exception:
+            return None  # the real call raises the same error, where the script expects it
+        finally:
+            self.active = True
+        return call
+
+    # ----- BN202: training through BN layers in eval mode -------------------
+
+    def _watch_eval_training(self, output: torch.Tensor, module: nn.Module, site) -> None:
+        step = self.step_of(self.seq)
+        recorder = self
+
+        def hook(grad):
+            if recorder._live():
+                recorder.eval_training.setdefault(site, set()).add(step)
+                recorder.eval_training_models[site] = type(module).__name__
+            return None
+
+        output.register_hook(hook)
+
+    # ----- BN204: AveragedModel evaluated ------------------------------------
+
+    def _averaged_eval(self, module, site, args, kwargs):
+        """For an eval-mode call of an AveragedModel: a function that measures its stored
+        vs re-estimated BN buffers on the source model's recorded inputs and this call's."""
+        watch = next((w for w in self.averaged if w.averaged is module), None)
+        if watch is None or len(watch.gaps) >= 2:
+            return None
+        inputs = [c for c in self.calls if c.model is watch.source][-16:]
+        if not inputs:
+            return None
+        inner = getattr(module, "module", module)
+
+        def measure() -> None:
+            self.active = False  # the copy's calls are not the script's
+            try:
+                gap, flipped = refreshed_gap(inner, [c.run for c in inputs], [lambda m: m(*args, **kwargs)])
+            except Exception:
+                gap, flipped = None, None
+            finally:
+                self.active = True
+            watch.gaps.append((site, gap, flipped))
+
+        return measure
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict, site: Optional[Site]) -> RecordedCall:
         x = _first_tensor_arg(args)
         loader = self.loaders.link(x) if x is not None else None
         copied_args, copied_kwargs, samples = capped_copy(args, kwargs, self.cap_samples, self.cap_bytes)
@@ -184,7 +473,7 @@ class Recorder:
             model=module,
             args=copied_args,
             kwargs=copied_kwargs,
-            site=user_site(3),  # frames: _record <- module_call <- __call__ <- caller
+            site=site,
             seq=self.seq,
             samples=samples,
             loader=loader,

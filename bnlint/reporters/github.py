@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
+from ..paths import escape_path
+
 
 def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -38,4 +40,4 @@ def render_github(result, **_options) -> str:
         out.append(command("error", props, body))
     for e in result.errors:
         out.append(command("error", [("file", e.path), ("title", f"bnlint: {e.kind} error")], e.message))
-    return "".join(line + "\n" for line in out)
+    return escape_path("".join(line + "\n" for line in out))  # paths (and messages naming them)

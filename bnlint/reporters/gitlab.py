@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..baseline import fingerprints, project_path
+from ..paths import escape_all
 
 
 def render_gitlab(result, **_options) -> str:
@@ -23,4 +24,4 @@ def render_gitlab(result, **_options) -> str:
         }
         for f, fp in zip(findings, fingerprints(findings, root))
     ]
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(escape_all(issues), indent=2, ensure_ascii=False) + "\n"

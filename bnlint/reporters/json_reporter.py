@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from .. import __version__
+from ..paths import escape_all
 
 
 def render_json(result, **_options) -> str:
@@ -13,7 +14,7 @@ def render_json(result, **_options) -> str:
         "errors": [e.to_json() for e in result.errors],
         "files_checked": result.files_checked,
     }
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(escape_all(payload), indent=2, ensure_ascii=False) + "\n"
 
 
 def _with_verdict(finding, verdicts) -> dict:

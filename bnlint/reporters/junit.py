@@ -5,11 +5,15 @@ findings gets one passing case, so the report also lists what was checked.
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Dict, List
 
 from ..findings import Finding
+from ..paths import escape_path
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
 
 
 def render_junit(result, **_options) -> str:
@@ -36,4 +40,12 @@ def render_junit(result, **_options) -> str:
             for e in errors.get(path, []):
                 error = ET.SubElement(case, "error", message=e.message, type=e.kind)
                 error.text = e.message
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # Paths that are not UTF-8, or hold control characters, would make the XML unreadable:
+    # the same \xNN spelling as elsewhere.
+    text = _XML_INVALID.sub(_escape_char, escape_path(ET.tostring(root, encoding="unicode")))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+def _escape_char(match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

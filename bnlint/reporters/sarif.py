@@ -19,6 +19,7 @@ from .. import __version__
 from ..baseline import fingerprints, project_path
 from ..docs import rule_page
 from ..findings import Finding, rule_url
+from ..paths import escape_all, escape_path
 from ..rules import ALL_RULES
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -57,7 +58,7 @@ def _rule(rule) -> dict:
 
 
 def _artifact(path: str, root: str) -> dict:
-    return {"uri": quote(project_path(path, root)), "uriBaseId": ROOT_ID}
+    return {"uri": quote(escape_path(project_path(path, root))), "uriBaseId": ROOT_ID}
 
 
 def _region(f: Finding) -> dict:
@@ -130,4 +131,4 @@ def render_sarif(result, **_options) -> str:
         }],
     }
     payload = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(escape_all(payload), indent=2, ensure_ascii=False) + "\n"

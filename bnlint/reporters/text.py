@@ -9,6 +9,7 @@ the rule's page.
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
@@ -18,7 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..findings import Finding
-from ..source import SourceError, read_bytes
+from ..paths import escape_path
+from ..source import SourceError, decode, read_bytes, split_lines
 
 _INDENT = "  "
 
@@ -49,7 +51,10 @@ class TextReporter:
 
             lines = cell_lines(data, f.path, f.cell)
         else:
-            lines = data.decode("utf-8", "replace").splitlines()
+            try:  # the file's encoding and LibCST's line ends, as the finding's line number counts them
+                lines = decode(data, f.path).lines
+            except SourceError:
+                lines = split_lines(data.decode("utf-8", "replace"))
         if not lines or not 0 < f.line <= len(lines):
             return None
         return lines[f.line - 1].lstrip("\ufeff")
@@ -59,6 +64,7 @@ class TextReporter:
         return max(40, self.console.width)
 
     def finding(self, f: Finding) -> None:
+        source, f = f, _shown(f)  # the file is read under its real name, shown escaped
         c = self.console
         if not self.show_source:
             c.print(f"[bold]{escape(f.location)}[/bold]: [bold red]{f.code}[/bold red] "
@@ -80,7 +86,7 @@ class TextReporter:
         c.print(first, soft_wrap=True, highlight=False)
         for line in lines[1:]:
             c.print(escape(line), soft_wrap=True, highlight=False)
-        self._frame(f)
+        self._frame(source)
         gutter = " " * (len(str(f.line)) + 1)
         for rel in f.related:
             self._note(gutter, "note:", f"{rel.message} at {rel.path}:{rel.line}", "blue")
@@ -117,6 +123,7 @@ class TextReporter:
 
     # -- errors, statistics, summary ---------------------------------------------------------
     def error(self, path: str, message: str) -> None:
+        path, message = escape_path(path), escape_path(message)
         lines = [message]
         if self.show_source:
             lead = " " * len(f"{path}: error: ")
@@ -158,7 +165,14 @@ class TextReporter:
     def note(self, text: str) -> None:
         """A line of extra information (fixes applied, baseline counts); hidden by --quiet."""
         if not self.quiet:
-            self.console.print(escape(text), soft_wrap=True, highlight=False)
+            self.console.print(escape(escape_path(text)), soft_wrap=True, highlight=False)
+
+
+def _shown(f: Finding) -> Finding:
+    """``f`` with the paths (and messages naming paths) as every report spells them."""
+    related = tuple(dataclasses.replace(r, path=escape_path(r.path), message=escape_path(r.message))
+                    for r in f.related)
+    return dataclasses.replace(f, path=escape_path(f.path), message=escape_path(f.message), related=related)
 
 
 def _fit(text: str, start: int, end: int, width: int) -> Tuple[str, int, int]:

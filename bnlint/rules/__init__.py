@@ -19,6 +19,7 @@ from .bn402_keras_style_momentum import KerasStyleMomentum
 from .bn403_eval_uses_batch_statistics import EvalUsesBatchStatistics
 from .bn404_batchnorm_in_gradient_penalty_critic import BatchNormInGradientPenaltyCritic
 from .bn405_dropout_before_batchnorm import DropoutBeforeBatchNorm
+from .bn406_large_batchnorm_eps import LargeBatchNormEps
 from .bn901_tiny_batch_batchnorm import TinyBatchBatchNorm
 
 ALL_RULES: List[Type[Rule]] = [
@@ -37,9 +38,16 @@ ALL_RULES: List[Type[Rule]] = [
     EvalUsesBatchStatistics,
     BatchNormInGradientPenaltyCritic,
     DropoutBeforeBatchNorm,
+    LargeBatchNormEps,
     TinyBatchBatchNorm,
 ]
 RETIRED: Dict[str, str] = {}  # code -> why it was retired
+
+# Which rules are on by default, in one line (``bnlint rules`` prints it under the table; README says the same).
+DEFAULT_POLICY = (
+    "default: on = accuracy/correctness bugs (ignoring them changes what the model computes or how well it "
+    "does); off = opinionated rules, or ones costly to false-alarm on; enable with --extend-select CODE"
+)
 
 for _rule in ALL_RULES:
     validate_rule(_rule)

@@ -1,6 +1,7 @@
 """The rule interface: a rule inspects one module with the shared analyses at hand."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import ClassVar, Dict, Iterable, List, Optional, Tuple
@@ -43,6 +44,8 @@ class RuleContext:
         line, col, end_line, end_col = self.module.position(node)
         stmt = self.module.statement_of(node)
         snippet = " ".join(self.module.code(_header(stmt)).split()) if stmt is not None else ""
+        if autofix is not None and not autofix.digest:  # the offsets are into this module's text
+            autofix = dataclasses.replace(autofix, digest=self.module.source.digest)
         self.findings.append(Finding(
             code=self.rule.code, name=self.rule.name, path=self.module.path,
             line=line, column=col + 1, end_line=end_line, end_column=end_col + 1,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..analysis.steps import ModelUses, Use, exclusive, output_unused
+from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused
 from .base import Rule, RuleContext
-from .triggers import TRAINING_STEP
+from .triggers import STEP_OR_FORWARD, step_visible
 
 WHY = (
     "each call normalizes its batch with the statistics of one source only, while the shared running "
@@ -24,73 +24,83 @@ def _data(use: Use) -> bool:
     return use.batch.pure and part.origin is not None and part.origin.kind == "data"
 
 
-def _is_gan(group: ModelUses) -> bool:
-    """Real and generated batches for one model: a discriminator, BN102's business."""
-    kinds = {use.batch.parts[0].generated for use in group.uses if _data(use) or use.batch.pure}
-    return kinds == {True, False}
-
-
 class SharedTowerPerDomainBatches(Rule):
     code = "BN101"
     name = "shared-tower-per-domain-batches"
     summary = "a model with BatchNorm is called in separate forward calls on batches from different sources"
-    # The training step must be visible here: an update call or a Lightning training_step.
-    triggers = (TRAINING_STEP,)
+    # The training step must be visible in the file, or the file defines a model ``forward`` that
+    # a training step elsewhere reaches (then only findings inside this file are reported here).
+    triggers = (STEP_OR_FORWARD,)
     scoped_by_triggers = True  # the step is out of scope when only a helper in another file trains
 
     def check(self, ctx: RuleContext):
         steps = ctx.analysis.steps
         seen = set()
-        for _scope, forwards in steps.steps(ctx.module):
-            for group in steps.bn_model_uses(forwards):
-                if _is_gan(group):
-                    continue
-                pair = self._pair(ctx, group)
-                if pair is None:
-                    continue
-                if steps.calls_method_on(ctx.module, group.key, lambda m: "domain" in m.lower()):
-                    continue  # model.set_domain(...): domain-specific BN switched between calls
-                self._report(ctx, group, pair, seen)
+        for module in steps.step_modules(ctx.module, step_visible):
+            for _scope, forwards in steps.steps(module):
+                for group in steps.bn_model_uses(forwards):
+                    found = self._pair(ctx, group)
+                    if found is None:
+                        continue
+                    if steps.calls_method_on(module, group.key, lambda m: "domain" in m.lower()):
+                        continue  # model.set_domain(...): domain-specific BN switched between calls
+                    self._report(ctx, group, found, seen)
         return ctx.findings
 
-    def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use]]:
-        uses = sorted((u for u in group.uses if _data(u)), key=lambda u: ctx.module.line(u.anchor.call)
-                      if u.anchor.scope.module is ctx.module else 0)
+    def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use, Sites]]:
+        steps = ctx.analysis.steps
+        uses = sorted((u for u in group.uses if _data(u)), key=steps.place)
         for i, a in enumerate(uses):
             for b in uses[i + 1:]:
-                if self._separate_sources(ctx, a, b):
-                    return a, b
+                if not self._separate_sources(a, b) or steps.apart(a, b):
+                    continue
+                sites = steps.sites(a, b, lambda m: self.wants(m.source.text))
+                if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
+                    return a, b, sites
         return None
 
-    def _separate_sources(self, ctx: RuleContext, a: Use, b: Use) -> bool:
+    def _separate_sources(self, a: Use, b: Use) -> bool:
         pa, pb = a.batch.parts[0], b.batch.parts[0]
-        if pa.via != pb.via or pa.origin.key == pb.origin.key:
+        if pa.origin.key == pb.origin.key:
             return False
+        if pa.via != pb.via and (len(pa.via) != len(pb.via) or not pa.via):
+            return False  # a raw batch vs features of another: not two towers of one kind of input
+        # Same length, other models: per-domain front ends feeding one shared trunk (CoGAN, ADDA's
+        # source/target encoders before one BN discriminator): the trunk still sees one domain per call.
         if a.args != b.args or (a.looped and a.args):
             return False  # model(x, domain=0) / model(x, domain=1): a domain-specific path
-        if exclusive(a, b) or a.anchor.scope.module is not ctx.module:
+        if exclusive(a, b):
             return False
         if output_unused(a) or output_unused(b):
             return False  # a forward pass only to adapt the running statistics (AdaBN-style)
         return True
 
-    def _report(self, ctx: RuleContext, group: ModelUses, pair: Tuple[Use, Use], seen) -> None:
-        a, b = pair
-        line_a, line_b = ctx.module.line(a.anchor.call), ctx.module.line(b.anchor.call)
+    def _report(self, ctx: RuleContext, group: ModelUses, found: Tuple[Use, Use, Sites], seen) -> None:
+        a, b, sites = found
+        line_a, line_b = ctx.module.line(sites.a.call), ctx.module.line(sites.b.call)
         if line_a in seen:
             return
         seen.add(line_a)
         la, lb = a.batch.parts[0].origin.label, b.batch.parts[0].origin.label
         via = a.batch.parts[0].via_labels
         what = "batches" if not via else f"features computed by {' then '.join(via)} from batches"
-        if a.anchor is b.anchor:
+        inside = ctx.analysis.steps.where(sites)
+        if sites.a is sites.b and a.fc.site is b.fc.site:
             where = f"{what} from {la} and {lb}, one call per source in a loop at line {line_a}"
+        elif sites.a is sites.b:
+            where = f"{what} from {la} and {lb}, both inside the call at line {line_a}"
         else:
             where = f"{what} from {la} (line {line_a}) and {lb} (line {line_b})"
         message = (
             f"`{group.callee}` contains BatchNorm and is called in separate forward calls of one training "
-            f"step on {where}: {WHY}"
+            f"step{(',' + inside + ',') if inside else ''} on {where}: {WHY}"
         )
-        related = () if a.anchor is b.anchor else (
-            ctx.related(ctx.module, b.anchor.call, f"the other forward call, on a batch from {lb}"),)
-        ctx.report(a.anchor.call, message, FIX, related=related)
+        related = []
+        if sites.a is not sites.b:
+            related.append(ctx.related(ctx.module, sites.b.call, f"the other forward call, on a batch from {lb}"))
+        if sites.through is not None:
+            anchor = sites.anchor
+            related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
+        for inner, label in zip(sites.inner, (f"the call on the batch from {la}", f"the call on the batch from {lb}")):
+            related.append(ctx.related(inner.scope.module, inner.call, label))
+        ctx.report(sites.a.call, message, FIX, related=tuple(related))

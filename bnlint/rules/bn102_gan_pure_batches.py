@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..analysis.steps import ModelUses, Use, exclusive
+from ..analysis.steps import ModelUses, Sites, Use, exclusive
 from .base import Rule, RuleContext
-from .triggers import TRAINING_STEP
+from .triggers import STEP_OR_FORWARD, step_visible
 
 WHY = (
     "each batch is normalized with the statistics of only real or only generated samples, so BatchNorm's "
@@ -24,57 +24,74 @@ def _real(use: Use) -> bool:
 
 
 def _fake(use: Use, key) -> bool:
-    """Generated samples cut from the generator's graph: the discriminator's own update."""
+    """Generated samples (detached, made under ``no_grad``, or still attached to the generator's graph)."""
     part = use.batch.parts[0]
-    return use.batch.pure and bool(part.via) and key not in part.via and part.detached
+    return use.batch.pure and bool(part.via) and key not in part.via
 
 
 class GanDiscriminatorPureBatches(Rule):
     code = "BN102"
     name = "gan-discriminator-pure-batches"
     summary = "a GAN discriminator with BatchNorm is called on separate all-real and all-fake batches"
-    # The training step must be visible here: an update call or a Lightning training_step.
-    triggers = (TRAINING_STEP,)
+    # The training step must be visible in the file, or the file defines a model ``forward`` that
+    # a training step elsewhere reaches (then only findings inside this file are reported here).
+    triggers = (STEP_OR_FORWARD,)
     scoped_by_triggers = True  # the step is out of scope when only a helper in another file trains
 
     def check(self, ctx: RuleContext):
         steps = ctx.analysis.steps
         seen = set()
-        for _scope, forwards in steps.steps(ctx.module):
-            for group in steps.bn_model_uses(forwards):
-                pair = self._pair(ctx, group)
-                if pair is None:
-                    continue
-                if steps.calls_method_on(ctx.module, group.key, lambda m: m == "eval"):
-                    continue  # a frozen network in eval mode (a perceptual loss), not a discriminator
-                self._report(ctx, group, pair, seen)
+        for module in steps.step_modules(ctx.module, step_visible):
+            for _scope, forwards in steps.steps(module):
+                groups = steps.bn_model_uses(forwards)
+                generators = steps.generators(forwards) if groups else set()
+                for group in groups:
+                    if group.key in generators:
+                        continue  # its outputs are another model's batch: a generator (CycleGAN's cycle)
+                    found = self._pair(ctx, group)
+                    if found is not None:
+                        self._report(ctx, group, found, seen)
         return ctx.findings
 
-    def _line(self, ctx: RuleContext, use: Use) -> int:
-        return ctx.module.line(use.anchor.call)
-
-    def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use]]:
-        uses = [u for u in group.uses if u.anchor.scope.module is ctx.module]
-        reals = sorted((u for u in uses if _real(u)), key=lambda u: self._line(ctx, u))
-        fakes = sorted((u for u in uses if _fake(u, group.key)), key=lambda u: self._line(ctx, u))
+    def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use, Sites]]:
+        steps = ctx.analysis.steps
+        reals = sorted((u for u in group.uses if _real(u)), key=steps.place)
+        fakes = sorted((u for u in group.uses if _fake(u, group.key)), key=steps.place)
         for real in reals:
             for fake in fakes:
-                if not exclusive(real, fake):
-                    return real, fake
+                if exclusive(real, fake) or steps.apart(real, fake) or steps.segment(real) != steps.segment(fake):
+                    continue  # one D update: the calls between two optimizer steps
+                sites = steps.sites(real, fake, lambda m: self.wants(m.source.text))
+                if sites.module is ctx.module and not (steps.in_eval_mode(real) or steps.in_eval_mode(fake)):
+                    return real, fake, sites
         return None
 
-    def _report(self, ctx: RuleContext, group: ModelUses, pair: Tuple[Use, Use], seen) -> None:
-        real, fake = pair
-        line_r, line_f = self._line(ctx, real), self._line(ctx, fake)
+    def _report(self, ctx: RuleContext, group: ModelUses, found: Tuple[Use, Use, Sites], seen) -> None:
+        real, fake, sites = found
+        line_r, line_f = ctx.module.line(sites.a.call), ctx.module.line(sites.b.call)
         if line_r in seen:
             return
         seen.add(line_r)
         source = real.batch.parts[0].origin.label
         generator = fake.batch.parts[0].via_labels[-1]
+        inside = ctx.analysis.steps.where(sites)
+        if sites.a is sites.b:
+            lines = f"(both in the call at line {line_r})"
+            where_r, where_f = "", ""
+        else:
+            lines = ""
+            where_r, where_f = f" (line {line_r})", f" (line {line_f})"
         message = (
-            f"discriminator `{group.callee}` contains BatchNorm and is called separately on a batch of only real "
-            f"samples from {source} (line {line_r}) and a batch of only generated samples from {generator} "
-            f"(line {line_f}): {WHY}"
+            f"discriminator `{group.callee}` contains BatchNorm and is called separately{inside} on a batch of "
+            f"only real samples from {source}{where_r} and a batch of only generated samples from {generator}"
+            f"{where_f}{(' ' + lines) if lines else ''}: {WHY}"
         )
-        related = (ctx.related(ctx.module, fake.anchor.call, f"the call on generated samples from {generator}"),)
-        ctx.report(real.anchor.call, message, FIX, related=related)
+        related = []
+        if sites.a is not sites.b:
+            related.append(ctx.related(ctx.module, sites.b.call, f"the call on generated samples from {generator}"))
+        if sites.through is not None:
+            anchor = sites.anchor
+            related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
+        for inner, label in zip(sites.inner, ("the call on real samples", f"the call on generated samples from {generator}")):
+            related.append(ctx.related(inner.scope.module, inner.call, label))
+        ctx.report(sites.a.call, message, FIX, related=tuple(related))

@@ -33,6 +33,7 @@ class CheckpointedBatchNorm(Rule):
     code = "BN205"
     name = "checkpointed-batchnorm"
     summary = "torch.utils.checkpoint around BatchNorm layers: running statistics are updated twice per step"
+    default_enabled = False  # a shifted momentum, no accuracy cost in practice (see rules/BN205.md)
     triggers = (any_of(words("checkpoint", "checkpoint_sequential")),)
     scoped_by_triggers = True
 

@@ -24,6 +24,7 @@ class BiasBeforeBatchNorm(Rule):
     code = "BN401"
     name = "bias-before-batchnorm"
     summary = "Conv/Linear layer with a bias directly followed by BatchNorm, which cancels the bias"
+    default_enabled = False  # a wasted parameter per channel, no accuracy cost (see rules/BN401.md)
     # The BN layer must be named in this file (BatchNorm2d, norm_layer, BN, ...).
     triggers = (any_of(text("Conv", "Linear")), NORM_NAMED)
     scoped_by_triggers = True  # a BN layer named only in another module is out of scope

@@ -1,0 +1,94 @@
+"""BN406 large-batchnorm-eps: a BatchNorm eps of 0.01 or more, typically a momentum passed in eps's place."""
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from ..analysis.bn import BN_CLASSES
+from ..analysis.names import dotted_name
+from .base import Rule, RuleContext
+from .triggers import any_of, text
+
+# No deliberate eps is this large (PyTorch's default is 1e-5, Keras/TensorFlow's 1e-3); momentum values
+# (0.1, 0.01, Keras's 0.8/0.9/0.99) all are.
+THRESHOLD = 0.01
+DEFAULT_EPS = "1e-5"
+
+
+class LargeBatchNormEps(Rule):
+    code = "BN406"
+    name = "large-batchnorm-eps"
+    summary = "BatchNorm eps >= 0.01, e.g. BatchNorm2d(c, 0.8): the second positional parameter is eps, not momentum"
+    # Keyword eps needs the word; positional eps is read only on a BN class named through an import, whose
+    # text is then in the file.
+    triggers = (any_of(text("eps", "BatchNorm", "batch_norm")),)
+
+    def check(self, ctx: RuleContext):
+        layers = ctx.analysis.layers
+        for site in layers.bn_constructions(ctx.module):
+            state, expr, actx = layers.bn_argument(site, "eps")
+            if state != "given":
+                continue
+            call = site.call if site.call is not None else site.partial.call
+            keyword = any(a.keyword is not None and a.keyword.value == "eps" and a.value is expr for a in call.args)
+            if not keyword and not _named_bn(ctx, call):
+                continue
+            values = layers.const_values(expr, actx)
+            if not values or not all(_number(v) and v >= THRESHOLD for v in values):
+                continue
+            value = min(values)
+            bn = site.qualname.rsplit(".", 1)[-1]
+            functional = site.qualname.endswith(".batch_norm")
+            how = "by keyword" if keyword else f"as its {_ordinal(call, expr)} positional argument, which is eps"
+            message = (
+                f"`{bn}` gets eps={value:g} {how}: BatchNorm computes (x - mean) / sqrt(var + eps), and an eps "
+                f"this large (the default is {DEFAULT_EPS}) is not a numerical safeguard but part of the "
+                f"normalization: a channel whose variance equals eps comes out with standard deviation 0.71 instead "
+                f"of 1, one with a tenth of it 0.3, so channels are scaled by how their variance compares with "
+                f"{value:g} instead of normalized, in training and in eval mode"
+                + ("" if keyword or functional else
+                   f", and momentum keeps its default 0.1 (a value of {value:g} in this position is usually a "
+                   "momentum, often Keras's, passed where PyTorch expects eps)")
+            )
+            ctx.report(expr, message, _fix(value, keyword, functional))
+        return ctx.findings
+
+
+def _fix(value: float, keyword: bool, functional: bool) -> str:
+    default = f"eps={DEFAULT_EPS}"
+    if functional:
+        return (f"pass `{default}` (PyTorch's default) or drop the argument; if {value:g} was meant as the "
+                "momentum, it is the argument before eps: `momentum=..., eps=1e-5`")
+    if value < 0.5:
+        meant = f"`{default}, momentum={value:g}`"
+        why = f"if {value:g} was meant as PyTorch's momentum"
+    elif value < 1:
+        meant = f"`{default}, momentum={1 - value:.3g}`"
+        why = (f"if {value:g} was meant as the momentum (Keras's `BatchNormalization(momentum={value:g})`), "
+               f"PyTorch's equivalent is 1 - {value:g}")
+    else:
+        return f"use `{default}` (PyTorch's default; 1e-3 is Keras/TensorFlow's) or drop the argument"
+    if keyword:
+        return f"use `{default}` (PyTorch's default; 1e-3 is Keras/TensorFlow's); {why}, write {meant}"
+    return f"pass keywords: {why}, write {meant}; otherwise drop the argument ({default} is the default)"
+
+
+def _named_bn(ctx: RuleContext, call: cst.Call) -> bool:
+    """Positional eps only on a BN class written by name (``nn.BatchNorm2d(c, 0.8)``): through a variable
+    (``norm_layer(c, 0.8)``) the second position may mean something else."""
+    name = dotted_name(call.func)
+    return name is not None and ctx.module.imports.qualify(name) in BN_CLASSES
+
+
+def _ordinal(call: cst.Call, expr: cst.BaseExpression) -> str:
+    index: Optional[int] = next((i for i, a in enumerate(call.args) if a.value is expr), None)
+    if index is None:
+        return "eps"
+    n = index + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
