@@ -1,15 +1,19 @@
 """Speed benchmark: bnlint against raw LibCST parsing (and TorchFix / Fixit when installed).
 
-Builds its corpus offline from what is installed: the ``torch`` package's own
-Python sources plus the CPython standard library, copied into a temporary
-project (so the project index sees exactly that tree). Every measurement runs
-in a fresh child process, one after another, and is reported as a ratio to the
-time ``libcst.parse_module`` alone takes over the same files in one process.
+Builds its corpus offline from what is installed. The default ``ml`` corpus is real ML
+project code: the installed ``torch`` wheel's ``nn``, ``optim``, ``utils``, ``ao`` and
+``distributed`` trees, plus generated projects shaped like domain-adaptation and GAN
+repositories (``ml_projects.py``: models, datasets, trainers and scripts that import each
+other), where nearly every file passes the pre-filter. ``torch`` (the whole package) and
+``stdlib`` (the CPython standard library) remain available. The files are copied into a
+temporary project (so the project index sees exactly that tree). Every measurement runs
+in a fresh child process, one after another, and is reported as a ratio to the time
+``libcst.parse_module`` alone takes over the same files in one process.
 
-    python benchmarks/bench.py                 # whole corpus, -j 2
-    python benchmarks/bench.py --limit 400     # first 400 files (sorted), quicker
-    python benchmarks/bench.py --sample 600    # about 600 files spread over both corpora
-    python benchmarks/bench.py --corpus torch --jobs 4 --json out.json
+    python benchmarks/bench.py                   # ML corpus, default rules, -j 2
+    python benchmarks/bench.py --sample 400      # about 400 torch files plus the generated projects
+    python benchmarks/bench.py --memory-tree 5000  # also: peak RSS of a cold run over 5,000 generated files
+    python benchmarks/bench.py --corpus both --select ALL --sample 600  # the earlier stdlib+torch run
 
 Wall times on a busy machine are noisy; CPU seconds are reported alongside.
 """
@@ -27,6 +31,10 @@ import time
 from typing import Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ml_projects  # noqa: E402  (beside this file)
+
+ML_TORCH_TREES = ("nn", "optim", "utils", "ao", "distributed")  # the parts of torch ML code imports and resembles
 CHANGED_FILE = os.path.join("torch", "nn", "modules", "batchnorm.py")  # the "one file changed"
 
 
@@ -39,10 +47,11 @@ def _sources(base: str) -> List[str]:
     return out
 
 
-def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[int] = None) -> List[str]:
+def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[int] = None,
+                 projects: int = 4) -> List[str]:
     """Copy the chosen sources under ``dest`` (a project root); returns the relative paths."""
     bases = []
-    if which in ("torch", "both"):
+    if which in ("torch", "both", "ml"):
         try:
             import importlib.util
 
@@ -56,7 +65,13 @@ def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[i
         bases.append(("stdlib", sysconfig.get_paths()["stdlib"]))
     rels = []
     for name, base in bases:
-        rels.extend((name, os.path.relpath(p, base), p) for p in _sources(base))
+        if which == "ml":
+            for sub in ML_TORCH_TREES:
+                rels.extend((name, os.path.relpath(p, base), p) for p in _sources(os.path.join(base, sub)))
+            init = os.path.join(base, "__init__.py")
+            rels.append((name, "__init__.py", init))
+        else:
+            rels.extend((name, os.path.relpath(p, base), p) for p in _sources(base))
     if sample:
         # Every k-th file in path order (a spread over every package), plus the changed file.
         rels = sorted(rels, key=lambda r: (r[0], r[1]))
@@ -71,6 +86,8 @@ def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[i
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(src, target)
         out.append(os.path.join(name, rel))
+    if which == "ml" and projects:
+        out.extend(ml_projects.generate(dest, projects))  # never sampled: each is one connected project
     with open(os.path.join(dest, "pyproject.toml"), "w", encoding="utf-8") as fh:
         fh.write("[tool.bnlint]\n")
     return sorted(out)
@@ -125,9 +142,10 @@ def _child_measure(cmd: List[str]) -> None:
                       "stderr_tail": proc.stderr[-300:]}))
 
 
-def bnlint_cmd(target: str, jobs: int, cache: bool = True) -> List[str]:
-    cmd = [sys.executable, "-m", "bnlint", "check", "--select", "ALL", "--exit-zero", "-q", "--format", "json",
-           "-j", str(jobs), target]
+def bnlint_cmd(target: str, jobs: int, cache: bool = True, select: Optional[str] = None) -> List[str]:
+    cmd = [sys.executable, "-m", "bnlint", "check", "--exit-zero", "-q", "--format", "json", "-j", str(jobs), target]
+    if select:
+        cmd += ["--select", select]
     return cmd if cache else cmd + ["--no-cache"]
 
 
@@ -142,7 +160,11 @@ def tool_cmd(name: str, target: str, jobs: int) -> Optional[List[str]]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", choices=["torch", "stdlib", "both"], default="both")
+    ap.add_argument("--corpus", choices=["ml", "torch", "stdlib", "both"], default="ml")
+    ap.add_argument("--projects", type=int, default=4, help=f"generated ML projects in the ml corpus ({ml_projects.FILES_PER_PROJECT} files each)")
+    ap.add_argument("--select", default=None, help="rules to select (default: bnlint's default rules; ALL: every rule)")
+    ap.add_argument("--memory-tree", type=int, default=None, metavar="N",
+                    help="also lint a generated tree of about N files cold at -j 1 and report its peak RSS")
     ap.add_argument("--limit", type=int, default=None, help="only the first N files (sorted)")
     ap.add_argument("--sample", type=int, default=None, help="about N files spread evenly over the corpus")
     ap.add_argument("--jobs", type=int, default=2, help="processes for the parallel runs and the other tools")
@@ -163,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     root = os.path.join(work, "corpus")
     os.makedirs(root)
     try:
-        files = build_corpus(root, args.corpus, args.limit, args.sample)
+        files = build_corpus(root, args.corpus, args.limit, args.sample, args.projects)
         with open(os.path.join(root, ".files.json"), "w") as fh:
             json.dump(files, fh)
         lines = count_lines(root, files)
@@ -181,15 +203,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         print(f"corpus: {len(files)} files, {lines} lines ({root})", file=sys.stderr)
         step("parse", [sys.executable, os.path.join(HERE, "bench.py"), "--_parse", root])
-        step("cold_j1", bnlint_cmd(root, 1), fresh_cache=True)
-        step("warm_j1", bnlint_cmd(root, 1))
-        step("cold_jN", bnlint_cmd(root, args.jobs), fresh_cache=True)
+        step("cold_j1", bnlint_cmd(root, 1, select=args.select), fresh_cache=True)
+        step("warm_j1", bnlint_cmd(root, 1, select=args.select))
+        step("cold_jN", bnlint_cmd(root, args.jobs, select=args.select), fresh_cache=True)
         changed = os.path.join(root, CHANGED_FILE)
         if os.path.exists(changed):
             with open(changed, "a", encoding="utf-8") as fh:
                 fh.write("\n# edited by the benchmark\n")
-            step("one_file_precommit", bnlint_cmd(changed, 1))  # only the staged file; index over the tree
-            step("one_file_whole_tree", bnlint_cmd(root, 1))  # whole tree, cache valid except dependents
+            step("one_file_precommit", bnlint_cmd(changed, 1, select=args.select))  # only the staged file; index over the tree
+            step("one_file_whole_tree", bnlint_cmd(root, 1, select=args.select))  # whole tree, cache valid except dependents
         if not args.no_tools:
             for tool in ("torchfix", "fixit"):
                 cmd = tool_cmd(tool, root, args.jobs)
@@ -200,7 +222,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                     step(tool, cmd)
                 except RuntimeError as exc:
                     print(f"  {tool}: failed, skipped ({exc})", file=sys.stderr)
+        if args.memory_tree:
+            # Peak memory on a large tree: generated projects only, cold, one process.
+            big = os.path.join(work, "memory_tree")
+            os.makedirs(big)
+            n_big = len(ml_projects.generate(big, max(1, -(-args.memory_tree // ml_projects.FILES_PER_PROJECT))))
+            with open(os.path.join(big, "pyproject.toml"), "w", encoding="utf-8") as fh:
+                fh.write("[tool.bnlint]\n")
+            print(f"  memory tree: {n_big} files ...", file=sys.stderr, flush=True)
+            res["memory_tree"] = measure(bnlint_cmd(big, 1, select=args.select), big, env)
+            res["memory_tree"]["files"] = n_big
         report = {"files": len(files), "lines": lines, "jobs": args.jobs, "corpus": args.corpus,
+                  "projects": args.projects if args.corpus == "ml" else 0, "select": args.select or "default",
                   "limit": args.limit, "sample": args.sample, "python": sys.version.split()[0], "results": res}
         print(render(report))
         if args.json_out:
@@ -216,20 +249,22 @@ def render(report: dict) -> str:
     res = report["results"]
     base = res["parse"]["wall"]
     base_cpu = res["parse"]["cpu"]
+    rules = "all rules" if str(report.get("select", "")).upper() == "ALL" else f"rules: {report.get('select')}"
     rows = [f"corpus: {report['corpus']}, {report['files']} files, {report['lines']} lines; "
-            f"python {report['python']}; parallel runs and other tools with -j {report['jobs']}",
+            f"python {report['python']}; {rules}; parallel runs and other tools with -j {report['jobs']}",
             "",
             "| measurement | wall s | × raw parse (wall) | CPU s | × raw parse (CPU) | peak RSS MiB |",
             "|---|---|---|---|---|---|"]
     labels = {
         "parse": "raw `libcst.parse_module`, 1 process",
-        "cold_j1": "bnlint cold, all rules, -j 1",
-        "cold_jN": f"bnlint cold, all rules, -j {report['jobs']}",
+        "cold_j1": "bnlint cold, -j 1",
+        "cold_jN": f"bnlint cold, -j {report['jobs']}",
         "warm_j1": "bnlint warm cache, nothing changed",
         "one_file_precommit": "one changed file passed (pre-commit), index over the tree",
         "one_file_whole_tree": "whole tree after one file changed (warm otherwise)",
         "torchfix": f"TorchFix, -j {report['jobs']}",
         "fixit": "Fixit (its own process pool)",
+        "memory_tree": f"memory tree: {res.get('memory_tree', {}).get('files', 0)} generated files, cold, -j 1",
     }
     for key, label in labels.items():
         if key in res:
@@ -243,7 +278,8 @@ def render(report: dict) -> str:
         cold = res["cold_j1"]["wall"]
         for key in ("warm_j1", "one_file_precommit", "one_file_whole_tree"):
             if key in res:
-                rows.append(f"{labels[key]}: {100 * res[key]['wall'] / cold:.1f}% of cold -j 1")
+                rows.append(f"{labels[key]}: {100 * res[key]['wall'] / cold:.1f}% of cold -j 1 "
+                            f"(CPU: {100 * res[key]['cpu'] / res['cold_j1']['cpu']:.1f}%)")
     return "\n".join(rows)
 
 

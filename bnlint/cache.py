@@ -130,8 +130,13 @@ def content_hash(data: bytes) -> str:
 def files_digest(paths: Sequence[str], root: str) -> str:
     """A digest of a set of project files (relative to ``root``). A common name is mentioned by
     thousands of files, and an entry only needs to tell whether that set changed."""
+    return files_digest_of_relpaths([os.path.relpath(p, root) for p in paths])
+
+
+def files_digest_of_relpaths(rel_paths: Sequence[str]) -> str:
+    """``files_digest`` of files already given relative to the root."""
     # surrogateescape: a file name that is not UTF-8 hashes as its bytes.
-    return content_hash("\0".join(sorted(os.path.relpath(p, root) for p in paths)).encode("utf-8", "surrogateescape"))
+    return content_hash("\0".join(sorted(rel_paths)).encode("utf-8", "surrogateescape"))
 
 
 def _package_fingerprint() -> str:
@@ -165,6 +170,7 @@ class ResultCache:
             self.base = None  # a link where our folder belongs: neither read through it nor write
         self.enabled = self.base is not None
         self._hashes: Dict[str, Optional[str]] = {}
+        self._exists: Dict[str, bool] = {}  # probed path (relative) -> exists, once per run
         self._word_index = None  # a fresh ProjectIndex, built only to check name searches
         self._ready = False
 
@@ -206,13 +212,17 @@ class ResultCache:
         for rel, sha in entry["deps"].items():
             if self.file_hash(os.path.join(self.root, rel)) != sha:
                 return False
+        exists = self._exists
         for rel in entry["probed"]:
-            if os.path.exists(os.path.join(self.root, rel)):
+            present = exists.get(rel)
+            if present is None:
+                present = exists[rel] = os.path.exists(os.path.join(self.root, rel))
+            if present:
                 return False
         if entry["words"]:
             index = self._words()
             for word, digest in entry["words"].items():
-                if files_digest(index.files_mentioning(word), self.root) != digest:
+                if index.mentions_digest(word) != digest:
                     return False
         return True
 

@@ -2,6 +2,7 @@
 
 Exit codes: 0 nothing found; 1 findings or files that could not be read/parsed;
 2 usage or configuration error, or an internal error in bnlint on some file.
+``--exit-zero`` turns 1 into 0 (findings and file errors); 2 stays 2.
 """
 from __future__ import annotations
 
@@ -149,7 +150,9 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
 @click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too.")
 @click.option("--statistics", is_flag=True, help="Print a count of findings per rule.")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only: no summary, no progress.")
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--exit-zero", is_flag=True,
+              help="Exit 0 even when there are findings or files that could not be read or parsed "
+                   "(usage/config errors and internal errors still exit 2).")
 @click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR is honoured too).")
 @click.option("--show-source/--no-show-source", default=None,
               help="Code frame and help under each finding (default: on a terminal only).")
@@ -219,9 +222,9 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
             _write_output(out_file, out_stream.getvalue(), output_file)
     if result.internal_errors:  # a bug in bnlint, not in the code: say so, as ruff does
         sys.exit(EXIT_INTERNAL)
-    if result.errors:
-        sys.exit(EXIT_FINDINGS)
-    if result.findings and not exit_zero:
+    if exit_zero:  # findings and unreadable/unparsable files alike: a step that must never fail
+        sys.exit(EXIT_OK)
+    if result.errors or result.findings:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
 

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from .analysis.context import Analysis
 from .analysis.module import ModuleInfo
-from .cache import Deps, ResultCache, cache_disabled_by_env, files_digest
+from .cache import Deps, ResultCache, cache_disabled_by_env
 from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
@@ -116,7 +116,7 @@ class Linter:
             result = FileResult(target.display, errors=[internal_error(target.display, "", exc)])
         index = self.index
         result.deps = Deps(sorted(index.consulted | index.scanned), sorted(index.probed),
-                           {w: files_digest(index.files_mentioning(w), index.root) for w in sorted(index.searched)})
+                           {w: index.mentions_digest(w) for w in sorted(index.searched)})
         return result
 
     def _lint(self, target: Target) -> FileResult:
@@ -124,6 +124,8 @@ class Linter:
         try:
             source = load_source(target)
         except SourceError as exc:
+            if type(exc).__name__ == "NotPythonNotebook":  # an R or Julia notebook: not ours to lint
+                return result
             result.errors.append(FileError(target.display, str(exc), "read"))
             return result
         if source.skip_file():
@@ -204,6 +206,13 @@ def _fewer_collections():
     try:
         yield
     finally:
+        # Hand what survived over to the oldest generation first (freeze, then unfreeze): with the
+        # thresholds restored, the next young collection would otherwise walk every object the
+        # run made (a second or more after a large cold run, while the report waits). It is
+        # still collected by the next full collection, as any long-lived garbage is.
+        if gc.get_freeze_count() == 0:  # never unfreeze what the embedding program froze
+            gc.freeze()
+            gc.unfreeze()
         gc.set_threshold(*before)
 
 

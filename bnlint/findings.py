@@ -7,6 +7,12 @@ from typing import Optional, Tuple
 DOCS_BASE_URL = "https://github.com/bnlint/bnlint/blob/main/rules"
 
 
+# What a finding's message is held to (tests/test_meta.py checks every fixture finding): one
+# line of at most this many characters. Rules aim at about 100; names and labels quoted from
+# the user's code can make it longer, so only the fixtures are held to the bound.
+MAX_MESSAGE = 120
+
+
 def rule_url(code: str) -> str:
     """Stable link to a rule's documentation page."""
     return f"{DOCS_BASE_URL}/{code}.md"
@@ -51,6 +57,8 @@ class Finding:
     column: int  # 1-based
     end_line: int
     end_column: int
+    # One short line (see MAX_MESSAGE): what is wrong here, and where the other half is. The why
+    # and the remedy are not repeated in it: they are ``explanation`` and ``fix``.
     message: str
     fix: str  # the remedy, in words (the ``help:`` line)
     url: str = ""
@@ -60,6 +68,9 @@ class Finding:
     snippet: str = field(default="", compare=False)
     # Notebooks: 1-based cell number; ``line``/``end_line`` are then lines of that cell.
     cell: Optional[int] = None
+    # Why this is a problem, in terms of batch vs running statistics (the ``note:`` line).
+    # Last, with a default, so that positional construction of the fields above still works.
+    explanation: str = ""
 
     def sort_key(self):
         return (self.path, self.cell or 0, self.line, self.column, self.code)
@@ -74,6 +85,7 @@ class Finding:
             "end_line": self.end_line,
             "end_column": self.end_column,
             "message": self.message,
+            "explanation": self.explanation,
             "fix": self.fix,
             "url": self.url or rule_url(self.code),
             "related": [

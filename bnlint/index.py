@@ -63,6 +63,8 @@ class ProjectIndex:
         self._file_cache: Dict[str, Optional[str]] = {}
         self._all_files: Optional[List[str]] = None
         self._words: Optional[Dict[str, List[int]]] = None  # identifier -> indices into python_files()
+        self._digests: Dict[str, str] = {}  # identifier -> mentions_digest (the tree does not change in a run)
+        self._rel_files: Optional[List[str]] = None  # python_files() relative to the root
         self.consulted: Set[str] = set()  # abs paths read while analysing (cache deps)
         self.scanned: Set[str] = set()  # abs paths whose text was searched without parsing (cache deps)
         self.probed: Set[str] = set()  # abs paths looked for and absent (a new file there matters)
@@ -204,6 +206,31 @@ class ProjectIndex:
             self._words = _word_table(self.python_files())
         files = self.python_files()
         return [files[i] for i in self._words.get(word, ())]
+
+    def mentions_digest(self, word: str) -> str:
+        """``files_digest`` of ``files_mentioning(word)``, once per word and process: every linted
+        file's cache entry records the searches its analysis ran, and a warm run checks them all."""
+        digest = self._digests.get(word)
+        if digest is None:
+            searched = word in self.searched
+            files = self.files_mentioning(word)
+            if not searched:
+                self.searched.discard(word)  # asking for the digest is not a search of the analysis
+            if word.isascii() and self._words is not None:
+                if self._rel_files is None:
+                    self._rel_files = [os.path.relpath(p, self.root) for p in self.python_files()]
+                rels = [self._rel_files[i] for i in self._words.get(word, ())]
+                digest = _rel_digest(rels)
+            else:
+                digest = _rel_digest([os.path.relpath(p, self.root) for p in files])
+            self._digests[word] = digest
+        return digest
+
+
+def _rel_digest(rel_paths: List[str]) -> str:
+    from .cache import files_digest_of_relpaths  # the cache's definition (cache imports this module lazily)
+
+    return files_digest_of_relpaths(rel_paths)
 
 
 def _read_text(path: str) -> str:

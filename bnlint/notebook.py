@@ -77,24 +77,32 @@ _PYTHON_NAMES = ("python", "python3", "ipython", "")
 
 
 def _language(metadata: object) -> Optional[str]:
-    """The notebook's language: ``language_info.name``; Python when the metadata says nothing; None
-    when ``language_info`` is malformed (a string, a list, a name that is not text) and the
-    kernelspec does not say Python either."""
+    """The notebook's language: ``language_info.name``, else ``kernelspec.language``; Python when the
+    metadata says nothing; None when ``language_info`` is malformed (a string, a list, a name that is
+    not text) and the kernelspec does not name a language either."""
     if not isinstance(metadata, dict):
         return "python"
     info = metadata.get("language_info")
+    kernel = metadata.get("kernelspec")
+    kernel_language = kernel.get("language") if isinstance(kernel, dict) else None
     if info is None or info == {}:
+        if isinstance(kernel_language, str) and kernel_language.strip():
+            return kernel_language  # an R or Julia kernel without language_info
         return "python"
-    name = info.get("name", "python") if isinstance(info, dict) else None
+    name = info.get("name", kernel_language or "python") if isinstance(info, dict) else None
     if isinstance(name, str):
         return name
-    kernel = metadata.get("kernelspec")
+    if isinstance(kernel_language, str) and kernel_language.strip():
+        return kernel_language
     if isinstance(kernel, dict):
-        for key in ("language", "name"):
-            value = kernel.get(key)
-            if isinstance(value, str) and value.lower().startswith(("python", "ipython")):
-                return "python"
+        value = kernel.get("name")
+        if isinstance(value, str) and value.lower().startswith(("python", "ipython")):
+            return "python"
     return None
+
+
+class NotPythonNotebook(SourceError):
+    """A notebook whose metadata names another language (R, Julia, ...): skipped without an error."""
 
 
 def _cell_lines(cell: dict) -> List[str]:
@@ -192,8 +200,8 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
     if language is None:
         raise SourceError("notebook language unknown (metadata.language_info is not an object with a name, "
                           "and the kernelspec does not name Python); not linted as Python")
-    if language.lower() not in _PYTHON_NAMES:
-        raise SourceError(f"notebook language is {language}, not Python")
+    if language.strip().lower() not in _PYTHON_NAMES:
+        raise NotPythonNotebook(f"notebook language is {language}, not Python")
     text_lines: List[str] = []
     starts: List[Tuple[int, int]] = []
     for number, cell in enumerate(cells, 1):

@@ -50,6 +50,17 @@ MAX_PATTERN_COST_PER_FILE = 4 * MAX_PATTERN_COST  # libcst parses a file at once
 # Wall time one file's analysis may take (seconds; BNLINT_FILE_TIME_LIMIT overrides, 0 disables).
 FILE_TIME_LIMIT = 60.0
 _CASE_LINE = re.compile(r"^[ \t]*case\b", re.M)
+# What a pattern's measure needs: brackets, names and literals (strings whole, brackets inside
+# them ignored), line ends, the `:` and `=` that tell a case clause; comments and line
+# continuations are matched only to be skipped.
+_PATTERN_TOKEN = re.compile("|".join((
+    r"(?P<open>[(\[{])", r"(?P<close>[)\]}])",
+    r"(?P<atom>\w+"
+    r"|'''(?:\\.|[^\\])*?(?:'''|\Z)"
+    r'|"""(?:\\.|[^\\])*?(?:"""|\Z)'
+    r"""|'(?:\\.|[^\\'\r\n])*'?|"(?:\\.|[^\\"\r\n])*"?)""",
+    r"(?P<skip>#[^\r\n]*|\\(?:\r\n|\r|\n)?)", r"(?P<newline>\r\n|\r|\n)", r"(?P<punct>[:=])",
+)), re.S)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
 
@@ -184,53 +195,24 @@ def _measure_pattern(text: str, i: int, end: int, depth: int, clause: bool) -> T
     """
     deepest = depth
     cost = 0
-    n = end
-    while i < n:
-        ch = text[i]
-        if ch in " \t\f":
-            i += 1
-        elif ch in "([{":
+    for m in _PATTERN_TOKEN.finditer(text, i, end):
+        kind = m.lastgroup
+        if kind == "open":
             depth += 1
             cost += 4 ** min(depth - 1, 16)
             if depth > deepest:
                 deepest = depth
-            i += 1
-        elif ch in ")]}":
+        elif kind == "close":
             depth = max(0, depth - 1)
-            i += 1
-        elif ch == "#":
-            while i < n and text[i] not in "\r\n":
-                i += 1
-        elif ch == "\\":
-            i += 2  # a line continuation
-        elif ch in "\r\n":
-            if clause and depth == 0:
-                return deepest, cost, False
-            i += 1
-        elif ch in "'\"":
-            quote = text[i:i + 3] if text[i:i + 3] in ("'''", '"""') else ch
-            i += len(quote)
-            while i < n and not text.startswith(quote, i):
-                if text[i] == "\\":
-                    i += 1
-                elif len(quote) == 1 and text[i] in "\r\n":
-                    break  # unterminated: the line ends the string
-                i += 1
-            i += len(quote)
-            cost += 4 ** min(max(depth - 1, 0), 16)
-        elif ch.isalnum() or ch == "_" or ord(ch) > 127:
-            start = i
-            while i < n and (text[i].isalnum() or text[i] == "_" or ord(text[i]) > 127):
-                i += 1
-            if clause and depth == 0 and text[start:i] == "if":
+        elif kind == "atom":
+            if clause and depth == 0 and m.group() == "if":
                 return deepest, cost, True  # the guard: an expression, not a pattern
             cost += 4 ** min(max(depth - 1, 0), 16)
-        elif clause and depth == 0 and ch == ":":
-            return deepest, cost, True
-        elif clause and depth == 0 and ch == "=":
-            return deepest, cost, False  # `case = ...`: a variable named case
-        else:
-            i += 1
+        elif clause and depth == 0:
+            if kind == "newline" or m.group() == "=":
+                return deepest, cost, False  # a line without `:`, or `case = ...`: no case clause
+            if m.group() == ":":
+                return deepest, cost, True
     return deepest, cost, not clause
 
 

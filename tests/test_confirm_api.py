@@ -77,6 +77,7 @@ def test_compare_confirms_towers_on_two_domains():
     result = confirm.compare(conv_net(), {"A": a, "B": b}, batch_size=64)
     assert result.verdict == "confirmed"
     assert result["A"].verdict == result["B"].verdict == "confirmed"
+    assert result["A"].rule == "BN101" and "domain-specific" in result["A"].meaning
     assert result["B"].z >= 4
     assert result["B"].relative_l2 > 0.1
     assert result["B"].calls == 8 and result["B"].steps == 8
@@ -155,6 +156,8 @@ def test_compare_single_logit_output_has_no_flip_fraction():
     result = confirm.compare(net, {"real": real, "fake": fake}, batch_size=64)
     assert result.verdict == "confirmed"
     assert result["real"].flipped is None and result["real"].relative_l2 is not None
+    # A discriminator fed real and fake batches gets the GAN advice, not the towers advice.
+    assert result["real"].rule == "BN102" and "real and fake" in result["real"].meaning
 
 
 def test_model_without_bn_is_not_confirmed():

@@ -103,3 +103,49 @@ def test_missing_torch_gives_the_install_hint():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install 'bnlint[confirm]'" in out.stdout
+
+
+def measured_site(kind, rule, path, line, value, inner=()):
+    from bnlint.confirm.verdict import judge
+
+    verdict = judge(rule, value)
+    return SiteResult(kind=kind, label=f"{path}:{line}", verdict=verdict, z=0.0, rule=rule, value=value,
+                      meaning=meaning(verdict, kind, rule), path=path, line=line, inner_sites=list(inner))
+
+
+def test_attach_verdicts_for_the_other_rules(tmp_path):
+    train = str(tmp_path / "train.py")
+    result = ConfirmResult(status="ok", sites=[
+        measured_site("momentum", "BN402", train, 8, 0.99),
+        measured_site("eps", "BN406", train, 8, 0.0),
+        measured_site("eps", "BN406", train, 9, 0.4),
+        measured_site("frozen", "BN203", train, 120, 0.3),
+        measured_site("batch-size", "BN901", train, 5, 3.0, inner=[f"{train}:200"]),
+        measured_site("eval-call", "BN201", train, 60, 0.5),
+        measured_site("call", "BN101", train, 61, 9.0),
+    ])
+    findings = [
+        finding("BN402", train, 8), finding("BN406", train, 9), finding("BN203", train, 10),
+        finding("BN104", train, 5), finding("BN901", train, 5), finding("BN201", train, 61),
+        finding("BN402", train, 500),  # another layer's line, far away: not measured
+    ]
+    attached = attach_verdicts(findings, result)
+    got = {(k[0], k[2]): (s.kind, s.rule, s.verdict) for k, s in attached.items()}
+    assert got[("BN402", 8)] == ("momentum", "BN402", "confirmed")
+    assert got[("BN406", 9)] == ("eps", "BN406", "confirmed")  # its own line, not line 8's layer
+    # A freeze far from where the frozen layer ran: the nearest site in the same file.
+    assert got[("BN203", 10)] == ("frozen", "BN203", "confirmed")
+    # One batch-size site, judged per rule: a smallest batch of 3 is BN901's pitfall, not BN104's.
+    assert got[("BN104", 5)] == ("batch-size", "BN104", "not confirmed")
+    assert got[("BN901", 5)] == ("batch-size", "BN901", "confirmed")
+    # BN201 takes the no-grad call, not the training call next to it.
+    assert got[("BN201", 61)] == ("eval-call", "BN201", "confirmed")
+    assert ("BN402", 500) not in got
+
+
+def test_summary_and_number_text_name_the_rule():
+    site = measured_site("frozen", "BN203", "/p/train.py", 4, 0.25)
+    assert site.number_text() == "running-stat drift = 0.250"
+    result = ConfirmResult(status="ok", sites=[site])
+    assert "confirmed (BN203): running-stat drift = 0.250" in result.summary()
+    assert ConfirmResult.from_json(result.to_json()) == result

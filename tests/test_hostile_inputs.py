@@ -129,12 +129,13 @@ def test_wide_nested_patterns_are_refused_by_their_size(tmp_path):
     assert outcome["seconds"] < 1.0
 
 
-def test_the_largest_accepted_patterns_parse_in_under_a_second(tmp_path):
-    # The limits were measured: what they let through stays fast, one step more is refused.
+def test_the_largest_accepted_patterns_parse_quickly(tmp_path):
+    # The limits were measured: what they let through stays fast, one step more is refused. On an
+    # idle machine the slowest of these (the tree) takes 0.25 s; the bound leaves room for a busy one.
     for accepted, refused in ((mapping_pattern(8), mapping_pattern(9)), (mapping_tree(6), mapping_tree(7)),
                               (sequence_pattern(8), sequence_pattern(9))):
         fast = parse_in_child(tmp_path, match_file(accepted))
-        assert fast["error"] is None and fast["seconds"] < 1.0, (accepted, fast)
+        assert fast["error"] is None and fast["seconds"] < 2.0, (accepted, fast)
         assert parse_in_child(tmp_path, match_file(refused))["error"] is not None, refused
 
 
@@ -284,8 +285,9 @@ def test_notebook_language_info_that_is_not_an_object(tmp_path):
     unknown = "notebook language unknown"
     errors = error_lines(proc.stdout)
     assert {p for p, m in errors.items() if m.startswith(unknown)} == {
-        "string.ipynb", "list.ipynb", "number_name.ipynb", "string_r_kernel.ipynb"}, errors
-    assert len(errors) == 4
+        "string.ipynb", "list.ipynb", "number_name.ipynb"}, errors
+    assert len(errors) == 3  # the R kernel names its language: skipped without an error
+    assert "string_r_kernel.ipynb" not in proc.stdout
     for name in ("string_python_kernel.ipynb", "list_python_kernel.ipynb"):
         assert f"{name}:cell 1:line {BAD_LINE}:10: BN103" in proc.stdout
 

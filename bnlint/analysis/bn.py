@@ -14,7 +14,7 @@ import libcst as cst
 
 from .module import ClassInfo, ModuleInfo, Scope
 from .values import (
-    Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
+    Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
     Value, call_arg,
 )
 
@@ -68,11 +68,27 @@ class _Substitute(cst.CSTTransformer):
         self.name, self.value = name, value
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
-        return cst.Integer(str(self.value)) if original.value == self.name else updated
+        return _literal(self.value) if original.value == self.name else updated
 
 
-def _substitute(test: cst.BaseExpression, name: str, value: int) -> cst.BaseExpression:
-    """``test`` with the loop counter ``name`` replaced by ``value``."""
+def _literal(value) -> Optional[cst.BaseExpression]:
+    """A literal node for a loop value (non-negative int, or str), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return cst.Integer(str(value))
+    if isinstance(value, str):
+        return cst.SimpleString(repr(value))
+    return None
+
+
+def _names(node: cst.CSTNode):
+    if isinstance(node, cst.Name):
+        yield node
+    for child in node.children:
+        yield from _names(child)
+
+
+def _substitute(test: cst.BaseExpression, name: str, value) -> cst.BaseExpression:
+    """``test`` with the loop variable ``name`` replaced by the literal ``value``."""
     return test.visit(_Substitute(name, value))
 
 
@@ -193,7 +209,7 @@ class BNAnalysis:
             return []
         out = []
         for b in ctx.scope.bindings.get(expr.value, []):
-            if b.kind == "augassign":
+            if b.kind == "augassign" and self.guards_hold(b.guards, ctx, b.loops):
                 out.extend(x for v in self.r.resolve(b.expr, Ctx(b.scope, ctx.env, ctx.self_value))
                            if isinstance(v, Seq) for item in v.items for x in item)
         for site in ctx.scope.calls:
@@ -294,27 +310,50 @@ class BNAnalysis:
         return True
 
     def _some_iteration_takes(self, test, branch: bool, ctx: Ctx, loops) -> Optional[bool]:
-        """``branch`` if ``test`` takes it for some value of an enclosing range loop's counter."""
+        """``branch`` if ``test`` takes it for some value of an enclosing loop's target, when the loop
+        runs over known values (``range`` with constant bounds, a literal list such as VGG's cfg)."""
+        mentioned = {n.value for n in _names(test)}
         for loop in loops:
             if not (isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)
-                    and isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Name)
-                    and loop.iter.func.value == "range" and 1 <= len(loop.iter.args) <= 3
-                    and not any(a.keyword or a.star for a in loop.iter.args)):
+                    and loop.target.value in mentioned):
                 continue
-            bounds = [self.r.const(a.value, ctx) for a in loop.iter.args]
-            if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
-                continue
-            counter = range(*bounds)
-            if not 0 < len(counter) <= _MAX_UNROLL or min(counter) < 0:
-                continue
-            name = loop.target.value
-            for i in counter:
-                probe = _substitute(test, name, i)
+            values = self._iteration_values(loop.iter, ctx)
+            if values is None:
+                return None
+            for value in values:
+                probe = _substitute(test, loop.target.value, value)
                 self._probes.append(probe)  # memo keys hold node ids: keep the probes alive
                 if self.r.const(probe, ctx) == branch:
                     return branch
             return not branch
         return None
+
+    def _iteration_values(self, iterable, ctx: Ctx) -> Optional[list]:
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
+                and iterable.func.value == "range" and 1 <= len(iterable.args) <= 3 \
+                and not any(a.keyword or a.star for a in iterable.args):
+            bounds = [self.r.const(a.value, ctx) for a in iterable.args]
+            if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+                return None
+            values = list(range(*bounds)) if len(range(*bounds)) <= _MAX_UNROLL else None
+        else:
+            values = self._literal_items(iterable, ctx)
+        if not values or not all(_literal(v) is not None for v in values):
+            return None
+        return values
+
+    def _literal_items(self, expr, ctx: Ctx) -> Optional[list]:
+        """The items of a literal list/tuple ``expr`` is bound to, when each item is one constant."""
+        options = self.r.resolve(expr, ctx)
+        if len(options) != 1 or not isinstance(options[0], Seq) or options[0].kind != "tuple" \
+                or len(options[0].items) > _MAX_UNROLL:
+            return None
+        items = []
+        for item in options[0].items:
+            if len(item) != 1 or not isinstance(item[0], Const):
+                return None
+            items.append(item[0].value)
+        return items
 
     # -- convenience ----------------------------------------------------------------
     def expr_has_bn(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:

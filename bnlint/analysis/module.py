@@ -29,6 +29,10 @@ class Binding:
     path: Tuple[int, ...]
     stmt: cst.CSTNode
     scope: "Scope"
+    # Enclosing conditions and loops (as for call sites): only ``x += [...]`` bindings carry them,
+    # for the list contents a guard such as ``if batch_norm:`` decides.
+    guards: Tuple["Guard", ...] = ()
+    loops: Tuple[cst.CSTNode, ...] = ()
 
 
 @dataclass(eq=False, repr=False)
@@ -245,7 +249,8 @@ class _Collector:
 
     def _augassign(self, node: cst.AugAssign, ctx: _Ctx):
         if isinstance(node.target, cst.Name):
-            self._bind_name(ctx, node.target.value, Binding("augassign", node.value, (), node, ctx.scope))
+            self._bind_name(ctx, node.target.value, Binding("augassign", node.value, (), node, ctx.scope,
+                                                            ctx.guards, ctx.loops))
         elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
             self.info.mutated.add(node.target.value.value)
         return None

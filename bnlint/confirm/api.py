@@ -59,10 +59,15 @@ def compare(
     batch_size: Optional[int] = None,
     steps: int = 8,
     forward: Optional[Callable[[nn.Module, str, Any], Any]] = None,
+    rule: Optional[str] = None,
 ) -> ConfirmResult:
     """Do the batches of each source, fed as separate forward calls the way the
     training loop feeds them, have BN statistics that disagree with the running
     statistics of all of them together?
+
+    The verdicts are worded for ``rule``: "BN101" (towers), or "BN102" (a GAN
+    discriminator fed real and fake batches); by default BN102 when the model
+    outputs one logit per sample and there are several sources, else BN101.
 
     ``batches`` maps a source name to a tensor (one batch, or several when
     ``batch_size`` is given) or to a list of batches, one per training step.
@@ -92,8 +97,13 @@ def compare(
                 )
     stats = measure(model, calls)
     reference = f"running statistics re-estimated over all {len(calls)} calls"
+    if rule is None:
+        shapes = {s.out_shape for s in stats}
+        one_logit = bool(shapes) and all(
+            shape is not None and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)) for shape in shapes)
+        rule = "BN102" if one_logit and len(per_source) > 1 else "BN101"
     sites = [
-        summarize("source", name, group, reference=reference, model=type(model).__name__)
+        summarize("source", name, group, reference=reference, model=type(model).__name__, rule=rule)
         for name, group in group_by_site(stats).items()
     ]
     steps_done = max(len(b) for b in per_source.values())

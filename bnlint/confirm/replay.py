@@ -40,6 +40,7 @@ class CallStats:
     var_z: Dict[str, float] = field(default_factory=dict)
     relative_l2: Optional[float] = None
     flipped: Optional[float] = None
+    out_shape: Optional[Tuple[int, ...]] = None  # of the first floating output
 
     @property
     def layer_z(self) -> Dict[str, float]:
@@ -151,7 +152,7 @@ def measure(
 
         results: List[CallStats] = []
         for call, call_log, train_out in recorded:
-            stats = CallStats(call)
+            stats = CallStats(call, out_shape=None if train_out is None else tuple(train_out.shape))
             for name, moments in call_log:
                 if name not in estimated:
                     continue

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .verdict import CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, MEASURES, NOT_CONFIRMED, SEVERITY
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sites of every rule measured, with rule, value and details
 _Z_RULES = ("", "BN101", "BN102", "BN103")
 
 

@@ -22,8 +22,8 @@ Besides the calls it keeps for the batch checks, it watches, cheaply:
   is compared with the same call with BN in eval mode (buffers untouched, the
   random state restored, so dropout masks match and the script's stream is
   unchanged), for the first few calls of each site;
-- grad-enabled calls with trainable BN layers in eval mode (BN202): a hook on
-  the output marks the training step when backward reaches it;
+- grad-enabled calls of a model in eval mode with trainable BN layers (BN202):
+  a hook on the output marks the training step when backward reaches it;
 - ``AveragedModel`` (BN204): its source model and, at its first eval-mode
   calls, the gap between its stored BN buffers and re-estimated ones.
 """
@@ -325,9 +325,13 @@ class Recorder:
         watch = self.layers.get(bn)
         if watch is None:
             watch = self.layers[bn] = LayerWatch(bn, created=self.created.get(bn))
-        if watch.frozen_at is None and is_frozen(bn):
-            watch.frozen_at = snapshot(bn)
-            watch.frozen_site = self.freezes.get(bn)
+        if watch.frozen_at is None:
+            weight = bn.weight  # cheap pre-check: this runs at every BN call
+            if (weight is None or not weight.requires_grad) and is_frozen(bn):
+                watch.frozen_at = snapshot(bn)
+                # The freeze's line when requires_grad_(False) made it, else the innermost user
+                # line running the layer now (a `p.requires_grad = False` loop leaves no trace).
+                watch.frozen_site = self.freezes.get(bn) or user_site()
         top = self.current_top
         if top is not None and watch.model is None:
             watch.model = top[0]
@@ -392,7 +396,9 @@ class Recorder:
         if evaluated is not None:
             evaluated.gap, evaluated.flipped = output_gap(output, evaluated.output)
             evaluated.output = None
-        if measures and grad and first is not None and first.requires_grad:
+        # BN202: the whole model left in eval mode while it trains. A model in train mode whose
+        # BN layers alone were put in eval mode (freezing statistics on purpose) does not count.
+        if measures and grad and not module.training and first is not None and first.requires_grad:
             if any(not m.training and _trainable(m) for m in bns):
                 self._watch_eval_training(first, module, site or user_site(2))
         if averaged is not None:

@@ -89,14 +89,6 @@ MEASURES: Dict[str, Measure] = {m.rule: m for m in (
     Measure("BN406", "eps", "output scale lost to eps", 0.05, None, fmt="{:.1%}", short="scale lost"),
 )}
 
-# Which rules a kind of site can answer for (matching.py).
-RULES_OF_KIND: Dict[str, tuple] = {}
-for _m in MEASURES.values():
-    RULES_OF_KIND.setdefault(_m.kind, ())
-    RULES_OF_KIND[_m.kind] += (_m.rule,)
-RULES_OF_KIND["call"] = ("BN101", "BN102", "BN103")
-RULES_OF_KIND["source"] = ("BN101", "BN102")
-
 
 def classify(z: float) -> str:
     """The batch-composition verdict for a z statistic (BN101/BN102/BN103)."""

@@ -39,8 +39,25 @@ class RuleContext:
     def related(self, module: ModuleInfo, node: cst.CSTNode, message: str) -> Related:
         return Related(self.display_path(module), module.line(node), message)
 
+    def short_path(self, module: ModuleInfo) -> str:
+        """How a message names another module: its file name (the related location has the full path)."""
+        return os.path.basename(self.display_path(module))
+
+    @staticmethod
+    def clip(label: str, limit: int = 24) -> str:
+        """A quoted name or expression shortened for a message (see ``clip``)."""
+        return clip(label, limit)
+
     def report(self, node: cst.CSTNode, message: str, fix: str, related: Tuple[Related, ...] = (),
-               autofix: Optional[Autofix] = None) -> None:
+               autofix: Optional[Autofix] = None, why: str = "") -> None:
+        """Report a finding at ``node``.
+
+        ``message`` is one short line (what is wrong here, and where the other half is: aim at
+        100 characters, see ``findings.MAX_MESSAGE``); ``why`` the explanation in terms of batch
+        vs running statistics; ``fix`` the remedy. They stay separate: reporters show the message
+        on the finding's line and the why and the fix below it, or in their own fields.
+        """
+        message, why, fix = _one_line(message), _one_line(why), _one_line(fix)
         line, col, end_line, end_col = self.module.position(node)
         stmt = self.module.statement_of(node)
         snippet = " ".join(self.module.code(_header(stmt)).split()) if stmt is not None else ""
@@ -50,19 +67,41 @@ class RuleContext:
             code=self.rule.code, name=self.rule.name, path=self.module.path,
             line=line, column=col + 1, end_line=end_line, end_column=end_col + 1,
             message=message, fix=fix, url=rule_url(self.rule.code), related=tuple(related),
-            autofix=autofix, snippet=snippet,
+            autofix=autofix, snippet=snippet, explanation=why,
         ))
 
 
-def _header(stmt: cst.CSTNode) -> cst.CSTNode:
-    """The statement without the comments above it and, if compound, without its body.
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
-    Baseline and SARIF fingerprints key on this text: a comment added above a finding,
-    or an edit inside the loop it heads, must not make it a new finding.
+
+_OF = re.compile(r"^the (`[^`]+`) of `[^`]+`$")
+
+
+def clip(label: str, limit: int = 24) -> str:
+    """A quoted name or expression (```DataLoader(src_set, batch_size=32)```) cut to ``limit``
+    characters for a message; "the `batch` of `training_step`" becomes "`batch`"; other phrases
+    are left whole (the related locations name things in full)."""
+    m = _OF.match(label)
+    if m:
+        label = m.group(1)
+    if len(label) <= limit or not (label.startswith("`") and label.endswith("`")) or label.count("`") != 2:
+        return label
+    inner = label[1:-1].rstrip("…")
+    return "`" + inner[:limit - 3].rstrip() + "…`"
+
+
+def _header(stmt: cst.CSTNode) -> cst.CSTNode:
+    """The statement without the comments above and after it and, if compound, without its body.
+
+    Baseline and SARIF fingerprints key on this text: a comment added above a finding, a
+    changed trailing comment, or an edit inside the loop it heads, must not make it a new finding.
     """
     changes = {}
     if hasattr(stmt, "leading_lines"):
         changes["leading_lines"] = ()
+    if isinstance(stmt, cst.SimpleStatementLine):
+        changes["trailing_whitespace"] = cst.TrailingWhitespace()  # nor its trailing comment
     if isinstance(stmt, cst.BaseCompoundStatement) and hasattr(stmt, "body"):
         changes["body"] = cst.IndentedBlock(body=[])
         if hasattr(stmt, "orelse"):

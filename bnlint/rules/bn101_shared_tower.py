@@ -83,17 +83,17 @@ class SharedTowerPerDomainBatches(Rule):
         seen.add(line_a)
         la, lb = a.batch.parts[0].origin.label, b.batch.parts[0].origin.label
         via = a.batch.parts[0].via_labels
-        what = "batches" if not via else f"features computed by {' then '.join(via)} from batches"
+        what = "batches from" if not via else f"{' then '.join(ctx.clip(v, 20) for v in via)} outputs of"
         inside = ctx.analysis.steps.where(sites)
         if sites.a is sites.b and a.fc.site is b.fc.site:
-            where = f"{what} from {la} and {lb}, one call per source in a loop at line {line_a}"
+            where = ", one per source in a loop"
         elif sites.a is sites.b:
-            where = f"{what} from {la} and {lb}, both inside the call at line {line_a}"
-        else:
-            where = f"{what} from {la} (line {line_a}) and {lb} (line {line_b})"
+            where = ", both inside this call"
+        else:  # the other call: its line, or (reached through a call) a related location
+            where = "" if inside else f" (line {line_b})"
         message = (
-            f"`{group.callee}` contains BatchNorm and is called in separate forward calls of one training "
-            f"step{(',' + inside + ',') if inside else ''} on {where}: {WHY}"
+            f"`{group.callee}` (BatchNorm) gets {what} {ctx.clip(la)} and {ctx.clip(lb)} in separate "
+            f"calls{inside}{where}"
         )
         related = []
         if sites.a is not sites.b:
@@ -103,4 +103,4 @@ class SharedTowerPerDomainBatches(Rule):
             related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
         for inner, label in zip(sites.inner, (f"the call on the batch from {la}", f"the call on the batch from {lb}")):
             related.append(ctx.related(inner.scope.module, inner.call, label))
-        ctx.report(sites.a.call, message, FIX, related=tuple(related))
+        ctx.report(sites.a.call, message, FIX, why=WHY, related=tuple(related))

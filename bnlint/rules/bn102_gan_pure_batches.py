@@ -75,16 +75,10 @@ class GanDiscriminatorPureBatches(Rule):
         source = real.batch.parts[0].origin.label
         generator = fake.batch.parts[0].via_labels[-1]
         inside = ctx.analysis.steps.where(sites)
-        if sites.a is sites.b:
-            lines = f"(both in the call at line {line_r})"
-            where_r, where_f = "", ""
-        else:
-            lines = ""
-            where_r, where_f = f" (line {line_r})", f" (line {line_f})"
+        where = "" if inside else ", both inside this call" if sites.a is sites.b else f" (line {line_f})"
         message = (
-            f"discriminator `{group.callee}` contains BatchNorm and is called separately{inside} on a batch of "
-            f"only real samples from {source}{where_r} and a batch of only generated samples from {generator}"
-            f"{where_f}{(' ' + lines) if lines else ''}: {WHY}"
+            f"`{group.callee}` (BatchNorm) gets real ({ctx.clip(source)}) and fake ({ctx.clip(generator)}) "
+            f"batches in separate calls{inside}{where}"
         )
         related = []
         if sites.a is not sites.b:
@@ -94,4 +88,4 @@ class GanDiscriminatorPureBatches(Rule):
             related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
         for inner, label in zip(sites.inner, ("the call on real samples", f"the call on generated samples from {generator}")):
             related.append(ctx.related(inner.scope.module, inner.call, label))
-        ctx.report(sites.a.call, message, FIX, related=tuple(related))
+        ctx.report(sites.a.call, message, FIX, why=WHY, related=tuple(related))

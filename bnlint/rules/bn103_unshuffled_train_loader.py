@@ -74,13 +74,13 @@ class UnshuffledTrainLoader(Rule):
         if use.loop_module is ctx.module:
             where, related = f"line {loop_line}", ()
         else:
-            where = f"{ctx.display_path(use.loop_module)}:{loop_line}"
+            where = f"{ctx.short_path(use.loop_module)}:{loop_line}"
             related = (ctx.related(use.loop_module, use.loop_node, "the training loop using this DataLoader"),)
         message = (
-            f"DataLoader without shuffling feeds the training loop at {where}, where "
-            f"{describe_model(use.model)} (which contains BatchNorm) is trained: {WHY}"
+            f"DataLoader without shuffling feeds the training loop of {describe_model(use.model)} "
+            f"(BatchNorm) at {where}"
         )
-        ctx.report(use.loader.call, message, FIX, related=related,
+        ctx.report(use.loader.call, message, FIX, why=WHY, related=related,
                    autofix=_shuffle_autofix(ctx, use.loader.call))
 
 

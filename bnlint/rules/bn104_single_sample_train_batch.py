@@ -48,10 +48,10 @@ class SingleSampleTrainBatch(Rule):
                     what, fix = problem
                     node = loader.call
                     message = (
-                        f"DataLoader {what}; it feeds the training loop at line {ctx.module.line(loop)}, where "
-                        f"{describe_model(model)} (which contains BatchNorm) is trained: {self.why}"
+                        f"DataLoader {what}; it feeds {describe_model(model)} (BatchNorm) at line "
+                        f"{ctx.module.line(loop)}"
                     )
-                    ctx.report(node, message, fix)
+                    ctx.report(node, message, fix, why=self.why)
         return ctx.findings
 
     why = WHY
@@ -61,7 +61,7 @@ class SingleSampleTrainBatch(Rule):
         batch = sizes.batch_size(loader)
         if batch == 1:
             written = sizes.loaders.argument(loader, "batch_size") is not None
-            what = "yields batches of one sample" + ("" if written else " (batch_size defaults to 1)")
+            what = "yields 1-sample batches" + ("" if written else " (batch_size defaults to 1)")
             return what, ("use a batch size of at least 2 (BatchNorm needs many samples per batch; 16+ is "
                           "typical), or replace BatchNorm by GroupNorm/LayerNorm for per-sample training")
         if batch is None or batch < 2 or sizes.drop_last(loader) is not False:
@@ -69,6 +69,6 @@ class SingleSampleTrainBatch(Rule):
         length = sizes.dataset_length(loader)
         if length is None or length % batch != 1:
             return None
-        return (f"with {length} samples and batch_size={batch} yields a last batch of one sample every epoch",
+        return (f"with batch_size={batch} on {length} samples leaves a last batch of 1",
                 "pass `drop_last=True` to this DataLoader (or choose a batch size that does not leave a "
                 "remainder of 1)")

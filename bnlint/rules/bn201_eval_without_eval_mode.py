@@ -5,7 +5,6 @@ from typing import List, Set
 
 import libcst as cst
 
-from ..analysis.describe import describe_model
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_USED
 from ..analysis.syntax import loop_data_names, mentions
@@ -76,14 +75,11 @@ class EvalWithoutEvalMode(Rule):
             return False
         name = ctx.analysis.steps.callee_text(fc)
         state = ("is still in train mode after training" if S_DEFAULT not in states
-                 else "was never switched to eval mode (modules are built in train mode)")
-        message = (
-            f"`{name}` ({describe_model(models[0])}, which contains BatchNorm) is evaluated under a no-grad "
-            f"context but {state}: {WHY}"
-        )
+                 else "was never put in eval mode")
+        message = f"`{name}` (BatchNorm) is evaluated under no_grad but {state}"
         fix = (f"call `{name}.eval()` before this evaluation loop (and `{name}.train()` before training "
                "resumes); `no_grad`/`inference_mode` are still useful, but only together with eval mode")
-        ctx.report(anchor.call, message, fix)
+        ctx.report(anchor.call, message, fix, why=WHY)
         return True
 
     @staticmethod

@@ -5,7 +5,6 @@ from typing import Set
 
 import libcst as cst
 
-from ..analysis.describe import describe_model
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_EVAL, S_UNKNOWN
 from ..analysis.module import Scope
@@ -61,14 +60,10 @@ class TrainModeNotRestored(Rule):
             name = ctx.analysis.steps.callee_text(fc)
             line = ctx.module.line(anchor.call)
             how = "this call" if _is_mode_call(switch) else "this helper call"
-            message = (
-                f"{how} switches `{name}` ({describe_model(models[0])}, which contains BatchNorm) to eval mode "
-                f"inside the loop at line {ctx.module.line(loop)}, and nothing switches it back to train mode "
-                f"before the training forward call at line {line}: {WHY}"
-            )
+            message = f"{how} leaves `{name}` (BatchNorm) in eval mode for training at line {line}"
             fix = (f"call `{name}.train()` at the start of each training epoch/step (or right after "
                    "validation); an evaluation helper can save `model.training` and restore it on exit")
-            ctx.report(switch, message, fix)
+            ctx.report(switch, message, fix, why=WHY)
 
     @staticmethod
     def _trains(ctx: RuleContext, fc: ForwardCall, loop: cst.CSTNode) -> bool:

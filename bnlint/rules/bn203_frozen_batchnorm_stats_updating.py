@@ -5,7 +5,6 @@ from typing import Iterator, List, Optional, Tuple
 
 import libcst as cst
 
-from ..analysis.describe import describe_model
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import Scope, code_children
@@ -49,14 +48,14 @@ class FrozenBatchNormStatsUpdating(Rule):
                 continue
             name = " ".join(ctx.module.code(expr).split())
             message = (
-                f"`{name}` ({describe_model(models[0])}, which contains BatchNorm) is frozen with requires_grad=False "
-                f"here but is still in train mode when it runs in the training loop at line "
-                f"{ctx.module.line(hit.chain[0].call if hit.chain else hit.site.call)}: {WHY}"
+                f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False but runs in "
+                f"train mode at line "
+                f"{ctx.module.line(hit.chain[0].call if hit.chain else hit.site.call)}"
             )
             fix = (f"call `{name}.eval()` after every `model.train()` (or override the model's `train()` to "
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
                    "(`norm_layer=FrozenBatchNorm2d`)")
-            ctx.report(node, message, fix)
+            ctx.report(node, message, fix, why=WHY)
         return ctx.findings
 
     # -- where a module is frozen -------------------------------------------------------------

@@ -49,10 +49,10 @@ class AveragedModelWithoutBnUpdate(Rule):
                 continue  # never evaluated or saved here: nothing to say
             name = _assigned_name(ctx, site) or "swa_model"
             message = (
-                f"`AveragedModel` of {describe_model(model)} (which contains BatchNorm) is used at line "
-                f"{ctx.module.line(use.call)} without `update_bn()`: {WHY}"
+                f"`AveragedModel` of {describe_model(model)} (BatchNorm) is used at line "
+                f"{ctx.module.line(use.call)} without `update_bn()`"
             )
-            ctx.report(site.call, message, FIX.format(name=name))
+            ctx.report(site.call, message, FIX.format(name=name), why=WHY)
         return ctx.findings
 
     # -- the AveragedModel call ------------------------------------------------------------

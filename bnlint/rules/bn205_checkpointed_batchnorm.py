@@ -53,11 +53,12 @@ class CheckpointedBatchNorm(Rule):
                 model = self._bn_inside(ctx, fn, site, rctx)
                 if model is None:
                     continue
+                code = " ".join(ctx.module.code(fn).split())
                 message = (
-                    f"`{ctx.module.code(fn).strip()}` ({describe_model(model)}, which contains BatchNorm) runs "
-                    f"under activation checkpointing: {WHY}"
+                    f"{ctx.clip(f'`{code}`', 32)} ({describe_model(model)}, BatchNorm) runs under activation "
+                    "checkpointing"
                 )
-                ctx.report(site.call, message, FIX)
+                ctx.report(site.call, message, FIX, why=WHY)
         return ctx.findings
 
     @staticmethod

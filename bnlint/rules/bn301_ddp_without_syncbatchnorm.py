@@ -57,10 +57,10 @@ class DdpWithoutSyncBatchNorm(Rule):
                 if model is None or _converted(ctx, arg, rctx, 0):
                     continue
                 message = (
-                    f"DistributedDataParallel wraps {describe_model(model)}, whose BatchNorm layers are never "
-                    f"converted to SyncBatchNorm: {WHY}"
+                    f"DistributedDataParallel wraps {describe_model(model)}, whose BatchNorm is never converted "
+                    "to SyncBatchNorm"
                 )
-                ctx.report(site.call, message, FIX)
+                ctx.report(site.call, message, FIX, why=WHY)
         return ctx.findings
 
     def _unsynced_model(self, ctx: RuleContext, arg, rctx: Ctx):

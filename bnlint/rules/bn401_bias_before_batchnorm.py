@@ -57,12 +57,10 @@ class BiasBeforeBatchNorm(Rule):
         bn = pair.second.qualname.rsplit(".", 1)[-1]
         via = "in the same nn.Sequential" if pair.how == "sequential" else (
             f"in the forward code at line {ctx.module.line(pair.where)}")
-        default = "" if bias is not None else " (bias=True is the default)"
-        message = (
-            f"`{kind}` has a bias{default} and its output goes directly into `{bn}` {via}: {WHY}"
-        )
+        default = "" if bias is not None else " (the default)"
+        message = f"`{kind}` has a bias{default}, cancelled by `{bn}` right after it {via}"
         fix = f"pass `bias=False` to this `{kind}`"
-        ctx.report(conv.call, message, fix, autofix=_autofix(ctx, conv.call, bias))
+        ctx.report(conv.call, message, fix, why=WHY, autofix=_autofix(ctx, conv.call, bias))
 
 
 def _same_features(conv: Layer, bn: Layer) -> bool:

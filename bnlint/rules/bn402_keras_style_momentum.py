@@ -7,6 +7,11 @@ from .base import Rule, RuleContext
 from .triggers import any_of, text
 
 THRESHOLD = 0.5
+WHY = (
+    "PyTorch updates running = (1 - momentum) * running + momentum * batch, the opposite of "
+    "Keras/TensorFlow, so a momentum this large makes the running mean/variance used in eval mode "
+    "follow the last few training batches' statistics instead of averaging over the data"
+)
 
 
 class KerasStyleMomentum(Rule):
@@ -29,13 +34,11 @@ class KerasStyleMomentum(Rule):
             value = max(values)
             bn = site.qualname.rsplit(".", 1)[-1]
             message = (
-                f"`{bn}` gets momentum={value:g}: PyTorch updates running = (1 - momentum) * running + "
-                f"momentum * batch, the opposite of Keras/TensorFlow, so momentum={value:g} keeps only "
-                f"{(1 - value) * 100:.3g}% of the running statistics per step and the running mean/variance used in "
-                f"eval mode follow the last few training batches instead of the data"
+                f"`{bn}` gets Keras-style momentum={value:g}: PyTorch keeps only {(1 - value) * 100:.3g}% of the "
+                "running statistics per step"
             )
             fix = f"use momentum={1 - value:.3g} (1 - {value:g}: the PyTorch equivalent of Keras's {value:g})"
-            ctx.report(expr, message, fix)
+            ctx.report(expr, message, fix, why=WHY)
         return ctx.findings
 
 

@@ -51,15 +51,17 @@ class EvalUsesBatchStatistics(Rule):
                 if mode is not None and ctx.resolver.const(mode, rctx) is not False:
                     continue  # checked last: resolving an argument may search every caller
                 first = sites[0]
-                where = f"{ctx.display_path(first.ctx.module)}:{first.ctx.module.line(first.call)}"
+                line = first.ctx.module.line(first.call)
+                where = (f"line {line}" if first.ctx.module is ctx.module
+                         else f"{ctx.short_path(first.ctx.module)}:{line}")
                 more = f" (and {len(sites) - 1} more)" if len(sites) > 1 else ""
                 message = (
                     f"{describe_model(model)} is put in eval mode here, but its BatchNorm at {where}{more} has "
-                    f"track_running_stats=False: {WHY}"
+                    f"track_running_stats=False"
                 )
                 related = tuple(ctx.related(s.ctx.module, s.call, "BatchNorm with track_running_stats=False")
                                 for s in sites[:3])
-                ctx.report(site.call, message, FIX, related=related)
+                ctx.report(site.call, message, FIX, why=WHY, related=related)
         return ctx.findings
 
 

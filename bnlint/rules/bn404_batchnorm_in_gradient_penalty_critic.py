@@ -53,11 +53,10 @@ class BatchNormInGradientPenaltyCritic(Rule):
                 if critic is None:
                     continue
                 message = (
-                    f"gradient penalty: `torch.autograd.grad(..., create_graph=True)` differentiates the "
-                    f"outputs of {describe_model(critic.model)}, which contains BatchNorm, with respect to its "
-                    f"inputs: {WHY}"
+                    f"gradient penalty: `autograd.grad(..., create_graph=True)` on the outputs of "
+                    f"{describe_model(critic.model)} (BatchNorm)"
                 )
-                ctx.report(call, message, FIX)
+                ctx.report(call, message, FIX, why=WHY)
         return ctx.findings
 
     def _bn_critic(self, ctx: RuleContext, outputs, inputs, rctx: Ctx) -> Optional[Output]:

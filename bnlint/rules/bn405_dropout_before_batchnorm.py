@@ -43,6 +43,6 @@ class DropoutBeforeBatchNorm(Rule):
                 f"in the forward code at line {ctx.module.line(pair.where)}")
             name = drop.qualname.rsplit(".", 1)[-1]
             target = bn.qualname.rsplit(".", 1)[-1]
-            message = f"`{name}` feeds `{target}` directly {via}: {WHY}"
-            ctx.report(node, message, FIX)
+            message = f"`{name}` feeds `{target}` directly {via}"
+            ctx.report(node, message, FIX, why=WHY)
         return ctx.findings

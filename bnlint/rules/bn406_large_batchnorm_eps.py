@@ -41,17 +41,17 @@ class LargeBatchNormEps(Rule):
             bn = site.qualname.rsplit(".", 1)[-1]
             functional = site.qualname.endswith(".batch_norm")
             how = "by keyword" if keyword else f"as its {_ordinal(call, expr)} positional argument, which is eps"
-            message = (
-                f"`{bn}` gets eps={value:g} {how}: BatchNorm computes (x - mean) / sqrt(var + eps), and an eps "
-                f"this large (the default is {DEFAULT_EPS}) is not a numerical safeguard but part of the "
-                f"normalization: a channel whose variance equals eps comes out with standard deviation 0.71 instead "
-                f"of 1, one with a tenth of it 0.3, so channels are scaled by how their variance compares with "
-                f"{value:g} instead of normalized, in training and in eval mode"
+            message = f"`{bn}` gets eps={value:g} {how} (the default is {DEFAULT_EPS})"
+            why = (
+                f"BatchNorm computes (x - mean) / sqrt(var + eps), and an eps this large is not a numerical "
+                f"safeguard but part of the normalization: a channel whose variance equals eps comes out with "
+                f"standard deviation 0.71 instead of 1, one with a tenth of it 0.3, so channels are scaled by how "
+                f"their variance compares with {value:g} instead of normalized, in training and in eval mode"
                 + ("" if keyword or functional else
-                   f", and momentum keeps its default 0.1 (a value of {value:g} in this position is usually a "
+                   f"; and momentum keeps its default 0.1 (a value of {value:g} in this position is usually a "
                    "momentum, often Keras's, passed where PyTorch expects eps)")
             )
-            ctx.report(expr, message, _fix(value, keyword, functional))
+            ctx.report(expr, message, _fix(value, keyword, functional), why=why)
         return ctx.findings
 
 

@@ -28,7 +28,7 @@ class TinyBatchBatchNorm(SingleSampleTrainBatch):
         batch = sizes.batch_size(loader)
         if batch not in TINY or _distributed(sizes, loader):
             return None
-        return (f"yields batches of {batch} samples",
+        return (f"yields {batch}-sample batches",
                 "replace BatchNorm by GroupNorm (Wu & He 2018) or use a larger batch; with several GPUs, "
                 "SyncBatchNorm; when fine-tuning a pretrained backbone, freeze BatchNorm (FrozenBatchNorm2d)")
 
