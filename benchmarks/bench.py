@@ -36,6 +36,11 @@ import ml_projects  # noqa: E402  (beside this file)
 
 ML_TORCH_TREES = ("nn", "optim", "utils", "ao", "distributed")  # the parts of torch ML code imports and resembles
 CHANGED_FILE = os.path.join("torch", "nn", "modules", "batchnorm.py")  # the "one file changed"
+# In the ml corpus the torch trees sit under pytorch/ (module names ``pytorch.torch...``), so that
+# the generated projects' ``import torch`` means the library, as in a user's project, not the
+# copied sources; the changed file is then a model module that every trainer and script imports.
+ML_TORCH_DIR = "pytorch"
+ML_CHANGED_FILE = os.path.join("mlproj0", "models", "heads.py")
 
 
 # -- corpus ---------------------------------------------------------------------------
@@ -82,10 +87,10 @@ def build_corpus(dest: str, which: str, limit: Optional[int], sample: Optional[i
         rels = sorted(rels, key=lambda r: (os.path.join(r[0], r[1]) != CHANGED_FILE, r[0], r[1]))[:limit]
     out = []
     for name, rel, src in rels:
-        target = os.path.join(dest, name, rel)
+        target = os.path.join(dest, ML_TORCH_DIR if which == "ml" else "", name, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(src, target)
-        out.append(os.path.join(name, rel))
+        out.append(os.path.relpath(target, dest))
     if which == "ml" and projects:
         out.extend(ml_projects.generate(dest, projects))  # never sampled: each is one connected project
     with open(os.path.join(dest, "pyproject.toml"), "w", encoding="utf-8") as fh:
@@ -206,7 +211,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         step("cold_j1", bnlint_cmd(root, 1, select=args.select), fresh_cache=True)
         step("warm_j1", bnlint_cmd(root, 1, select=args.select))
         step("cold_jN", bnlint_cmd(root, args.jobs, select=args.select), fresh_cache=True)
-        changed = os.path.join(root, CHANGED_FILE)
+        changed = os.path.join(root, ML_CHANGED_FILE if args.corpus == "ml" else CHANGED_FILE)
         if os.path.exists(changed):
             with open(changed, "a", encoding="utf-8") as fh:
                 fh.write("\n# edited by the benchmark\n")

@@ -3,8 +3,8 @@
 A finding is identified by a fingerprint that ignores line numbers: the rule,
 the file (relative to the project root), the text of the flagged statement
 without layout (whitespace, trailing commas), and its occurrence index among
-identical statements in that file. Editing code above a finding, or
-reformatting it, keeps its fingerprint;
+identical statements in that file; never the message, whose wording may change
+between versions. Editing code above a finding, or reformatting it, keeps its fingerprint;
 changing the flagged statement itself makes it a new finding. SARIF's
 ``partialFingerprints`` and GitLab's ``fingerprint`` use the same value so that
 code-scanning services dedupe alerts across pushes.
@@ -56,7 +56,9 @@ def fingerprints(findings: Sequence[Finding], root: str) -> List[str]:
     by_index: Dict[int, str] = {}
     for i in order:
         f = findings[i]
-        key = (f.code, project_path(f.path, root), normalise(f.snippet or f.message))
+        # Never the message: its wording changes between versions (a finding without a snippet,
+        # built by hand, is keyed by its rule and file alone).
+        key = (f.code, project_path(f.path, root), normalise(f.snippet))
         occurrence = seen[key]
         seen[key] += 1
         digest = hashlib.sha256("\x1f".join(key + (str(occurrence),)).encode("utf-8")).hexdigest()

@@ -58,6 +58,10 @@ _CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
                  "# This file is a cache directory tag created by bnlint.\n")
 MARKER = ".bnlint-cache-folder"  # inside each fingerprint folder: only marked folders are ever pruned
 MAX_ENTRY_BYTES = 8 * 1024 * 1024  # larger entries are not read (a miss)
+# The layout of an entry; part of the folder's fingerprint, so entries of another layout are never
+# read (and their folders are pruned). 2: findings carry ``explanation`` (the why), and ``message``
+# is one short line.
+ENTRY_FORMAT = 2
 _READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_BINARY", 0))
 _WARNED: Set[str] = set()  # one warning per cache folder and process (--fix lints twice)
@@ -142,7 +146,7 @@ def files_digest_of_relpaths(rel_paths: Sequence[str]) -> str:
 def _package_fingerprint() -> str:
     """bnlint's own sources (size, mtime): an edited rule in a checkout invalidates the cache."""
     pkg = os.path.dirname(os.path.abspath(__file__))
-    parts = [__version__, sys.version]
+    parts = [__version__, sys.version, f"entry format {ENTRY_FORMAT}"]
     for dirpath, dirnames, filenames in os.walk(pkg):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for name in sorted(filenames):
@@ -429,6 +433,8 @@ def _finding_to_json(f: Finding) -> dict:
 
 
 def _finding_from_json(data: dict) -> Finding:
+    if "explanation" not in data:  # written before ENTRY_FORMAT 2 (a copied folder): a miss, not a blank why
+        raise KeyError("explanation")
     data = dict(data)
     fix = data.pop("autofix", None)
     data["autofix"] = None if fix is None else Autofix(fix["description"], tuple(Edit(*e) for e in fix["edits"]),

@@ -2,7 +2,8 @@
 
 Exit codes: 0 nothing found; 1 findings or files that could not be read/parsed;
 2 usage or configuration error, or an internal error in bnlint on some file.
-``--exit-zero`` turns 1 into 0 (findings and file errors); 2 stays 2.
+``--exit-zero`` turns 1 into 0 (findings, files that could not be read or parsed; not a fix that
+could not be written); 2 stays 2.
 """
 from __future__ import annotations
 
@@ -25,9 +26,20 @@ EXIT_INTERNAL = 2  # an internal error (a bug in bnlint) on some file; the other
 _COMMANDS_LAZY = {"confirm": ("bnlint.confirm.cli", "confirm_command")}
 
 
-def _use_color(no_color: bool, stream) -> bool:
-    if no_color or os.environ.get("NO_COLOR"):
+def _use_color(mode, stream) -> bool:
+    """``--color`` (``always``/``never``; ``auto`` or a False ``mode``: the environment, then the stream).
+
+    As ruff and the NO_COLOR / FORCE_COLOR conventions say: the option wins, then a non-empty
+    ``NO_COLOR``, then a non-empty ``FORCE_COLOR`` (other than ``0``/``false``), then a terminal.
+    ``True`` (the former ``--no-color`` flag) means never."""
+    if mode is True or mode == "never":
         return False
+    if mode == "always":
+        return True
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false", "no"):
+        return True
     return hasattr(stream, "isatty") and stream.isatty()
 
 
@@ -147,13 +159,20 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
               help="Read settings from FILE (a pyproject.toml with [tool.bnlint], or a bnlint.toml).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Exclude files or folders matching GLOB.")
 @click.option("--extend-exclude", multiple=True, metavar="GLOB", hidden=True)
-@click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too.")
-@click.option("--statistics", is_flag=True, help="Print a count of findings per rule.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply excludes (and .gitignore) to files named explicitly too.")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None,
+              help="Skip files ignored by .gitignore and .ignore files (default: on; config "
+                   "`respect-gitignore`).")
+@click.option("--statistics", is_flag=True,
+              help="Print a count of findings per rule instead of the findings (JSON: a `statistics` key).")
 @click.option("--quiet", "-q", is_flag=True, help="Print findings only: no summary, no progress.")
 @click.option("--exit-zero", is_flag=True,
               help="Exit 0 even when there are findings or files that could not be read or parsed "
                    "(usage/config errors and internal errors still exit 2).")
-@click.option("--no-color", is_flag=True, help="Disable colour (NO_COLOR is honoured too).")
+@click.option("--color", "color_mode", type=click.Choice(["auto", "always", "never"]), default=None,
+              help="Colour: auto (default: on a terminal; NO_COLOR and FORCE_COLOR are honoured), always, never.")
+@click.option("--no-color", is_flag=True, help="Same as --color never.")
 @click.option("--show-source/--no-show-source", default=None,
               help="Code frame and help under each finding (default: on a terminal only).")
 @click.option("--jobs", "-j", type=click.IntRange(min=0, max=MAX_JOBS), default=None,
@@ -172,18 +191,40 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
                    "bnlint[confirm]).")
 @click.option("--no-cache", is_flag=True,
               help="Neither read nor write the result cache (.bnlint_cache at the project root).")
+@click.option("--stdin-filename", metavar="PATH",
+              help="Lint standard input (`bnlint -`, or no PATHS) as the file PATH: findings name PATH, the "
+                   "configuration and project come from PATH's location; excludes apply to PATH only "
+                   "with --force-exclude.")
 def check(paths, select, extend_select, ignore, output_format, output_file, config_file, exclude,
-          extend_exclude, force_exclude, statistics, quiet, exit_zero, no_color, show_source, jobs,
-          baseline_file, write_baseline_file, fix, diff, unsafe_fixes, confirm_script, no_cache):
-    """Lint PATHS (files or folders; default: the current folder)."""
-    from .engine import default_jobs, lint_paths
+          extend_exclude, force_exclude, respect_gitignore, statistics, quiet, exit_zero, color_mode, no_color,
+          show_source, jobs, baseline_file, write_baseline_file, fix, diff, unsafe_fixes, confirm_script, no_cache,
+          stdin_filename):
+    """Lint PATHS (files or folders; default: the current folder; `-`: standard input)."""
+    from .engine import default_jobs, lint_paths, lint_stdin
 
-    paths = list(paths) or ["."]
+    stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if stdin and list(paths) not in (["-"], []):
+        raise click.UsageError("`-` (standard input) cannot be combined with other paths")
+    if stdin and (fix or diff):
+        raise click.UsageError("--fix and --diff do not apply to standard input")
+    paths = [stdin_filename or "-"] if stdin else (list(paths) or ["."])
     try:
-        cfg = _build_config(paths, config_file, select, extend_select, ignore, exclude, extend_exclude,
-                            force_exclude)
+        cfg = _build_config(paths if not stdin or stdin_filename else ["."], config_file, select, extend_select,
+                            ignore, exclude, extend_exclude, force_exclude)
     except ConfigError as exc:
         raise click.UsageError(str(exc))
+    if respect_gitignore is not None:
+        cfg.respect_gitignore = respect_gitignore
+    stdin_data = None
+    if stdin:
+        stdin_data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        from .discovery import excluded
+        from .gitignore import path_ignored
+
+        if stdin_filename and cfg.force_exclude and (
+                excluded(stdin_filename, cfg.base_dir, cfg.excludes)
+                or cfg.respect_gitignore and path_ignored(stdin_filename)):
+            sys.exit(EXIT_OK)  # as ruff: an excluded --stdin-filename is not linted (and nothing is printed)
     n_jobs = jobs if jobs else (cfg.jobs or default_jobs())
 
     # -o: the report is built in memory and written at the end, so that a folder that does not exist,
@@ -191,11 +232,19 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
     out_file = _open_output(output_file) if output_file else None
     out_stream = io.StringIO() if out_file is not None else sys.stdout
     try:
-        color = _use_color(no_color, out_stream)
+        if no_color:
+            color_mode = "never"  # the former flag, kept as an alias
+        color = _use_color(color_mode, out_stream)
         progress, on_targets, finish = _progress(quiet or output_format != "text" and not sys.stderr.isatty(),
-                                                 no_color)
-        result = lint_paths(paths, cfg, jobs=n_jobs, progress=progress, on_targets=on_targets, cache=not no_cache)
+                                                 not _use_color(color_mode, sys.stderr))
+        if stdin_data is not None:
+            result = lint_stdin(stdin_data, paths[0], cfg)
+            result.stdin = (paths[0], stdin_data)  # code frames show these bytes, not the file on disk
+        else:
+            result = lint_paths(paths, cfg, jobs=n_jobs, progress=progress, on_targets=on_targets,
+                                cache=not no_cache)
         finish()
+        _warn(result, quiet)
         notes: List[str] = []
         if diff:
             _show_diff(result, unsafe_fixes, out_stream, quiet)
@@ -206,7 +255,7 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
         if confirm_script:
             _attach_confirm(result, confirm_script, notes)
         fixable = sum(1 for f in result.findings if f.autofix is not None and (f.autofix.safe or unsafe_fixes))
-        if fixable and not fix and output_format == "text":
+        if fixable and not fix and output_format == "text" and stdin_data is None:
             notes.append(f"{fixable} fixable with --fix (preview with --diff).")
         if output_format == "text":
             _print_text(result, _console(out_stream, color), show_source, color, statistics, quiet, notes)
@@ -216,17 +265,29 @@ def check(paths, select, extend_select, ignore, output_format, output_file, conf
                     click.echo(note, err=True)
             from .reporters import MACHINE_FORMATS
 
-            out_stream.write(MACHINE_FORMATS[output_format](result))
+            options = {"statistics": True} if statistics and output_format == "json" else {}
+            out_stream.write(MACHINE_FORMATS[output_format](result, **options))
     finally:
         if out_file is not None:
             _write_output(out_file, out_stream.getvalue(), output_file)
     if result.internal_errors:  # a bug in bnlint, not in the code: say so, as ruff does
         sys.exit(EXIT_INTERNAL)
     if exit_zero:  # findings and unreadable/unparsable files alike: a step that must never fail
-        sys.exit(EXIT_OK)
+        # ...but a fix that was asked for and could not be written is a failed action, not a report.
+        sys.exit(EXIT_FINDINGS if any(e.kind == "write" for e in result.errors) else EXIT_OK)
     if result.errors or result.findings:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
+
+
+def _warn(result, quiet: bool) -> None:
+    """Warnings on stderr (never the exit code): invalid `# noqa` directives, nothing to lint."""
+    if quiet:
+        return
+    for warning in result.warnings:
+        click.echo(escape_path(f"warning: {warning.path}: {warning.message}"), err=True)
+    if not result.files_checked and not result.errors:
+        click.echo("warning: no Python files found (nothing to lint)", err=True)
 
 
 def _attach_confirm(result, script: str, notes: List[str]) -> None:
@@ -348,12 +409,18 @@ def _print_text(result, console: Console, show_source, color: bool, statistics: 
     from .reporters.text import TextReporter
 
     reporter = TextReporter(console, show_source if show_source is not None else color, quiet)
+    if getattr(result, "stdin", None):
+        reporter._files[result.stdin[0]] = result.stdin[1]
+    if statistics:  # as ruff: the table instead of the findings (file errors still listed)
+        if result.findings:
+            reporter.statistics(result.findings)
+        for e in result.errors:
+            reporter.error(e.path, e.message)
+        return
     for f in result.findings:
         reporter.finding(f)
     for e in result.errors:
         reporter.error(e.path, e.message)
-    if statistics and result.findings:
-        reporter.statistics(result.findings)
     for note in notes:
         reporter.note(note)
     reporter.summary(len(result.findings), len({f.path for f in result.findings}), len(result.errors),
@@ -368,16 +435,20 @@ def _progress(disabled: bool, no_color: bool):
 
     progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=sys.stderr, no_color=no_color), transient=True)
-    state = {"task": None}
+    state = {"task": None, "done": 0, "total": 0}
 
     def on_targets(total: int) -> None:
         if total >= 50:
             progress.start()
             state["task"] = progress.add_task("lint", total=total)
+            state["total"] = total
 
     def advance(n: int) -> None:
+        # Called per file as its result comes in (a worker's file, or a cache hit); the files of a
+        # crashed worker's chunk are taken back (n < 0) and counted again when linted again.
         if state["task"] is not None:
-            progress.advance(state["task"], n)
+            state["done"] = max(0, min(state["total"], state["done"] + n))
+            progress.update(state["task"], completed=state["done"])
 
     def finish() -> None:
         if state["task"] is not None:
@@ -399,7 +470,7 @@ def rules_command(output_format, show_all):
         click.echo(json.dumps([{"code": r.code, "name": r.name, "default": r.default_enabled,
                                 "summary": r.summary} for r in ALL_RULES], indent=2))
         return
-    color = _use_color(False, sys.stdout)
+    color = _use_color("auto", sys.stdout)
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", box=None if not color else None)

@@ -25,7 +25,7 @@ DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", "build", "dist", "__
                     ".bnlint_cache", ".eggs", "*.egg-info", ".ipynb_checkpoints")
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "extend-ignore")
-_KNOWN_KEYS = set(_LIST_KEYS) | {"per-file-ignores", "force-exclude", "cache-dir", "jobs"}
+_KNOWN_KEYS = set(_LIST_KEYS) | {"per-file-ignores", "force-exclude", "respect-gitignore", "cache-dir", "jobs"}
 
 
 MAX_JOBS = 1024  # `jobs` / `-j` above this is a typo or hostile; the run uses at most the available cores
@@ -44,6 +44,7 @@ class Config:
     extend_exclude: List[str] = field(default_factory=list)
     per_file_ignores: Dict[str, List[str]] = field(default_factory=dict)
     force_exclude: bool = False
+    respect_gitignore: bool = True  # skip what .gitignore / .ignore files ignore (as ruff)
     cache_dir: Optional[str] = None
     jobs: Optional[int] = None
     source: Optional[str] = None  # the file the settings came from
@@ -134,6 +135,10 @@ def _from_table(table: dict, path: str) -> Config:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where} must be true or false")
             cfg.force_exclude = value
+        elif key == "respect-gitignore":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false")
+            cfg.respect_gitignore = value
         elif key == "cache-dir":
             if not isinstance(value, str) or not value.strip() or "\0" in value:
                 raise ConfigError(f"{where} must be a folder name (a non-empty string without NUL)")

@@ -9,6 +9,7 @@ import signal
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_
                       parse, syntax_check, time_limit)
 from .rules import RULES_BY_CODE
 from .rules.base import Rule, RuleContext
-from .source import Source, SourceError, read_bytes, read_source
+from .source import Source, SourceError, decode, read_bytes, read_source
 
 REPORT_URL = "https://github.com/bnlint/bnlint/issues"
 
@@ -46,6 +47,8 @@ class LintResult:
     files_checked: int
     root: str = ""
     checked: List[str] = field(default_factory=list)  # display paths of the files linted
+    # Not errors (no effect on the exit code): invalid `# noqa` directives, shown on stderr.
+    warnings: List[FileError] = field(default_factory=list)
 
     @property
     def internal_errors(self) -> List[FileError]:
@@ -57,7 +60,10 @@ def load_source(target: Target) -> Source:
         from .notebook import notebook_source
 
         # read_bytes, not open(): a FIFO or device named x.ipynb must not block the run.
-        return notebook_source(read_bytes(target.fs_path), target.display)
+        data = target.data if target.data is not None else read_bytes(target.fs_path)
+        return notebook_source(data, target.display)
+    if target.data is not None:  # standard input
+        return decode(target.data, target.display)
     return read_source(target.fs_path, target.display)
 
 
@@ -130,6 +136,11 @@ class Linter:
             return result
         if source.skip_file():
             return result
+        if "noqa" in source.text.lower():
+            for line, word in source.invalid_noqa():  # "warning": shown on stderr, never the exit code
+                where = source.cite_lines(f"line {line}") if hasattr(source, "cite_lines") else f"line {line}"
+                result.errors.append(FileError(target.display, f"invalid `# noqa` directive at {where}: "
+                                                               f"`{word}` is not a bnlint rule code", "warning"))
         seen: Dict[int, bool] = {}
         rules = [r for r in self.rules
                  if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text, seen)]
@@ -217,7 +228,7 @@ def _fewer_collections():
 
 
 def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
-                targets: Sequence[Target]) -> List[FileResult]:
+                targets: Sequence[Target], tag: int = -1) -> List[FileResult]:
     # A fresh Linter per chunk would parse the shared dependencies (and build the
     # project's name table) again for every chunk.
     key = repr((root, list(codes), sorted(per_file.items())))
@@ -227,7 +238,16 @@ def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
         # (restored thresholds between chunks meant full collections over its cached trees).
         gc.set_threshold(*_LINT_GC_THRESHOLDS)
     linter = _WORKER["linter"]
-    return [linter.lint_file(t) for t in targets]
+    ticks = _WORKER.get("ticks")  # the parent's progress: one message per file, as it is done
+    results = []
+    for t in targets:
+        results.append(linter.lint_file(t))
+        if ticks is not None:
+            try:
+                ticks.send_bytes(str(tag).encode())  # which chunk: see _in_pool
+            except OSError:  # the parent stopped listening (it is ending the run): results still count
+                _WORKER["ticks"] = ticks = None
+    return results
 
 
 def available_cores() -> int:
@@ -288,9 +308,7 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
                 if progress:
                     progress(1)
         return out
-    # Chunks keep files of one directory together, so a worker's lazily built index is reused.
-    chunk_size = max(4, min(64, len(targets) // (min(jobs, available_cores()) * 4) or 1))
-    chunks = [list(range(i, min(i + chunk_size, len(targets)))) for i in range(0, len(targets), chunk_size)]
+    chunks = _chunks(len(targets), jobs)
     results: List[Optional[FileResult]] = [None] * len(targets)
     lost: List[int] = []  # files of chunks whose worker died (a crash, an OOM kill)
 
@@ -299,37 +317,87 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
             lost.extend(chunks[k])
             return
         for i, r in zip(chunks[k], chunk_results):
-            results[i] = r
-        if progress:
-            progress(len(chunk_results))
+            results[i] = r  # progress: counted file by file as the workers finish them (tick)
 
-    _in_pool(jobs, root, codes, per_file, [[targets[i] for i in chunk] for chunk in chunks], chunk_done)
+    _in_pool(jobs, root, codes, per_file, [[targets[i] for i in chunk] for chunk in chunks], chunk_done,
+             tick=progress)
     if lost:
         _retry_lost(targets, lost, results, root, codes, per_file, jobs, progress)
     return [r for r in results if r is not None]
 
 
+def _chunks(n: int, jobs: int) -> List[List[int]]:
+    """Indices of ``n`` targets (in path order) in the order the pool hands them out.
+
+    Each worker process parses, for its own index, every project module its files' analyses
+    read. Files of one folder import the same modules, so a worker that lints a contiguous
+    stretch of the tree parses each of them once, while chunks dealt out in turn from the
+    whole tree make every worker parse nearly the whole project. So the tree is cut into one
+    stretch per worker; the first quarter of each stretch is one chunk, and the pool's first
+    tasks are these heads (each worker takes one); the rest follows in small chunks, stretch by
+    stretch in turn, for whichever worker is free, which keeps the workers balanced (a larger
+    head left one worker alone on a stretch of costly training scripts).
+    """
+    workers = max(1, min(jobs, available_cores(), n // 4))  # chunks of at least 4 files
+    chunk_size = max(4, min(64, n // (workers * 4) or 1))
+    bounds = [n * r // workers for r in range(workers + 1)]
+    heads: List[List[int]] = []
+    tails: List[List[List[int]]] = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        mid = lo + max(chunk_size, (hi - lo) // 4)
+        if hi - mid < chunk_size:
+            mid = hi  # no chunk under chunk_size (>= 4) files: the number of chunks caps the workers
+        heads.append(list(range(lo, mid)))
+        pieces = (hi - mid) // max(4, chunk_size // 4)  # small: the last chunks decide the balance
+        tails.append([list(range(mid + (hi - mid) * k // pieces, mid + (hi - mid) * (k + 1) // pieces))
+                      for k in range(pieces)])
+    rest = [tail[k] for k in range(max(map(len, tails), default=0)) for tail in tails if k < len(tail)]
+    return [h for h in heads if h] + rest
+
+
 def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
-             chunks: List[List[Target]], done: Callable[[int, Optional[List[FileResult]]], None]) -> None:
+             chunks: List[List[Target]], done: Callable[[int, Optional[List[FileResult]]], None],
+             tick: Optional[Callable[[int], None]] = None) -> None:
     """Lint ``chunks`` in a process pool, calling ``done(k, results)`` in chunk order; ``results`` is
     None for every chunk the pool could not finish because a worker died (the pool is then broken:
-    even submitting more work raises)."""
+    even submitting more work raises). ``tick(1)`` is called once per file as a worker finishes it
+    (the progress bar), while the results are waited for."""
     ctx = multiprocessing.get_context()
     lifeline = Lifeline(ctx)
+    # One byte-sized message per file through a pipe with no lock: a write this small is atomic,
+    # and a worker killed mid-write cannot leave a lock held that would block the others.
+    reader, ticks = ctx.Pipe(duplex=False) if tick is not None else (None, None)
+
+    ticked: Dict[int, int] = {}  # chunk -> files counted so far
+
+    def drain() -> None:
+        while reader is not None and reader.poll():
+            k = int(reader.recv_bytes())
+            ticked[k] = ticked.get(k, 0) + 1
+            tick(1)
+
     pool = ProcessPoolExecutor(max_workers=worker_count(jobs, len(chunks)), mp_context=ctx,
-                               initializer=_worker_start, initargs=(lifeline.reader,))
+                               initializer=_worker_start, initargs=(lifeline.reader, ticks))
     try:
         futures = []
         for chunk in chunks:
             try:
-                futures.append(pool.submit(_lint_chunk, root, list(codes), per_file, chunk))
+                futures.append(pool.submit(_lint_chunk, root, list(codes), per_file, chunk, len(futures)))
             except BrokenProcessPool:
                 break
         for k in range(len(chunks)):
-            try:
-                chunk_results = futures[k].result() if k < len(futures) else None
-            except BrokenProcessPool:
-                chunk_results = None
+            chunk_results = None
+            while k < len(futures):
+                try:
+                    chunk_results = futures[k].result(timeout=0.1 if ticks is not None else None)
+                    break
+                except FutureTimeout:
+                    drain()
+                except BrokenProcessPool:
+                    break
+            drain()
+            if chunk_results is None and ticked.get(k):
+                tick(-ticked[k])  # a lost chunk's files are linted again, and counted again, by the caller
             done(k, chunk_results)
     except BaseException:
         # Ctrl-C, SIGTERM (raised by the CLI's handler), a failing callback: stop now. Leaving
@@ -340,10 +408,15 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
         pool.shutdown(wait=True)
     finally:
         lifeline.cut()
+        for end in (reader, ticks):
+            if end is not None:
+                end.close()
 
 
-def _worker_start(lifeline) -> None:
-    """Initializer of every worker process: die with the parent, leave interrupts to it."""
+def _worker_start(lifeline, ticks=None) -> None:
+    """Initializer of every worker process: die with the parent, leave interrupts to it; ``ticks``
+    (the write end of a pipe, or None) receives one message per linted file, for the parent's progress."""
+    _WORKER["ticks"] = ticks
     # A terminal's Ctrl-C reaches the whole process group: the parent decides and ends the
     # workers (a KeyboardInterrupt in each worker only printed tracebacks). SIGTERM and SIGHUP
     # keep their default action even if the parent had installed handlers before forking.
@@ -450,6 +523,22 @@ def _lint_alone(target: Target, root: str, codes: Sequence[str], per_file: Dict[
                         f"{reason}); please report it at {REPORT_URL}", "internal", "")])
 
 
+def lint_stdin(data: bytes, display: str, config: Optional[Config] = None) -> LintResult:
+    """Lint ``data`` (a file read from standard input) as the file ``display`` (``--stdin-filename``;
+    ``-`` without one): the project index comes from that path's project, and the file on disk, if
+    any, is replaced by ``data``. Not cached: the bytes are not the file's."""
+    config = config or Config()
+    target = Target(os.path.abspath(display), display, data)
+    root = find_project_root([display])
+    codes = sorted(selected_codes(config))
+    results = _run_uncached([target], root, codes, config.per_file_ignores, 1)
+    findings = sorted((f for r in results for f in r.findings), key=Finding.sort_key)
+    errors = [e for r in results for e in r.errors]
+    warnings = [e for e in errors if e.kind == "warning"]
+    errors = [e for e in errors if e.kind != "warning"]
+    return LintResult(findings, errors, 1, root, [display], warnings)
+
+
 def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: int = 1,
                progress: Optional[Callable[[int], None]] = None,
                on_targets: Optional[Callable[[int], None]] = None, cache: bool = False) -> LintResult:
@@ -459,7 +548,8 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: int 
     (``.bnlint_cache`` or ``cache-dir``); the CLI turns it on unless ``--no-cache``.
     """
     config = config or Config()
-    targets, missing = discover(paths, config.excludes, config.base_dir, config.force_exclude)
+    targets, missing = discover(paths, config.excludes, config.base_dir, config.force_exclude,
+                                config.respect_gitignore)
     if on_targets:
         on_targets(len(targets))
     root = find_project_root(paths)
@@ -474,4 +564,6 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: int 
         findings.extend(r.findings)
         errors.extend(r.errors)
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, errors, len(targets), root, [t.display for t in targets])
+    warnings = [e for e in errors if e.kind == "warning"]
+    errors = [e for e in errors if e.kind != "warning"]
+    return LintResult(findings, errors, len(targets), root, [t.display for t in targets], warnings)

@@ -71,6 +71,9 @@ class Finding:
     # Why this is a problem, in terms of batch vs running statistics (the ``note:`` line).
     # Last, with a default, so that positional construction of the fields above still works.
     explanation: str = ""
+    # Notebooks: the line of the .ipynb file (its JSON text) that holds ``line`` of the cell, what
+    # SARIF, GitLab, JUnit and GitHub annotations point at (code scanning shows the raw file).
+    ipynb_line: Optional[int] = None
 
     def sort_key(self):
         return (self.path, self.cell or 0, self.line, self.column, self.code)

@@ -14,10 +14,10 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .findings import Finding
-from .source import Source, SourceError, decode, split_lines
+from .source import Source, SourceError, decode, line_starts, split_lines
 
 # Cell magics whose body is Python; any other cell magic (%%bash, %%writefile, ...) hides the cell.
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy", "python", "python3",
@@ -34,6 +34,16 @@ class NotebookSource(Source):
 
     # (first line of the cell in ``text``, 1-based cell number in the notebook), in order
     cell_starts: List[Tuple[int, int]] = field(default_factory=list)
+    # cell number -> (line of its "source" key in the .ipynb text, line of the .ipynb text holding each
+    # line of the cell); the second list is empty when the source is one JSON string
+    json_lines: Dict[int, Tuple[int, List[int]]] = field(default_factory=dict)
+
+    def ipynb_line(self, cell: int, line: int) -> Optional[int]:
+        """The line of the .ipynb file holding ``line`` (1-based) of cell ``cell``."""
+        if cell not in self.json_lines:
+            return None
+        key_line, lines = self.json_lines[cell]
+        return lines[line - 1] if 0 < line <= len(lines) else key_line
 
     def locate(self, line: int) -> Tuple[int, int]:
         """(cell number, line in that cell) for a 1-based line of the concatenated text."""
@@ -60,6 +70,7 @@ class NotebookSource(Source):
         message = self.cite_lines(finding.message)
         return dataclasses.replace(finding, line=line, end_line=end_line, end_column=end_column,
                                    related=related, cell=cell, message=message,
+                                   ipynb_line=self.ipynb_line(cell, line),
                                    autofix=None)  # edits are offsets into the Python view, not the JSON
 
     def cite_lines(self, text: str) -> str:
@@ -187,10 +198,59 @@ def _neutralise(lines: List[str]) -> List[str]:
     return out
 
 
+_JSON_STRUCTURE = re.compile(r'["{}\[\],]')
+
+
+def _json_source_lines(text: str) -> Dict[int, Tuple[int, List[int]]]:
+    """For each cell (1-based), the line of its ``"source"`` key in the JSON ``text`` and, when the
+    source is a list of strings (nbformat writes one line per element), the line of the element
+    that starts each line of the cell. A structural scan of the JSON (strings skipped whole), so
+    a ``"source"`` key in a cell's metadata or outputs is not mistaken for the cell's."""
+    starts = line_starts(text)
+    out: Dict[int, Tuple[int, List[int]]] = {}
+    stack: List[list] = []  # [is_object, current key or index, expecting a key]
+    at_start = True  # the next source element starts a line of the cell
+    pos = 0
+    while True:
+        m = _JSON_STRUCTURE.search(text, pos)
+        if m is None:
+            return out
+        ch, pos = m.group(), m.end()
+        if ch == '"':
+            value, pos = json.decoder.scanstring(text, pos)
+            top = stack[-1] if stack else None
+            if top is not None and top[0] and top[2]:  # an object's key
+                top[1], top[2] = value, False
+                if value == "source" and len(stack) == 3 and stack[0][1] == "cells" and not stack[1][0]:
+                    out[stack[1][1] + 1] = (bisect.bisect_right(starts, m.start()), [])
+                    at_start = True
+            elif (len(stack) == 4 and not top[0] and stack[2][1] == "source" and stack[0][1] == "cells"
+                  and stack[1][1] + 1 in out):
+                line = bisect.bisect_right(starts, m.start())
+                cell_lines = out[stack[1][1] + 1][1]
+                for part in split_lines(value, keepends=True):
+                    if at_start:
+                        cell_lines.append(line)
+                    at_start = part.endswith(("\n", "\r"))
+        elif ch == "{":
+            stack.append([True, None, True])
+        elif ch == "[":
+            stack.append([False, 0, False])
+        elif ch in "}]":
+            if stack:
+                stack.pop()
+        elif stack:  # ","
+            if stack[-1][0]:
+                stack[-1][2] = True
+            else:
+                stack[-1][1] += 1
+
+
 def notebook_source(data: bytes, path: str) -> NotebookSource:
     """Build the Python view of a notebook's bytes; ``SourceError`` for anything malformed."""
     try:
-        nb = json.loads(decode(data, path).text)
+        raw = decode(data, path).text
+        nb = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise SourceError(f"malformed notebook (not valid JSON: {exc})")
     cells = nb.get("cells") if isinstance(nb, dict) else None
@@ -215,7 +275,11 @@ def notebook_source(data: bytes, path: str) -> NotebookSource:
         starts.append((len(text_lines) + 1, number))
         text_lines.extend(lines)
     text = "\n".join(text_lines) + ("\n" if text_lines else "")
-    return NotebookSource(path=path, text=text, cell_starts=starts)
+    try:
+        json_lines = _json_source_lines(raw) if starts else {}
+    except (ValueError, IndexError, TypeError):  # cannot happen for text json.loads read; no map then
+        json_lines = {}
+    return NotebookSource(path=path, text=text, cell_starts=starts, json_lines=json_lines)
 
 
 def cell_lines(data: bytes, path: str, cell: int) -> Optional[List[str]]:

@@ -8,6 +8,7 @@ same in the text report, JSON, SARIF, GitHub, JUnit, GitLab and a baseline file.
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -35,3 +36,16 @@ def escape_all(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [escape_all(v) for v in value]
     return value
+
+
+def repository_root(start: str) -> str:
+    """The nearest folder at or above ``start`` holding ``.git`` (a checkout, a worktree or a
+    submodule); ``start`` itself when there is none. CI annotations name files relative to it."""
+    cur = os.path.abspath(start or ".")
+    while True:
+        if os.path.exists(os.path.join(cur, ".git")):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return os.path.abspath(start or ".")
+        cur = parent

@@ -16,11 +16,14 @@ import re
 import stat
 import tokenize
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
-# `# noqa` or `# noqa: BN101, BN103` (flake8/ruff syntax). Codes of other tools are
-# ignored, so `# noqa: E501` does not silence bnlint.
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+# `# noqa` or `# noqa: BN101, BN103` (flake8/ruff syntax); a prefix (`BN1`) suppresses every code
+# it starts. Codes of other tools are ignored, so `# noqa: E501` does not silence bnlint; a `BN`
+# code that names no rule (`BN10l`, `BN999`) is an invalid directive: it suppresses nothing and
+# is reported as a warning (ruff's "Invalid `# noqa` directive").
+_NOQA = re.compile(r"#\s*noqa(?::(?P<codes>[^#]*))?", re.I)
+_NOQA_CODE = re.compile(r"[A-Z]+[0-9]+\Z", re.I)
 _SKIP_FILE = re.compile(r"#\s*bnlint:\s*skip-file\b")
 ALL_CODES = frozenset({"*"})
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -62,6 +65,7 @@ class Source:
     digest: str = ""  # content_digest of the bytes the text was decoded from
     _line_starts: Optional[List[int]] = field(default=None, repr=False)
     _noqa: Optional[Dict[int, FrozenSet[str]]] = field(default=None, repr=False)
+    _noqa_invalid: List[Tuple[int, str]] = field(default_factory=list, repr=False)
 
     @property
     def lines(self) -> List[str]:
@@ -73,12 +77,17 @@ class Source:
     def noqa_codes(self, line: int) -> FrozenSet[str]:
         """Codes suppressed on ``line`` (1-based); ``ALL_CODES`` for a bare ``# noqa``."""
         if self._noqa is None:
-            self._noqa = _scan_noqa(self.text) if "noqa" in self.text.lower() else {}
+            self._noqa = _scan_noqa(self.text, self._noqa_invalid) if "noqa" in self.text.lower() else {}
         return self._noqa.get(line, frozenset())
+
+    def invalid_noqa(self) -> List[Tuple[int, str]]:
+        """(line, code) of each ``# noqa`` code that names no bnlint rule (``BN10l``, ``BN999``)."""
+        self.noqa_codes(1)
+        return list(self._noqa_invalid)
 
     def is_suppressed(self, code: str, line: int) -> bool:
         codes = self.noqa_codes(line)
-        return bool(codes) and ("*" in codes or code in codes)
+        return bool(codes) and ("*" in codes or any(code.startswith(c) for c in codes))
 
     def offset(self, line: int, column: int) -> int:
         """Character offset of a 1-based line / 0-based column."""
@@ -87,8 +96,34 @@ class Source:
         return self._line_starts[line - 1] + column
 
 
-def _scan_noqa(text: str) -> Dict[int, FrozenSet[str]]:
+def _known_codes() -> FrozenSet[str]:
+    from .rules import RETIRED, RULES_BY_CODE  # the registry imports this module
+
+    return frozenset(RULES_BY_CODE) | frozenset(RETIRED)
+
+
+def _noqa_codes(raw: str, line: int, invalid: List[Tuple[int, str]]) -> FrozenSet[str]:
+    """The codes of ``# noqa: <raw>``: codes and prefixes up to the first word that is not a code
+    (ruff reads ``# noqa: E501 long line`` so); ``BN`` words naming no rule go to ``invalid``."""
+    codes = set()
+    for word in (w for w in re.split(r"[,\s]+", raw) if w):
+        upper = word.upper()
+        if upper.startswith("BN"):
+            if _NOQA_CODE.match(upper) or upper == "BN":
+                if any(known.startswith(upper) for known in _known_codes()):
+                    codes.add(upper)
+                    continue
+            invalid.append((line, word))
+            continue
+        if not _NOQA_CODE.match(word):
+            break
+        codes.add(upper)  # another tool's code: kept, matches no bnlint rule
+    return frozenset(codes)
+
+
+def _scan_noqa(text: str, invalid: Optional[List[Tuple[int, str]]] = None) -> Dict[int, FrozenSet[str]]:
     """Map line -> suppressed codes, reading real comments only (not strings)."""
+    invalid = [] if invalid is None else invalid
     result: Dict[int, FrozenSet[str]] = {}
     # The tokenize module ends lines at "\n" only; one "\n" per line end keeps the line numbers.
     text = _LINE_END.sub("\n", text) if "\r" in text else text
@@ -103,8 +138,8 @@ def _scan_noqa(text: str) -> Dict[int, FrozenSet[str]]:
         if not m:
             continue
         codes = m.group("codes")
-        if codes:
-            parsed = frozenset(c.upper() for c in re.split(r"[,\s]+", codes) if c)
+        if codes is not None and codes.strip():
+            parsed = _noqa_codes(codes, tok.start[0], invalid)
         else:
             parsed = ALL_CODES
         # A comment closing a multi-line statement applies to the statement's first

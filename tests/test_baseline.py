@@ -121,3 +121,21 @@ def test_snippet_is_the_statement_header_without_comments_above(tmp_path):
     edited = "# iterate the data\nfor x in loader:  # one epoch\n    step(x)\n    log(x)\nelse:\n    done()\n"
     assert _snippets(tmp_path, base) == ["for x in loader: pass"]
     assert _snippets(tmp_path, edited) == _snippets(tmp_path, base)  # comments and body do not count
+
+
+def test_fingerprints_do_not_depend_on_the_message(tmp_path):
+    """Messages are reworded between versions (the why moved out of them): baselines key on the
+    flagged statement, never on the message, explanation or fix."""
+    import dataclasses
+
+    from bnlint.baseline import fingerprints
+    from bnlint.findings import Finding
+
+    _project(tmp_path, **{"train.py": BAD})
+    finding = Finding("BN103", "unshuffled-train-loader", str(tmp_path / "train.py"), 12, 10, 12, 40,
+                      "DataLoader without shuffling ...", "pass `shuffle=True`", snippet="loader = DataLoader(ds)",
+                      explanation="why")
+    reworded = dataclasses.replace(finding, message="another wording", explanation="other why", fix="other fix")
+    assert fingerprints([finding], str(tmp_path)) == fingerprints([reworded], str(tmp_path))
+    bare = dataclasses.replace(finding, snippet="")  # built by hand without a snippet: still not the message
+    assert fingerprints([bare], str(tmp_path)) == fingerprints([dataclasses.replace(bare, message="x")], str(tmp_path))

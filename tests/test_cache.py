@@ -184,6 +184,19 @@ def test_concurrent_runs_agree_and_leave_no_temporary_files(tmp_path):
 def test_finding_round_trips_through_json_with_autofix_and_related():
     finding = Finding("BN401", "bias-before-batchnorm", "a.py", 3, 5, 3, 20, "msg", "fix", "url",
                       (Related("b.py", 7, "there"),), Autofix("drop bias", (Edit(1, 4, "x"),), safe=False),
-                      snippet="conv = nn.Conv2d(3, 8, 3)", cell=2)
+                      snippet="conv = nn.Conv2d(3, 8, 3)", cell=2, explanation="why")
     back = _finding_from_json(json.loads(json.dumps(_finding_to_json(finding))))
     assert back == finding and back.snippet == finding.snippet and back.autofix == finding.autofix
+    assert back.explanation == "why"
+
+
+def test_entry_of_the_format_before_explanations_is_a_miss():
+    """An entry written before findings carried ``explanation`` (copied into today's folder) is
+    not read with a blank why; the folder name (the fingerprint) also changes with ENTRY_FORMAT."""
+    import pytest
+
+    old = _finding_to_json(Finding("BN103", "unshuffled-train-loader", "a.py", 3, 5, 3, 20, "long message: why",
+                                   "fix", "url", explanation="why"))
+    del old["explanation"]
+    with pytest.raises(KeyError):
+        _finding_from_json(old)

@@ -64,9 +64,23 @@ def test_finding_line_is_grepable_and_exit_code_is_1(tmp_path):
     assert res.exit_code == 1, res.output
     first = res.output.splitlines()[0]
     assert first.startswith(f"train.py:{BAD_LINE}:10: BN103 [unshuffled-train-loader] ")
-    assert "BatchNorm" in first and "running averages" in first  # what and why, on the grep-able line
+    # What, in one short line; the why and the fix are not repeated on the grep-able line.
+    assert "BatchNorm" in first and "running averages" not in first and "shuffle=True" not in first
+    assert len(first) - len(f"train.py:{BAD_LINE}:10: BN103 [unshuffled-train-loader] ") <= 120
     assert "Found 1 finding in 1 file" in res.output
     assert "\x1b[" not in res.output  # no colour when not a terminal
+
+
+def test_show_source_adds_the_frame_the_why_and_the_fix(tmp_path):
+    _project(tmp_path, {"train.py": BAD})
+    res = invoke(["--show-source", "train.py"], tmp_path)
+    assert res.exit_code == 1, res.output
+    text = " ".join(res.output.split())  # notes wrap to the console's width
+    assert f"train.py:{BAD_LINE}:10: BN103 [unshuffled-train-loader] DataLoader without shuffling" in text
+    assert f"{BAD_LINE} | loader = DataLoader(" in text  # the code frame
+    assert "= note: its batches keep the dataset's order" in text  # the why
+    assert "= help: pass `shuffle=True`" in text  # the fix
+    assert text.index("= note:") < text.index("= help:") < text.index("= docs:")
 
 
 def test_check_subcommand_is_the_default(tmp_path):
@@ -94,7 +108,10 @@ def test_json_format_is_stable(tmp_path):
     assert data["version"] == __version__
     assert data["errors"] == []
     (f,) = data["findings"]
-    assert set(f) >= {"code", "name", "path", "line", "column", "end_line", "end_column", "message", "fix", "url"}
+    assert set(f) >= {"code", "name", "path", "line", "column", "end_line", "end_column", "message", "explanation",
+                      "fix", "url"}
+    assert f["message"].startswith("DataLoader without shuffling") and len(f["message"]) <= 120
+    assert f["explanation"] and f["fix"].startswith("pass `shuffle=True`")
     assert f["path"] == os.path.join("pkg", "train.py")  # relative stays relative
     assert (f["code"], f["line"], f["column"]) == ("BN103", BAD_LINE, 10)
     assert f["url"].endswith("/rules/BN103.md")

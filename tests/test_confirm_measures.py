@@ -181,3 +181,40 @@ def test_text_report_shows_the_rule_and_its_number(tmp_path, monkeypatch):
     assert result.exit_code == 1, result.output
     assert "BN406" in result.output and "scale lost" in result.output
     assert "measures not confirmed" in result.output
+
+
+def test_scripts_that_never_step_still_get_bn201_and_bn104_rows(tmp_path):
+    """An inference script (no optimizer) and a loader whose first batch holds one sample
+    (BatchNorm1d raises before the first step) are measured, not reported as failures."""
+    path, status, report = run_confirm(tmp_path, """
+        import torch
+        from torch import nn
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+        with torch.no_grad():
+            for _ in range(3):
+                print(model(torch.randn(16, 8) * 2 + 1).argmax(1))
+    """, "infer.py")
+    assert status == 1 and report["status"] == "ok", report
+    (site,) = report["sites"]
+    assert site["rule"] == "BN201" and site["verdict"] == "confirmed"
+    assert site["line"] == line_of(path, "print(model(")
+    assert "before a training step" in report["message"]
+
+    path, status, report = run_confirm(tmp_path, """
+        import torch
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+        loader = DataLoader(TensorDataset(torch.randn(9, 8), torch.randint(0, 2, (9,))))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in loader:
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    """, "batch_of_one.py")
+    assert status == 1 and report["status"] == "ok", report
+    (site,) = report["sites"]
+    assert site["rule"] == "BN104" and site["value"] == 1
+    assert site["line"] == line_of(path, "loader = DataLoader(")
+    assert "Expected more than 1 value per channel" in report["message"]

@@ -21,6 +21,9 @@ def test_junit_has_a_suite_per_file_and_a_failure_per_finding(tmp_path):
     failure = case.find("failure")
     assert failure.get("type") == "BN103" and case.get("line") == str(BAD_LINE)
     assert f"train.py:{BAD_LINE}:10: BN103" in failure.text
+    # The short line plus the rule's page.
+    assert failure.get("message").startswith("DataLoader without shuffling") and len(failure.get("message")) <= 120
+    assert failure.text.splitlines()[-1].endswith("/rules/BN103.md") and len(failure.text.splitlines()) == 2
     assert suites["ok.py"].find("testcase").find("failure") is None
     assert "syntax error" in suites["broken.py"].find("testcase").find("error").get("message")
 
@@ -34,4 +37,7 @@ def test_gitlab_code_quality_report(tmp_path):
     assert issue["check_name"] == "BN103" and issue["severity"] == "major"
     assert issue["location"] == {"path": "src/train.py", "lines": {"begin": BAD_LINE, "end": BAD_LINE}}
     assert len(issue["fingerprint"]) == 32
-    assert issue["description"].startswith("BN103 [unshuffled-train-loader] ")
+    assert issue["description"].startswith("BN103 [unshuffled-train-loader] DataLoader without shuffling")
+    assert "\n" not in issue["description"]
+    body = issue["content"]["body"]  # the details: the why, the fix, the rule's page
+    assert "help: pass `shuffle=True`" in body and body.endswith("/rules/BN103.md")

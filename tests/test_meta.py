@@ -1,10 +1,11 @@
-"""Every registered rule has fixtures, a complete documentation page and a README row."""
+"""Every registered rule has fixtures, a complete documentation page, a README row and short messages."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
+from bnlint.findings import MAX_MESSAGE
 from bnlint.rules import ALL_RULES
 from tests.helpers import FIXTURES, REPO, expectations, found, lint, python_files
 
@@ -69,3 +70,35 @@ def test_rules_index_page_lists_every_rule():
 
 def test_rules_folder_is_documentation_only():
     assert not list((REPO / "rules").rglob("*.py")), "rules/ must hold Markdown only"
+
+
+# -- messages: one short line says what; the why and the fix are separate fields ---------------------
+def _message_problems(findings) -> list:
+    problems = []
+    for f in findings:
+        where = f"{f.code} {f.path}:{f.line}"
+        if len(f.message) > MAX_MESSAGE:
+            problems.append(f"{where}: message of {len(f.message)} > {MAX_MESSAGE} characters: {f.message}")
+        if len(f.message.splitlines()) != 1 or f.message != f.message.strip():
+            problems.append(f"{where}: message is not a single line: {f.message!r}")
+        if not f.explanation.strip() or not f.fix.strip():
+            problems.append(f"{where}: empty explanation or fix")
+        if f.explanation in f.message or f.fix in f.message:
+            problems.append(f"{where}: the why or the fix is repeated in the message")
+    return problems
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_fixture_messages_are_one_short_line_with_why_and_fix_apart(rule):
+    """Every finding of the rule's fixtures: message <= MAX_MESSAGE characters (120: rules aim at
+    about 100, quoted names from the code make some longer), one line; explanation and fix set."""
+    result = lint(python_files(FIXTURES / rule.code), select=[rule.code])
+    assert result.findings, "no fixture finding to check"
+    assert not _message_problems(result.findings), "\n".join(_message_problems(result.findings))
+
+
+def test_project_fixture_messages_are_one_short_line_with_why_and_fix_apart():
+    projects = sorted(p for p in (FIXTURES / "projects").iterdir() if p.is_dir())
+    result = lint(projects, select=["ALL"])
+    assert result.findings
+    assert not _message_problems(result.findings), "\n".join(_message_problems(result.findings))

@@ -45,7 +45,7 @@ def test_text_output_names_cell_and_line(tmp_path):
     first = res.output.splitlines()[0]
     # cell 1 is markdown; the loader is line 2 of cell 3; the loop is line 3 of cell 4
     assert first.startswith("nb.ipynb:cell 3:line 2:10: BN103 [unshuffled-train-loader] ")
-    assert "training loop at cell 4, line 3" in first
+    assert first.endswith("(BatchNorm) at cell 4, line 3")
 
 
 def test_json_and_sarif_carry_notebook_positions(tmp_path):
@@ -57,8 +57,12 @@ def test_json_and_sarif_carry_notebook_positions(tmp_path):
     jsonschema.validate(sarif, SCHEMA)
     (result,) = sarif["runs"][0]["results"]
     location = result["locations"][0]
-    assert location["physicalLocation"]["region"]["startLine"] == 2
-    assert location["physicalLocation"]["region"]["properties"] == {"cell": 3}
+    # The region is the line of the .ipynb file holding cell 3's line 2 (what code scanning shows).
+    raw = (tmp_path / "nb.ipynb").read_text(encoding="utf-8").split("\n")
+    json_line = next(i for i, text in enumerate(raw, 1) if '"loader = DataLoader(' in text)
+    assert location["physicalLocation"]["region"]["startLine"] == json_line
+    assert location["physicalLocation"]["region"]["properties"] == {"cell": 3, "cellLine": 2, "cellColumn": 10}
+    assert result["message"]["text"].startswith("cell 3, line 2: ")
     assert location["logicalLocations"][0]["name"] == "cell 3"
 
 

@@ -157,3 +157,15 @@ def test_fix_hook_fixes_then_passes(tmp_path):
     repo.git("add", "train.py")
     rc, out = repo.pre_commit()
     assert rc == 0, out
+
+
+def test_staged_r_notebook_does_not_block_the_commit(repo):
+    from tests.test_conventions import r_notebook
+
+    repo.write("analysis.ipynb", r_notebook({"kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
+                                             "language_info": {"name": "R"}}))
+    repo.write("train.py", CLEAN)
+    repo.git("add", "analysis.ipynb", "train.py")
+    rc, out = repo.pre_commit()
+    assert rc == 0, out
+    assert "Passed" in out and "error" not in out

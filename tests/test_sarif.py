@@ -49,6 +49,9 @@ def test_output_is_valid_sarif_with_rules_and_locations(tmp_path, validator):
         assert descriptor["shortDescription"]["text"] == rule.summary
         assert descriptor["fullDescription"]["text"]
         assert descriptor["helpUri"].endswith(f"/rules/{rule.code}.md")
+        # help: the fix ("Use instead"), and the link, as text and Markdown
+        assert descriptor["help"]["text"].endswith(descriptor["helpUri"])
+        assert descriptor["helpUri"] in descriptor["help"]["markdown"]
         assert descriptor["defaultConfiguration"]["level"] in ("error", "warning")
     (result,) = run["results"]
     assert result["ruleId"] == "BN103"
@@ -57,7 +60,14 @@ def test_output_is_valid_sarif_with_rules_and_locations(tmp_path, validator):
     assert loc["artifactLocation"] == {"uri": "pkg/train.py", "uriBaseId": "%SRCROOT%"}
     assert (loc["region"]["startLine"], loc["region"]["startColumn"]) == (BAD_LINE, 10)  # 1-based
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"].startswith("file://")
-    assert "help: pass `shuffle=True`" in result["message"]["text"]
+    # The message is the finding's one short line; the why and the fix are fields of their own.
+    message = result["message"]["text"]
+    assert message.startswith("DataLoader without shuffling") and "\n" not in message and len(message) <= 120
+    assert result["properties"]["fix"].startswith("pass `shuffle=True`")
+    assert "batch" in result["properties"]["explanation"]
+    descriptor = driver["rules"][result["ruleIndex"]]
+    assert "running statistics" in descriptor["fullDescription"]["text"]  # the rule's why
+    assert "Shuffle the training loader" in descriptor["help"]["text"]  # the rule's fix
     # The validator is strict enough to catch a 0-based line.
     loc["region"]["startLine"] = 0
     with pytest.raises(jsonschema.ValidationError):

@@ -204,7 +204,10 @@ class BNAnalysis:
         return False
 
     def _list_contents(self, expr, ctx: Ctx):
-        """Values appended to a list variable (``layers.append(nn.BatchNorm2d(c))``)."""
+        """Values appended to a list variable (``layers.append(nn.BatchNorm2d(c))``), also to the list a
+        project helper builds and returns (``nn.Sequential(*block(16, 32))`` with ``block.append(BN)``)."""
+        if isinstance(expr, cst.Call):
+            return self._returned_list_contents(expr, ctx)
         if not isinstance(expr, cst.Name):
             return []
         out = []
@@ -223,6 +226,19 @@ class BNAnalysis:
                     if func.attr.value == "extend":
                         vals = [x for v in vals if isinstance(v, Seq) for item in v.items for x in item]
                     out.extend(vals)
+        return out
+
+    def _returned_list_contents(self, call: cst.Call, ctx: Ctx):
+        out = []
+        for callee in self.r.resolve(call.func, ctx):
+            if not isinstance(callee, FuncRef):
+                continue
+            scope = callee.scope
+            inner = Ctx(scope, self.r.bind_args(scope, call, ctx, skip_self=callee.bound_self is not None),
+                        callee.bound_self)
+            for ret in scope.returns:
+                if isinstance(ret, cst.Name):
+                    out.extend(self._list_contents(ret, inner))
         return out
 
     # -- project classes and functions ------------------------------------------------
@@ -310,8 +326,9 @@ class BNAnalysis:
         return True
 
     def _some_iteration_takes(self, test, branch: bool, ctx: Ctx, loops) -> Optional[bool]:
-        """``branch`` if ``test`` takes it for some value of an enclosing loop's target, when the loop
-        runs over known values (``range`` with constant bounds, a literal list such as VGG's cfg)."""
+        """``branch`` if ``test`` takes it for some value of an enclosing loop's target: tried value by
+        value when the loop runs over known values (``range`` with constant bounds, a literal list
+        such as VGG's cfg), assumed when they are unknown."""
         mentioned = {n.value for n in _names(test)}
         for loop in loops:
             if not (isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)
@@ -319,7 +336,9 @@ class BNAnalysis:
                 continue
             values = self._iteration_values(loop.iter, ctx)
             if values is None:
-                return None
+                # Items unknown (a config table picked by name): a test on the loop variable is
+                # taken to vary over the loop, like VGG's ``if v == "M": ... else: ...``.
+                return branch
             for value in values:
                 probe = _substitute(test, loop.target.value, value)
                 self._probes.append(probe)  # memo keys hold node ids: keep the probes alive

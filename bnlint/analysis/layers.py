@@ -387,6 +387,25 @@ class LayerAnalysis:
             return None
         return [v.value for v in values]
 
+    def numeric_bn_arguments(self, module: ModuleInfo, name: str):
+        """(site, call, expr, values, by_keyword) for every BN construction in ``module`` given argument
+        ``name`` as numbers. A positional argument is read only on a BN class written by name
+        (``nn.BatchNorm2d(c, 0.8)``): through a variable (``norm_layer(c, 0.8)``) a position may mean
+        something else. BN402 (momentum) and BN406 (eps) ask this."""
+        for site in self.bn_constructions(module):
+            state, expr, actx = self.bn_argument(site, name)
+            if state != "given":
+                continue
+            call = site.call if site.call is not None else site.partial.call
+            keyword = any(a.keyword is not None and a.keyword.value == name and a.value is expr for a in call.args)
+            if not keyword:
+                func = dotted_name(call.func)
+                if func is None or module.imports.qualify(func) not in BN_CLASSES:
+                    continue
+            values = self.const_values(expr, actx)
+            if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                yield site, call, expr, values, keyword
+
     # -- BN constructions ---------------------------------------------------------------------
     def bn_constructions(self, module: ModuleInfo) -> List[BNSite]:
         """Every BN constructor call written in ``module`` (direct, or ``partial(nn.BatchNorm2d, ...)``)."""

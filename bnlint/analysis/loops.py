@@ -15,6 +15,7 @@ import libcst as cst
 
 from .bn import BNAnalysis
 from .module import CallSite, Scope
+from .provenance import NO_GRAD
 from .values import Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
 
 LIGHTNING_MODULES = frozenset({
@@ -126,11 +127,40 @@ class TrainingAnalysis:
         return self.forward_calls([s for s in scope.calls if loop in s.loops], ctx)
 
     def trains_bn_model(self, forwards: List[ForwardCall]) -> Optional[ForwardCall]:
-        """The first forward call on a model that certainly contains BN."""
+        """The first forward call on a model that certainly contains BN, outside no-grad blocks (a
+        frozen encoder run under ``torch.no_grad()`` next to a trained BN-free head trains no BN)."""
         for fc in forwards:
-            if any(self.bn.has_bn(m) for m in fc.models):
+            if any(self.bn.has_bn(m) for m in fc.models) and not self.without_grad(fc):
                 return fc
         return None
+
+    def without_grad(self, fc: ForwardCall) -> bool:
+        """The call runs under ``no_grad``/``inference_mode`` (a ``with`` or a decorator, also of a helper on the way)."""
+        for site in list(fc.chain) + [fc.site]:
+            ctx = self.r.ctx_for(site.scope)
+            for w in site.withs:
+                for item in w.items:
+                    if self.is_no_grad(item.item, ctx):
+                        return True
+            scope = site.scope
+            while scope is not None and scope.parent is not None:
+                if any(self.is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
+                    return True
+                scope = scope.parent
+        return False
+
+    def is_no_grad(self, expr, ctx: Ctx) -> bool:
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        for v in self.r.resolve(target, ctx):
+            if isinstance(v, Ref):
+                if v.qualname in NO_GRAD:
+                    return True
+                if v.qualname in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled") \
+                        and isinstance(expr, cst.Call) and expr.args \
+                        and self.r.const(expr.args[0].value, ctx) is False:
+                    return True
+        return False
+
 
     # -- Lightning -------------------------------------------------------------------
     def is_lightning_module(self, scope_cls, module) -> bool:

@@ -90,7 +90,7 @@ def _compute(scope: Scope) -> Flow:
     walker = _Walker(scope)
     try:
         walker.run()
-    except _GiveUp:
+    except (_GiveUp, RecursionError):  # too large, or nested deeper than the stack allows
         return Flow({}, escaping, False)
     return Flow(walker.uses, escaping, True)
 

@@ -26,8 +26,8 @@ import libcst as cst
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_EVAL, S_FRESH, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children
-from .provenance import NO_GRAD, Batch, Provenance, batch_argument, model_key, other_arguments
-from .values import Ctx, ExtCall, FuncRef, Instance, Ref, SubModule, Value, unwrap
+from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
+from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 
 # Bases that make a project class a network (its unknown attributes may be submodules).
 _MODULE_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
@@ -227,7 +227,7 @@ class StepAnalysis:
         """Forward calls grouped by model, for models that certainly contain BN, with gradients on."""
         groups: Dict[tuple, ModelUses] = {}
         for fc in forwards:
-            if self._without_grad(fc):
+            if self.t.without_grad(fc):
                 continue
             key = model_key(fc.models)
             if key is None or not all(self._network(m) for m in fc.models):
@@ -250,6 +250,36 @@ class StepAnalysis:
                     group.uses.append(Use(fc, batch, anchor, guards, other_arguments(fc.site.call),
                                           len(options) > 1, self._step_of.get(id(anchor.call), ())))
         return [g for g in groups.values() if g.uses]
+
+    def flags_gate_bn_free_code(self, a: Use, b: Use) -> bool:
+        """The calls differ only in keyword flags that the model's own ``forward`` merely tests in
+        ``if`` statements guarding BN-free calls: ``model(x_s, grad_reverse=False)`` /
+        ``model(x_t, grad_reverse=True)`` switch a gradient-reversal layer, not a domain-specific BN
+        path. Anything else (a flag passed on, used as an index, guarding a BN call) is a path."""
+        kw_a, kw_b = _keywords(a.fc.site.call), _keywords(b.fc.site.call)
+        if kw_a is None or kw_b is None or set(kw_a) != set(kw_b) \
+                or _positionals(a.fc.site.call)[1:] != _positionals(b.fc.site.call)[1:]:
+            return False
+        differing = {k for k in kw_a if kw_a[k] != kw_b[k]}
+        if not differing:
+            return False
+        models = [m for m in a.fc.models if isinstance(m, Instance)]
+        if not models:
+            return False
+        for inst in models:
+            forward = self.r.find_method(inst.cls, inst.module, "forward")
+            if forward is None or any(forward.param(k) is None for k in differing):
+                return False
+            ctx = Ctx(forward, None, inst)
+            in_tests = [n.value for node in _if_tests(forward.node) for n in _names(node)]
+            everywhere = [n.value for n in _names(forward.node.body)]
+            if any(everywhere.count(k) != in_tests.count(k) for k in differing):
+                return False  # the flag is used other than as a condition
+            for site in forward.calls:
+                if any(k in {n.value for n in _names(test)} for test, _ in site.guards for k in differing) \
+                        and any(self.bn.has_bn(v) for v in self.r.resolve(site.call.func, ctx)):
+                    return False
+        return True
 
     def generators(self, forwards: List[ForwardCall]) -> set:
         """Keys of the models whose outputs a BN network of the step takes in, directly or after
@@ -304,20 +334,6 @@ class StepAnalysis:
                 return any(q.startswith(_MODULE_BASES) for q in self.r.external_bases(inst.cls, inst.module))
             value = value.parent
         return True
-
-    def _without_grad(self, fc: ForwardCall) -> bool:
-        for site in list(fc.chain) + [fc.site]:
-            ctx = self.r.ctx_for(site.scope)
-            for w in site.withs:
-                for item in w.items:
-                    if self._is_no_grad(item.item, ctx):
-                        return True
-            scope = site.scope
-            while scope is not None and scope.parent is not None:
-                if any(self._is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
-                    return True
-                scope = scope.parent
-        return False
 
     def in_eval_mode(self, use: Use) -> bool:
         """The model may be in eval mode at the use's call: an ``.eval()`` reaches it (in the step's
@@ -407,18 +423,6 @@ class StepAnalysis:
                     last = (other_line, func.attr.value == "eval" or _train_false(other.call, self.r, ctx))
             if last is not None and last[1]:
                 return True
-        return False
-
-    def _is_no_grad(self, expr, ctx: Ctx) -> bool:
-        target = expr.func if isinstance(expr, cst.Call) else expr
-        for v in self.r.resolve(target, ctx):
-            if isinstance(v, Ref):
-                if v.qualname in NO_GRAD:
-                    return True
-                if v.qualname in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled") \
-                        and isinstance(expr, cst.Call) and expr.args \
-                        and self.r.const(expr.args[0].value, ctx) is False:
-                    return True
         return False
 
     def callee_text(self, fc: ForwardCall) -> str:
@@ -628,3 +632,32 @@ def _name_nodes(node):
         if isinstance(cur, cst.Name):
             yield cur
         stack.extend(code_children(cur))
+
+
+def _keywords(call: cst.Call) -> Optional[Dict[str, str]]:
+    """Keyword arguments as name -> normalised source text (None with ``**kwargs``)."""
+    out = {}
+    for arg in call.args:
+        if arg.star:
+            return None
+        if arg.keyword is not None:
+            out[arg.keyword.value] = cst.Module([]).code_for_node(arg.value)
+    return out
+
+
+def _positionals(call: cst.Call) -> List[str]:
+    return [cst.Module([]).code_for_node(arg.value) for arg in call.args if arg.keyword is None]
+
+
+def _if_tests(node: cst.CSTNode):
+    if isinstance(node, (cst.If, cst.IfExp)):
+        yield node.test
+    for child in code_children(node):
+        yield from _if_tests(child)
+
+
+def _names(node: cst.CSTNode):
+    if isinstance(node, cst.Name):
+        yield node
+    for child in code_children(node):
+        yield from _names(child)

@@ -44,6 +44,10 @@ PASS_THROUGH_METHODS = frozenset(
     "to cuda cpu float half double bfloat16 train eval requires_grad_ detach clone "
     "contiguous squeeze unsqueeze view reshape permute type_as long int".split()
 )
+# Lightning Fabric: ``setup``/``setup_module``/``setup_dataloaders`` wrap what they are given.
+_FABRIC = frozenset({"lightning.Fabric", "lightning.fabric.Fabric", "lightning_fabric.Fabric",
+                     "lightning.fabric.fabric.Fabric", "lightning_fabric.fabric.Fabric"})
+_FABRIC_SETUP = frozenset({"setup", "setup_module", "setup_dataloaders"})
 # Callables that wrap their first argument and keep its identity for our purposes.
 PASS_THROUGH_CALLS = frozenset(
     {
@@ -549,10 +553,24 @@ class Resolver:
             if name in ("parse_args", "parse_known_args"):
                 values = [ArgsNamespace(ctx.module)]
                 return [Seq(((values[0],), (UNKNOWN,)))] if name == "parse_known_args" else values
+            if name in _FABRIC_SETUP and self._is_fabric(func.value, ctx, depth):
+                return self._fabric_setup(call, ctx, depth)
         out: List[Value] = []
         for callee in self.resolve(func, ctx, depth):
             out.extend(self.call_value(callee, call, ctx, depth))
         return out
+
+    def _is_fabric(self, receiver, ctx: Ctx, depth: int) -> bool:
+        return any(isinstance(v, ExtCall) and v.qualname in _FABRIC for v in self.resolve(receiver, ctx, depth))
+
+    def _fabric_setup(self, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
+        """``fabric.setup(model, opt)`` returns its arguments (wrapped; one argument: itself)."""
+        args = [a.value for a in call.args if a.keyword is None and not a.star]
+        if len(args) != len(call.args) or not args:
+            return [UNKNOWN]
+        if len(args) == 1:
+            return self.resolve(args[0], ctx, depth)
+        return [Seq(tuple(tuple(self.resolve(a, ctx, depth)) for a in args))]
 
     def call_value(self, callee: Value, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         if isinstance(callee, Maybe):
@@ -860,7 +878,7 @@ class Resolver:
                 else:
                     out.append(UNKNOWN)
             # Dict literal bound to a name: d["train"]
-            for dict_node, dctx in self._dict_sources(base, ctx):
+            for dict_node, dctx in self._dict_sources(base, ctx, depth):
                 out.extend(self._dict_lookup(dict_node, index, dctx, depth))
             return out
         if isinstance(base, (cst.Dict, cst.DictComp)):
@@ -869,13 +887,13 @@ class Resolver:
             out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
         return out
 
-    def _dict_sources(self, base, ctx: Ctx):
+    def _dict_sources(self, base, ctx: Ctx, depth: int = 0):
         if isinstance(base, cst.Attribute):
             # A table in another project module: ``cfg.NETS[args.arch]``.
             out = []
-            for v in self.resolve(base.value, ctx):
+            for v in self.resolve(base.value, ctx, depth):
                 if isinstance(v, ModuleRef):
-                    out.extend(self._dict_sources(base.attr, Ctx(v.module.scope)))
+                    out.extend(self._dict_sources(base.attr, Ctx(v.module.scope), depth))
             return out
         if not isinstance(base, cst.Name):
             return []

@@ -144,6 +144,17 @@ def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
     return sites, device
 
 
+def _loaders_of(calls: List[RecordedCall]) -> Dict[int, tuple]:
+    """id(model) -> the line that built (or iterated) the loader feeding it."""
+    out: Dict[int, tuple] = {}
+    for call in calls:
+        if call.loader is not None:
+            info = call.loader[0]
+            if info.created or info.iterated:
+                out.setdefault(id(call.model), info.created or info.iterated)
+    return out
+
+
 def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: Dict[int, tuple],
                    completed: Optional[int] = None) -> List[SiteResult]:
     """The sites of the rules beyond batch composition (see ``sites.py``)."""
@@ -178,7 +189,7 @@ def result_from(recorder: Recorder, how: str, reason: str, seconds: float, scrip
         # No training step, but an inference script's no-grad calls (BN201) or a batch of
         # one sample that crashed BN (BN104) were measured: report those.
         early = [
-            site for site in measured_sites(recorder, [], {}, 0)
+            site for site in measured_sites(recorder, [], _loaders_of(recorder.calls), 0)
             if site.kind == "eval-call" or (site.kind == "batch-size" and site.rule == "BN104")
         ]
         if early:

@@ -32,9 +32,10 @@ def render_junit(result, **_options) -> str:
                               failures=str(len(findings)), errors=str(len(errors.get(path, []))))
         for f in findings:
             case = ET.SubElement(suite, "testcase", name=f"{f.code} [{f.name}] at {f.location}",
-                                 classname=path, file=path, line=str(f.line))
+                                 classname=path, file=path,
+                                 line=str(f.line if f.cell is None else f.ipynb_line or 1))  # the file's line
             failure = ET.SubElement(case, "failure", message=f.message, type=f.code)
-            failure.text = f"{f.location}: {f.code} {f.message}\nhelp: {f.fix}\n{f.url}"
+            failure.text = f"{f.location}: {f.code} {f.message}\n{f.url}"  # why and fix: on the rule's page
         if not findings:
             case = ET.SubElement(suite, "testcase", name="bnlint", classname=path, file=path)
             for e in errors.get(path, []):

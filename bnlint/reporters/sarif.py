@@ -4,8 +4,13 @@ Every registered rule is described in ``tool.driver.rules`` (so ``ruleIndex``
 is stable between runs); each result carries 1-based positions and a
 ``partialFingerprints`` entry that does not depend on line numbers (see
 ``bnlint.baseline.fingerprints``), so an alert survives unrelated edits above
-it. In a notebook the region's lines count from the top of the cell, whose
-number is in the region's ``properties.cell`` and in a logical location.
+it. In a notebook the region's line is the line of the .ipynb file holding the
+flagged line of the cell; the cell and its line are in the message, the region's
+``properties`` (``cell``, ``cellLine``, ``cellColumn``) and a logical location.
+
+A result's message is the finding's one short line; the rule's why (the page's
+"Why is this bad?") is its ``fullDescription``, the fix ("Use instead") and the
+link its ``help``; each result's own why and fix are in its ``properties``.
 """
 from __future__ import annotations
 
@@ -28,13 +33,24 @@ FINGERPRINT_KEY = "bnlint/v1"
 ROOT_ID = "%SRCROOT%"
 
 
-def _section(page: Optional[str], title: str) -> Optional[str]:
-    """Plain text of one ``## title`` section of a rule page."""
+def _markdown_section(page: Optional[str], title: str) -> Optional[str]:
+    """The Markdown of one ``## title`` section of a rule page."""
     if not page:
         return None
     m = re.search(rf"^## {re.escape(title)}\s*\n(.*?)(?=^## |\Z)", page, flags=re.M | re.S)
-    text = " ".join(m.group(1).split()) if m else ""
-    return text or None
+    return (m.group(1).strip() or None) if m else None
+
+
+def _section(page: Optional[str], title: str) -> Optional[str]:
+    """Plain text of one ``## title`` section of a rule page: paragraphs kept, code blocks left out."""
+    markdown = _markdown_section(page, title)
+    if not markdown:
+        return None
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", _CODE_BLOCK.sub("", markdown)))
+    return "\n\n".join(p for p in paragraphs if p) or None
+
+
+_CODE_BLOCK = re.compile(r"^```.*?^```[ \t]*$", flags=re.M | re.S)
 
 
 def _level(rule) -> str:
@@ -42,18 +58,26 @@ def _level(rule) -> str:
 
 
 def _rule(rule) -> dict:
+    """The rule's descriptor: the summary (short), the why (full description), the fix and the
+    link (help). Results carry only their short message; the rest is here, once per rule."""
     page = rule_page(rule.code)
+    url = rule_url(rule.code)
     descriptor = {
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
-        "fullDescription": {"text": _section(page, "What it does") or rule.summary},
-        "helpUri": rule_url(rule.code),
+        "fullDescription": {"text": _section(page, "Why is this bad?") or rule.summary},
+        "helpUri": url,
         "defaultConfiguration": {"level": _level(rule), "enabled": bool(rule.default_enabled)},
         "properties": {"tags": ["batchnorm", "pytorch", "correctness"]},
     }
-    if page:
-        descriptor["help"] = {"text": _section(page, "Why is this bad?") or rule.summary, "markdown": page}
+    fix_text, fix_markdown = _section(page, "Use instead"), _markdown_section(page, "Use instead")
+    descriptor["help"] = {
+        "text": (f"{fix_text}\n\n" if fix_text else "") + f"Documentation, with a corrected example: {url}",
+        "markdown": (f"**Use instead**\n\n{fix_markdown}\n\n" if fix_markdown else "")
+                    + f"[{rule.code} {rule.name}]({url}): what it does, why it matters, examples, known false "
+                    "positives and options.",
+    }
     return descriptor
 
 
@@ -62,11 +86,15 @@ def _artifact(path: str, root: str) -> dict:
 
 
 def _region(f: Finding) -> dict:
+    if f.cell is not None:
+        # A notebook: the line of the .ipynb file (what code scanning shows) that holds the cell's
+        # line; the cell and the line within it are in the properties and the message.
+        region = {"startLine": f.ipynb_line or 1,
+                  "properties": {"cell": f.cell, "cellLine": f.line, "cellColumn": f.column}}
+        return region
     region = {"startLine": f.line, "startColumn": f.column}
     if (f.end_line, f.end_column) > (f.line, f.column):
         region.update(endLine=f.end_line, endColumn=f.end_column)
-    if f.cell is not None:
-        region["properties"] = {"cell": f.cell}
     return region
 
 
@@ -83,10 +111,12 @@ def _result(f: Finding, fingerprint: str, index: dict, root: str) -> dict:
     result = {
         "ruleId": f.code,
         "level": _level(ALL_RULES[rule_index]) if rule_index is not None else "error",
-        "message": {"text": f"{f.message}\nhelp: {f.fix}"},
+        "message": {"text": (f"cell {f.cell}, line {f.line}: " if f.cell is not None else "")
+                    + f.message},  # one short line; the why and the fix: below and in the rule
         "locations": [_location(f, root)],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
-        "properties": {"fixable": f.autofix is not None},
+        # This finding's own why and remedy (they may name its values: `use momentum=0.1`).
+        "properties": {"fixable": f.autofix is not None, "explanation": f.explanation, "fix": f.fix},
     }
     if rule_index is not None:
         result["ruleIndex"] = rule_index

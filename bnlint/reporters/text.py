@@ -4,8 +4,8 @@ The first line of every finding is ``path:line:col: CODE [name] message`` (in a
 notebook ``nb.ipynb:cell 3:line 7:col: ...``). Piped or redirected, that is the
 whole finding, one line each. On a terminal findings are grouped under a
 header per file, the message wraps to the terminal's width with a hanging
-indent, and a code frame underlines the flagged span, followed by the fix and
-the rule's page.
+indent, and a code frame underlines the flagged span, followed by the related
+places and the why (``note:``), the fix (``help:``) and the rule's page (``docs:``).
 """
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ class TextReporter:
         gutter = " " * (len(str(f.line)) + 1)
         for rel in f.related:
             self._note(gutter, "note:", f"{rel.message} at {rel.path}:{rel.line}", "blue")
+        if f.explanation:  # the why, kept out of the one-line message
+            self._note(gutter, "note:", f.explanation, "blue")
         self._note(gutter, "help:", f.fix, "bold green")
         self._note(gutter, "docs:", f.url, "blue")
         c.print()

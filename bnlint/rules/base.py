@@ -48,6 +48,13 @@ class RuleContext:
         """A quoted name or expression shortened for a message (see ``clip``)."""
         return clip(label, limit)
 
+    @staticmethod
+    def clip_apart(a: str, b: str, limit: int = 24) -> Tuple[str, str]:
+        """Two labels clipped, each just long enough to tell them apart (``random_batches(train_a…``)."""
+        while limit < max(len(a), len(b)) and clip(a, limit) == clip(b, limit):
+            limit += 1
+        return clip(a, limit), clip(b, limit)
+
     def report(self, node: cst.CSTNode, message: str, fix: str, related: Tuple[Related, ...] = (),
                autofix: Optional[Autofix] = None, why: str = "") -> None:
         """Report a finding at ``node``.

@@ -52,14 +52,14 @@ class SharedTowerPerDomainBatches(Rule):
         uses = sorted((u for u in group.uses if _data(u)), key=steps.place)
         for i, a in enumerate(uses):
             for b in uses[i + 1:]:
-                if not self._separate_sources(a, b) or steps.apart(a, b):
+                if not self._separate_sources(steps, a, b) or steps.apart(a, b):
                     continue
                 sites = steps.sites(a, b, lambda m: self.wants(m.source.text))
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
                     return a, b, sites
         return None
 
-    def _separate_sources(self, a: Use, b: Use) -> bool:
+    def _separate_sources(self, steps, a: Use, b: Use) -> bool:
         pa, pb = a.batch.parts[0], b.batch.parts[0]
         if pa.origin.key == pb.origin.key:
             return False
@@ -67,7 +67,7 @@ class SharedTowerPerDomainBatches(Rule):
             return False  # a raw batch vs features of another: not two towers of one kind of input
         # Same length, other models: per-domain front ends feeding one shared trunk (CoGAN, ADDA's
         # source/target encoders before one BN discriminator): the trunk still sees one domain per call.
-        if a.args != b.args or (a.looped and a.args):
+        if (a.args != b.args and not steps.flags_gate_bn_free_code(a, b)) or (a.looped and a.args):
             return False  # model(x, domain=0) / model(x, domain=1): a domain-specific path
         if exclusive(a, b):
             return False
@@ -91,9 +91,10 @@ class SharedTowerPerDomainBatches(Rule):
             where = ", both inside this call"
         else:  # the other call: its line, or (reached through a call) a related location
             where = "" if inside else f" (line {line_b})"
+        shown_a, shown_b = ctx.clip_apart(la, lb, 20)
         message = (
-            f"`{group.callee}` (BatchNorm) gets {what} {ctx.clip(la)} and {ctx.clip(lb)} in separate "
-            f"calls{inside}{where}"
+            f"`{group.callee}` (BatchNorm) gets {what} {shown_a} and {shown_b} "
+            f"{'separately' if inside else 'in separate calls'}{inside}{where}"
         )
         related = []
         if sites.a is not sites.b:

@@ -5,8 +5,6 @@ from typing import Optional
 
 import libcst as cst
 
-from ..analysis.bn import BN_CLASSES
-from ..analysis.names import dotted_name
 from .base import Rule, RuleContext
 from .triggers import any_of, text
 
@@ -25,17 +23,8 @@ class LargeBatchNormEps(Rule):
     triggers = (any_of(text("eps", "BatchNorm", "batch_norm")),)
 
     def check(self, ctx: RuleContext):
-        layers = ctx.analysis.layers
-        for site in layers.bn_constructions(ctx.module):
-            state, expr, actx = layers.bn_argument(site, "eps")
-            if state != "given":
-                continue
-            call = site.call if site.call is not None else site.partial.call
-            keyword = any(a.keyword is not None and a.keyword.value == "eps" and a.value is expr for a in call.args)
-            if not keyword and not _named_bn(ctx, call):
-                continue
-            values = layers.const_values(expr, actx)
-            if not values or not all(_number(v) and v >= THRESHOLD for v in values):
+        for site, call, expr, values, keyword in ctx.analysis.layers.numeric_bn_arguments(ctx.module, "eps"):
+            if min(values) < THRESHOLD:
                 continue
             value = min(values)
             bn = site.qualname.rsplit(".", 1)[-1]
@@ -74,13 +63,6 @@ def _fix(value: float, keyword: bool, functional: bool) -> str:
     return f"pass keywords: {why}, write {meant}; otherwise drop the argument ({default} is the default)"
 
 
-def _named_bn(ctx: RuleContext, call: cst.Call) -> bool:
-    """Positional eps only on a BN class written by name (``nn.BatchNorm2d(c, 0.8)``): through a variable
-    (``norm_layer(c, 0.8)``) the second position may mean something else."""
-    name = dotted_name(call.func)
-    return name is not None and ctx.module.imports.qualify(name) in BN_CLASSES
-
-
 def _ordinal(call: cst.Call, expr: cst.BaseExpression) -> str:
     index: Optional[int] = next((i for i, a in enumerate(call.args) if a.value is expr), None)
     if index is None:
@@ -89,6 +71,3 @@ def _ordinal(call: cst.Call, expr: cst.BaseExpression) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
