@@ -127,7 +127,7 @@ class ModuleInfo:
     def position(self, node: cst.CSTNode) -> Tuple[int, int, int, int]:
         """(line, column, end_line, end_column): lines 1-based, columns 0-based."""
         if self._positions is None:
-            self._positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+            self._positions = _positions(self.tree)
         rng = self._positions[node]
         return rng.start.line, rng.start.column, rng.end.line, rng.end.column
 
@@ -143,6 +143,20 @@ class ModuleInfo:
         while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             cur = self.parents.get(cur)
         return cur if cur is not None else node
+
+
+def _positions(tree: cst.Module):
+    """Every node's position. ``MetadataWrapper.resolve`` also walks and rebuilds the whole tree with
+    no visitor and throws the copy away (about 14 % of a cold run on ML projects); the provider's
+    own generation step computes the same mapping, and the public route stays as the fallback."""
+    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+    gen = getattr(PositionProvider(), "_gen", None)
+    if gen is not None:
+        try:
+            return gen(wrapper)
+        except (TypeError, AttributeError):  # a LibCST whose private step differs
+            pass
+    return wrapper.resolve(PositionProvider)
 
 
 class _Ctx:
