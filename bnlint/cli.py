@@ -125,15 +125,15 @@ def _build_config(paths: Sequence[str], config_file: Optional[str], select, exte
         start = paths[0] if paths else os.getcwd()
         cfg = load_config(find_pyproject(start), explicit=False)
     if select:
-        codes = split_codes(select)
+        codes = split_codes(select, "--select")
         validate_selectors(codes, "--select")
         cfg.select = codes
     if extend_select:
-        codes = split_codes(extend_select)
+        codes = split_codes(extend_select, "--extend-select")
         validate_selectors(codes, "--extend-select")
         cfg.extend_select = cfg.extend_select + codes
     if ignore:
-        codes = split_codes(ignore)
+        codes = split_codes(ignore, "--ignore")
         validate_selectors(codes, "--ignore")
         cfg.ignore = cfg.ignore + codes
     if exclude or extend_exclude:

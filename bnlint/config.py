@@ -150,11 +150,14 @@ def _from_table(table: dict, path: str) -> Config:
     return cfg
 
 
-def split_codes(values: Iterable[str]) -> List[str]:
-    """``["BN101,BN102", "BN2"]`` -> ``["BN101", "BN102", "BN2"]`` (CLI accepts both forms)."""
+def split_codes(values: Iterable[str], where: str = "") -> List[str]:
+    """``["BN101,BN102", "BN2"]`` -> ``["BN101", "BN102", "BN2"]`` (CLI accepts both forms).
+    An option given but naming nothing (``--select ""``) is an error, not "no rules"."""
     out = []
     for value in values:
         out.extend(v.strip().upper() for v in value.split(",") if v.strip())
+    if values and not out:
+        raise ConfigError(f"{where or 'rule selection'}: empty rule code")
     return out
 
 

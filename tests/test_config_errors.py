@@ -116,3 +116,10 @@ def test_write_baseline_over_a_baseline_with_wrongly_typed_entries(tmp_path):
     entries = json.loads((root / "b.json").read_text(encoding="utf-8"))["findings"]
     assert [(e["path"], e["code"]) for e in entries] == [("train.py", "BN103")]
     assert _bnlint(root, "--select", "BN103", "--baseline", "b.json", ".").returncode == 0
+
+
+@pytest.mark.parametrize("option", ["--select", "--extend-select", "--ignore"])
+def test_empty_rule_option_is_a_usage_error(tmp_path, option):
+    """`--select ""` names no rule: an error, not a run with every rule off (or none ignored)."""
+    root = _tree(tmp_path, b"[tool.bnlint]\nignore = []\n")  # an empty list in the file is fine
+    _assert_one_line_usage_error(_bnlint(root, option, " , ", "train.py"), f"{option}: empty rule code")

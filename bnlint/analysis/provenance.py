@@ -34,6 +34,7 @@ from .values import (
 MAX_DEPTH = 24
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.grad_mode.no_grad"})
+_TORCH_NAMESPACES = frozenset({"torch", "torch.nn.functional"})
 _CONCAT = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack"})
 _SPLIT_METHODS = frozenset({"chunk", "split", "tensor_split", "unbind"})
 _SPLIT_FUNCS = frozenset({"torch.chunk", "torch.split", "torch.tensor_split", "torch.unbind"})
@@ -343,7 +344,12 @@ class Provenance:
     def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
         func = call.func
         first = call_arg(call, 0)
-        if isinstance(func, cst.Attribute):
+        if isinstance(func, cst.Attribute) and self._torch_namespace(func.value, ctx):
+            # ``torch.flatten(x, 1)``, ``F.normalize(x)``: the function form of a tensor method works
+            # on its first argument, not on ``torch``.
+            if func.attr.value in PASS_THROUGH_METHODS or func.attr.value in _ROWWISE_METHODS:
+                return self.of(first, ctx, depth) if first is not None else None
+        elif isinstance(func, cst.Attribute):
             name = func.attr.value
             if name == "detach":
                 return detached(self.of(func.value, ctx, depth))
@@ -366,6 +372,10 @@ class Provenance:
         if all(isinstance(v, Unknown) for v in callees):
             return self._unknown_on_noise(func, call, ctx, depth)
         return None
+
+    def _torch_namespace(self, expr, ctx: Ctx) -> bool:
+        values = self.r.resolve(expr, ctx)
+        return bool(values) and all(isinstance(v, Ref) and v.qualname in _TORCH_NAMESPACES for v in values)
 
     def _unknown_on_noise(self, func, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``netG(torch.randn(...))`` with ``netG`` unresolved: whatever maps noise to a batch generates it."""
