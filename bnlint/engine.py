@@ -22,7 +22,7 @@ from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
 from .index import ProjectIndex, find_project_root
-from .lifetime import Lifeline, die_with_parent
+from .lifetime import Lifeline, die_with_parent, raise_if_interrupted
 from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom, file_time_limit,
                       parse, syntax_check, time_limit)
 from .rules import RULES_BY_CODE
@@ -304,6 +304,7 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
         out = []
         with _fewer_collections():
             for t in targets:
+                raise_if_interrupted()
                 out.append(linter.lint_file(t))
                 if progress:
                     progress(1)

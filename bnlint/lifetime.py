@@ -49,6 +49,9 @@ class Interrupted(BaseException):
             return f"signal {self.signum}"
 
 
+_FIRED: List[int] = []  # signals whose Interrupted was raised in this process (see raise_if_interrupted)
+
+
 @contextmanager
 def signals_raise(signums: Sequence[int] = TERMINATING, replace: bool = False) -> Iterator[None]:
     """While active, each signal of ``signums`` raises :class:`Interrupted` in the main thread.
@@ -79,6 +82,7 @@ def signals_raise(signums: Sequence[int] = TERMINATING, replace: bool = False) -
         if fired:
             return
         fired.append(signum)
+        _FIRED.append(signum)
         raise Interrupted(signum)
 
     previous: Dict[int, object] = {}
@@ -100,6 +104,15 @@ def signals_raise(signums: Sequence[int] = TERMINATING, replace: bool = False) -
         raise
     finally:
         _restore(previous)
+        _FIRED.clear()
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` again if a signal's exception was swallowed on its way up: a
+    handler can run inside native code (LibCST's parser checks for signals) whose error is then
+    caught as an ordinary failure. Loops call this between files, so a run still stops at once."""
+    if _FIRED:
+        raise Interrupted(_FIRED[0])
 
 
 def _restore(previous: Dict[int, object]) -> None:
