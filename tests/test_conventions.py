@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.test_cli import BAD, BAD_LINE
 from tests.test_notebooks import DATA, IMPORTS, TRAIN, notebook
+from tests.test_precommit import MODELS, TRAIN_WITH_IMPORTED_MODEL as TRAIN_IMPORTING
 
 REPO = Path(__file__).resolve().parent.parent
 PY2 = 'print "hello"\n'
@@ -245,33 +246,6 @@ def test_progress_advances_file_by_file_in_parallel_runs(tmp_path):
 
 
 # -- 4. standard input ------------------------------------------------------------------------------------
-
-MODELS = '''import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-
-    def forward(self, x):
-        return self.body(x)
-'''
-TRAIN_IMPORTING = '''import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-from models import Net
-
-model = Net()
-loader = DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=8)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for x, y in loader:
-    loss = torch.nn.functional.cross_entropy(model(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-'''
-
 
 def test_stdin_with_a_filename_uses_that_files_project_and_config(tmp_path):
     write(tmp_path, {"proj/pyproject.toml": '[tool.bnlint]\nextend-exclude = ["gen"]\n',

@@ -57,11 +57,6 @@ EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
 # States of a fold.
 S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
 
-NO_GRAD = frozenset({
-    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
-    "torch.autograd.grad_mode.inference_mode", "torch.autograd.inference_mode",
-})
-_SET_GRAD = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
 _IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
 MODE_METHODS = ("eval", "train", "apply")  # module methods that make a mode event
@@ -581,24 +576,4 @@ class ModeAnalysis:
     # -- gradient mode -----------------------------------------------------------------
     def grad_disabled(self, fc: ForwardCall) -> bool:
         """The forward call runs under ``torch.no_grad()``/``inference_mode()`` (a with or a decorator)."""
-        for site in list(fc.chain) + [fc.site]:
-            ctx = self.r.ctx_for(site.scope)
-            if any(self.is_no_grad(item.item, ctx) for w in site.withs for item in w.items):
-                return True
-            scope = site.scope
-            while scope is not None and scope.parent is not None:
-                if any(self.is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
-                    return True
-                scope = scope.parent
-        return False
-
-    def is_no_grad(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
-        target = expr.func if isinstance(expr, cst.Call) else expr
-        for v in self.r.resolve(target, ctx):
-            if isinstance(v, Ref):
-                if v.qualname in NO_GRAD:
-                    return True
-                if v.qualname in _SET_GRAD and isinstance(expr, cst.Call) and expr.args \
-                        and self.r.const(expr.args[0].value, ctx) is False:
-                    return True
-        return False
+        return self.t.without_grad(fc)

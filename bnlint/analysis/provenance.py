@@ -32,8 +32,10 @@ from .values import (
 )
 
 MAX_DEPTH = 24
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-                     "torch.autograd.grad_mode.no_grad"})
+NO_GRAD = frozenset({
+    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
+    "torch.autograd.grad_mode.inference_mode", "torch.autograd.inference_mode",
+})
 _TORCH_NAMESPACES = frozenset({"torch", "torch.nn.functional"})
 _CONCAT = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack"})
 _SPLIT_METHODS = frozenset({"chunk", "split", "tensor_split", "unbind"})

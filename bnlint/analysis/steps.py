@@ -661,3 +661,17 @@ def _names(node: cst.CSTNode):
         yield node
     for child in code_children(node):
         yield from _names(child)
+
+
+def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str]) -> tuple:
+    """Related locations of a BN101/BN102 pair finding: the other call, the training step's call
+    that runs both (when they are reached through it), and the two calls inside it."""
+    related = []
+    if sites.a is not sites.b:
+        related.append(ctx.related(ctx.module, sites.b.call, other))
+    if sites.through is not None:
+        anchor = sites.anchor
+        related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
+    for inner, label in zip(sites.inner, inner_labels):
+        related.append(ctx.related(inner.scope.module, inner.call, label))
+    return tuple(related)

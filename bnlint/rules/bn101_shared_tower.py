@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused
+from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused, pair_related
 from .base import Rule, RuleContext
 from .triggers import STEP_OR_FORWARD, step_visible
 
@@ -96,12 +96,6 @@ class SharedTowerPerDomainBatches(Rule):
             f"`{group.callee}` (BatchNorm) gets {what} {shown_a} and {shown_b} "
             f"{'separately' if inside else 'in separate calls'}{inside}{where}"
         )
-        related = []
-        if sites.a is not sites.b:
-            related.append(ctx.related(ctx.module, sites.b.call, f"the other forward call, on a batch from {lb}"))
-        if sites.through is not None:
-            anchor = sites.anchor
-            related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
-        for inner, label in zip(sites.inner, (f"the call on the batch from {la}", f"the call on the batch from {lb}")):
-            related.append(ctx.related(inner.scope.module, inner.call, label))
-        ctx.report(sites.a.call, message, FIX, why=WHY, related=tuple(related))
+        related = pair_related(ctx, sites, f"the other forward call, on a batch from {lb}",
+                               (f"the call on the batch from {la}", f"the call on the batch from {lb}"))
+        ctx.report(sites.a.call, message, FIX, why=WHY, related=related)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..analysis.steps import ModelUses, Sites, Use, exclusive
+from ..analysis.steps import ModelUses, Sites, Use, exclusive, pair_related
 from .base import Rule, RuleContext
 from .triggers import STEP_OR_FORWARD, step_visible
 
@@ -80,12 +80,6 @@ class GanDiscriminatorPureBatches(Rule):
             f"`{group.callee}` (BatchNorm) gets real ({ctx.clip(source)}) and fake ({ctx.clip(generator)}) "
             f"batches in separate calls{inside}{where}"
         )
-        related = []
-        if sites.a is not sites.b:
-            related.append(ctx.related(ctx.module, sites.b.call, f"the call on generated samples from {generator}"))
-        if sites.through is not None:
-            anchor = sites.anchor
-            related.append(ctx.related(anchor.scope.module, anchor.call, "the training step's call that runs both"))
-        for inner, label in zip(sites.inner, ("the call on real samples", f"the call on generated samples from {generator}")):
-            related.append(ctx.related(inner.scope.module, inner.call, label))
-        ctx.report(sites.a.call, message, FIX, why=WHY, related=tuple(related))
+        related = pair_related(ctx, sites, f"the call on generated samples from {generator}",
+                               ("the call on real samples", f"the call on generated samples from {generator}"))
+        ctx.report(sites.a.call, message, FIX, why=WHY, related=related)
