@@ -26,6 +26,15 @@ BN_CLASSES = frozenset(
     + [f"torch.nn.modules.batchnorm.{n}" for n in _BN_NAMES]
     + ["torch.nn.functional.batch_norm"]
 )
+# BatchNorm classes of other libraries built on torch's (``encoding.nn.SyncBatchNorm``,
+# ``apex.parallel.SyncBatchNorm``): same batch statistics, same running averages.
+_OTHER_BN = re.compile(r"\.(?:Sync)?BatchNorm(?:[123]d)?$")
+
+
+def is_bn_class(qual: Optional[str]) -> bool:
+    return qual is not None and (qual in BN_CLASSES or (not qual.startswith("torch.") and bool(_OTHER_BN.search(qual))))
+
+
 # Normalisations without batch statistics (what the fixes recommend).
 NON_BN_NORMS = frozenset(
     [f"torch.nn.{n}" for n in ("GroupNorm", "LayerNorm", "InstanceNorm1d", "InstanceNorm2d",
@@ -92,6 +101,28 @@ def _substitute(test: cst.BaseExpression, name: str, value) -> cst.BaseExpressio
     return test.visit(_Substitute(name, value))
 
 
+def _self_calls(scope: Scope):
+    """Names of the methods ``scope`` calls on its own ``self``."""
+    for site in scope.calls:
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.value.value == scope.self_name:
+            yield func.attr.value
+
+
+def _train_false(call: cst.Call, func: cst.Attribute) -> bool:
+    """``m.train(False)``."""
+    arg = call_arg(call, 0, "mode")
+    return func.attr.value == "train" and isinstance(arg, cst.Name) and arg.value == "False"
+
+
+def _loops_over_modules(loop: cst.CSTNode) -> bool:
+    """``for m in <x>.modules()`` (or ``.children()`` / ``.named_modules()``)."""
+    it = getattr(loop, "iter", None)
+    return isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) \
+        and it.func.attr.value in ("modules", "children", "named_modules", "named_children")
+
+
 def _tv_name(qual: str) -> Optional[str]:
     module, _, name = qual.rpartition(".")
     return name if module in _TV_MODULES else None
@@ -138,7 +169,7 @@ class BNAnalysis:
         return False
 
     def _external_builds_bn(self, qual: str, call, ctx, depth: int) -> bool:
-        if qual in BN_CLASSES:
+        if is_bn_class(qual):
             return not (qual == F_BATCH_NORM and self._batch_of_one(call, ctx))
         if qual in NON_BN_NORMS:
             return False
@@ -252,6 +283,8 @@ class BNAnalysis:
         return result
 
     def _class_has_bn(self, cls, module, call, ctx, depth) -> bool:
+        if self._train_freezes_bn(cls, module):
+            return False  # its BN layers never see train mode: no batch statistics, no updates
         inst = Instance(cls, module, call, ctx)
         for c, _m in self.r.mro(cls, module):
             for name, method in c.methods.items():
@@ -264,7 +297,29 @@ class BNAnalysis:
                     return True
         for qual in self.r.external_bases(cls, module):
             name = _tv_name(qual)
-            if qual in BN_CLASSES or (name and _TV_BN.match(name)):
+            if is_bn_class(qual) or (name and _TV_BN.match(name)):
+                return True
+        return False
+
+    def _train_freezes_bn(self, cls: ClassInfo, module: ModuleInfo) -> bool:
+        """``def train(self, mode=True): super().train(mode); self.freeze_bn()`` with ``freeze_bn``
+        calling ``m.eval()`` in a loop over ``self.modules()`` (DomainBed's ResNet): every switch to
+        train mode puts the modules back in eval mode."""
+        methods = {}
+        for c, _m in reversed(self.r.mro(cls, module)):
+            methods.update(c.methods)
+        train = methods.get("train")
+        if train is None or train.cls is None:
+            return False
+        return self._evals_modules(train, methods) or any(
+            self._evals_modules(methods[name], methods) for name in _self_calls(train) if name in methods)
+
+    @staticmethod
+    def _evals_modules(scope: Scope, methods) -> bool:
+        for site in scope.calls:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and (func.attr.value == "eval" or _train_false(site.call, func)) \
+                    and any(_loops_over_modules(loop) for loop in site.loops):
                 return True
         return False
 

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 
-from .bn import BN_CLASSES, CONTAINERS, BNAnalysis
+from .bn import BN_CLASSES, CONTAINERS, BNAnalysis, is_bn_class
 from .module import ModuleInfo, Scope, code_children
 from .names import dotted_name
 from .values import (
@@ -400,7 +400,7 @@ class LayerAnalysis:
             keyword = any(a.keyword is not None and a.keyword.value == name and a.value is expr for a in call.args)
             if not keyword:
                 func = dotted_name(call.func)
-                if func is None or module.imports.qualify(func) not in BN_CLASSES:
+                if func is None or not is_bn_class(module.imports.qualify(func)):
                     continue
             values = self.const_values(expr, actx)
             if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -418,7 +418,7 @@ class LayerAnalysis:
                 values = self.r.resolve(site.call.func, ctx)
                 if not values:
                     continue
-                if all(isinstance(v, Ref) and v.qualname in BN_CLASSES for v in values):
+                if all(isinstance(v, Ref) and is_bn_class(v.qualname) for v in values):
                     out.append(BNSite(values[0].qualname, site.call, ctx))
                 elif all(isinstance(v, Ref) and v.qualname == "functools.partial" for v in values):
                     first = call_arg(site.call, 0)
@@ -434,7 +434,7 @@ class LayerAnalysis:
         call that passes ``momentum=``/``track_running_stats=`` (``norm_layer(c, momentum=m)``)."""
         name = dotted_name(call.func)
         qual = module.imports.qualify(name) if name is not None else None
-        if qual in BN_CLASSES or qual == "functools.partial":
+        if is_bn_class(qual) or qual == "functools.partial":
             return True
         return any(a.keyword is not None and a.keyword.value in ("momentum", "track_running_stats")
                    for a in call.args)

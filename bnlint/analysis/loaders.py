@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .module import Scope
-from .values import Const, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
+from .values import ClassRef, Const, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",
@@ -18,6 +18,14 @@ _FACTORIES = frozenset("torch." + n for n in ("randn", "rand", "zeros", "ones", 
 _RANDINT = frozenset({"torch.randint"})
 
 SHUFFLED, UNSHUFFLED, UNKNOWN = "shuffled", "unshuffled", "unknown"
+_RANDOM_SPLITS = frozenset({"torch.utils.data.random_split", "torch.utils.data.dataset.random_split"})
+_SUBSETS = frozenset({"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"})
+_PERMUTATIONS = frozenset({"numpy.random.permutation", "torch.randperm", "random.sample"})
+_IN_PLACE_SHUFFLES = frozenset({"numpy.random.shuffle", "random.shuffle"})
+
+
+def _is_self_attr(expr, self_name) -> bool:
+    return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == self_name
 
 
 def is_dataloader(value: Value) -> bool:
@@ -65,6 +73,10 @@ class LoaderAnalysis:
         else:
             if isinstance(expr, cst.Name) and expr.value in ctx.module.mutated:
                 return ("?", None)
+            calls = self._dict_call_bindings(expr, ctx)
+            if calls:  # ``loader_args = dict(batch_size=..., num_workers=...)``
+                found = {self._kwargs_entry(call, name, cctx) for call, cctx in calls}
+                return found.pop() if len(found) == 1 else ("?", None)
             dicts = self.r._dict_sources(expr, ctx)
             if not dicts:
                 return ("?", None)
@@ -80,6 +92,22 @@ class LoaderAnalysis:
                 if key == name:
                     return element.value, dctx
         return None
+
+    def _dict_call_bindings(self, expr, ctx: Ctx):
+        """The ``dict(...)`` calls a name is bound to, when every binding that reaches it is one."""
+        if not isinstance(expr, cst.Name):
+            return []
+        scope = ctx.scope
+        while scope is not None and expr.value not in scope.bindings:
+            scope = scope.parent
+        if scope is None:
+            return []
+        bindings = self.r.visible_bindings(scope, expr.value, expr)
+        bctx = ctx if scope is ctx.scope else Ctx(scope)
+        if bindings and all(b.kind == "assign" and not b.path and isinstance(b.expr, cst.Call)
+                            and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "dict" for b in bindings):
+            return [(b.expr, bctx) for b in bindings]
+        return []
 
     def sampler(self, loader: ExtCall, name: str = "sampler") -> Optional[bool]:
         """Whether ``name`` (``sampler``/``batch_sampler``) is given a sampler: False when it is absent or
@@ -109,6 +137,9 @@ class LoaderAnalysis:
                 return SHUFFLED  # any sampler decides the order itself
         if self._iterable_dataset(loader):
             return SHUFFLED  # order is the dataset's business; shuffle is not allowed
+        dataset = self.argument(loader, "dataset")
+        if dataset is not None and dataset[0] != "?" and self._randomly_ordered(dataset[0], dataset[1]):
+            return SHUFFLED  # permuted once: every batch is still a random sample (for BN, enough)
         arg = self.argument(loader, "shuffle")
         if arg is None:
             return UNSHUFFLED
@@ -126,6 +157,61 @@ class LoaderAnalysis:
             if arg.keyword is not None and arg.keyword.value == "shuffle":
                 return arg
         return None
+
+    def _randomly_ordered(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> bool:
+        """``random_split(ds, ...)[i]`` or ``Subset(ds, np.random.permutation(n)[:k])``: a dataset whose
+        order is a random permutation, through names and slices."""
+        if depth > 6:
+            return False
+        while isinstance(expr, cst.Subscript) or (
+                isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "tolist"):
+            expr = expr.value if isinstance(expr, cst.Subscript) else expr.func.value
+        if isinstance(expr, cst.Name):
+            scope = ctx.scope
+            while scope is not None and expr.value not in scope.bindings:
+                scope = scope.parent
+            if scope is None:
+                return False
+            inner = ctx if scope is ctx.scope else Ctx(scope)
+            if self._shuffled_in_place(expr.value, scope, inner):
+                return True
+            bindings = self.r.visible_bindings(scope, expr.value, expr)
+            return bool(bindings) and all(b.kind == "assign" and b.expr is not None
+                                          and self._randomly_ordered(b.expr, inner, depth + 1) for b in bindings)
+        if not isinstance(expr, cst.Call):
+            return False
+        callees = self.r.resolve(expr.func, ctx)
+        quals = {v.qualname for v in callees if hasattr(v, "qualname")}
+        if quals & _RANDOM_SPLITS or quals & _PERMUTATIONS:
+            return True
+        classes = [v for v in callees if isinstance(v, ClassRef)]
+        if classes and len(classes) == len(callees) and all(self._shuffles_itself(c) for c in classes):
+            return True
+        if quals & _SUBSETS:
+            indices = call_arg(expr, 1, "indices")
+            return indices is not None and self._randomly_ordered(indices, ctx, depth + 1)
+        return False
+
+    def _shuffles_itself(self, cls: ClassRef) -> bool:
+        """A project dataset whose ``__init__`` shuffles its own list (``random.shuffle(self.files)``)."""
+        for c, _module in self.r.mro(cls.cls, cls.module):
+            init = c.methods.get("__init__")
+            if init is None:
+                continue
+            ctx = self.r.ctx_for(init)
+            return any(_is_self_attr(call_arg(site.call, 0), init.self_name) and any(
+                getattr(v, "qualname", None) in _IN_PLACE_SHUFFLES for v in self.r.resolve(site.call.func, ctx))
+                for site in init.calls)
+        return False
+
+    def _shuffled_in_place(self, name: str, scope: Scope, ctx: Ctx) -> bool:
+        """``np.random.shuffle(indices)`` / ``random.shuffle(indices)`` somewhere in ``scope``."""
+        for site in scope.calls:
+            first = call_arg(site.call, 0)
+            if isinstance(first, cst.Name) and first.value == name and any(
+                    getattr(v, "qualname", None) in _IN_PLACE_SHUFFLES for v in self.r.resolve(site.call.func, ctx)):
+                return True
+        return False
 
     def _iterable_dataset(self, loader: ExtCall) -> bool:
         arg = self.argument(loader, "dataset")

@@ -297,7 +297,7 @@ class ModeAnalysis:
         if any(_same(k, t) for k in keys for t in target.keys) and self._distinct(expr, ctx, target):
             return "other"  # same construction for the resolver, but another object (a copy, a second call)
         rels = {relation(k, t) for k in keys for t in target.keys}
-        if "covers" in rels and len(keys) == 1:
+        if "covers" in rels and len(set(keys)) == 1:
             return "covers"
         if rels & {"covers", "inside"}:
             return "inside"  # may be the model or a part of it: not certain
@@ -542,15 +542,18 @@ class ModeAnalysis:
         return False
 
     def forward_states(self, fc: ForwardCall, target: Target,
-                       loop: Optional[cst.CSTNode] = None) -> FrozenSet[str]:
+                       loop: Optional[cst.CSTNode] = None, start: Optional[FrozenSet[str]] = None) -> FrozenSet[str]:
         """States at a forward call, walking down the helper chain that reaches it.
 
-        With ``loop``, the state in a later iteration of that loop from its own events only.
+        With ``loop``, the state in a later iteration of that loop from its own events only; with
+        ``start``, the helper chain's own effect on a model entering it in those states.
         """
         sites = list(fc.chain) + [fc.site]
         scope = sites[0].scope
         ctx = self.r.ctx_for(scope)
-        if loop is None:
+        if start is not None:
+            states = start
+        elif loop is None:
             states = self.states_at(scope, sites[0].call, ctx, target)
         else:
             states = self.iteration_states(scope, sites[0].call, loop, ctx, target)[0]

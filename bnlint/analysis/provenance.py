@@ -15,6 +15,12 @@ The result is a small structure:
 - ``Tup(items)``: a tuple whose positions have different provenance (a ``zip``).
 - ``Alt(options)``: one of several values, one per iteration of a loop over a
   literal tuple (``for x in (xs, xt): model(x)`` runs the call once per domain).
+- ``Spread(template)``: a sequence with one item per member of a collection of
+  loaders (``next(zip(*train_loaders))``, DomainBed's per-domain minibatches).
+  ``template`` is the item at any position; its origin keys hold the placeholder
+  ``ANY``. Iterating a spread yields the template, so a call inside the loop
+  (``[net(x) for x, y in minibatches]``) runs once per loader: ``alternatives``
+  expands it into two positions, two sources.
 - ``None``: unknown. Rules stay silent on unknowns.
 """
 from __future__ import annotations
@@ -26,6 +32,7 @@ import libcst as cst
 
 from .describe import describe_expr
 from .module import Binding, Scope
+from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, Resolver, SubModule,
     Unknown, Value, call_arg,
@@ -105,7 +112,13 @@ class Alt:
     options: Tuple[Optional["Struct"], ...]
 
 
-Struct = Union[Batch, Tup, Alt]
+@dataclass(frozen=True, eq=False)
+class Spread:
+    template: "Struct"
+
+
+Struct = Union[Batch, Tup, Alt, Spread]
+ANY = "*"  # the position placeholder in a spread's origin keys
 
 
 def same(a: Optional[Struct], b: Optional[Struct]) -> bool:
@@ -114,6 +127,8 @@ def same(a: Optional[Struct], b: Optional[Struct]) -> bool:
         return False
     if isinstance(a, Batch) and isinstance(b, Batch):
         return [p.key for p in a.parts] == [p.key for p in b.parts]
+    if isinstance(a, Spread) and isinstance(b, Spread):
+        return same(a.template, b.template)
     if isinstance(a, Tup) and isinstance(b, Tup) or isinstance(a, Alt) and isinstance(b, Alt):
         xs = a.items if isinstance(a, Tup) else a.options
         ys = b.items if isinstance(b, Tup) else b.options
@@ -155,6 +170,8 @@ def index(struct: Optional[Struct], i) -> Optional[Struct]:
         return None
     if isinstance(struct, Alt):
         return Alt(tuple(index(o, i) for o in struct.options))
+    if isinstance(struct, Spread):
+        return at(struct.template, i) if isinstance(i, int) else struct.template
     # An element of a batch tuple (images, labels) or a row range of a pure batch: same rows' source.
     return struct if struct.pure else None
 
@@ -183,6 +200,8 @@ class Provenance:
     def alternatives(self, expr: cst.BaseExpression, ctx: Ctx) -> List[Optional[Batch]]:
         """The batches a forward call on ``expr`` runs on: several for a loop over domains."""
         struct = self.of(expr, ctx)
+        if isinstance(struct, Batch) and has_any(struct):
+            struct = Alt((at(struct, 0), at(struct, 1)))  # once per loader of a spread: two of them
         if isinstance(struct, Alt):
             return [o if isinstance(o, Batch) else None for o in struct.options]
         return [struct if isinstance(struct, Batch) else None]
@@ -213,7 +232,17 @@ class Provenance:
             return a if same(a, b) else None
         if isinstance(expr, cst.NamedExpr):
             return self.of(expr.value, ctx, depth)
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self._comprehension(expr, ctx, depth)
         return None
+
+    def _comprehension(self, expr, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``[(x.cuda(), y.cuda()) for x, y in spread]``: a spread again, each item mapped."""
+        comp = expr.for_in
+        if comp.inner_for_in is not None or comp.ifs:
+            return None
+        item = self.of(expr.elt, ctx, depth)
+        return Spread(item) if item is not None and has_any(item) else None
 
     def _name(self, name: str, ctx: Ctx, depth: int, use: Optional[cst.Name] = None) -> Optional[Struct]:
         scope: Optional[Scope] = ctx.scope
@@ -276,8 +305,13 @@ class Provenance:
             struct = self.of(b.expr, bctx, depth)
             if struct is not None and self._under_no_grad(b.stmt, bctx):
                 struct = detached(struct)
+        split = False
         for i in b.path:
+            split = split or isinstance(struct, Batch)
             struct = index(struct, i)
+        if split and _contrasted(name, b):
+            # ``for source, target in paired_loader``: positions of one item named as two domains.
+            struct = with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
         return struct
 
     def _param(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -314,6 +348,9 @@ class Provenance:
             return None  # ``x[:n, :, :, :]`` goes on: its first element picks the rows, like ``x[:n]``
         base = self.of(expr.value, ctx, depth)
         sl = expr.slice[0].slice
+        if isinstance(base, Spread):  # minibatches[0]: that loader's; minibatches[m] in a loop: any
+            i = self.r.const(sl.value, ctx) if isinstance(sl, cst.Index) else None
+            return base if isinstance(sl, cst.Slice) else index(base, i)
         if isinstance(sl, cst.Index):
             if self._is_split(expr.value, ctx):
                 i = self.r.const(sl.value, ctx)
@@ -321,7 +358,10 @@ class Provenance:
             i = self.r.const(sl.value, ctx)
             if isinstance(i, int):
                 return index(base, i)
-            return base if isinstance(base, Batch) and base.pure else None
+            pure = base if isinstance(base, Batch) and base.pure else None
+            if isinstance(i, str):  # ``data["S"]`` / ``data["T"]`` of a paired loader: two domains
+                return with_role(pure, domain_role(i), describe_expr(expr))
+            return pure
         if isinstance(sl, cst.Slice) and isinstance(base, Batch):
             if base.pure:
                 return base
@@ -410,6 +450,8 @@ class Provenance:
         if seq is None:
             return None
         items = self.of(seq, ctx, depth)
+        if isinstance(items, Spread):  # torch.cat([x for x, y in minibatches]): every loader's rows
+            items = Tup((at(items.template, 0), at(items.template, 1)))
         if not isinstance(items, Tup) or not items.items or any(not isinstance(i, Batch) for i in items.items):
             return None
         dim_expr = call_arg(call, 1, "dim")
@@ -523,6 +565,8 @@ class Provenance:
         if isinstance(expr, cst.Call):
             quals = [v.qualname for v in self.r.resolve(expr.func, ctx) if isinstance(v, Ref)]
             qual = quals[0] if len(quals) == 1 else None
+            if qual == "zip" and len(expr.args) == 1 and expr.args[0].star == "*":
+                return self._spread_of(expr.args[0].value, ctx)
             if qual == "zip":
                 return Tup(tuple(self.element_of(a.value, ctx, depth + 1) for a in expr.args
                                  if a.keyword is None and not a.star))
@@ -538,7 +582,16 @@ class Provenance:
             followed = self._follow_iterable_name(expr, ctx, depth)
             if followed is not _SKIP:
                 return followed
+        if isinstance(expr, (cst.Name, cst.Call, cst.Attribute)):
+            struct = self.of(expr, ctx, depth + 1)
+            if isinstance(struct, Spread):
+                return struct.template  # for x, y in minibatches: one loader's batch per iteration
         return Batch((Part(self._origin(expr, ctx)),))
+
+    def _spread_of(self, loaders: cst.BaseExpression, ctx: Ctx) -> Spread:
+        """``zip(*loaders)``: each item holds one batch of every loader in ``loaders``."""
+        origin = self._origin(loaders, ctx)
+        return Spread(Batch((Part(Origin(("spread", origin.key, ANY), origin.label, "data")),)))
 
     def _follow_iterable_name(self, expr: cst.Name, ctx: Ctx, depth: int):
         """``batches = zip(a, b)`` / ``it = iter(loader)``: iterate the bound expression instead."""
@@ -595,6 +648,88 @@ def detached(struct: Optional[Struct]) -> Optional[Struct]:
 
 
 _MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.")
+
+
+def has_any(struct: Optional[Struct]) -> bool:
+    """``struct`` holds a spread's placeholder position (it differs per loader of the spread)."""
+    if isinstance(struct, Batch):
+        return any(p.origin is not None and p.origin.key[-1:] == (ANY,) and p.origin.key[0] == "spread"
+                   for p in struct.parts)
+    if isinstance(struct, Tup):
+        return any(has_any(i) for i in struct.items)
+    if isinstance(struct, Alt):
+        return any(has_any(o) for o in struct.options)
+    return False
+
+
+def at(struct: Optional[Struct], position: int) -> Optional[Struct]:
+    """``struct`` with a spread's placeholder replaced by one loader (``position``) of it."""
+    if isinstance(struct, Batch):
+        return Batch(tuple(_part_at(p, position) for p in struct.parts))
+    if isinstance(struct, Tup):
+        return Tup(tuple(at(i, position) for i in struct.items))
+    if isinstance(struct, Alt):
+        return Alt(tuple(at(o, position) for o in struct.options))
+    return struct
+
+
+def _part_at(part: Part, position: int) -> Part:
+    origin = part.origin
+    if origin is None or origin.key[0] != "spread" or origin.key[-1:] != (ANY,):
+        return part
+    located = Origin(origin.key[:-1] + (position,), origin.label, origin.kind)
+    return Part(located, part.via, part.via_labels, part.detached)
+
+
+def spread_of(a: Origin, b: Origin) -> Optional[tuple]:
+    """The shared spread key when ``a`` and ``b`` are two positions of one spread (``zip(*loaders)``)."""
+    if a.key[0] == "spread" and b.key[0] == "spread" and a.key[:-1] == b.key[:-1]:
+        return a.key[:-1]
+    return None
+
+
+def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Optional[Struct]:
+    """The rows of a pure data batch narrowed to the domain ``role`` names (unchanged without one)."""
+    if role is None or not isinstance(struct, Batch) or not struct.pure:
+        return struct
+    part = struct.parts[0]
+    origin = part.origin
+    if origin is None or origin.kind != "data" or part.generated or _has_role(origin):
+        return struct
+    tagged = Origin(origin.key + (("role", role),), label, "data")
+    return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
+
+
+def _contrasted(name: str, b: Binding) -> bool:
+    """``name`` is unpacked next to a name of the other domain (``source, target``; not ``s_img, s_label``)."""
+    role = domain_role(name)
+    if role is None:
+        return False
+    stmt = b.stmt
+    if isinstance(stmt, (cst.For, cst.CompFor)):
+        target = stmt.target
+    elif isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0].target
+    else:
+        return False
+    for i in b.path[:-1]:
+        if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(i, int) or not 0 <= i < len(target.elements):
+            return False
+        target = target.elements[i].value
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return False
+    return any(isinstance(e.value, cst.Name) and domain_role(e.value.value) not in (None, role) for e in target.elements)
+
+
+def _has_role(origin: Origin) -> bool:
+    last = origin.key[-1]
+    return isinstance(last, tuple) and last[:1] == ("role",)
+
+
+def _first_label(struct: Optional[Struct]) -> str:
+    if isinstance(struct, Batch) and struct.parts and struct.parts[0].origin is not None:
+        return struct.parts[0].origin.label
+    return "one loader"
 
 
 def _module_like(value: Value) -> bool:

@@ -86,7 +86,7 @@ def reaching(scope: Scope, name: str, use: Optional[cst.CSTNode]) -> Optional[Li
 
 
 def _compute(scope: Scope) -> Flow:
-    escaping = _declared_escaping(scope)
+    escaping = declared_escaping(scope)
     walker = _Walker(scope)
     try:
         walker.run()
@@ -95,7 +95,7 @@ def _compute(scope: Scope) -> Flow:
     return Flow(walker.uses, escaping, True)
 
 
-def _declared_escaping(scope: Scope) -> Set[str]:
+def declared_escaping(scope: Scope) -> Set[str]:
     """Names declared ``global``/``nonlocal`` anywhere in the module (rebound behind the walk's back)."""
     module = scope.module
     if module.escaping_names is None:

@@ -24,7 +24,7 @@ import libcst as cst
 
 from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
-from .reaching import reaching
+from .reaching import declared_escaping, reaching
 
 MAX_DEPTH = 12
 # A reverse call search considers at most this many files that name the function and can import it
@@ -183,9 +183,11 @@ class Output(Value):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ArgsNamespace(Value):
-    """``parser.parse_args()``: attributes resolve to the argparse defaults of ``module``."""
+    """``parser.parse_args()``: attributes resolve to the argparse defaults of ``module``, else of the
+    modules whose code built ``parser`` (``parser = get_training_parser()`` from another file)."""
 
     module: ModuleInfo
+    parser_modules: Tuple[ModuleInfo, ...] = ()
 
 
 class Ctx:
@@ -360,8 +362,15 @@ class Resolver:
             bindings = scope.bindings.get(name)
             if bindings:
                 out: List[Value] = []
-                for b in self.visible_bindings(scope, name, use, bindings):
+                visible = self.visible_bindings(scope, name, use, bindings)
+                if cur_ctx.env is not None and len(visible) > 1:
+                    # A followed call: its arguments may rule branches out (``get_norm_layer("instance")``).
+                    visible = [b for b in visible if self.branch_possible(b.stmt, cur_ctx, depth)] or visible
+                for b in visible:
                     out.extend(self.binding_values(b, name, cur_ctx, depth))
+                if scope.parent is not None and name in declared_escaping(scope):
+                    # ``global checkpoint`` in ``main``: the module's value may be the one read here.
+                    out.extend(self.lookup(name, Ctx(ctx.module.scope), depth))
                 return out
             scope = scope.parent
             cur_ctx = Ctx(scope) if scope is not None else None
@@ -371,6 +380,18 @@ class Resolver:
         if name in BUILTINS:
             return [Ref(name)]
         return [UNKNOWN]
+
+    def branch_possible(self, node: cst.CSTNode, ctx: Ctx, depth: int) -> bool:
+        """False when an ``if`` around ``node`` (within ``ctx.scope``) is known to take the other branch."""
+        parents = ctx.scope.module.parents
+        child, cur = node, parents.get(node)
+        while cur is not None and cur is not ctx.scope.node:
+            if isinstance(cur, cst.If) and child is not cur.test:
+                value = self.const(cur.test, ctx, depth)  # None: unknown
+                if isinstance(value, (bool, int, str)) and bool(value) != (child is cur.body):
+                    return False
+            child, cur = cur, parents.get(cur)
+        return True
 
     @staticmethod
     def visible_bindings(scope: Scope, name: str, use: Optional[cst.CSTNode],
@@ -488,7 +509,11 @@ class Resolver:
             method = self.find_method(base.cls, base.module, attr)
             return [FuncRef(method)] if method else [UNKNOWN]
         if isinstance(base, ArgsNamespace):
-            return [self.argparse_default(base.module, attr)]
+            for module in (base.module,) + base.parser_modules:
+                found = self.argparse_default(module, attr)
+                if found is not UNKNOWN:
+                    return [found]
+            return [UNKNOWN]
         if isinstance(base, (ExtCall, SubModule)):
             return [SubModule(base, attr)]
         return [UNKNOWN]
@@ -551,7 +576,7 @@ class Resolver:
             if name in PASS_THROUGH_METHODS:
                 return self.resolve(func.value, ctx, depth)
             if name in ("parse_args", "parse_known_args"):
-                values = [ArgsNamespace(ctx.module)]
+                values = [ArgsNamespace(ctx.module, self._parser_modules(func.value, ctx, depth))]
                 return [Seq(((values[0],), (UNKNOWN,)))] if name == "parse_known_args" else values
             if name in _FABRIC_SETUP and self._is_fabric(func.value, ctx, depth):
                 return self._fabric_setup(call, ctx, depth)
@@ -559,6 +584,15 @@ class Resolver:
         for callee in self.resolve(func, ctx, depth):
             out.extend(self.call_value(callee, call, ctx, depth))
         return out
+
+    def _parser_modules(self, parser: cst.BaseExpression, ctx: Ctx, depth: int) -> Tuple[ModuleInfo, ...]:
+        """Other project modules where the ``ArgumentParser`` that ``parser`` holds was made."""
+        out = []
+        for v in self.resolve(parser, ctx, depth):
+            if isinstance(v, ExtCall) and v.qualname in _ARGUMENT_PARSERS and v.ctx is not None \
+                    and v.ctx.module is not ctx.module and v.ctx.module not in out:
+                out.append(v.ctx.module)
+        return tuple(out)
 
     def _is_fabric(self, receiver, ctx: Ctx, depth: int) -> bool:
         return any(isinstance(v, ExtCall) and v.qualname in _FABRIC for v in self.resolve(receiver, ctx, depth))
@@ -628,8 +662,11 @@ class Resolver:
             return [UNKNOWN]
         env = self.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
         inner = Ctx(scope, env, fref.bound_self)
+        returns = scope.returns
+        if len(returns) > 1:  # ``if kind == "batch": return nn.BatchNorm2d`` with kind known here
+            returns = [r for r in returns if self.branch_possible(r, inner, depth)] or returns
         out: List[Value] = []
-        for ret in scope.returns:
+        for ret in returns:
             out.extend(self.resolve(ret, inner, depth))
         return out
 
@@ -669,11 +706,23 @@ class Resolver:
         memo[key] = []  # recursion guard
         self._searching[id(scope)] = len(self._frames)
         try:
-            found = self._search_callers(scope)
+            found = self._search_callers(scope) or self._overridden_callers(scope)
         finally:
             del self._searching[id(scope)]
         memo[key] = found
         return found
+
+    def _overridden_callers(self, scope: Scope) -> List[CallSite]:
+        """An override nobody calls by its own class: the calls of the base method it overrides, which
+        may run it (``algorithm.update(...)`` with ``algorithm`` picked from a registry of subclasses)."""
+        cls = scope.cls
+        if cls is None or scope.self_name is None or scope.short_name.startswith("__"):
+            return []
+        for base, _module in self.mro(cls, scope.module)[1:]:
+            method = base.methods.get(scope.short_name)
+            if method is not None:
+                return self.callers(method)
+        return []
 
     def _search_callers(self, scope: Scope) -> List[CallSite]:
         memo = self.index.memo
@@ -822,11 +871,10 @@ class Resolver:
                 if isinstance(op, tuple(_ORDERINGS)) and None not in (left, right) \
                         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
                     return _ORDERINGS[type(op)](left, right)
-                if isinstance(op, cst.Is) and isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
-                    vals = self.resolve(expr.left, ctx, depth)
-                    if all(isinstance(v, Const) for v in vals):
-                        return all(v.value is None for v in vals)
-                    return None
+                if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(target.comparator, cst.Name) \
+                        and target.comparator.value == "None":
+                    is_none = self._is_none(expr.left, ctx, depth)
+                    return None if is_none is None else is_none == isinstance(op, cst.Is)
             except TypeError:
                 return None
             return None
@@ -854,6 +902,16 @@ class Resolver:
                 return first
         return None
 
+    def _is_none(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[bool]:
+        """``expr is None``: True/False when every value it may have agrees, else None."""
+        vals = self.resolve(expr, ctx, depth)
+        if all(isinstance(v, Const) for v in vals):
+            return all(v.value is None for v in vals)
+        if all(isinstance(v, (Instance, ClassRef, FuncRef, ModuleRef, Seq))
+               or (isinstance(v, ExtCall) and v.qualname.startswith("torch.")) for v in vals):
+            return False  # a model, an optimizer, a function, a literal tuple: certainly not None
+        return None
+
     def argparse_default(self, module: ModuleInfo, attr: str) -> Value:
         memo = self.index.memo
         key = ("argparse", id(module))
@@ -870,6 +928,12 @@ class Resolver:
         base = expr.value
         if isinstance(base, cst.Attribute) and base.attr.value == "__dict__":
             return self._registry_lookup(base.value, key, ctx, depth)
+        if isinstance(base, cst.Call) and not base.args and isinstance(base.func, cst.Name) \
+                and base.func.value == "globals" and "globals" not in ctx.module.scope.bindings:
+            # ``globals()[name]``: a registry of what the module imports and defines.
+            if isinstance(index, str) and index.isidentifier():
+                return self.lookup(index, Ctx(ctx.module.scope), depth)
+            return [UNKNOWN]
         out: List[Value] = []
         if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
             for v in self.resolve(base, ctx, depth):
@@ -929,6 +993,9 @@ _ORDERINGS = {
     cst.LessThan: lambda a, b: a < b, cst.LessThanEqual: lambda a, b: a <= b,
     cst.GreaterThan: lambda a, b: a > b, cst.GreaterThanEqual: lambda a, b: a >= b,
 }
+
+
+_ARGUMENT_PARSERS = frozenset({"argparse.ArgumentParser"})
 
 
 def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:

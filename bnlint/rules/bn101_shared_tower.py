@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+from ..analysis.provenance import spread_of
 from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused, pair_related
 from .base import Rule, RuleContext
 from .triggers import STEP_OR_FORWARD, step_visible
@@ -96,6 +97,10 @@ class SharedTowerPerDomainBatches(Rule):
             f"`{group.callee}` (BatchNorm) gets {what} {shown_a} and {shown_b} "
             f"{'separately' if inside else 'in separate calls'}{inside}{where}"
         )
+        if spread_of(a.batch.parts[0].origin, b.batch.parts[0].origin) and not via:
+            # ``[net(x) for x, y in next(zip(*loaders))]``: one call per loader of the list
+            message = (f"`{group.callee}` (BatchNorm) runs once per loader of {ctx.clip(la, 40)}, on that loader's "
+                       f"batch alone{inside}")
         related = pair_related(ctx, sites, f"the other forward call, on a batch from {lb}",
                                (f"the call on the batch from {la}", f"the call on the batch from {lb}"))
         ctx.report(sites.a.call, message, FIX, why=WHY, related=related)

@@ -8,7 +8,7 @@ import libcst as cst
 from ..analysis.describe import describe_model
 from ..analysis.loaders import UNSHUFFLED, is_dataloader
 from ..analysis.module import ModuleInfo, Scope
-from ..analysis.values import ExtCall, Maybe, Seq, Value, call_arg
+from ..analysis.values import Ctx, ExtCall, Maybe, Seq, Value, call_arg
 from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
 from .triggers import any_of, text
@@ -124,6 +124,20 @@ def _training_uses(ctx: RuleContext, module: ModuleInfo) -> List[Use]:
 
 def _loop_uses(ctx: RuleContext, scope: Scope, loop: cst.CSTNode) -> List[Use]:
     rctx = ctx.resolver.ctx_for(scope)
+    loaders = _loop_loaders(ctx, scope, loop, rctx)
+    if not loaders:
+        return []
+    model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope, rctx))
+    if model_call is None:
+        return []
+    training = _training_callers_loaders(ctx, scope, loop)
+    if training is not None:
+        loaders = [loader for loader in loaders if id(loader.call) in training]
+    model = next(m for m in model_call.models if ctx.bn.has_bn(m))
+    return [Use(loader, model, scope.module, loop) for loader in loaders]
+
+
+def _loop_loaders(ctx: RuleContext, scope: Scope, loop: cst.CSTNode, rctx) -> List[ExtCall]:
     values: List[Value] = []
     if isinstance(loop, cst.For):
         values.extend(ctx.resolver.resolve(loop.iter, rctx))
@@ -133,14 +147,37 @@ def _loop_uses(ctx: RuleContext, scope: Scope, loop: cst.CSTNode) -> List[Use]:
             arg = call_arg(site.call, 0)
             if arg is not None:
                 values.extend(ctx.resolver.resolve(arg, rctx))
-    loaders = _loaders(values)
-    if not loaders:
-        return []
-    model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope, rctx))
-    if model_call is None:
-        return []
-    model = next(m for m in model_call.models if ctx.bn.has_bn(m))
-    return [Use(loader, model, scope.module, loop) for loader in loaders]
+    return _loaders(values)
+
+
+def _training_callers_loaders(ctx: RuleContext, scope: Scope, loop: cst.CSTNode) -> Optional[set]:
+    """``train_val(net, loader, optimizer)`` with ``if is_train: loss.backward()`` inside: the ids of
+    the loaders passed by the calls whose arguments let the update run (``train_val(net, test_loader,
+    None)`` evaluates). None when every update in the loop runs unconditionally, or no caller is known."""
+    rctx = ctx.resolver.ctx_for(scope)
+    updates = [s for s in scope.calls if loop in s.loops and ctx.training.is_update_call(s, rctx)]
+    if not updates or any(not s.guards for s in updates):
+        return None
+    callers = ctx.resolver.callers(scope) if scope.parent is not None else []
+    if not callers:
+        return None
+    method = scope.cls is not None and scope.self_name is not None
+    out = set()
+    for site in callers:
+        env = ctx.resolver.bind_args(scope, site.call, ctx.resolver.ctx_for(site.scope), skip_self=method)
+        inner = Ctx(scope, env, rctx.self_value)
+        if any(not _known_not_taken(ctx, s.guards, inner) for s in updates):
+            out.update(id(loader.call) for loader in _loop_loaders(ctx, scope, loop, inner))
+    return out
+
+
+def _known_not_taken(ctx: RuleContext, guards, inner) -> bool:
+    """Some enclosing condition is known to take the other branch with these arguments."""
+    for test, branch in guards:
+        value = ctx.resolver.const(test, inner)
+        if value is not None and bool(value) != branch:
+            return True
+    return False
 
 
 def _lightning_uses(ctx: RuleContext, module: ModuleInfo, cls) -> List[Use]:

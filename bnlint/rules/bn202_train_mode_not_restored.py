@@ -6,7 +6,7 @@ from typing import Set
 import libcst as cst
 
 from ..analysis.loops import ForwardCall
-from ..analysis.modes import S_EVAL, S_UNKNOWN
+from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
 from .triggers import LOOP, any_of, identifier_part
@@ -56,6 +56,8 @@ class TrainModeNotRestored(Rule):
             states = modes.forward_states(fc, target, loop=loop)
             if S_EVAL not in states or S_UNKNOWN in states:
                 continue
+            if fc.chain and S_EVAL in modes.forward_states(fc, target, start=frozenset({S_FRESH})):
+                continue  # the training helper itself runs it in eval mode (a linear probe): not this switch
             reported.add(id(switch))
             name = ctx.analysis.steps.callee_text(fc)
             line = ctx.module.line(anchor.call)

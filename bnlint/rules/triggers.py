@@ -14,14 +14,15 @@ import re
 
 from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
-__all__ = ["GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
+__all__ = ["GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
            "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
 NORM_NAMED = re.compile(r"(?i:norm|bn)")
 
 # The training step visible in the file: an update call or a Lightning ``training_step``.
-TRAINING_STEP = any_of(call("backward", "manual_backward"), method_call("step"), words("training_step"))
+TRAINING_STEP_PATTERNS = (call("backward", "manual_backward"), method_call("step"), words("training_step"))
+TRAINING_STEP = any_of(*TRAINING_STEP_PATTERNS)
 
 # BN101/BN102: the training step, or a model ``forward`` that a training step in another file may
 # run (the calls inside it are reported in the model's file; see ``StepAnalysis.step_modules``).
