@@ -227,11 +227,35 @@ class BNAnalysis:
         for arg in call.args:
             values = self.r.resolve(arg.value, ctx)
             if arg.star:
+                if self._children_of_bn(arg.value, ctx, depth):
+                    return True
                 values = [x for v in values if isinstance(v, Seq) for item in v.items for x in item] + \
                     self._list_contents(arg.value, ctx)
             for v in values:
                 if self.has_bn(v, depth + 1):
                     return True
+        return False
+
+    def _children_of_bn(self, expr, ctx: Ctx, depth: int, hops: int = 0) -> bool:
+        """``list(resnet.children())[:-1]`` (also through a name): the layers of a BN network, which keep
+        its BN layers when only the head is cut off."""
+        if hops > 3:
+            return False
+        if isinstance(expr, cst.Name):
+            bindings = self.r.visible_bindings(ctx.scope, expr.value, expr) if expr.value in ctx.scope.bindings else []
+            return bool(bindings) and all(b.kind == "assign" and not b.path and b.expr is not None
+                                          and self._children_of_bn(b.expr, ctx, depth, hops + 1) for b in bindings)
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Slice):
+            upper = expr.slice[0].slice.upper
+            bound = self.r.const(upper, ctx) if upper is not None else None
+            if upper is not None and not (isinstance(bound, int) and bound < 0):
+                return False  # [:3] may keep only the stem: not sure it keeps a BN layer
+            expr = expr.value  # [:-1] / [:-2]: the head removed, the trunk kept
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "list" and expr.args:
+            expr = expr.args[0].value
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+                and expr.func.attr.value in ("children", "modules") and not expr.args:
+            return any(self.has_bn(v, depth + 1) for v in self.r.resolve(expr.func.value, ctx))
         return False
 
     def _list_contents(self, expr, ctx: Ctx):

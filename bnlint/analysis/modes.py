@@ -533,13 +533,31 @@ class ModeAnalysis:
         return self.memo[key] or self.r.callers(scope)
 
     def _switched_elsewhere(self, scope: Scope, target: Target) -> bool:
+        """Another function of the module switches ``target``'s mode, one that ``scope`` does not call
+        itself (those switches are ordered: ``scope``'s own events include them)."""
+        own = self._called_scopes(scope)
         for other in scope.module.scopes:
-            if other is scope:
+            if other is scope or id(other) in own:
                 continue
             events = self.events(other, self.r.ctx_for(other), target, MAX_DEPTH - 1)
             if any(e.kind in (EVAL, UNKNOWN) for e in events):
                 return True
         return False
+
+    def _called_scopes(self, scope: Scope) -> set:
+        """ids of the project functions ``scope`` calls, as deep as :meth:`events` follows helpers."""
+        seen: set = set()
+        frontier = [(scope, self.r.ctx_for(scope))]
+        for _ in range(MAX_DEPTH):
+            nxt = []
+            for s, ctx in frontier:
+                for site in s.calls:
+                    for fref in self.t.called_functions(site, ctx):
+                        if id(fref.scope) not in seen:
+                            seen.add(id(fref.scope))
+                            nxt.append((fref.scope, self.r.ctx_for(fref.scope)))
+            frontier = nxt
+        return seen
 
     def forward_states(self, fc: ForwardCall, target: Target,
                        loop: Optional[cst.CSTNode] = None, start: Optional[FrozenSet[str]] = None) -> FrozenSet[str]:

@@ -842,6 +842,9 @@ class Resolver:
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
             v = self.const(expr.expression, ctx, depth)
             return None if v is None else (not v)
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            v = self.const(expr.expression, ctx, depth)
+            return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
         if isinstance(expr, cst.BooleanOperation):
             left = self.const(expr.left, ctx, depth)
             right = self.const(expr.right, ctx, depth)
@@ -854,6 +857,9 @@ class Resolver:
             return bool(left or right) if left is not None and right is not None else None
         if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
             target = expr.comparisons[0]
+            main = _main_guard(expr)
+            if main is not None:
+                return main  # ``if __name__ == "__main__":``: the file is analysed as the script it is
             left = self.const(expr.left, ctx, depth)
             right = self.const(target.comparator, ctx, depth)
             op = target.operator
@@ -996,6 +1002,16 @@ _ORDERINGS = {
 
 
 _ARGUMENT_PARSERS = frozenset({"argparse.ArgumentParser"})
+
+
+def _main_guard(expr: cst.Comparison) -> Optional[bool]:
+    """True for ``__name__ == "__main__"`` (False for ``!=``), None for any other comparison."""
+    op = expr.comparisons[0].operator
+    right = expr.comparisons[0].comparator
+    if isinstance(expr.left, cst.Name) and expr.left.value == "__name__" and isinstance(right, cst.SimpleString) \
+            and right.evaluated_value == "__main__" and isinstance(op, (cst.Equal, cst.NotEqual)):
+        return isinstance(op, cst.Equal)
+    return None
 
 
 def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:

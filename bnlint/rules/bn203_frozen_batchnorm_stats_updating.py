@@ -9,9 +9,9 @@ from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import Scope, code_children
 from ..analysis.syntax import within
-from ..analysis.values import Ctx, FuncRef, call_arg
+from ..analysis.values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, SubModule, call_arg
 from .base import Rule, RuleContext
-from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call
+from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
 
 _PARAM_ITERS = ("parameters", "named_parameters")
 _BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
@@ -24,13 +24,22 @@ WHY = (
 )
 
 
+WHY_NO_GRAD = (
+    "`torch.no_grad()` only stops gradients: in train mode BatchNorm still normalizes with each batch's "
+    "statistics and overwrites its running mean/variance on every forward pass, so the frozen "
+    "backbone's statistics drift towards the training data and eval mode later uses them"
+)
+
+
 class FrozenBatchNormStatsUpdating(Rule):
     code = "BN203"
     name = "frozen-batchnorm-stats-updating"
     summary = "Module with BatchNorm frozen with requires_grad=False but run in train mode: running stats still change"
-    # ``x.requires_grad_(False)`` / ``p.requires_grad = False`` in the file, or a training step that may
-    # call a project method freezing its model (``encoder.fine_tune(False)``).
-    triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad"), *TRAINING_STEP_PATTERNS),)
+    # ``x.requires_grad_(False)`` / ``p.requires_grad = False`` in the file, a training step that may
+    # call a project method freezing its model (``encoder.fine_tune(False)``), or a ``no_grad`` block
+    # (a model's forward that runs its backbone without gradients).
+    triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad"), *TRAINING_STEP_PATTERNS,
+                       text("no_grad")),)
 
     def check(self, ctx: RuleContext):
         forwards = None
@@ -48,8 +57,11 @@ class FrozenBatchNormStatsUpdating(Rule):
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
             if hit is None:
                 continue
+            option = self._option_gate(ctx, scope, node, rctx)
+            if option is not None and _mode_switched_under(ctx, option):
+                continue  # ``if args.freeze: ... backbone.eval()``: the option's own mode handling
             name = " ".join(ctx.module.code(expr).split())
-            by = _freezing_method(node)
+            by = _freezing_method(node) + (f" when `{option}` is set" if option else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
                 f"train mode at line "
@@ -59,7 +71,49 @@ class FrozenBatchNormStatsUpdating(Rule):
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
                    "(`norm_layer=FrozenBatchNorm2d`)")
             ctx.report(node, message, fix, why=WHY)
+        self._check_no_grad_freezes(ctx)
         return ctx.findings
+
+    # -- a submodule frozen by running it under torch.no_grad() in the model's forward ----------
+    def _check_no_grad_freezes(self, ctx: RuleContext) -> None:
+        """``with torch.no_grad(): features = self.resnet(images)`` in ``forward``: the backbone gets no
+        gradient (the captioning encoders' freeze), yet a training loop, here or in a file that builds
+        the model, runs the model in train mode, so the backbone's BN statistics still update."""
+        modes = ctx.analysis.modes
+        for cls, site, attr in _no_grad_submodule_calls(ctx):
+            init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
+                         if "__init__" in c.methods), None)
+            modules = [ctx.module] + ([s.scope.module for s in ctx.resolver.callers(init)] if init else [])
+            seen = set()
+            for module in modules:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
+                for fc in self._training_forwards(ctx, module):
+                    instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls]
+                    if not instances or len(instances) != len(fc.models):
+                        continue
+                    # The submodule as the class builds it (``self.resnet.eval()`` in a ``train()``
+                    # override) and as an attribute of this instance (``encoder.resnet.eval()``).
+                    built = modes.target_of_expr(site.call.func, ctx.resolver.ctx_for(site.scope),
+                                                 ctx.resolver.resolve(site.call.func, ctx.resolver.ctx_for(site.scope)))
+                    target = Target(built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys))
+                    states = modes.forward_states(fc, target)
+                    if not (states & {S_FRESH, S_USED, S_DEFAULT}) or S_UNKNOWN in states:
+                        continue
+                    anchor = fc.chain[0] if fc.chain else fc.site
+                    where = ctx.related(anchor.scope.module, anchor.call, "the training loop runs the model in train mode")
+                    loop_module = anchor.scope.module
+                    at = (f"line {loop_module.line(anchor.call)}" if loop_module is ctx.module
+                          else f"{ctx.short_path(loop_module)}:{loop_module.line(anchor.call)}")
+                    message = f"`self.{attr}` (BatchNorm) is frozen by torch.no_grad() but runs in train mode at {at}"
+                    fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`), "
+                           "or build it with `torchvision.ops.FrozenBatchNorm2d`")
+                    ctx.report(site.call, message, fix, why=WHY_NO_GRAD, related=(where,))
+                    break
+                else:
+                    continue
+                break
 
     # -- where a module is frozen -------------------------------------------------------------
     def _freezes(self, ctx: RuleContext) -> Iterator[Tuple[Scope, cst.CSTNode, cst.BaseExpression]]:
@@ -93,6 +147,8 @@ class FrozenBatchNormStatsUpdating(Rule):
         """``obj.method(...)`` runs a project method that freezes ``self`` or a submodule of it."""
         callees = ctx.resolver.resolve(func, rctx)
         methods = [v.scope for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
+        if any(m.module is ctx.module for m in methods):
+            return False  # the freeze inside the method is this file's: reported there
         return bool(methods) and len(methods) == len(callees) and all(self._freezes_self(ctx, m) for m in methods)
 
     def _freezes_self(self, ctx: RuleContext, method: Scope) -> bool:
@@ -122,7 +178,18 @@ class FrozenBatchNormStatsUpdating(Rule):
 
     @staticmethod
     def _holds(ctx: RuleContext, site, rctx: Ctx) -> bool:
-        return not site.guards or ctx.bn.guards_hold(site.guards, rctx)
+        """Every condition around the freeze holds by default, or is a command-line option
+        (``if args.freeze:``): the code path a user turns on is a path the pitfall is on."""
+        return all(ctx.bn.guards_hold((guard,), rctx) or _option_name(ctx, guard[0], rctx) for guard in site.guards)
+
+    @staticmethod
+    def _option_gate(ctx: RuleContext, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Optional[str]:
+        """The option (``args.freeze``) the freeze needs when the default configuration skips it."""
+        site = next((s for s in scope.calls if s.call is node), None)
+        for guard in site.guards if site is not None else ():
+            if not ctx.bn.guards_hold((guard,), rctx):
+                return _option_name(ctx, guard[0], rctx)
+        return None
 
     @staticmethod
     def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> bool:
@@ -156,9 +223,9 @@ class FrozenBatchNormStatsUpdating(Rule):
 
     # -- runs in train mode --------------------------------------------------------------------
     @staticmethod
-    def _training_forwards(ctx: RuleContext) -> List[ForwardCall]:
+    def _training_forwards(ctx: RuleContext, module=None) -> List[ForwardCall]:
         out = []
-        for scope in ctx.module.scopes:
+        for scope in (module or ctx.module).scopes:
             for loop in ctx.training.training_loops(scope):
                 out.extend(fc for fc in ctx.training.loop_forward_calls(loop, scope)
                            if ctx.analysis.modes.is_forward(fc))
@@ -177,6 +244,70 @@ class FrozenBatchNormStatsUpdating(Rule):
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _no_grad_submodule_calls(ctx: RuleContext):
+    """(class, call site, attribute) for ``self.<attr>(...)`` under ``torch.no_grad()`` in a class's
+    ``forward``, when ``<attr>`` has BN, is never run with gradients by the class, and is not an EMA
+    copy (``zip(self.q.parameters(), self.k.parameters())``: MoCo's key encoder is meant to be so)."""
+    for cls in ctx.module.classes.values():
+        forward = cls.methods.get("forward")
+        if forward is None:
+            continue
+        rctx = ctx.resolver.ctx_for(forward)
+        calls = {}
+        for site in forward.calls:
+            attr = _self_attribute(site.call.func, forward.self_name)
+            if attr is not None:
+                calls.setdefault(attr, []).append(site)
+        for attr, sites in calls.items():
+            if not all(any(ctx.training.is_no_grad(item.item, rctx) for w in s.withs for item in w.items)
+                       for s in sites):
+                continue
+            if _zips_parameters_of(ctx, cls, attr):
+                continue
+            values = ctx.resolver.resolve(sites[0].call.func, rctx)
+            if values and all(isinstance(v, (Instance, ExtCall, SubModule)) and ctx.bn.has_bn(v) for v in values):
+                yield cls, sites[0], attr
+
+
+def _self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
+        return func.attr.value
+    return None
+
+
+def _zips_parameters_of(ctx: RuleContext, cls, attr: str) -> bool:
+    for method in cls.methods.values():
+        for site in method.calls:
+            if isinstance(site.call.func, cst.Name) and site.call.func.value == "zip" and any(
+                    f"{method.self_name}.{attr}." in ctx.module.code(a.value) for a in site.call.args):
+                return True
+    return False
+
+
+def _option_name(ctx: RuleContext, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
+    """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,
+    ``args.mode == "linear"``), else None."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        test = test.left
+    if isinstance(test, cst.Attribute) and any(
+            isinstance(v, ArgsNamespace) for v in ctx.resolver.resolve(test.value, rctx)):
+        return " ".join(ctx.module.code(test).split()) if ctx.module is rctx.scope.module else test.attr.value
+    return None
+
+
+def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
+    """A mode call of the module sits under a test of the same option."""
+    for scope in ctx.module.scopes:
+        for site in scope.calls:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train") and any(
+                    option in ctx.module.code(test) for test, _branch in site.guards):
+                return True
+    return False
 
 
 def _freezing_method(node: cst.CSTNode) -> str:
