@@ -129,6 +129,22 @@ def _stdlib_parse(text: str):
         return None, exc
 
 
+# ``x.cuda(async=True)`` / ``def cuda(self, async=False)``: PyTorch before 0.4 named the argument
+# ``async``, a keyword since Python 3.7. Old training code is full of it.
+_ASYNC_ARGUMENT = re.compile(r"([(,][ \t]*)async([ \t]*=(?!=))")
+
+
+def _legacy_async_names(text: str, tree, error):
+    """The text with ``async`` renamed ``Async`` where it is an argument name (same length: every
+    position stays), when that is all that kept the file from parsing; else everything unchanged.
+    Only the analysis sees the renamed text: a fix must still compile as the file is."""
+    renamed = _ASYNC_ARGUMENT.sub(r"\1Async\2", text)
+    renamed_tree, _ = _stdlib_parse(renamed)
+    if renamed_tree is None:
+        return text, tree, error
+    return renamed, renamed_tree, None
+
+
 def syntax_check(text: str) -> Optional[ast.AST]:
     """The stdlib AST, or None when the running interpreter cannot parse the file."""
     return _stdlib_parse(text)[0]
@@ -338,6 +354,8 @@ def parse(text: str, tree: Optional[ast.AST] = "unset") -> cst.Module:
     error: Optional[BaseException] = None
     if tree == "unset" or tree is None:
         tree, error = _stdlib_parse(text)
+        if tree is None and isinstance(error, SyntaxError) and _ASYNC_ARGUMENT.search(text):
+            text, tree, error = _legacy_async_names(text, tree, error)
     if tree is not None:
         depth = _ast_depth(tree, MAX_NESTING)
         if depth > MAX_NESTING:

@@ -248,3 +248,20 @@ def test_a_global_reassigned_in_the_function_keeps_its_module_value_possible(tmp
     assert analysis.resolver.const(test, analysis.resolver.ctx_for(main)) is None
     plain = next(s for s in module.scopes if s.name == "<module>")
     assert analysis.resolver.const(cst.parse_expression("checkpoint is None"), analysis.resolver.ctx_for(plain)) is True
+
+
+def test_pre_0_4_async_arguments_are_analysed_but_never_fixed(tmp_path):
+    # ``x.cuda(async=True)``: valid before Python 3.7, common in old training code. The analysis reads
+    # a same-length renamed copy; no fix is offered (the fixed file could not be compiled to check it).
+    fixture = Path(__file__).parent / "fixtures" / "BN103" / "pos_legacy_async_argument.py"
+    (path,) = _project(tmp_path, {"old.py": fixture.read_text(encoding="utf-8")})
+    result = lint([path], select=["BN103"])
+    assert not result.errors
+    assert found(result) == _expected([path], "BN103") != set()
+    assert all(f.autofix is None for f in result.findings)
+
+
+def test_async_elsewhere_is_still_a_syntax_error(tmp_path):
+    (path,) = _project(tmp_path, {"bad.py": "import torch\nasync = torch.cuda.is_available()\n"})
+    result = lint([path])
+    assert [e.kind for e in result.errors] == ["parse"] and not result.findings

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .module import Scope
-from .values import ClassRef, Const, Ctx, ExtCall, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
+from .values import ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 ITERABLE_DATASETS = frozenset({"torch.utils.data.IterableDataset", "torch.utils.data.dataset.IterableDataset",
@@ -22,6 +22,19 @@ _RANDOM_SPLITS = frozenset({"torch.utils.data.random_split", "torch.utils.data.d
 _SUBSETS = frozenset({"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"})
 _PERMUTATIONS = frozenset({"numpy.random.permutation", "torch.randperm", "random.sample"})
 _IN_PLACE_SHUFFLES = frozenset({"numpy.random.shuffle", "random.shuffle"})
+# Datasets and tensors made from an array, in the array's order.
+_FROM_ARRAYS = frozenset({"torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset", "torch.tensor",
+                          "torch.from_numpy", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "numpy.array",
+                          "numpy.asarray", "numpy.expand_dims", "numpy.float32", "torch.unsqueeze"})
+
+
+_ROW_KEEPING_METHODS = frozenset({"tolist", "astype", "reshape", "float", "double", "long", "to", "cuda", "copy",
+                                  "squeeze", "unsqueeze", "view", "numpy", "values"})
+
+
+def _row_keeping_method(expr) -> bool:
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+        and expr.func.attr.value in _ROW_KEEPING_METHODS
 
 
 def _is_self_attr(expr, self_name) -> bool:
@@ -159,25 +172,22 @@ class LoaderAnalysis:
         return None
 
     def _randomly_ordered(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> bool:
-        """``random_split(ds, ...)[i]`` or ``Subset(ds, np.random.permutation(n)[:k])``: a dataset whose
-        order is a random permutation, through names and slices."""
-        if depth > 6:
+        """A dataset (or the array it is built from) whose order is a random permutation:
+        ``random_split(ds, ...)[i]``, ``Subset(ds, np.random.permutation(n)[:k])``, ``x[perm]`` with a
+        random ``perm``, ``TensorDataset(x[perm], ...)`` or a project dataset built from such an array,
+        also through names, slices and the return values of project helpers."""
+        if depth > 8:
             return False
-        while isinstance(expr, cst.Subscript) or (
-                isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "tolist"):
-            expr = expr.value if isinstance(expr, cst.Subscript) else expr.func.value
+        while isinstance(expr, cst.Subscript) or _row_keeping_method(expr):
+            if isinstance(expr, cst.Subscript):
+                index = expr.slice[0].slice if len(expr.slice) == 1 else None
+                if isinstance(index, cst.Index) and self._randomly_ordered(index.value, ctx, depth + 1):
+                    return True  # x[perm]: rows in a random order
+                expr = expr.value  # x[:k] keeps x's order
+            else:
+                expr = expr.func.value  # x.astype(...), x.tolist(), x.float(): the same rows
         if isinstance(expr, cst.Name):
-            scope = ctx.scope
-            while scope is not None and expr.value not in scope.bindings:
-                scope = scope.parent
-            if scope is None:
-                return False
-            inner = ctx if scope is ctx.scope else Ctx(scope)
-            if self._shuffled_in_place(expr.value, scope, inner):
-                return True
-            bindings = self.r.visible_bindings(scope, expr.value, expr)
-            return bool(bindings) and all(b.kind == "assign" and b.expr is not None
-                                          and self._randomly_ordered(b.expr, inner, depth + 1) for b in bindings)
+            return self._name_randomly_ordered(expr, ctx, depth)
         if not isinstance(expr, cst.Call):
             return False
         callees = self.r.resolve(expr.func, ctx)
@@ -190,7 +200,48 @@ class LoaderAnalysis:
         if quals & _SUBSETS:
             indices = call_arg(expr, 1, "indices")
             return indices is not None and self._randomly_ordered(indices, ctx, depth + 1)
+        if (classes and len(classes) == len(callees)) or quals & _FROM_ARRAYS:
+            first = call_arg(expr, 0)  # the data a dataset (or tensor) is made of keeps its order
+            return first is not None and self._randomly_ordered(first, ctx, depth + 1)
         return False
+
+    def _name_randomly_ordered(self, expr: cst.Name, ctx: Ctx, depth: int) -> bool:
+        scope = ctx.scope
+        while scope is not None and expr.value not in scope.bindings:
+            scope = scope.parent
+        if scope is None:
+            return False
+        inner = ctx if scope is ctx.scope else Ctx(scope)
+        if self._shuffled_in_place(expr.value, scope, inner):
+            return True
+        bindings = self.r.visible_bindings(scope, expr.value, expr)
+        return bool(bindings) and all(
+            b.kind == "assign" and b.expr is not None and (
+                self._returned_randomly_ordered(b.expr, b.path, inner, depth) if b.path
+                else self._randomly_ordered(b.expr, inner, depth + 1))
+            for b in bindings)
+
+    def _returned_randomly_ordered(self, call, path, ctx: Ctx, depth: int) -> bool:
+        """``x_train, x_test = load_data()``: every return of the helper puts a random-order array there."""
+        if not isinstance(call, cst.Call):
+            return False
+        callees = self.r.resolve(call.func, ctx)
+        funcs = [v for v in callees if isinstance(v, FuncRef)]
+        if not funcs:
+            return self._randomly_ordered(call, ctx, depth + 1)  # ``train, val = random_split(...)``
+        if len(funcs) != 1 or len(callees) != 1 or not funcs[0].scope.returns:
+            return False
+        scope = funcs[0].scope
+        inner = Ctx(scope, self.r.bind_args(scope, call, ctx, funcs[0].bound_self is not None))
+        for ret in scope.returns:
+            for i in path:
+                if not isinstance(ret, (cst.Tuple, cst.List)) or not isinstance(i, int) \
+                        or not -len(ret.elements) <= i < len(ret.elements):
+                    return False
+                ret = ret.elements[i].value
+            if not self._randomly_ordered(ret, inner, depth + 1):
+                return False
+        return True
 
     def _shuffles_itself(self, cls: ClassRef) -> bool:
         """A project dataset whose ``__init__`` shuffles its own list (``random.shuffle(self.files)``)."""

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Tuple
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from ..parsing import syntax_check
 from ..source import Source
 from .cst_fields import FIELDS
 from .names import ImportTable
@@ -121,6 +122,7 @@ class ModuleInfo:
         self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
         self.escaping_names: Optional[set] = None  # names declared global/nonlocal (reaching.py)
         self._positions = None
+        self._compiles: Optional[bool] = None
         _Collector(self).run()
 
     # -- positions -------------------------------------------------------------------
@@ -133,6 +135,13 @@ class ModuleInfo:
 
     def line(self, node: cst.CSTNode) -> int:
         return self.position(node)[0]
+
+    def compiles(self) -> bool:
+        """This interpreter compiles the file's text as it is (a fix to it can be checked). False for a
+        file analysed through a renamed copy (``cuda(async=True)``) or written for a newer Python."""
+        if self._compiles is None:
+            self._compiles = syntax_check(self.source.text) is not None
+        return self._compiles
 
     def code(self, node: cst.CSTNode) -> str:
         return self.tree.code_for_node(node)

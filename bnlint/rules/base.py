@@ -68,6 +68,8 @@ class RuleContext:
         line, col, end_line, end_col = self.module.position(node)
         stmt = self.module.statement_of(node)
         snippet = " ".join(self.module.code(_header(stmt)).split()) if stmt is not None else ""
+        if autofix is not None and not self.module.compiles():
+            autofix = None  # the fixed file could not be checked by compiling it: no fix offered
         if autofix is not None and not autofix.digest:  # the offsets are into this module's text
             autofix = dataclasses.replace(autofix, digest=self.module.source.digest)
         self.findings.append(Finding(
