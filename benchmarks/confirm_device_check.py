@@ -9,7 +9,9 @@ pair in tests/confirm_cases.py (the Python API on models built on cuda, and
 the scripts under `bnlint confirm` with BNLINT_CASE_DEVICE=cuda) plus the
 batch-composition pair of compare(), it prints one row per case and exits 1
 if a harmful case is not confirmed, a correct one is, or a result reports a
-device other than cuda.
+device other than cuda. The pairs cover every measured rule (BN104/BN901,
+BN201-BN204, BN301, BN402-BN406); the BN301 script wraps its model in
+DistributedDataParallel over a one-process gloo group.
 """
 from __future__ import annotations
 

@@ -111,6 +111,57 @@ def _settings(**bn_kwargs):
     return case
 
 
+def _ddp(per_process):
+    def case(device):
+        # One process's batches; world_size as the launcher would give (no process group here).
+        torch.manual_seed(0)
+        model = _mlp().to(device)
+        x, _ = _data(256)
+        return confirm.ddp_batch_sizes(model, x, batch_size=per_process, world_size=4)
+    return case
+
+
+def _bn403(track):
+    def case(device):
+        torch.manual_seed(0)
+        model = _mlp(lambda c: nn.BatchNorm1d(c, track_running_stats=track)).to(device)
+        x, y = _data()
+        _train(model, x, y, device=device)
+        model.eval()
+        return confirm.batch_dependence(model, x[:16].to(device))
+    return case
+
+
+def _critic(norm):
+    return nn.Sequential(nn.Linear(8, 32), nn.LeakyReLU(0.2), nn.Linear(32, 32), norm(32), nn.LeakyReLU(0.2),
+                         nn.Linear(32, 1))
+
+
+def _bn404(norm):
+    def case(device):
+        torch.manual_seed(0)
+        critic = _critic(norm).to(device)
+        real, _ = _data(32)
+        alpha = torch.rand(32, 1)
+        interpolates = alpha * real + (1 - alpha) * torch.randn(32, 8)
+        return confirm.critic_cross_sample(critic, interpolates.to(device))
+    return case
+
+
+def _bn405(dropout_first):
+    def case(device):
+        torch.manual_seed(0)
+        if dropout_first:
+            layers = [nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(64)]
+        else:
+            layers = [nn.Linear(8, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.5)]
+        model = nn.Sequential(*layers, nn.Linear(64, 3)).to(device)
+        x, y = _data()
+        _train(model, x, y, device=device)
+        return confirm.dropout_variance_shift(model, x, batch_size=32)
+    return case
+
+
 API_CASES = {
     "BN201 evaluation in train mode": (_bn201(False), _bn201(True)),
     "BN203 frozen backbone in train mode": (_bn203(False), _bn203(True)),
@@ -119,6 +170,10 @@ API_CASES = {
     "BN204 averaged model without update_bn": (_bn204(False), _bn204(True)),
     "BN402 Keras momentum": (_settings(momentum=0.99), _settings(momentum=0.01)),
     "BN406 eps 0.8": (_settings(eps=0.8), _settings()),
+    "BN301 8 samples per process": (_ddp(8), _ddp(64)),
+    "BN403 eval with track_running_stats=False": (_bn403(False), _bn403(True)),
+    "BN404 BatchNorm in a gradient-penalty critic": (_bn404(nn.BatchNorm1d), _bn404(nn.LayerNorm)),
+    "BN405 dropout before BatchNorm": (_bn405(True), _bn405(False)),
 }
 
 
@@ -225,6 +280,79 @@ for step in range(20):
     opt.step()
 """
 
+_DDP = _HEAD + """
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+model = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3)).to(DEVICE)
+model = DDP(model, device_ids=[0] if DEVICE.startswith("cuda") else None)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(20):
+    x, y = torch.randn(PER_PROCESS, 8).to(DEVICE), torch.randint(0, 3, (PER_PROCESS,)).to(DEVICE)
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+_UNTRACKED = _HEAD + """
+model = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32, track_running_stats=TRACK), nn.ReLU(),
+                      nn.Linear(32, 3)).to(DEVICE)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+data = [((torch.randn(32, 8) * 2 + 1).to(DEVICE), torch.randint(0, 3, (32,)).to(DEVICE)) for _ in range(4)]
+for epoch in range(3):
+    model.train()
+    for x, y in data:
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        for x, y in data[:2]:
+            accuracy = (model(x[:16]).argmax(1) == y[:16]).float().mean()
+"""
+
+_WGAN_GP = _HEAD + """
+G = nn.Sequential(nn.Linear(4, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 8)).to(DEVICE)
+D = nn.Sequential(nn.Linear(8, 32), nn.LeakyReLU(0.2), nn.Linear(32, 32), NORM, nn.LeakyReLU(0.2),
+                  nn.Linear(32, 1)).to(DEVICE)
+opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9))
+opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9))
+for step in range(20):
+    real = (torch.randn(32, 8) * 2 + 1).to(DEVICE)
+    fake = G(torch.randn(32, 4).to(DEVICE)).detach()
+    alpha = torch.rand(32, 1).to(DEVICE)
+    interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = D(interpolates)
+    grads = torch.autograd.grad(outputs=scores, inputs=interpolates, grad_outputs=torch.ones_like(scores),
+                                create_graph=True)[0]
+    penalty = ((grads.norm(2, dim=1) - 1) ** 2).mean()
+    loss_d = D(fake).mean() - D(real).mean() + 10 * penalty
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = -D(G(torch.randn(32, 4).to(DEVICE))).mean()
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+"""
+
+_DROPOUT = _HEAD + """
+model = nn.Sequential(
+    nn.Linear(8, 64),
+    LAYERS,
+    nn.Linear(64, 3),
+).to(DEVICE)
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for step in range(20):
+    x, y = (torch.randn(32, 8) * 2 + 1).to(DEVICE), torch.randint(0, 3, (32,)).to(DEVICE)
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
 SCRIPT_CASES = {
     "BN203 frozen backbone in train mode": dict(
         rule="BN203", line="backbone.requires_grad_(False)", harmful=_FROZEN,
@@ -260,5 +388,22 @@ SCRIPT_CASES = {
         rule="BN406", line="model = nn.Sequential(",
         harmful=_SETTINGS.replace("NORM", "nn.BatchNorm1d(16, 0.8)"),
         correct=_SETTINGS.replace("NORM", "nn.BatchNorm1d(16, momentum=0.2)"),
+    ),
+    "BN301 DDP with 8 samples per process": dict(
+        rule="BN301", line="model = DDP(",
+        harmful=_DDP.replace("PER_PROCESS", "8"), correct=_DDP.replace("PER_PROCESS", "32"),
+    ),
+    "BN403 eval with track_running_stats=False": dict(
+        rule="BN403", line="model.eval()",
+        harmful=_UNTRACKED.replace("TRACK", "False"), correct=_UNTRACKED.replace("TRACK", "True"),
+    ),
+    "BN404 BatchNorm in a gradient-penalty critic": dict(
+        rule="BN404", line="grads = torch.autograd.grad(",
+        harmful=_WGAN_GP.replace("NORM", "nn.BatchNorm1d(32)"), correct=_WGAN_GP.replace("NORM", "nn.LayerNorm(32)"),
+    ),
+    "BN405 dropout before BatchNorm": dict(
+        rule="BN405", line="nn.Dropout(0.5),",
+        harmful=_DROPOUT.replace("LAYERS", "nn.ReLU(),\n    nn.Dropout(0.5),\n    nn.BatchNorm1d(64)"),
+        correct=_DROPOUT.replace("LAYERS", "nn.BatchNorm1d(64),\n    nn.ReLU(),\n    nn.Dropout(0.5)"),
     ),
 }

@@ -1,8 +1,9 @@
 """The measures beyond batch composition (BN104/BN901, BN201, BN202, BN203, BN204,
-BN402, BN406): one harmful case that must be confirmed and one correct case that
-must not, for the Python API and for `bnlint confirm SCRIPT`, on tiny real models
-and synthetic data (CPU, seconds each). The cases are in ``CASES`` so that
-benchmarks/confirm_device_check.py can run the same pairs on CUDA."""
+BN301, BN402, BN403, BN404, BN405, BN406): one harmful case that must be confirmed
+and one correct case that must not, for the Python API and for `bnlint confirm
+SCRIPT`, on tiny real models and synthetic data (CPU, seconds each). The cases are
+in ``tests/confirm_cases.py`` so that benchmarks/confirm_device_check.py can run the
+same pairs on CUDA."""
 from __future__ import annotations
 
 import copy
@@ -21,6 +22,7 @@ from bnlint.confirm import ConfirmResult, attach_verdicts, finding_key  # noqa: 
 from bnlint.confirm.cli import confirm_command  # noqa: E402
 from bnlint.findings import Finding  # noqa: E402
 from tests.confirm_cases import API_CASES, SCRIPT_CASES  # noqa: E402
+from tests.helpers import lint  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -117,6 +119,12 @@ def test_script_case_pair(tmp_path, name):
         verdict = for_rule(ConfirmResult.from_json(report).site(near["label"]), rule).verdict
     assert verdict == "confirmed", near
     assert status == 1
+    # `bnlint check --confirm`: the static finding of the rule gets that verdict and number.
+    findings = lint([path], select=[rule]).findings
+    assert findings, "the static rule must fire on the harmful case"
+    attached = attach_verdicts(findings, ConfirmResult.from_json(report))
+    assert [site.verdict for site in attached.values()] == ["confirmed"] * len(findings), attached
+    assert all(site.rule == rule and site.value is not None for site in attached.values())
     path, status, report = run_confirm(tmp_path, case["correct"], "correct.py")
     assert report["status"] == "ok", report["message"]
     assert all(s["verdict"] != "confirmed" for s in report["sites"]), report["sites"]
@@ -218,3 +226,159 @@ def test_scripts_that_never_step_still_get_bn201_and_bn104_rows(tmp_path):
     assert site["rule"] == "BN104" and site["value"] == 1
     assert site["line"] == line_of(path, "loader = DataLoader(")
     assert "Expected more than 1 value per channel" in report["message"]
+
+
+# --- the measures of BN301, BN403, BN404, BN405 --------------------------------------
+
+
+def _untouched(model):
+    """A check that ``model``'s state (parameters, BN buffers) and modes did not change."""
+    state = copy.deepcopy(model.state_dict())
+    modes = [m.training for m in model.modules()]
+
+    def check():
+        assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+        assert [m.training for m in model.modules()] == modes
+
+    return check
+
+
+def test_new_api_measures_leave_the_model_as_it_was():
+    untracked = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16, track_running_stats=False), nn.Linear(16, 3))
+    critic = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    dropout = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.5), nn.BatchNorm1d(16), nn.Linear(16, 3))
+    x = torch.randn(32, 8) + 1
+    for model, measure in ((untracked, lambda m: confirm.batch_dependence(m, x)),
+                           (critic, lambda m: confirm.critic_cross_sample(m, x)),
+                           (dropout, lambda m: confirm.dropout_variance_shift(m, x)),
+                           (critic, lambda m: confirm.ddp_batch_sizes(m, x))):
+        check = _untouched(model)
+        rng = torch.get_rng_state()
+        assert measure(model).status == "ok"
+        check()
+        assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_ddp_batch_sizes_reports_what_sync_bn_would_see(monkeypatch):
+    """Per-process N per plain BN layer; SyncBatchNorm layers are not judged; the world size
+    comes from the argument, else WORLD_SIZE (torch.distributed is not initialised here)."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 36, 8),
+                          nn.SyncBatchNorm(8))
+    batches = [torch.randn(6, 1, 8, 8), torch.randn(4, 1, 8, 8)]
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    (site,) = confirm.ddp_batch_sizes(model, batches).sites
+    assert site.rule == "BN301" and site.value == 4 and site.verdict == "confirmed"
+    assert site.details["layers"] == {"1": {"n": 4, "nhw": 144, "sync_n": None}}
+    assert site.details["sync_bn_layers"] == ["4"] and "world size unknown" in site.note
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    (site,) = confirm.ddp_batch_sizes(model, batches).sites
+    assert site.details["world_size"] == 8 and site.details["world_size_from"] == "WORLD_SIZE"
+    assert site.details["sync_bn_would_see"] == 32 and "N × 8 = 32" in site.reference
+    (site,) = confirm.ddp_batch_sizes(model, [torch.randn(16, 1, 8, 8)], world_size=2).sites
+    assert site.verdict == "inconclusive" and site.details["sync_bn_would_see"] == 32
+    assert "9 to 31 samples" in site.meaning
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    result = confirm.ddp_batch_sizes(synced, batches)
+    assert result.status == "error" and "every BN layer is SyncBatchNorm" in result.message
+
+
+def test_batch_dependence_is_zero_with_running_statistics_and_grows_as_batches_shrink():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32, track_running_stats=False), nn.ReLU(),
+                          nn.Linear(32, 3))
+    x = torch.randn(256, 8) * 2 + 1
+    gaps = [confirm.batch_dependence(model, x[:n]).sites[0].value for n in (8, 32, 256)]
+    assert gaps[0] > gaps[1] > gaps[2] > 0, gaps
+    tracked = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
+    (site,) = confirm.batch_dependence(tracked, x[:8]).sites
+    assert site.value < 1e-5 and site.verdict == "not confirmed"
+    assert confirm.batch_dependence(model, x[:3]).status == "error"  # halves of one sample
+
+
+def test_critic_cross_sample_is_zero_with_bn_in_eval_mode():
+    """A critic whose BN layers are in eval mode (frozen statistics) treats each sample on
+    its own: the rule's known false positive measures 0."""
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+    x = torch.randn(16, 8)
+    (train,) = confirm.critic_cross_sample(critic, x).sites
+    assert train.verdict == "confirmed" and train.details["train_mode_bn_layers"] == 1
+    # A linear head right after BN: the summed outputs do not depend on the input at all.
+    assert train.value > 0.5 and len(train.details["per_sample"]) == 4
+    (frozen,) = confirm.critic_cross_sample(critic.eval(), x).sites
+    assert frozen.value == 0 and frozen.verdict == "not confirmed"
+    assert frozen.note == "the critic's BN layers were in eval mode"
+
+
+def test_variance_shift_is_one_minus_p_for_zero_mean_inputs():
+    """Dropout(p) on zero-mean activations: var(off) / var(on) = 1 - p (Li et al. 2019)."""
+    torch.manual_seed(0)
+    ratios = {}
+    for p in (0.3, 0.05):
+        model = nn.Sequential(nn.Linear(8, 64, bias=False), nn.Dropout(p), nn.BatchNorm1d(64), nn.Linear(64, 3))
+        (site,) = confirm.dropout_variance_shift(model, torch.randn(512, 8), batch_size=128).sites
+        ratios[p] = site
+        assert site.details["layers"]["2"]["dropout"] == "1"
+    assert abs(ratios[0.3].value - 0.7) < 0.05 and ratios[0.3].verdict == "confirmed"
+    assert abs(ratios[0.05].value - 0.95) < 0.05 and ratios[0.05].verdict == "not confirmed"
+
+
+def test_live_measures_leave_the_script_unchanged():
+    """BN403's halves and BN404's penalty measure run inside the script's own calls: the
+    outputs, gradients, BN buffers and random stream are those of an untraced run."""
+    from bnlint.confirm.tracer import Recorder
+
+    torch.manual_seed(0)
+    untracked = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16, track_running_stats=False), nn.Dropout(0.2),
+                              nn.Linear(16, 3))
+    critic = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    x = torch.randn(16, 8) * 2 + 1
+
+    def script(models):
+        model, net = models
+        torch.manual_seed(1)
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+        inputs = (x * 0.5).requires_grad_(True)
+        scores = net(inputs)
+        grads = torch.autograd.grad(scores, inputs, torch.ones_like(scores), create_graph=True)[0]
+        return out, grads.detach(), torch.rand(3), copy.deepcopy(net.state_dict())
+
+    plain = script(copy.deepcopy((untracked, critic)))
+    recorder = Recorder(steps=10, probe=4, max_seconds=60, cap_samples=128, cap_bytes=2**24,
+                        on_stop=lambda recorder, how: None)
+    recorder.install()
+    try:
+        traced = script((untracked, critic))
+    finally:
+        recorder.uninstall()
+    for a, b in zip(plain[:3], traced[:3]):
+        assert torch.equal(a, b)
+    assert all(torch.equal(plain[3][k], v) for k, v in traced[3].items())
+    (call,) = recorder.batch_calls
+    assert call.gap > 0.05 and call.samples == 16 and call.switched is not None
+    (penalty,) = recorder.penalties
+    assert penalty.share > 0.05 and penalty.train_bn == 1
+
+
+def test_inference_script_gets_its_bn403_row(tmp_path):
+    """No optimizer: the eval-mode calls of a model without running statistics are still
+    measured, and reported at the eval() line, on the model's device."""
+    path, status, report = run_confirm(tmp_path, """
+        import torch
+        from torch import nn
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8, track_running_stats=False), nn.ReLU(),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+        model.eval()
+        with torch.no_grad():
+            for _ in range(3):
+                print(model(torch.rand(8, 3, 16, 16) + torch.arange(8.0).view(8, 1, 1, 1)).argmax(1))
+    """, "infer.py")
+    assert status == 1 and report["status"] == "ok", report
+    (site,) = report["sites"]
+    assert site["rule"] == "BN403" and site["verdict"] == "confirmed" and site["calls"] == 3
+    assert site["line"] == line_of(path, "model.eval()")
+    assert line_of(path, "print(model(") in [int(s.rsplit(":", 1)[1]) for s in site["inner_sites"]]
+    assert report["device"] == "cpu" and "before a training step" in report["message"]

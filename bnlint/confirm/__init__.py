@@ -5,7 +5,8 @@ This is the only part of bnlint that imports torch and the only part that runs
 user code. ``import bnlint.confirm`` stays cheap: torch is loaded on first use of
 :func:`compare`, :func:`compare_loader` and the other measures (:func:`batch_sizes`,
 :func:`compare_modes`, :func:`frozen_bn_drift`, :func:`averaged_bn_gap`,
-:func:`bn_settings`); without torch they raise
+:func:`bn_settings`, :func:`ddp_batch_sizes`, :func:`batch_dependence`,
+:func:`critic_cross_sample`, :func:`dropout_variance_shift`); without torch they raise
 :class:`TorchMissing` saying ``pip install 'bnlint[confirm]'``.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from .result import ConfirmResult, SiteResult
 from .verdict import CONFIRM_AT, CONFIRMED, INCONCLUSIVE, INCONCLUSIVE_AT, NOT_CONFIRMED
 
 _LAZY = {"compare", "compare_loader", "compare_modes", "frozen_bn_drift", "batch_sizes",
-         "averaged_bn_gap", "bn_settings"}
+         "averaged_bn_gap", "bn_settings", "ddp_batch_sizes", "batch_dependence", "critic_cross_sample",
+         "dropout_variance_shift"}
 
 
 def __getattr__(name):
@@ -40,11 +42,15 @@ __all__ = [
     "TorchMissing",
     "attach_verdicts",
     "averaged_bn_gap",
+    "batch_dependence",
     "batch_sizes",
     "bn_settings",
     "compare",
     "compare_loader",
     "compare_modes",
+    "critic_cross_sample",
+    "ddp_batch_sizes",
+    "dropout_variance_shift",
     "frozen_bn_drift",
     "finding_key",
 ]

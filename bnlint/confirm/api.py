@@ -8,6 +8,10 @@ no script to run.
     frozen_bn_drift(model, loader, steps=8)     # frozen BN layers' running statistics (BN203)
     averaged_bn_gap(swa_model, loader)          # stored vs re-estimated BN buffers (BN204)
     bn_settings(model, batch)                   # momentum and eps in effect (BN402/BN406)
+    ddp_batch_sizes(model, loader, world_size=8)  # per-process batch at BN vs SyncBN's (BN301)
+    batch_dependence(model, batch)              # eval outputs: whole batch vs its halves (BN403)
+    critic_cross_sample(critic, batch)          # penalty gradients from other samples (BN404)
+    dropout_variance_shift(model, loader)       # BN input variance, dropout off / on (BN405)
 
 Every function measures on a deep copy of the model (or restores what it
 changed) and returns a :class:`ConfirmResult` whose sites carry the rule, its
@@ -24,11 +28,13 @@ from torch import nn
 
 from .aggregate import group_by_site, summarize
 from .loaders import NotSampleable, default_input, random_batches
-from .measures import (channel_var, eps_shrink, frozen_layers, mode_gap, refreshed_gap, snapshot,
-                       stat_drift)
-from .replay import Call, measure, model_device
+from .measures import (batch_slice, channel_var, cross_sample_share, eps_shrink, frozen_layers, halves_gap,
+                       is_synced, leading_size, mode_gap, refreshed_gap, smallest_batches, snapshot,
+                       stat_drift, untracked_layers)
+from .measures import world_size as distributed_world_size
+from .replay import Call, measure, model_device, replica
 from .result import ConfirmResult, SiteResult
-from .sites import measured
+from .sites import batch_dependence_site, ddp_site, measure_variance_shift, measured, penalty_site, variance_shift_site
 from .stats import bn_layers
 
 Batches = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -265,32 +271,7 @@ def batch_sizes(model: nn.Module, batches: Any, steps: int = 8, *,
     start = time.perf_counter()
     device = model_device(model)
     inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
-    net = copy.deepcopy(model)
-    layers = bn_layers(net)
-    seen: Dict[str, Tuple[int, int]] = {}
-
-    def hook(name):
-        def record(bn, args):
-            x = args[0]
-            n, nhw = int(x.shape[0]), x.numel() // max(1, int(x.shape[1]))
-            old = seen.get(name, (n, nhw))
-            seen[name] = (min(old[0], n), min(old[1], nhw))
-        return record
-
-    handles = [bn.register_forward_pre_hook(hook(name)) for name, bn in layers]
-    net.eval()
-    for _, bn in layers:
-        bn.train()
-    try:
-        with torch.no_grad():
-            for x in inputs:
-                try:
-                    _call(forward, x)(net)
-                except ValueError:  # "Expected more than 1 value per channel when training"
-                    pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    seen = smallest_batches(copy.deepcopy(model), [_call(forward, x) for x in inputs])
     if not seen:
         return ConfirmResult.failure("no BN layer ran in train mode on these batches")
     calls = [Call(run=_call(forward, x), site="model", step=i, samples=len(x) if hasattr(x, "__len__") else 0)
@@ -381,3 +362,91 @@ def bn_settings(model: nn.Module, batch: Any = None, *,
             details={"eps": bn.eps},
         ))
     return _result(sites, start, device)
+
+
+def ddp_batch_sizes(model: nn.Module, batches: Any, steps: int = 8, *,
+                    world_size: Optional[int] = None,
+                    batch_size: Optional[int] = None,
+                    input_fn: Optional[Callable[[Any], Any]] = None,
+                    forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN301: the per-process batch each plain (not Sync) BN layer normalizes over in train
+    mode, over these batches (one process's loader, say), and what SyncBatchNorm would see:
+    N × ``world_size`` (default: torch.distributed's world size when it is initialised,
+    else the WORLD_SIZE variable; unknown otherwise, and N is then per process).
+    ``model`` may be the ``DistributedDataParallel`` wrapper or the model itself.
+    Judged on the smallest N: 8 or fewer confirms, 32 or more does not."""
+    start = time.perf_counter()
+    inner = getattr(model, "module", model)
+    device = model_device(inner)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    net = copy.deepcopy(inner)
+    synced = [name for name, bn in bn_layers(net) if is_synced(bn)]
+    seen = smallest_batches(net, [_call(forward, x) for x in inputs])
+    plain = {name: sizes for name, sizes in seen.items() if name not in synced}
+    if not plain:
+        why = "every BN layer is SyncBatchNorm" if synced and seen else "no BN layer ran in train mode"
+        return ConfirmResult.failure(f"nothing for BN301 to measure: {why} on these batches")
+    source = "argument"
+    if world_size is None:
+        world_size, source = distributed_world_size(getattr(model, "process_group", None))
+    site = ddp_site(None, plain, world_size, source, label="model", model=type(inner).__name__,
+                    calls=len(inputs), synced=synced)
+    return _result([site], start, device, len(inputs))
+
+
+def batch_dependence(model: nn.Module, batch: Any, *,
+                     forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN403: the model's eval-mode outputs on ``batch`` (4 samples or more) vs on its two
+    halves, evaluated separately: the same samples, half the batch size. BN layers with
+    running statistics give 0; those built with track_running_stats=False normalize each
+    batch by its own statistics and give a gap. Measured on a copy in eval mode."""
+    start = time.perf_counter()
+    device = model_device(model)
+    x = _to(batch, device) if isinstance(batch, torch.Tensor) else batch
+    n = leading_size(x)
+    net = copy.deepcopy(model).eval()
+    run = forward or (lambda m, b: m(b))
+    gaps = [halves_gap(lambda s, e: run(net, batch_slice(x, n, s, e)), n)]
+    if gaps[0][0] is None:
+        return ConfirmResult.failure(f"batch_dependence() needs a batch of at least 4 samples (got {n})")
+    layers = [name for name, _ in untracked_layers(net)]
+    site = batch_dependence_site(None, gaps, layers=layers, samples=n, label="model", model=type(model).__name__)
+    return _result([site], start, device, 1)
+
+
+def critic_cross_sample(critic: nn.Module, batch: Any, *,
+                        forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN404: how much of the gradient a per-sample gradient penalty takes for each sample
+    comes from the other samples' critic outputs, on ``batch`` (the interpolates, say).
+    Measured on a copy of the critic in its current modes (train mode, as when the
+    penalty is computed): 0 for a critic without BN in train mode."""
+    start = time.perf_counter()
+    device = model_device(critic)
+    run = forward or (lambda m, b: m(b))
+    with replica(critic) as net:
+        share, details = cross_sample_share(lambda x: run(net, x), _to(batch, device))
+        layers = bn_layers(net)
+        train_bn = sum(bn.training for _, bn in layers)
+    if share is None:
+        return ConfirmResult.failure("critic_cross_sample() needs a batch of 2 or more samples whose "
+                                     "critic output depends on them")
+    site = penalty_site(None, [(share, details)], train_bn=train_bn, bn=len(layers), label="model",
+                        model=type(critic).__name__)
+    return _result([site], start, device, 1)
+
+
+def dropout_variance_shift(model: nn.Module, batches: Any, steps: int = 4, *,
+                           batch_size: Optional[int] = None,
+                           input_fn: Optional[Callable[[Any], Any]] = None,
+                           forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN405: for each BN layer whose input is a dropout module's output, the per-channel
+    variance of that input with dropout off (as in eval mode) over with dropout on (as BN's
+    statistics were computed in training), everything else as in training; median over
+    channels, worst layer. 1 means no shift; plain dropout before BN gives about 1 - p.
+    Measured on a copy, over the first ``steps`` batches."""
+    start = time.perf_counter()
+    device = model_device(model)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    shifts = measure_variance_shift(model, [_call(forward, x) for x in inputs])
+    site = variance_shift_site(None, shifts, label="model", model=type(model).__name__, calls=len(inputs))
+    return _result([site], start, device, len(inputs))

@@ -11,7 +11,11 @@ that measure it (``RULE_KINDS``):
 - BN104/BN901: the batch-size site of the model (at its loader, or its call);
 - BN201: the no-grad call; BN202: the training call that ran in eval mode;
 - BN203: the freeze (``requires_grad_(False)``) or the frozen layers' call;
-- BN204: the ``AveragedModel(...)`` line; BN402/BN406: the line that built the layer.
+- BN204: the ``AveragedModel(...)`` line; BN402/BN406: the line that built the layer;
+- BN301: the ``DistributedDataParallel(...)`` line;
+- BN403: the ``eval()`` line that put the layers in eval mode, else the evaluation call;
+- BN404: the ``autograd.grad(..., create_graph=True)`` line;
+- BN405: the line that built the dropout (else the model's call).
 
 A site's own places are its line and its nested lines (``inner_sites``).
 Sites of the rules whose finding may sit far from the measured line (a
@@ -42,10 +46,14 @@ RULE_KINDS = {
     "BN204": ("averaged",),
     "BN402": ("momentum",),
     "BN406": ("eps",),
+    "BN301": ("ddp-batch",),
+    "BN403": ("batch-dependence",),
+    "BN404": ("penalty",),
+    "BN405": ("variance-shift",),
 }
 MATCHED_CODES = tuple(RULE_KINDS)
 # Rules whose finding can sit far from the measured line: nearest site in the same file.
-FILE_WIDE = ("BN104", "BN901", "BN202", "BN203", "BN204")
+FILE_WIDE = ("BN104", "BN901", "BN202", "BN203", "BN204", "BN403")
 MAX_DISTANCE = 40  # lines; beyond this a site is about some other code
 
 FindingKey = Tuple[str, str, int]

@@ -19,7 +19,8 @@ class SiteResult:
 
     # "call" (forward call site) | "loader" | "source" (compare() input): batch composition;
     # "eval-call" (BN201), "eval-training" (BN202), "frozen" (BN203), "averaged" (BN204),
-    # "batch-size" (BN104/BN901), "momentum" (BN402), "eps" (BN406).
+    # "batch-size" (BN104/BN901), "momentum" (BN402), "eps" (BN406), "ddp-batch" (BN301),
+    # "batch-dependence" (BN403), "penalty" (BN404), "variance-shift" (BN405).
     kind: str
     label: str  # "train.py:42", or the source name given to compare()
     verdict: str

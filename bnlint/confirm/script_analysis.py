@@ -10,7 +10,10 @@ Two checks:
 
 And the measures of ``sites.py`` from what the recorder watched: BN104/BN901
 batch sizes, BN201 no-grad calls, BN202 training in eval mode, BN203 frozen
-layers' drift, BN204 averaged models, BN402/BN406 momentum and eps in effect.
+layers' drift, BN204 averaged models, BN301 per-process batches under DDP,
+BN402/BN406 momentum and eps in effect, BN403 eval outputs that depend on the
+batch, BN404 gradient penalties, and BN405 (measured here, after the stop, by
+replaying recorded training calls with dropout on and off).
 
 A call site's verdict is worded for the rule it most likely stands for: BN102
 for a discriminator (one logit per sample, several calls per step), BN103 for
@@ -26,7 +29,8 @@ from .frames import format_site
 from .loaders import NotSampleable, random_batches, tensor_leaves
 from .replay import Call, measure, model_device
 from .result import ConfirmResult, SiteResult, display_path
-from .sites import averaged_sites, batch_size_sites, eval_call_sites, eval_training_sites, frozen_sites, setting_sites
+from .sites import (averaged_sites, batch_dependence_sites, batch_size_sites, ddp_sites, eval_call_sites,
+                    eval_training_sites, frozen_sites, penalty_sites, setting_sites, variance_shift_sites)
 from .tracer import RecordedCall, Recorder
 
 
@@ -137,9 +141,9 @@ def analyse(recorder: Recorder) -> Tuple[List[SiteResult], Optional[str]]:
                 if info.created or info.iterated:
                     loader_of.setdefault(id(model), info.created or info.iterated)
         sites += [_loader_site(model, group, recorder) for group in by_loader.values()]
-    sites += measured_sites(recorder, sites, loader_of)
-    if device is None:
-        device = next((str(model_device(w.layer)) for w in recorder.layers.values()), None)
+    sites += measured_sites(recorder, sites, loader_of, probe_calls=calls)
+    if device is None and early_model(recorder) is not None:
+        device = str(model_device(early_model(recorder)))
     sites.sort(key=lambda s: (s.path, s.line, s.kind))
     return sites, device
 
@@ -156,8 +160,10 @@ def _loaders_of(calls: List[RecordedCall]) -> Dict[int, tuple]:
 
 
 def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: Dict[int, tuple],
-                   completed: Optional[int] = None) -> List[SiteResult]:
-    """The sites of the rules beyond batch composition (see ``sites.py``)."""
+                   completed: Optional[int] = None, probe_calls: Optional[List[RecordedCall]] = None
+                   ) -> List[SiteResult]:
+    """The sites of the rules beyond batch composition (see ``sites.py``). BN405 replays
+    ``probe_calls`` (the recorded training calls; none: not measured)."""
     if completed is None:
         limit = recorder.seq if recorder.limit_seq is None else recorder.limit_seq
         completed = recorder.completed_steps(limit)
@@ -169,12 +175,19 @@ def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: 
         + eval_call_sites(recorder.eval_calls)
         + eval_training_sites(recorder.eval_training, recorder.eval_training_models, completed)
         + averaged_sites(recorder.averaged)
+        + ddp_sites(recorder.ddp, recorder.layers)
+        + batch_dependence_sites(recorder.batch_calls)
+        + penalty_sites(recorder.penalties)
+        # A replay after the stop: left out with the batch recording only (benchmarks compare).
+        + (variance_shift_sites(probe_calls or [], recorder.dropouts) if recorder.measures else [])
     )
 
 
 def early_model(recorder: Recorder):
-    for call in recorder.eval_calls:
-        return call.model
+    """A module the run measured, to tell the device by."""
+    for watched in (recorder.eval_calls, recorder.batch_calls, recorder.penalties):
+        for call in watched:
+            return call.model
     for watch in recorder.layers.values():
         return watch.layer
     return None
@@ -186,18 +199,18 @@ def result_from(recorder: Recorder, how: str, reason: str, seconds: float, scrip
     completed = recorder.completed_steps(limit)
     common = dict(seconds=seconds, script=script, steps=completed)
     if completed == 0:
-        # No training step, but an inference script's no-grad calls (BN201) or a batch of
-        # one sample that crashed BN (BN104) were measured: report those.
+        # No training step, but an inference script's no-grad and eval-mode calls (BN201,
+        # BN403) or a batch of one sample that crashed BN (BN104) were measured: report those.
         early = [
             site for site in measured_sites(recorder, [], _loaders_of(recorder.calls), 0)
-            if site.kind == "eval-call" or (site.kind == "batch-size" and site.rule == "BN104")
+            if site.kind in ("eval-call", "batch-dependence") or (site.kind == "batch-size" and site.rule == "BN104")
         ]
         if early:
             ended = f"with an error ({reason})" if reason else "normally"
             return ConfirmResult(
                 status="ok",
                 message=f"the script ended {ended} before a training step; measured its "
-                        "no-grad calls and batch sizes only",
+                        "evaluation calls and batch sizes only",
                 sites=sorted(early, key=lambda s: (s.path, s.line, s.kind)),
                 device=str(model_device(early_model(recorder))) if early_model(recorder) is not None else "",
                 **common,

@@ -1,18 +1,23 @@
 """From what the recorder watched to one verdict per place, for the rules beyond
-batch composition (BN104/BN901, BN201, BN202, BN203, BN204, BN402, BN406).
+batch composition (BN104/BN901, BN201, BN202, BN203, BN204, BN301, BN402, BN403,
+BN404, BN405, BN406).
 
 Each site carries its rule, its number (``value``) and per-layer details; the
-verdict comes from the rule's thresholds in ``verdict.MEASURES``.
+verdict comes from the rule's thresholds in ``verdict.MEASURES``. The builders
+named ``*_site`` make one rule's site from its numbers; script mode (the
+``*_sites`` functions here) and the Python API (``api.py``) both use them.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from torch import nn
 
 from .frames import format_site
-from .measures import eps_shrink, median, snapshot, stat_drift
+from .measures import (eps_shrink, fed_by_dropout, is_synced, median, snapshot, stat_drift,
+                       variance_shift)
 from .result import SiteResult, display_path
+from .stats import bn_layers
 from .verdict import judge, meaning
 
 
@@ -217,4 +222,198 @@ def averaged_sites(averaged: Iterable) -> List[SiteResult]:
             reference="eval outputs after re-estimating BN buffers on the source model's recorded batches",
             details={"use_buffers": watch.use_buffers, "update_bn_called": watch.updated},
         ))
+    return out
+
+
+# ----- BN301 --------------------------------------------------------------------------
+
+
+def ddp_site(site, sizes: Dict[str, Tuple[int, int]], world: Optional[int], source: str, *,
+             inner=(), label: Optional[str] = None, model: str = "", calls: int = 0,
+             synced: Sequence[str] = ()) -> Optional[SiteResult]:
+    """BN301: ``sizes`` maps each plain (not Sync) BN layer of a DDP model to the smallest
+    (N, N·H·W) it saw per process in train mode; ``world`` processes would share a
+    SyncBatchNorm's statistics (None: unknown). None when no plain layer ran."""
+    if not sizes:
+        return None
+    worst = min(sizes, key=lambda k: sizes[k])
+    smallest = sizes[worst][0]
+    layers = {name: {"n": n, "nhw": nhw, "sync_n": n * world if world else None}
+              for name, (n, nhw) in sizes.items()}
+    if world is None:
+        would = "N × the number of processes"
+        note = ("world size unknown (torch.distributed not initialised, no WORLD_SIZE): N is each "
+                "process's batch; SyncBatchNorm would see N × the number of processes")
+    elif world == 1:
+        would = "the same N in this one-process run, N × W with W processes"
+        note = ("world size 1 in this run: N is what each process's BN sees at any world size; "
+                "SyncBatchNorm would see N × W with W processes")
+    else:
+        would = f"N × {world} = {smallest * world}"
+        note = ""
+    return measured(
+        "BN301", "ddp-batch", site, smallest, inner=inner, label=label,
+        worst_layer=f"{worst}: N={smallest}, N·H·W={sizes[worst][1]}", samples=smallest,
+        model=model, calls=calls, note=note,
+        reference=f"per-process batches at the plain BN layers in train mode; SyncBatchNorm would see {would}",
+        details={"layers": layers, "world_size": world, "world_size_from": source,
+                 "sync_bn_would_see": smallest * world if world else None, "sync_bn_layers": list(synced)},
+    )
+
+
+def ddp_sites(ddp_watches: Iterable, layer_watches: Dict[nn.Module, Any]) -> List[SiteResult]:
+    """Per ``DistributedDataParallel(...)`` line: the per-process batch sizes its model's plain
+    BN layers saw in train mode (from the layer watches)."""
+    out = []
+    for watch in ddp_watches:
+        sizes, synced, calls, inner = {}, [], 0, set()
+        for name, bn in watch.module.named_modules():
+            if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or not bn.track_running_stats:
+                continue
+            if is_synced(bn):
+                synced.append(name)
+                continue
+            layer = layer_watches.get(bn)
+            if layer is None or layer.min_n is None:
+                continue
+            sizes[name or type(watch.module).__name__] = (layer.min_n, layer.min_nhw)
+            calls = max(calls, layer.calls)
+            inner |= layer.sites
+        site = ddp_site(watch.created, sizes, watch.world, watch.world_from, inner=inner, calls=calls,
+                        model=type(watch.module).__name__, synced=synced)
+        if site is not None:
+            out.append(site)
+    return out
+
+
+# ----- BN403 --------------------------------------------------------------------------
+
+
+def batch_dependence_site(site, gaps: Sequence[Tuple[Optional[float], Optional[float]]], *,
+                          layers: Sequence[str], samples: int, inner=(), label: Optional[str] = None,
+                          model: str = "") -> SiteResult:
+    """BN403: eval outputs on the batch vs on its two halves, median over the measured calls."""
+    gap = median([g for g, _ in gaps])
+    return measured(
+        "BN403", "batch-dependence", site, gap, inner=inner, label=label,
+        worst_layer=", ".join(layers[:3]) + (f" (+{len(layers) - 3})" if len(layers) > 3 else ""),
+        samples=samples, calls=len(gaps), model=model,
+        reference="eval outputs of the same samples evaluated in two half-size batches",
+        details={"flipped": median([f for _, f in gaps]), "untracked_layers": list(layers),
+                 "gaps": [None if g is None else round(g, 5) for g, _ in gaps]},
+        note="" if layers else "no BN layer without running statistics",
+    )
+
+
+def batch_dependence_sites(calls: Iterable) -> List[SiteResult]:
+    """Eval-mode calls of models with BN layers without running statistics, grouped per
+    model and ``eval()`` line (the evaluation calls are inner sites)."""
+    groups: Dict[Tuple[int, object], list] = {}
+    for call in calls:
+        groups.setdefault((id(call.model), call.switched or call.site), []).append(call)
+    out = []
+    for (_, site), group in groups.items():
+        model = group[0].model
+        out.append(batch_dependence_site(
+            site, [(c.gap, c.flipped) for c in group], inner={c.site for c in group},
+            layers=[layer_name(model, bn) for bn in group[0].layers],
+            samples=int(median([c.samples for c in group]) or 0), model=type(model).__name__,
+        ))
+    return out
+
+
+# ----- BN404 --------------------------------------------------------------------------
+
+
+def penalty_site(site, measures: Sequence[Tuple[Optional[float], Dict[str, Any]]], *,
+                 train_bn: int, bn: int, label: Optional[str] = None, model: str = "") -> SiteResult:
+    """BN404: the cross-sample share of the penalty's per-sample gradients, median over the
+    measured penalty calls."""
+    share = median([m for m, _ in measures])
+    last = measures[-1][1] if measures else {}
+    return measured(
+        "BN404", "penalty", site, share, label=label, samples=int(last.get("samples", 0)),
+        calls=len(measures), model=model,
+        reference="each sample's gradient of its own critic output (what a per-sample penalty assumes)",
+        details={**last, "bn_layers": bn, "train_mode_bn_layers": train_bn,
+                 "shares": [None if m is None else round(m, 5) for m, _ in measures]},
+        note="" if train_bn else ("the critic's BN layers were in eval mode" if bn else "the critic has no BN layer"),
+    )
+
+
+def penalty_sites(watches: Iterable) -> List[SiteResult]:
+    groups: Dict[Tuple[int, object], list] = {}
+    for watch in watches:
+        groups.setdefault((id(watch.model), watch.site), []).append(watch)
+    return [
+        penalty_site(site, [(w.share, w.details) for w in group], train_bn=max(w.train_bn for w in group),
+                     bn=len(bn_layers(group[0].model)), model=type(group[0].model).__name__)
+        for (_, site), group in groups.items()
+    ]
+
+
+# ----- BN405 --------------------------------------------------------------------------
+
+
+def variance_shift_site(site, shifts: Dict[str, Dict[str, Any]], *, inner=(), label: Optional[str] = None,
+                        model: str = "", calls: int = 0) -> SiteResult:
+    """BN405: ``shifts`` maps each BN layer fed directly by dropout to its variance ratio
+    (dropout off / on), running ratio and the dropout's name. The worst layer's ratio;
+    1 (no shift) when no BN layer takes a dropout's output directly."""
+    if not shifts:
+        return measured("BN405", "variance-shift", site, 1.0, inner=inner, label=label, model=model, calls=calls,
+                        reference="no BN layer takes a dropout's output directly", details={"layers": {}},
+                        note="no BN layer takes a dropout's output directly")
+    worst = min(shifts, key=lambda k: shifts[k]["ratio"])
+    return measured(
+        "BN405", "variance-shift", site, shifts[worst]["ratio"], inner=inner, label=label,
+        worst_layer=f"{worst} (after {shifts[worst].get('dropout') or 'dropout'})", model=model, calls=calls,
+        reference="per-channel BN input variance with dropout on (as trained), median over channels",
+        details={"layers": shifts},
+    )
+
+
+def measure_variance_shift(model: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]
+                           ) -> Dict[str, Dict[str, Any]]:
+    """BN405's measure on a copy of ``model``: which BN layers dropout feeds, and their shift."""
+    from torch.nn.modules.dropout import _DropoutNd
+
+    from .replay import replica
+
+    if not any(isinstance(m, _DropoutNd) for m in model.modules()):
+        return {}  # nothing to find: no copy of the model
+    with replica(model) as net:
+        fed = fed_by_dropout(net, runs[:1])
+        if not fed:
+            return {}
+        shifts = variance_shift(net, runs, sorted(fed))
+    return {name: {**numbers, "dropout": fed[name]} for name, numbers in shifts.items()}
+
+
+def variance_shift_sites(calls: Sequence, dropout_created: Any, probe_calls: int = 4) -> List[SiteResult]:
+    """Per model with recorded training calls: replay up to ``probe_calls`` of them on a copy
+    and measure the variance shift of the BN layers fed directly by dropout. One site per
+    line that built the dropout (else the model's call site)."""
+    by_model: Dict[int, list] = {}
+    for call in calls:
+        by_model.setdefault(id(call.model), []).append(call)
+    out = []
+    for group in by_model.values():
+        model = group[0].model
+        try:
+            shifts = measure_variance_shift(model, [c.run for c in group[:probe_calls]])
+        except Exception:  # a replay this measure cannot make: the other verdicts still stand
+            continue
+        if not shifts:
+            continue
+        modules = dict(model.named_modules())
+        by_site: Dict[object, Dict[str, Dict[str, Any]]] = {}
+        call_sites = {c.site for c in group if c.site is not None}
+        for name, numbers in shifts.items():
+            dropout = modules.get(numbers["dropout"])
+            site = dropout_created.get(dropout) if dropout is not None else None
+            by_site.setdefault(site or min(call_sites, default=None), {})[name] = numbers
+        for site, layers in by_site.items():
+            out.append(variance_shift_site(site, layers, inner=call_sites, model=type(model).__name__,
+                                           calls=min(len(group), probe_calls)))
     return out

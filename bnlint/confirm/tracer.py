@@ -25,11 +25,22 @@ Besides the calls it keeps for the batch checks, it watches, cheaply:
 - grad-enabled calls of a model in eval mode with trainable BN layers (BN202):
   a hook on the output marks the training step when backward reaches it;
 - ``AveragedModel`` (BN204): its source model and, at its first eval-mode
-  calls, the gap between its stored BN buffers and re-estimated ones.
+  calls, the gap between its stored BN buffers and re-estimated ones;
+- ``DistributedDataParallel(...)`` (BN301): the line, the wrapped model and the
+  world size; the per-process batch sizes come from the layer watches;
+- eval-mode calls of a model with BN layers without running statistics (BN403):
+  the same call on the two halves of its batch first (no_grad, random state
+  restored), for the first few calls of each site, and the ``eval()`` line;
+- ``torch.autograd.grad(..., create_graph=True)`` (BN404): when its input is the
+  input of a recent call of a model with BN, the cross-sample share of the
+  penalty's gradients, measured on a copy of that model;
+- the lines that build dropout modules (BN405, measured after the stop by
+  replaying recorded calls: see ``sites.variance_shift_sites``).
 """
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import os
 import time
@@ -40,12 +51,15 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.dropout import _DropoutNd
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .frames import Site, direct_site, user_site
 from .loader_watch import LoaderInfo, LoaderWatch
-from .measures import channel_var, eval_pass, is_frozen, refreshed_gap, snapshot
+from .measures import (HALVES_MIN_SAMPLES, batch_slice, channel_var, cross_sample_share, eval_pass, halves_gap,
+                       is_frozen, map_tensors, refreshed_gap, snapshot, world_size)
+from .replay import replica
 from .stats import first_tensor, output_gap
 
 try:  # torch >= 1.6
@@ -54,6 +68,9 @@ except ImportError:  # pragma: no cover
     AveragedModel = None
 
 EVAL_CALLS_PER_SITE = 8  # no-grad calls measured per site (BN201)
+BATCH_CALLS_PER_SITE = 4  # eval-mode calls measured per site (BN403)
+PENALTY_CALLS_PER_SITE = 2  # gradient penalties measured per site (BN404)
+GRAD_INPUTS_KEPT = 4  # recent calls whose input requires grad (BN404 links a penalty to them)
 VAR_SAMPLES = 4  # input variances kept per large-eps layer (BN406)
 LARGE_EPS = 0.01
 
@@ -116,20 +133,46 @@ class AveragedWatch:
     gaps: List[Tuple[Optional[Site], Optional[float], Optional[float]]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class DDPWatch:
+    """A ``DistributedDataParallel`` wrapper built by the script (BN301)."""
+
+    module: nn.Module  # the wrapped model
+    created: Optional[Site]
+    world: Optional[int]  # processes a SyncBatchNorm would share statistics with
+    world_from: str
+
+
+@dataclass(eq=False)
+class BatchCall:
+    """An eval-mode call of a model with BN layers without running statistics (BN403)."""
+
+    model: nn.Module
+    site: Optional[Site]
+    switched: Optional[Site]  # the eval() / train(False) line that put those layers in eval mode
+    layers: List[nn.Module]
+    samples: int
+    gap: Optional[float] = None
+    flipped: Optional[float] = None
+
+
+@dataclass(eq=False)
+class PenaltyWatch:
+    """A gradient penalty (autograd.grad with create_graph=True) on a BN model's input (BN404)."""
+
+    model: nn.Module
+    site: Optional[Site]
+    train_bn: int  # BN layers in train mode when it ran
+    share: Optional[float] = None
+    details: Dict[str, Any] = field(default_factory=dict)
+
+
 def _tracks_stats(module: nn.Module) -> bool:
     return isinstance(module, _BatchNorm) and module.track_running_stats
 
 
-def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(_map_tensors(v, fn) for v in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map_tensors(v, fn) for v in obj)
-    if isinstance(obj, dict):
-        return {k: _map_tensors(v, fn) for k, v in obj.items()}
-    return obj
+def _untracked(module: nn.Module) -> bool:
+    return isinstance(module, _BatchNorm) and not module.track_running_stats
 
 
 def _first_float(obj: Any) -> Optional[torch.Tensor]:
@@ -162,7 +205,7 @@ def capped_copy(args: tuple, kwargs: dict, cap_samples: int, cap_bytes: int):
             t = t[:keep]
         return t.clone()
 
-    return _map_tensors(args, copy), _map_tensors(kwargs, copy), min(n, keep)
+    return map_tensors(args, copy), map_tensors(kwargs, copy), min(n, keep)
 
 
 class Recorder:
@@ -205,6 +248,16 @@ class Recorder:
         self.eval_training: Dict[Optional[Site], Set[int]] = {}  # site -> training steps (BN202)
         self.eval_training_models: Dict[Optional[Site], str] = {}
         self.averaged: List[AveragedWatch] = []
+        self._untracked_bns: "weakref.WeakKeyDictionary[nn.Module, list]" = weakref.WeakKeyDictionary()
+        self.ddp: List[DDPWatch] = []  # BN301
+        self.batch_calls: List[BatchCall] = []  # BN403
+        self._batch_counts: Dict[Tuple[int, Optional[Site]], int] = {}
+        self.eval_switches: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()
+        self._switching = False  # inside Module.train: children's calls are not the user's
+        self.grad_inputs: collections.deque = collections.deque(maxlen=GRAD_INPUTS_KEPT)  # BN404
+        self.penalties: List[PenaltyWatch] = []
+        self._penalty_counts: Dict[Optional[Site], int] = {}
+        self.dropouts: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()  # BN405
 
     # ----- installation -------------------------------------------------
 
@@ -230,6 +283,10 @@ class Recorder:
             import torch.optim.swa_utils as swa_utils
 
             self._patch(swa_utils, "update_bn", self._update_bn)
+        self._patch(DistributedDataParallel, "__init__", self._ddp_init)
+        self._patch(nn.Module, "train", self._train)
+        self._patch(_DropoutNd, "__init__", self._dropout_init)
+        self._patch(torch.autograd, "grad", self._grad)
 
     def _patch(self, owner, name: str, make) -> None:
         original = getattr(owner, name)
@@ -301,6 +358,59 @@ class Recorder:
 
         return update_bn
 
+    def _ddp_init(self, original):
+        recorder = self
+
+        def __init__(ddp, module, *args, **kwargs):
+            original(ddp, module, *args, **kwargs)
+            if recorder._live():
+                world, source = world_size(getattr(ddp, "process_group", None))
+                recorder.ddp.append(DDPWatch(module, user_site(), world, source))
+
+        return __init__
+
+    def _train(self, original):
+        recorder = self
+
+        def train(module, mode=True):
+            if not recorder._switching and not mode and recorder._live():
+                layers = recorder.untracked(module)
+                if layers:
+                    site = user_site()
+                    if site is not None:
+                        for bn in layers:
+                            recorder.eval_switches[bn] = site
+            was, recorder._switching = recorder._switching, True
+            try:
+                return original(module, mode)
+            finally:
+                recorder._switching = was
+
+        return train
+
+    def _dropout_init(self, original):
+        recorder = self
+
+        def __init__(module, *args, **kwargs):
+            original(module, *args, **kwargs)
+            if recorder._live():
+                site = user_site()
+                if site is not None:
+                    recorder.dropouts[module] = site
+
+        return __init__
+
+    def _grad(self, original):
+        recorder = self
+
+        def grad(outputs, inputs, *args, **kwargs):
+            create = kwargs["create_graph"] if "create_graph" in kwargs else len(args) > 2 and args[2]
+            if create and recorder.grad_inputs and recorder._live():
+                recorder._penalty(inputs, user_site())
+            return original(outputs, inputs, *args, **kwargs)
+
+        return grad
+
     def _live(self) -> bool:
         # DataLoader workers are forks of this process: they must not record or stop.
         return self.active and os.getpid() == self.pid
@@ -317,6 +427,13 @@ class Recorder:
         found = self._bns.get(module)
         if found is None:
             found = self._bns[module] = [m for m in module.modules() if _tracks_stats(m)]
+        return found
+
+    def untracked(self, module: nn.Module) -> list:
+        """The BN layers without running statistics in ``module`` (cached, like :meth:`bns`)."""
+        found = self._untracked_bns.get(module)
+        if found is None:
+            found = self._untracked_bns[module] = [m for m in module.modules() if _untracked(m)]
         return found
 
     # ----- per-layer watch (BN104/BN901, BN203, BN402/BN406) ----------------
@@ -357,6 +474,9 @@ class Recorder:
         if self.measures and isinstance(module, _BatchNorm) and module.track_running_stats:
             self._watch_bn(module, args)
         if not self.has_bn(module) or isinstance(module, _TRANSPARENT):
+            if (self.depth == 0 and not module.training and self.measures
+                    and not isinstance(module, _TRANSPARENT) and self.untracked(module)):
+                return self._untracked_eval_call(original, module, args, kwargs)
             return original(module, *args, **kwargs)
         top = self.depth == 0
         if not top:
@@ -381,6 +501,10 @@ class Recorder:
         site = user_site(3) if (training or (measures and (not grad or self.averaged))) else None
         evaluated = self._eval_pass(original, module, args, kwargs, bns, site) if measures and not grad else None
         averaged = None if training or not measures else self._averaged_eval(module, site, args, kwargs)
+        if measures and not module.training and not training and self.untracked(module):
+            self._batch_dependence(original, module, args, kwargs, site or user_site(3))
+        if measures and grad:
+            self._note_grad_input(module, args, kwargs)
         # No-grad calls are not training batches (BN201 measures them): not replayed.
         recorded = self.current = self._record(module, args, kwargs, site) if training and grad else None
         self.current_top = (module, site)
@@ -431,6 +555,82 @@ class Recorder:
         finally:
             self.active = True
         return call
+
+    # ----- BN403: eval-mode outputs that depend on the batch -------------------
+
+    def _untracked_eval_call(self, original, module, args, kwargs) -> Any:
+        """An eval-mode call of a model whose only BN layers keep no running statistics."""
+        # frames: _untracked_eval_call <- module_call <- __call__ <- caller
+        self._batch_dependence(original, module, args, kwargs, user_site(3))
+        self.depth += 1  # its submodules' calls are not top-level calls
+        try:
+            return original(module, *args, **kwargs)
+        finally:
+            self.depth -= 1
+
+    def _batch_dependence(self, original, module, args, kwargs, site) -> None:
+        """Before the real call: the same call on the two halves of its batch (first few
+        calls of each site), outside the recording and with the random state restored."""
+        key = (id(module), site)
+        count = self._batch_counts.get(key, 0)
+        x = _first_tensor_arg(args)
+        n = int(x.shape[0]) if x is not None and x.dim() > 0 else 0
+        if count >= BATCH_CALLS_PER_SITE or n < HALVES_MIN_SAMPLES:
+            return
+        self._batch_counts[key] = count + 1
+        layers = self.untracked(module)
+        switched = next((self.eval_switches[bn] for bn in layers if bn in self.eval_switches), None)
+        call = BatchCall(module, site, switched, layers, n)
+        self.batch_calls.append(call)
+
+        def run_part(start: int, stop: int) -> Any:
+            return original(module, *batch_slice(args, n, start, stop), **batch_slice(kwargs, n, start, stop))
+
+        self.active = False  # the extra passes are not the script's
+        try:
+            call.gap, call.flipped = halves_gap(run_part, n)
+        except Exception:
+            pass  # the real call raises the same error, where the script expects it
+        finally:
+            self.active = True
+
+    # ----- BN404: gradient penalties ------------------------------------------
+
+    def _note_grad_input(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """Keep the last few calls whose first input requires grad, so that a penalty on
+        that input (autograd.grad(..., inputs=x)) finds the model it went through. The
+        input itself is held weakly and the rest detached: no graph is kept alive."""
+        x = _first_tensor_arg(args)
+        if x is None or not x.requires_grad:
+            return
+        index = next(i for i, a in enumerate(args) if a is x)
+        rest = map_tensors((args[:index], args[index + 1:], kwargs), lambda t: t.detach())
+        self.grad_inputs.append((weakref.ref(x), module, rest))
+
+    def _penalty(self, inputs, site) -> None:
+        """Before autograd.grad(..., create_graph=True) runs: if one of its inputs went into a
+        recent call of a model with BN, measure that model's cross-sample share on a copy."""
+        tensors = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        for ref, module, (before, after, kwargs) in reversed(self.grad_inputs):
+            x = ref()
+            if x is None or not any(t is x for t in tensors):
+                continue
+            count = self._penalty_counts.get(site, 0)
+            if count >= PENALTY_CALLS_PER_SITE:
+                return
+            self._penalty_counts[site] = count + 1
+            watch = PenaltyWatch(module, site, sum(m.training for m in self.bns(module)))
+            self.penalties.append(watch)
+            self.active = False  # the copy's calls are not the script's
+            try:
+                with replica(module) as net:
+                    watch.share, watch.details = cross_sample_share(
+                        lambda t: net(*before, t, *after, **kwargs), x)
+            except Exception:
+                pass
+            finally:
+                self.active = True
+            return
 
     # ----- BN202: training through BN layers in eval mode -------------------
 

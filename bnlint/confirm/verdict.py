@@ -26,6 +26,9 @@ ERROR = "error"
 CONFIRM_AT = 4.0  # z >= this: confirmed
 INCONCLUSIVE_AT = 3.0  # INCONCLUSIVE_AT <= z < CONFIRM_AT: inconclusive
 
+SMALL_PER_PROCESS = 8  # BN301: at most this many samples per process confirms
+ENOUGH_PER_PROCESS = 32  # BN301: this many or more is not confirmed (in between: inconclusive)
+
 # Worst first: the overall verdict of a run is the worst of its sites.
 SEVERITY = {ERROR: 3, CONFIRMED: 2, INCONCLUSIVE: 1, NOT_CONFIRMED: 0}
 
@@ -87,6 +90,20 @@ MEASURES: Dict[str, Measure] = {m.rule: m for m in (
     Measure("BN402", "momentum", "momentum in effect", 0.5, None, fmt="{:g}", short="momentum"),
     # Output scale lost to eps: 1 - sqrt(var / (var + eps)), median channel of the worst layer.
     Measure("BN406", "eps", "output scale lost to eps", 0.05, None, fmt="{:.1%}", short="scale lost"),
+    # Smallest per-process batch a plain (not Sync) BN layer of a DDP model saw in train mode.
+    # BN's ImageNet error is flat from 32 down to 16 samples per GPU and rises from 8 down
+    # (Wu & He, Group Normalization, 2018, Fig. 1); 32 per GPU is the large-batch recipe's.
+    Measure("BN301", "ddp-batch", "samples per process at BN", SMALL_PER_PROCESS, ENOUGH_PER_PROCESS - 1,
+            higher_is_worse=False, fmt="{:.0f}", short="N/process"),
+    # Relative L2 gap of eval outputs: the batch as evaluated vs the same samples in two halves.
+    Measure("BN403", "batch-dependence", "eval output change when the batch is halved", 0.05, 0.02,
+            fmt="{:.1%}", short="gap"),
+    # Share of each sample's penalty gradient that comes from other samples' outputs.
+    Measure("BN404", "penalty", "cross-sample share of the penalty gradient", 0.05, 0.02, fmt="{:.1%}",
+            short="cross"),
+    # BN input variance with dropout off (eval) / on (train): 1 is no shift, 1 - p for plain dropout.
+    Measure("BN405", "variance-shift", "BN input variance, dropout off / on", 0.8, 0.9,
+            higher_is_worse=False, fmt="{:.2f}", short="var ratio"),
 )}
 
 
@@ -168,6 +185,30 @@ _CONFIRMED = {
         "scales channels instead of normalizing them; use the default eps=1e-5 (a positional "
         "second argument is eps, not momentum)."
     ),
+    "BN301": (
+        "Under DistributedDataParallel each process's BatchNorm layers normalized batches of 8 "
+        "samples or fewer, whose statistics are noisy; SyncBatchNorm would normalize over the "
+        "samples of all processes (N × world size): convert the model with "
+        "nn.SyncBatchNorm.convert_sync_batchnorm before wrapping it, or use GroupNorm."
+    ),
+    "BN403": (
+        "In eval mode this model's BatchNorm layers without running statistics "
+        "(track_running_stats=False) normalize each evaluation batch by its own statistics, so a "
+        "sample's output changes with the samples evaluated alongside it; keep running statistics "
+        "(the default) or use GroupNorm/LayerNorm."
+    ),
+    "BN404": (
+        "With BatchNorm in train mode the critic's output for one sample depends on the other "
+        "samples, so the gradient the penalty takes for each sample mixes in the other samples' "
+        "outputs and the penalty is not per sample; use LayerNorm, GroupNorm or no normalization "
+        "in the critic."
+    ),
+    "BN405": (
+        "Dropout feeds this BatchNorm directly: with dropout off, as in eval mode, the BN input "
+        "variance is 80% or less of the variance BN's statistics were computed on in training, so "
+        "eval-mode outputs are mis-scaled (variance shift); move the dropout after the BatchNorm "
+        "layers."
+    ),
 }
 
 _NOT_CONFIRMED = {
@@ -199,6 +240,22 @@ _NOT_CONFIRMED = {
         "The eps in effect is small against the variance of the layer's inputs; BN normalizes "
         "as intended."
     ),
+    "BN301": (
+        "Each process's BatchNorm layers saw 32 or more samples per batch, enough for per-process "
+        "statistics; SyncBatchNorm is not needed for their sake."
+    ),
+    "BN403": (
+        "The model's eval outputs changed by less than 2% when the same samples were evaluated in "
+        "half-size batches (running statistics, or large mixed evaluation batches)."
+    ),
+    "BN404": (
+        "Each sample's penalty gradient comes from its own output (BatchNorm in eval mode, or none "
+        "in the critic, when the penalty is computed)."
+    ),
+    "BN405": (
+        "Dropout changes the BN input variance by less than 10% here (a small dropout rate); eval "
+        "mode sees the variance BN's statistics were computed on."
+    ),
 }
 _NOT_CONFIRMED["BN102"] = _NOT_CONFIRMED["BN101"]
 
@@ -210,6 +267,18 @@ _INCONCLUSIVE = (
     "The measured effect is above noise but below the confirmation threshold; rerun with more "
     "--steps."
 )
+# Where more steps would not change the number.
+_INCONCLUSIVE_RULE = {
+    "BN301": (
+        "Each process's BatchNorm layers saw 9 to 31 samples per batch: noisier statistics than "
+        "SyncBatchNorm's over all processes, which may or may not cost accuracy; compare one run "
+        "with SyncBatchNorm."
+    ),
+    "BN405": (
+        "Dropout lowers the BN input variance by 10-20% when it is off: a small variance shift; "
+        "moving the dropout after the BatchNorm layers removes it."
+    ),
+}
 
 
 def meaning(verdict: str, kind: str, rule: str = "") -> str:
@@ -220,5 +289,7 @@ def meaning(verdict: str, kind: str, rule: str = "") -> str:
     if verdict == CONFIRMED:
         return _CONFIRMED.get(rule, _CONFIRMED["BN101"])
     if verdict == INCONCLUSIVE:
-        return _INCONCLUSIVE_BATCH if rule in ("BN101", "BN102", "BN103") else _INCONCLUSIVE
+        if rule in ("BN101", "BN102", "BN103"):
+            return _INCONCLUSIVE_BATCH
+        return _INCONCLUSIVE_RULE.get(rule, _INCONCLUSIVE)
     return _NOT_CONFIRMED.get(rule, _NOT_CONFIRMED["BN101"])
