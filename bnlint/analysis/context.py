@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .bn import BNAnalysis
+from .freezes import FreezeAnalysis
 from .layers import LayerAnalysis
 from .loaders import LoaderAnalysis
 from .loops import TrainingAnalysis
@@ -20,3 +21,4 @@ class Analysis:
         self.layers = LayerAnalysis(self.resolver, self.bn)
         self.steps = StepAnalysis(self.training)
         self.modes = ModeAnalysis(self.training)
+        self.freezes = FreezeAnalysis(self.resolver, self.bn)

@@ -46,7 +46,7 @@ class TrainModeNotRestored(Rule):
             if not models or not self._trains(ctx, fc, loop):
                 continue
             target = modes.target_of_call(fc, models)
-            if not target:
+            if not target or self._frozen(ctx, target):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
             switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
@@ -66,6 +66,14 @@ class TrainModeNotRestored(Rule):
             fix = (f"call `{name}.train()` at the start of each training epoch/step (or right after "
                    "validation); an evaluation helper can save `model.training` and restore it on exit")
             ctx.report(switch, message, fix, why=WHY)
+
+    @staticmethod
+    def _frozen(ctx: RuleContext, target) -> bool:
+        """The whole model is frozen with ``requires_grad=False`` in this file: it does not train, so
+        keeping it in eval mode in the loop is the right thing (a frozen feature extractor)."""
+        modes = ctx.analysis.modes
+        return any(f.option is None and modes.receiver_relation(f.expr, ctx.resolver.ctx_for(f.scope), target) == "covers"
+                   for f in ctx.analysis.freezes.freezes(ctx.module))
 
     @staticmethod
     def _trains(ctx: RuleContext, fc: ForwardCall, loop: cst.CSTNode) -> bool:

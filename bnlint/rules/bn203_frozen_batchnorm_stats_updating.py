@@ -1,20 +1,19 @@
 """BN203 frozen-batchnorm-stats-updating: a BN module frozen with requires_grad=False but trained in train mode."""
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional
 
 import libcst as cst
 
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
-from ..analysis.module import Scope, code_children
+from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name
+from ..analysis.module import Scope
 from ..analysis.syntax import within
-from ..analysis.values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, SubModule, call_arg
+from ..analysis.values import ExtCall, Instance, SubModule
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
 
-_PARAM_ITERS = ("parameters", "named_parameters")
-_BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
 
 WHY = (
     "`requires_grad=False` only stops gradient updates of the weights: in train mode BatchNorm still "
@@ -43,7 +42,8 @@ class FrozenBatchNormStatsUpdating(Rule):
 
     def check(self, ctx: RuleContext):
         forwards = None
-        for scope, node, expr in self._freezes(ctx):
+        for freeze in ctx.analysis.freezes.freezes(ctx.module):
+            scope, node, expr = freeze.scope, freeze.node, freeze.expr
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
             if not models:
@@ -57,11 +57,11 @@ class FrozenBatchNormStatsUpdating(Rule):
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
             if hit is None:
                 continue
-            option = self._option_gate(ctx, scope, node, rctx)
+            option = freeze.option
             if option is not None and _mode_switched_under(ctx, option):
                 continue  # ``if args.freeze: ... backbone.eval()``: the option's own mode handling
             name = " ".join(ctx.module.code(expr).split())
-            by = _freezing_method(node) + (f" when `{option}` is set" if option else "")
+            by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
                 f"train mode at line "
@@ -115,94 +115,6 @@ class FrozenBatchNormStatsUpdating(Rule):
                     continue
                 break
 
-    # -- where a module is frozen -------------------------------------------------------------
-    def _freezes(self, ctx: RuleContext) -> Iterator[Tuple[Scope, cst.CSTNode, cst.BaseExpression]]:
-        """(scope, node to report, module expression) for each freeze, including a call of a project
-        method that freezes its own object (``encoder.fine_tune(False)``: the freeze is ``encoder``)."""
-        for scope in ctx.module.scopes:
-            for node, expr in self._scope_freezes(ctx, scope):
-                yield scope, node, expr
-            rctx = ctx.resolver.ctx_for(scope)
-            for site in scope.calls:
-                func = site.call.func
-                if isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
-                        and self._holds(ctx, site, rctx) and self._method_freezes_self(ctx, func, rctx):
-                    yield scope, site.call, func.value
-
-    def _scope_freezes(self, ctx: RuleContext, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
-        """(node, module expression) for the freezes written in ``scope`` itself."""
-        rctx = ctx.resolver.ctx_for(scope)
-        for site in scope.calls:
-            func = site.call.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
-                arg = call_arg(site.call, 0, "requires_grad")
-                if arg is not None and ctx.resolver.const(arg, rctx) is False and self._holds(ctx, site, rctx):
-                    yield site.call, func.value
-        for loop in scope.loops:
-            module_expr = self._param_loop_module(ctx, scope, loop, rctx)
-            if module_expr is not None:
-                yield loop.iter, module_expr
-
-    def _method_freezes_self(self, ctx: RuleContext, func: cst.Attribute, rctx: Ctx) -> bool:
-        """``obj.method(...)`` runs a project method that freezes ``self`` or a submodule of it."""
-        callees = ctx.resolver.resolve(func, rctx)
-        methods = [v.scope for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
-        if any(m.module is ctx.module for m in methods):
-            return False  # the freeze inside the method is this file's: reported there
-        return bool(methods) and len(methods) == len(callees) and all(self._freezes_self(ctx, m) for m in methods)
-
-    def _freezes_self(self, ctx: RuleContext, method: Scope) -> bool:
-        memo = ctx.resolver.index.memo
-        key = ("bn203_freezes_self", id(method))
-        if key not in memo:
-            memo[key] = any(_rooted_at(expr, method.self_name) for _node, expr in self._scope_freezes(ctx, method))
-        return memo[key]
-
-    def _param_loop_module(self, ctx: RuleContext, scope: Scope, loop, rctx: Ctx) -> Optional[cst.BaseExpression]:
-        """``X`` in ``for p in X.parameters(): p.requires_grad = False`` (or ``named_parameters``)."""
-        if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
-            return None
-        func = loop.iter.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in _PARAM_ITERS:
-            return None
-        param = _param_name(loop.target, func.attr.value == "named_parameters")
-        if param is None:
-            return None
-        site = next((s for s in scope.calls if s.call is loop.iter), None)
-        if site is None or not self._holds(ctx, site, rctx):
-            return None
-        for stmt in _freezing_statements(loop.body, param):
-            if not self._guarded_by_bn_test(scope, stmt, loop):
-                return func.value
-        return None
-
-    @staticmethod
-    def _holds(ctx: RuleContext, site, rctx: Ctx) -> bool:
-        """Every condition around the freeze holds by default, or is a command-line option
-        (``if args.freeze:``): the code path a user turns on is a path the pitfall is on."""
-        return all(ctx.bn.guards_hold((guard,), rctx) or _option_name(ctx, guard[0], rctx) for guard in site.guards)
-
-    @staticmethod
-    def _option_gate(ctx: RuleContext, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Optional[str]:
-        """The option (``args.freeze``) the freeze needs when the default configuration skips it."""
-        site = next((s for s in scope.calls if s.call is node), None)
-        for guard in site.guards if site is not None else ():
-            if not ctx.bn.guards_hold((guard,), rctx):
-                return _option_name(ctx, guard[0], rctx)
-        return None
-
-    @staticmethod
-    def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> bool:
-        module = scope.module
-        cur = module.parents.get(stmt)
-        while cur is not None and cur is not loop:
-            if isinstance(cur, cst.If):
-                text = module.code(cur.test).lower()
-                if any(w in text for w in _BN_WORDS):
-                    return True
-            cur = module.parents.get(cur)
-        return False
-
     # -- a momentum / EMA copy ------------------------------------------------------------------
     def _ema_updated(self, ctx: RuleContext, target: Target) -> bool:
         """``zip(teacher.parameters(), student.parameters())``: weights written by an EMA, not frozen."""
@@ -216,7 +128,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                 for arg in site.call.args:
                     v = arg.value
                     if isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) \
-                            and v.func.attr.value in _PARAM_ITERS + ("state_dict", "buffers") \
+                            and v.func.attr.value in PARAM_ITERS + ("state_dict", "buffers") \
                             and modes.receiver_relation(v.func.value, rctx, target) in ("covers", "inside"):
                         return True
         return False
@@ -286,17 +198,6 @@ def _zips_parameters_of(ctx: RuleContext, cls, attr: str) -> bool:
     return False
 
 
-def _option_name(ctx: RuleContext, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
-    """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,
-    ``args.mode == "linear"``), else None."""
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        test = test.expression
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        test = test.left
-    if isinstance(test, cst.Attribute) and any(
-            isinstance(v, ArgsNamespace) for v in ctx.resolver.resolve(test.value, rctx)):
-        return " ".join(ctx.module.code(test).split()) if ctx.module is rctx.scope.module else test.attr.value
-    return None
 
 
 def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
@@ -310,19 +211,8 @@ def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
     return False
 
 
-def _freezing_method(node: cst.CSTNode) -> str:
-    """" by `fine_tune()`" when the freeze is a call of the model's own method."""
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
-            and node.func.attr.value not in ("requires_grad_",) + _PARAM_ITERS:
-        return f" by `{node.func.attr.value}()`"
-    return ""
 
 
-def _rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
-    """``self`` / ``self.resnet`` / ``self.a.b`` for ``name == "self"``."""
-    while isinstance(expr, cst.Attribute):
-        expr = expr.value
-    return name is not None and isinstance(expr, cst.Name) and expr.value == name
 
 
 def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
@@ -346,44 +236,18 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target) 
     for loop in scope.loops:
         if not isinstance(loop, cst.For) or not any(within(module, loop, outer) for outer in anchor.loops):
             continue
-        func = loop.iter.func if isinstance(loop.iter, cst.Call) else None
-        if not isinstance(func, cst.Attribute) or func.attr.value not in _PARAM_ITERS:
+        func = param_loop_func(loop)
+        if func is None:
             continue
-        param = _param_name(loop.target, func.attr.value == "named_parameters")
-        if param is None or not _freezing_statements(loop.body, param, "True"):
+        param = param_name(loop.target, func.attr.value == "named_parameters")
+        if param is None or not freezing_statements(loop.body, param, "True"):
             continue
         if ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers":
             return True
     return False
 
 
-def _param_name(target: cst.BaseExpression, named: bool) -> Optional[str]:
-    if not named:
-        return target.value if isinstance(target, cst.Name) else None
-    if isinstance(target, cst.Tuple) and len(target.elements) == 2 and isinstance(target.elements[1].value, cst.Name):
-        return target.elements[1].value.value
-    return None
 
 
-def _freezing_statements(body: cst.CSTNode, param: str, value: str = "False") -> List[cst.CSTNode]:
-    """``param.requires_grad = False`` / ``param.requires_grad_(False)`` statements in a loop body
-    (``value="True"``: the statements that unfreeze)."""
-    out = []
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == value:
-            for t in node.targets:
-                if _is_param_attr(t.target, param, "requires_grad"):
-                    out.append(node)
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
-                and _is_param_attr(node.func, param, "requires_grad_") and node.args \
-                and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == value:
-            out.append(node)
-        stack.extend(code_children(node))
-    return out
 
 
-def _is_param_attr(node, param: str, attr: str) -> bool:
-    return isinstance(node, cst.Attribute) and node.attr.value == attr \
-        and isinstance(node.value, cst.Name) and node.value.value == param

@@ -1,0 +1,185 @@
+"""Where a module's parameters are frozen with ``requires_grad=False``.
+
+A freeze is ``x.requires_grad_(False)``, a loop ``for p in x.parameters(): p.requires_grad =
+False`` (also ``named_parameters()`` with a name filter that does not single out the BN layers),
+or a call of the model's own method that freezes it (``encoder.fine_tune(False)`` with the method
+defined in another file). Freezes on a path the default configuration takes count, and so do
+freezes under a command-line option (``if args.freeze:``): a path the user turns on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Tuple
+
+import libcst as cst
+
+from .bn import BNAnalysis
+from .module import CallSite, ModuleInfo, Scope, code_children
+from .values import ArgsNamespace, Ctx, FuncRef, Resolver, call_arg
+
+PARAM_ITERS = ("parameters", "named_parameters")
+_BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
+
+
+@dataclass(frozen=True, eq=False)
+class Freeze:
+    scope: Scope
+    node: cst.CSTNode  # where to report: the call, or the ``parameters()`` call of the loop
+    expr: cst.BaseExpression  # the frozen module (``backbone``, ``model.f``, ``encoder``)
+    option: Optional[str] = None  # "args.freeze" when only that option turns it on
+    method: Optional[str] = None  # "fine_tune" when a model method of another file freezes it
+
+
+class FreezeAnalysis:
+    def __init__(self, resolver: Resolver, bn: BNAnalysis):
+        self.r = resolver
+        self.bn = bn
+
+    def freezes(self, module: ModuleInfo) -> List[Freeze]:
+        """Every freeze written in ``module`` (memoised per module)."""
+        key = ("freezes", id(module))
+        memo = self.r.index.memo
+        if key not in memo:
+            memo[key] = list(self._module_freezes(module))
+        return memo[key]
+
+    def _module_freezes(self, module: ModuleInfo) -> Iterator[Freeze]:
+        for scope in module.scopes:
+            rctx = self.r.ctx_for(scope)
+            for node, expr in self.scope_freezes(scope):
+                yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx))
+            for site in scope.calls:
+                func = site.call.func
+                if isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
+                        and self._holds(site, rctx) and self._method_freezes_self(func, rctx, module):
+                    yield Freeze(scope, site.call, func.value, self._option_gate(scope, site.call, rctx),
+                                 func.attr.value)
+
+    def scope_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
+        """(node, module expression) for the freezes written in ``scope`` itself."""
+        rctx = self.r.ctx_for(scope)
+        for site in scope.calls:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
+                arg = call_arg(site.call, 0, "requires_grad")
+                if arg is not None and self.r.const(arg, rctx) is False and self._holds(site, rctx):
+                    yield site.call, func.value
+        for loop in scope.loops:
+            module_expr = self._param_loop_module(scope, loop, rctx)
+            if module_expr is not None:
+                yield loop.iter, module_expr
+
+    def _method_freezes_self(self, func: cst.Attribute, rctx: Ctx, module: ModuleInfo) -> bool:
+        """``obj.method(...)`` runs a project method of another file that freezes ``self`` or a
+        submodule of it (a method of this file is analysed where its own freeze is written)."""
+        callees = self.r.resolve(func, rctx)
+        methods = [v.scope for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
+        if not methods or len(methods) != len(callees) or any(m.module is module for m in methods):
+            return False
+        return all(self._freezes_self(m) for m in methods)
+
+    def _freezes_self(self, method: Scope) -> bool:
+        key = ("freezes_self", id(method))
+        memo = self.r.index.memo
+        if key not in memo:
+            memo[key] = any(rooted_at(expr, method.self_name) for _node, expr in self.scope_freezes(method))
+        return memo[key]
+
+    def _param_loop_module(self, scope: Scope, loop, rctx: Ctx) -> Optional[cst.BaseExpression]:
+        """``X`` in ``for p in X.parameters(): p.requires_grad = False`` (or ``named_parameters``)."""
+        func = param_loop_func(loop)
+        if func is None:
+            return None
+        param = param_name(loop.target, func.attr.value == "named_parameters")
+        if param is None:
+            return None
+        site = next((s for s in scope.calls if s.call is loop.iter), None)
+        if site is None or not self._holds(site, rctx):
+            return None
+        for stmt in freezing_statements(loop.body, param):
+            if not _guarded_by_bn_test(scope, stmt, loop):
+                return func.value
+        return None
+
+    def _holds(self, site: CallSite, rctx: Ctx) -> bool:
+        """Every condition around the freeze holds by default, or is a command-line option."""
+        return all(self.bn.guards_hold((guard,), rctx) or self.option_name(guard[0], rctx) for guard in site.guards)
+
+    def _option_gate(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Optional[str]:
+        """The option (``args.freeze``) the freeze needs when the default configuration skips it."""
+        site = next((s for s in scope.calls if s.call is node), None)
+        for guard in site.guards if site is not None else ():
+            if not self.bn.guards_hold((guard,), rctx):
+                return self.option_name(guard[0], rctx)
+        return None
+
+    def option_name(self, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
+        """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,
+        ``args.mode == "linear"``), else None."""
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            test = test.left
+        if isinstance(test, cst.Attribute) and any(
+                isinstance(v, ArgsNamespace) for v in self.r.resolve(test.value, rctx)):
+            return " ".join(rctx.scope.module.code(test).split())
+        return None
+
+
+def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> bool:
+    module = scope.module
+    cur = module.parents.get(stmt)
+    while cur is not None and cur is not loop:
+        if isinstance(cur, cst.If):
+            text = module.code(cur.test).lower()
+            if any(w in text for w in _BN_WORDS):
+                return True
+        cur = module.parents.get(cur)
+    return False
+
+
+def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
+    """``self`` / ``self.resnet`` / ``self.a.b`` for ``name == "self"``."""
+    while isinstance(expr, cst.Attribute):
+        expr = expr.value
+    return name is not None and isinstance(expr, cst.Name) and expr.value == name
+
+
+def param_loop_func(loop) -> Optional[cst.Attribute]:
+    """``X.parameters`` of ``for p in X.parameters():`` (or ``named_parameters``), else None."""
+    if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
+        return None
+    func = loop.iter.func
+    return func if isinstance(func, cst.Attribute) and func.attr.value in PARAM_ITERS else None
+
+
+def param_name(target: cst.BaseExpression, named: bool) -> Optional[str]:
+    if not named:
+        return target.value if isinstance(target, cst.Name) else None
+    if isinstance(target, cst.Tuple) and len(target.elements) == 2 and isinstance(target.elements[1].value, cst.Name):
+        return target.elements[1].value.value
+    return None
+
+
+def freezing_statements(body: cst.CSTNode, param: str, value: str = "False") -> List[cst.CSTNode]:
+    """``param.requires_grad = False`` / ``param.requires_grad_(False)`` statements in a loop body
+    (``value="True"``: the statements that unfreeze)."""
+    out = []
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == value:
+            for t in node.targets:
+                if _is_param_attr(t.target, param, "requires_grad"):
+                    out.append(node)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and _is_param_attr(node.func, param, "requires_grad_") and node.args \
+                and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == value:
+            out.append(node)
+        stack.extend(code_children(node))
+    return out
+
+
+def _is_param_attr(node, param: str, attr: str) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == attr \
+        and isinstance(node.value, cst.Name) and node.value.value == param
