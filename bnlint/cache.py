@@ -46,10 +46,12 @@ import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field, fields
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from . import __version__
 from .findings import Autofix, Edit, FileError, Finding, Related
+from .source import SourceError, read_bytes
+from .tree import WORD_READ_LIMIT, identifiers, python_files, word_table
 
 DEFAULT_DIR = ".bnlint_cache"
 KEEP_FINGERPRINTS = 4  # older folders (other configs or bnlint versions) are pruned
@@ -62,6 +64,10 @@ MAX_ENTRY_BYTES = 8 * 1024 * 1024  # larger entries are not read (a miss)
 # read (and their folders are pruned). 2: findings carry ``explanation`` (the why), and ``message``
 # is one short line.
 ENTRY_FORMAT = 2
+# The tree's record (``TreeRecord``), one file in the fingerprint folder beside the entry shards.
+TREE_RECORD = "tree.json"
+TREE_RECORD_FORMAT = 1
+MAX_TREE_RECORD_BYTES = 64 * 1024 * 1024
 _READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_BINARY", 0))
 _WARNED: Set[str] = set()  # one warning per cache folder and process (--fix lints twice)
@@ -175,7 +181,8 @@ class ResultCache:
         self.enabled = self.base is not None
         self._hashes: Dict[str, Optional[str]] = {}
         self._exists: Dict[str, bool] = {}  # probed path (relative) -> exists, once per run
-        self._word_index = None  # a fresh ProjectIndex, built only to check name searches
+        self._word_index = None  # a fresh ProjectIndex, built only to check searches of non-ASCII names
+        self._tree: Optional[TreeRecord] = None  # the project's files as this run found them (see TreeRecord)
         self._ready = False
 
     # -- hashing ------------------------------------------------------------------
@@ -198,6 +205,14 @@ class ResultCache:
         """The cached ``(findings, errors)`` for this file, or None."""
         if not self.enabled:
             return None
+        hit = self._lookup(fs_path, display)
+        if hit is None:
+            # A miss is linted next: hash the tree first, so that the name searches of that linting
+            # can be recorded for it (see TreeRecord).
+            self.tree()
+        return hit
+
+    def _lookup(self, fs_path: str, display: str):
         data = _read_small(self._entry_path(fs_path, display), MAX_ENTRY_BYTES)
         if data is None:
             return None  # absent, not a regular file, too large: a miss
@@ -223,19 +238,52 @@ class ResultCache:
                 present = exists[rel] = os.path.exists(os.path.join(self.root, rel))
             if present:
                 return False
-        if entry["words"]:
-            index = self._words()
-            for word, digest in entry["words"].items():
-                if index.mentions_digest(word) != digest:
-                    return False
+        for word, digest in entry["words"].items():
+            if self.mentions_digest(word) != digest:
+                return False
         return True
 
-    def _words(self):
-        if self._word_index is None:
-            from .index import ProjectIndex  # the same search the analysis ran
+    # -- name searches --------------------------------------------------------------
+    def mentions_digest(self, word: str) -> str:
+        """``files_digest`` of the project files that mention ``word``: what the analysis's search
+        (``ProjectIndex.mentions_digest``) finds in the tree now. Read from the tree record when an
+        earlier run recorded it for these very files, so that a warm run reads no identifier table."""
+        tree = self.tree()
+        digest = tree.digest(word)
+        if digest is None:
+            if word.isascii():
+                digest = tree.search(word)
+            else:  # the index's own search (a regular expression over the text); rare
+                if self._word_index is None:
+                    from .index import ProjectIndex
 
-            self._word_index = ProjectIndex(self.root)
-        return self._word_index
+                    self._word_index = ProjectIndex(self.root)
+                digest = self._word_index.mentions_digest(word)
+                tree.record(word, digest)
+        return digest
+
+    def tree(self) -> "TreeRecord":
+        """The record of the project's files, hashed on first use (before any file is linted, as
+        ``lookup`` asks for it on a miss) and reconciled with the record the last run left."""
+        if self._tree is None:
+            self._tree = TreeRecord(self.root, self._hashes)
+            self._tree.load(os.path.join(self.folder, TREE_RECORD) if self.enabled else None)
+        return self._tree
+
+    def finish(self) -> None:
+        """After the run's stores: write the tree record if it learnt something and the tree is
+        still exactly what it was when it was hashed (nothing edited while the run linted)."""
+        tree = self._tree
+        if not self.enabled or tree is None or not tree.changed:
+            return
+        try:
+            text = tree.dumps()
+            if text is None:
+                return
+            self._prepare()
+            _write_atomic(os.path.join(self.folder, TREE_RECORD), text)
+        except (OSError, ValueError, TypeError):
+            pass  # a record that cannot be written is only a slower next run
 
     def _rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
@@ -259,23 +307,16 @@ class ResultCache:
                 "findings": [_finding_to_json(f) for f in findings],
                 "errors": [{"path": e.path, "message": e.message, "kind": e.kind, "code": e.code} for e in errors],
             }
+            if self._tree is not None:
+                for word, digest in deps.words.items():
+                    self._tree.record(word, digest)  # searched in the tree hashed before this linting
             target = self._entry_path(fs_path, display)
             self._prepare()
             shard = os.path.dirname(target)
             os.makedirs(shard, exist_ok=True)
             if not stat.S_ISDIR(os.lstat(shard).st_mode):
                 return  # a symlink inside the cache: never written through
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry, separators=(",", ":")))  # dumps: the C encoder, dump is not
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            _write_atomic(target, json.dumps(entry, separators=(",", ":")))  # dumps: the C encoder, dump is not
         except (OSError, ValueError, TypeError):
             pass  # a cache that cannot be written is only a slower next run
 
@@ -320,6 +361,178 @@ class ResultCache:
         others.sort(reverse=True)
         for _, old in others[KEEP_FINGERPRINTS - 1:]:
             _remove_marked(old)
+
+
+class TreeRecord:
+    """The project's Python files as a run found them, and which of them mention each searched name.
+
+    A cache entry records the project-wide name searches its analysis ran (the callers of a
+    function: the files that mention its name), and checking them meant an identifier table of
+    the whole tree, the largest part of a warm run. This record keeps, for every file a search
+    reads (``tree.python_files``), the hash of the bytes the search reads (``WORD_READ_LIMIT``),
+    and for each searched name the digest of the files that mention it (as
+    ``ProjectIndex.mentions_digest``) and, once known, those files.
+
+    It is content-based, never time-based: the record is used only when every file hashes as
+    recorded, and then each name's digest is the recorded one. After an edit, the names are
+    looked up again in the changed, added and removed files only. A record is written only when
+    the tree hashes at the end of the run exactly as before its linting, so its digests were
+    computed from the very files it lists.
+    """
+
+    def __init__(self, root: str, memo: Optional[Dict[str, Optional[str]]] = None):
+        self.root = root
+        self.paths = python_files(root)
+        self.rels = [os.path.relpath(p, root) for p in self.paths]
+        self.shas = self._hash_all(memo)
+        # name -> (digest, indices into paths of the files that mention it; None: not known yet)
+        self.words: Dict[str, Tuple[str, Optional[List[int]]]] = {}
+        self.changed = False  # it knows something the record on disk does not
+        self.conflict = False  # two digests for one name: the tree changed during the run; write nothing
+        self._table: Optional[Dict[str, List[int]]] = None
+
+    def _hash_all(self, memo: Optional[Dict[str, Optional[str]]] = None) -> List[Optional[str]]:
+        shas: List[Optional[str]] = []
+        for path in self.paths:
+            try:  # as the search reads it (never blocking on a FIFO named x.py)
+                data = read_bytes(path, WORD_READ_LIMIT)
+            except SourceError:
+                shas.append(None)
+                continue
+            sha = content_hash(data)
+            if memo is not None and len(data) < WORD_READ_LIMIT:
+                memo.setdefault(path, sha)  # the whole file: its hash for the entries too (read once)
+            shas.append(sha)
+        return shas
+
+    def _digest(self, indices: Sequence[int]) -> str:
+        return files_digest_of_relpaths([self.rels[i] for i in indices])
+
+    def load(self, path: Optional[str]) -> None:
+        """Take over what the record at ``path`` knows that still holds for this tree."""
+        self.changed = True
+        data = _read_small(path, MAX_TREE_RECORD_BYTES) if path else None
+        if data is None:
+            return
+        try:
+            old_rels, old_shas, words = _tree_record_fields(json.loads(data.decode("utf-8")))
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError):
+            return  # corrupt, another layout, hand-edited: as if absent (overwritten at the end)
+        if old_rels == self.rels and old_shas == self.shas:
+            self.words = words
+            self.changed = False
+            return
+        # Files changed, came or went: each name's files are the recorded ones that did not change,
+        # plus the changed and new files that mention it now.
+        old = dict(zip(old_rels, old_shas))
+        fresh = [i for i, rel in enumerate(self.rels) if rel not in old or old[rel] != self.shas[i]]
+        if len(fresh) > max(64, len(self.rels) // 4):
+            return  # a different tree: one identifier table costs less
+        names: Dict[int, Set[str]] = {}
+        for i in fresh:
+            try:
+                text = read_bytes(self.paths[i], WORD_READ_LIMIT) if self.shas[i] is not None else None
+            except SourceError:
+                text = None
+            if (None if text is None else content_hash(text)) != self.shas[i]:
+                return  # changed again since it was hashed: start from an identifier table
+            names[i] = identifiers(text) if text is not None else set()
+        now = {rel: i for i, rel in enumerate(self.rels)}
+        fresh_set = set(fresh)
+        for word, (_, indices) in words.items():
+            if indices is None:
+                continue  # the files were never listed: looked up again if a search needs it
+            kept = (now.get(old_rels[j]) for j in indices)
+            members = sorted([i for i in kept if i is not None and i not in fresh_set]
+                             + [i for i in fresh if word in names[i]])
+            self.words[word] = (self._digest(members), members)
+
+    def digest(self, word: str) -> Optional[str]:
+        found = self.words.get(word)
+        return found[0] if found is not None else None
+
+    def search(self, word: str) -> str:
+        """The digest of the files that mention the ASCII name ``word``, from an identifier table
+        of the tree (built once, as the index builds its own)."""
+        if self._table is None:
+            self._table = word_table(self.paths)
+            for known, (digest, indices) in list(self.words.items()):
+                if indices is None and known.isascii():  # recorded from an analysis: list its files now
+                    members = self._table.get(known, [])
+                    if self._digest(members) != digest:
+                        self.conflict = True
+                    self.words[known] = (digest, list(members))
+        members = self._table.get(word, [])
+        digest = self._digest(members)
+        self.record(word, digest, list(members))
+        return digest
+
+    def record(self, word: str, digest: str, members: Optional[List[int]] = None) -> None:
+        """Remember what a search of ``word`` found in this tree (by this process or a worker)."""
+        known = self.words.get(word)
+        if members is None and self._table is not None and word.isascii():
+            members = list(self._table.get(word, []))  # the table is at hand: list the files too
+            if self._digest(members) != digest:
+                self.conflict = True
+        if known is None or known[1] is None and members is not None:
+            self.words[word] = (digest, members)
+            self.changed = True
+        if known is not None and known[0] != digest:
+            self.conflict = True
+
+    def dumps(self) -> Optional[str]:
+        """The record as JSON, or None when there is nothing to record or the tree has changed since
+        it was hashed (a file edited while the run linted: its digests may mix both versions)."""
+        if self.conflict or not self.words:
+            return None
+        if python_files(self.root) != self.paths or self._hash_all() != self.shas:
+            return None
+        return json.dumps({"format": TREE_RECORD_FORMAT,
+                           "files": [[rel, sha] for rel, sha in zip(self.rels, self.shas)],
+                           "words": {w: [d, m] for w, (d, m) in sorted(self.words.items())}},
+                          separators=(",", ":"))
+
+
+def _tree_record_fields(record) -> Tuple[List[str], List[Optional[str]], Dict[str, Tuple[str, Optional[List[int]]]]]:
+    """The fields of a tree record, checked (a ValueError for anything ``TreeRecord.dumps`` does not write)."""
+    if not isinstance(record, dict) or record.get("format") != TREE_RECORD_FORMAT:
+        raise ValueError("not a tree record of this format")
+    files, words = record["files"], record["words"]
+    if not isinstance(files, list) or not isinstance(words, dict):
+        raise ValueError("malformed tree record")
+    rels: List[str] = []
+    shas: List[Optional[str]] = []
+    for item in files:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                and (item[1] is None or isinstance(item[1], str))):
+            raise ValueError("malformed tree record")
+        rels.append(item[0])
+        shas.append(item[1])
+    out: Dict[str, Tuple[str, Optional[List[int]]]] = {}
+    for word, value in words.items():
+        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+            raise ValueError("malformed tree record")
+        members = value[1]
+        if members is not None and not (isinstance(members, list) and all(
+                _is_int(i) and 0 <= i < len(rels) for i in members)):
+            raise ValueError("malformed tree record")
+        out[word] = (value[0], members)
+    return rels, shas, out
+
+
+def _write_atomic(target: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``target`` and move it into place."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _choose_base(root: str, cache_dir: Optional[str]) -> Optional[str]:

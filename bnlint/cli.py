@@ -10,16 +10,20 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import click
-from rich.console import Console
 
 from . import __version__
 from .config import MAX_JOBS, Config, ConfigError, find_pyproject, load_config, split_codes, validate_selectors
 from .docs import rule_page
 from .paths import escape_path
-from .rules import ALL_RULES, RULES_BY_CODE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+# Imported where they are used: a run whose results all come from the cache and prints JSON needs
+# neither the rules (nor the analysis and LibCST behind them) nor rich.
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERNAL = 2  # an internal error (a bug in bnlint) on some file; the others were linted
@@ -44,6 +48,8 @@ def _use_color(mode, stream) -> bool:
 
 
 def _console(stream, color: bool) -> Console:
+    from rich.console import Console
+
     return Console(file=stream, force_terminal=color, no_color=not color, highlight=False,
                    soft_wrap=True, width=None if color else 10_000)
 
@@ -431,6 +437,7 @@ def _progress(disabled: bool, no_color: bool):
     """A transient progress bar on stderr, for long runs on a terminal only."""
     if disabled or not sys.stderr.isatty():
         return None, None, lambda: None
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -462,7 +469,7 @@ def _progress(disabled: bool, no_color: bool):
 @click.option("--all", "show_all", is_flag=True, help="Also list retired codes.")
 def rules_command(output_format, show_all):
     """List every rule: code, name, default on/off, summary."""
-    from .rules import DEFAULT_POLICY, RETIRED
+    from .rules import ALL_RULES, DEFAULT_POLICY, RETIRED
 
     if output_format == "json":
         import json
@@ -489,14 +496,17 @@ def rules_command(output_format, show_all):
 @click.argument("code")
 def rule_command(code):
     """Print the documentation page of rule CODE (e.g. BN103)."""
+    from .rules.catalog import CATALOG, CATALOG_BY_CODE
+
     code_u = code.upper()
-    rule = RULES_BY_CODE.get(code_u) or next((r for r in ALL_RULES if r.name == code.lower()), None)
+    rule = CATALOG_BY_CODE.get(code_u) or next((r for r in CATALOG if r.name == code.lower()), None)
     if rule is None:
         raise click.UsageError(f"unknown rule `{code}` (see `bnlint rules`)")
     text = rule_page(rule.code)
     if text is None:
         raise click.ClickException(f"documentation page for {rule.code} is missing from this installation")
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        from rich.console import Console
         from rich.markdown import Markdown
 
         Console().print(Markdown(text))

@@ -15,7 +15,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on older interpreters
     import tomli as tomllib
 
-from .rules import ALL_RULES, RULES_BY_CODE
+from .rules.catalog import CATALOG, CATALOG_BY_CODE
 from .source import SourceError, read_bytes
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -168,7 +168,7 @@ def validate_selectors(selectors: Sequence[str], where: str) -> None:
             raise ConfigError(f"{where}: empty rule code")
         if sel_u == "ALL":
             continue
-        if not any(code.startswith(sel_u) for code in RULES_BY_CODE):
+        if not any(code.startswith(sel_u) for code in CATALOG_BY_CODE):
             raise ConfigError(f"{where}: unknown rule code or prefix `{sel}` (see `bnlint rules`)")
 
 
@@ -178,9 +178,10 @@ def _matches(selector: str, code: str) -> bool:
 
 def selected_codes(cfg: Config) -> Set[str]:
     """The enabled rule codes: (select or defaults) + extend-select - ignore (most specific wins)."""
-    codes = [r.code for r in ALL_RULES]
+    # The catalog, not the rule classes: choosing rules imports none of them (nor LibCST).
+    codes = [r.code for r in CATALOG]
     if cfg.select is None:
-        base = {r.code for r in ALL_RULES if r.default_enabled}
+        base = {r.code for r in CATALOG if r.default_enabled}
     else:
         sel = [s.upper() for s in cfg.select]
         base = {c for c in codes if any(_matches(s, c) for s in sel)}

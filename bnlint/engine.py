@@ -15,19 +15,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .analysis.context import Analysis
-from .analysis.module import ModuleInfo
 from .cache import Deps, ResultCache, cache_disabled_by_env
 from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
-from .index import ProjectIndex, find_project_root
 from .lifetime import Lifeline, die_with_parent, raise_if_interrupted
-from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom, file_time_limit,
-                      parse, syntax_check, time_limit)
-from .rules import RULES_BY_CODE
-from .rules.base import Rule, RuleContext
 from .source import Source, SourceError, decode, read_bytes, read_source
+from .tree import find_project_root
+
+
+def _import_analysis() -> None:
+    """Import the analysis, the rules and LibCST (most of bnlint's start-up time) when a file is
+    first linted: a run whose results all come from the cache never needs them."""
+    global Analysis, ModuleInfo, ProjectIndex, RULES_BY_CODE, Rule, RuleContext
+    global MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom, file_time_limit
+    global parse, syntax_check, time_limit
+    from .analysis.context import Analysis
+    from .analysis.module import ModuleInfo
+    from .index import ProjectIndex
+    from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom,
+                          file_time_limit, parse, syntax_check, time_limit)
+    from .rules import RULES_BY_CODE
+    from .rules.base import Rule, RuleContext
 
 REPORT_URL = "https://github.com/bnlint/bnlint/issues"
 
@@ -99,6 +108,7 @@ class Linter:
     """Lints files of one project; keeps the lazily built project index across files."""
 
     def __init__(self, root: str, codes: Sequence[str], per_file_ignores: Optional[Dict[str, List[str]]] = None):
+        _import_analysis()
         ensure_recursion_headroom()
         self.root = root
         self.rules: List[Rule] = [RULES_BY_CODE[c]() for c in sorted(codes)]
@@ -292,6 +302,7 @@ def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Di
         # Unreadable files and internal errors are not results worth keeping.
         if r.deps is not None and not any(e.kind in ("read", "internal") for e in r.errors):
             cache.store(targets[i].fs_path, targets[i].display, r.findings, r.errors, r.deps)
+    cache.finish()  # the tree's record: the next run checks name searches without an identifier table
     return [r for r in results if r is not None]
 
 

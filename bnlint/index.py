@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Pattern, Set
+from typing import Dict, List, Optional, Pattern, Set
 
 import libcst as cst
 
 from .analysis.module import ModuleInfo
 from .parsing import ParseFailure, parse
 from .source import Source, SourceError, read_bytes, read_source
+# The root and the walk live in ``tree``, free of LibCST: a fully cached run needs them too.
+from .tree import ROOT_MARKERS, find_project_root  # noqa: F401  (re-exported)
+from .tree import python_files as _walk_python_files
+from .tree import word_table as _word_table
 
 # The value resolver explores calls, callers and attributes across the project; in a dense,
 # interconnected tree (a compiler's own sources) that exploration can grow without end. Past
@@ -27,29 +31,6 @@ from .source import Source, SourceError, read_bytes, read_source
 MAX_RESOLVES_PER_RULE = 250_000
 MAX_MODULES_PER_FILE = 48  # other modules one file's analysis may read (fixtures: at most 28; real projects gave identical findings)
 MAX_MODULES = 500  # parsed modules kept per process (CST trees dominate memory: about 1 MiB each)
-ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
-_SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".nox",
-              "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".bnlint_cache"}
-
-
-def find_project_root(paths: Iterable[str]) -> str:
-    """Nearest ancestor of the first path holding pyproject.toml/.git; else the common parent."""
-    absolute = [os.path.abspath(p) for p in paths] or [os.getcwd()]
-    start = absolute[0] if os.path.isdir(absolute[0]) else os.path.dirname(absolute[0])
-    cur = start
-    while True:
-        if any(os.path.exists(os.path.join(cur, m)) for m in ROOT_MARKERS):
-            return cur
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            break
-        cur = parent
-    dirs = [p if os.path.isdir(p) else os.path.dirname(p) for p in absolute]
-    try:
-        return os.path.commonpath(dirs)
-    except ValueError:  # different drives
-        return start
-
 
 def parse_source(source: Source) -> cst.Module:
     # The guarded parser: a pathologically nested dependency must not crash libcst (and the run).
@@ -183,13 +164,7 @@ class ProjectIndex:
     # -- project-wide text search (cheap pre-filter for reverse lookups) ------------
     def python_files(self) -> List[str]:
         if self._all_files is None:
-            files = []
-            for dirpath, dirnames, filenames in os.walk(self.root):
-                dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
-                files.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(".py"))
-                if len(files) > 20000:
-                    break  # a huge tree: reverse lookups stay local rather than slow
-            self._all_files = sorted(files)
+            self._all_files = _walk_python_files(self.root)
         return self._all_files
 
     def files_mentioning(self, word: str) -> List[str]:
@@ -238,18 +213,3 @@ def _read_text(path: str) -> str:
         return read_bytes(path, 2_000_000).decode("utf-8", "replace")
     except SourceError:  # read_bytes also refuses FIFOs and devices, which would block or never end
         return ""
-
-
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _word_table(files: List[str]) -> Dict[str, List[int]]:
-    table: Dict[str, List[int]] = {}
-    for i, path in enumerate(files):
-        try:
-            data = read_bytes(path, 2_000_000)
-        except SourceError:
-            continue
-        for word in set(_IDENTIFIER.findall(data)):
-            table.setdefault(word.decode("ascii"), []).append(i)
-    return table

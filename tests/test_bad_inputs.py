@@ -306,12 +306,15 @@ def test_internal_error_in_one_rule_is_reported_and_nothing_else_stops(tmp_path,
 
     import bnlint.config
     from bnlint.cli import main
-    from bnlint.rules import ALL_RULES, RULES_BY_CODE
+    from bnlint.rules import RULES_BY_CODE
     from bnlint.rules.base import Rule
+    from bnlint.rules.catalog import RuleInfo
 
     rule = type("ExplodingRule", (_ExplodingRule, Rule), {})
-    monkeypatch.setattr(bnlint.config, "ALL_RULES", list(ALL_RULES) + [rule])
-    monkeypatch.setitem(RULES_BY_CODE, rule.code, rule)
+    info = RuleInfo(rule.code, rule.name, rule.default_enabled, __name__, "_ExplodingRule")
+    monkeypatch.setattr(bnlint.config, "CATALOG", bnlint.config.CATALOG + (info,))  # selectable
+    monkeypatch.setitem(bnlint.config.CATALOG_BY_CODE, rule.code, info)
+    monkeypatch.setitem(RULES_BY_CODE, rule.code, rule)  # and run by the engine
     (tmp_path / "boom.py").write_text(BAD, encoding="utf-8")
     (tmp_path / "fine.py").write_text(BAD, encoding="utf-8")
     monkeypatch.chdir(tmp_path)

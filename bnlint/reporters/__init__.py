@@ -1,20 +1,28 @@
 """Output formats. Each reporter turns a LintResult into text for one consumer."""
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Dict
 
-from .github import render_github
-from .gitlab import render_gitlab
-from .json_reporter import render_json
-from .junit import render_junit
-from .sarif import render_sarif
-
-# name -> function(result, **options) -> str (machine formats); text is streamed by TextReporter.
-MACHINE_FORMATS: Dict[str, Callable] = {
-    "json": render_json,
-    "sarif": render_sarif,
-    "github": render_github,
-    "junit": render_junit,
-    "gitlab": render_gitlab,
+# name -> (module, function(result, **options) -> str); text is streamed by TextReporter. Each module
+# is imported when its format is used: SARIF describes every rule (it imports them all), JSON
+# does not, and a run served from the cache should not pay for the formats it does not print.
+_RENDERERS = {
+    "json": (".json_reporter", "render_json"),
+    "sarif": (".sarif", "render_sarif"),
+    "github": (".github", "render_github"),
+    "junit": (".junit", "render_junit"),
+    "gitlab": (".gitlab", "render_gitlab"),
 }
+
+
+def _lazy(module: str, name: str) -> Callable:
+    def render(result, **options) -> str:
+        return getattr(importlib.import_module(module, __name__), name)(result, **options)
+
+    render.__name__ = render.__qualname__ = name
+    return render
+
+
+MACHINE_FORMATS: Dict[str, Callable] = {fmt: _lazy(*where) for fmt, where in _RENDERERS.items()}
 FORMATS = ("text",) + tuple(MACHINE_FORMATS)
