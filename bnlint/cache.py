@@ -520,9 +520,9 @@ def _tree_record_fields(record) -> Tuple[List[str], List[Optional[str]], Dict[st
     return rels, shas, out
 
 
-def _write_atomic(target: str, text: str) -> None:
+def _write_atomic(target: str, text: str, suffix: str = ".json") -> None:
     """Write ``text`` to a temporary file beside ``target`` and move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -585,17 +585,7 @@ def _is_marked(folder: str, fingerprint: str) -> bool:
 
 
 def _write_marker(folder: str, fingerprint: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".marker")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(_marker_text(fingerprint))
-        os.replace(tmp, os.path.join(folder, MARKER))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _write_atomic(os.path.join(folder, MARKER), _marker_text(fingerprint), suffix=".marker")
 
 
 def _remove_marked(folder: str) -> None:
