@@ -66,6 +66,8 @@ class Scope:
     loops: List[cst.CSTNode] = field(default_factory=list)
     returns: List[cst.BaseExpression] = field(default_factory=list)
     decorators: List[cst.BaseExpression] = field(default_factory=list)
+    # ``config["network"] = {...}``: (key expression, binding of the stored value) per dict name
+    item_stores: Dict[str, List[Tuple[cst.BaseExpression, Binding]]] = field(default_factory=dict)
     flow: Optional[object] = None  # reaching.Flow, computed on first use
 
     @property
@@ -403,7 +405,10 @@ class _Collector:
                     return  # positions after a star are unknown
                 self._bind(ctx, element.value, kind, expr, path + (i,), stmt)
         elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
-            self.info.mutated.add(target.value.value)  # d["key"] = ...: a dict we cannot read statically
+            self.info.mutated.add(target.value.value)  # d["key"] = ...: the dict's literal is not all of it
+            if len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index) and not path:
+                ctx.scope.item_stores.setdefault(target.value.value, []).append(
+                    (target.slice[0].slice.value, Binding(kind, expr, path, stmt, ctx.scope, ctx.guards, ctx.loops)))
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             scope = ctx.scope
             if scope.cls is not None and target.value.value == scope.self_name:

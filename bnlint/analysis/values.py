@@ -947,15 +947,77 @@ class Resolver:
                     out.extend(self.index_value(v, index))
                 else:
                     out.append(UNKNOWN)
-            # Dict literal bound to a name: d["train"]
-            for dict_node, dctx in self._dict_sources(base, ctx, depth):
-                out.extend(self._dict_lookup(dict_node, index, dctx, depth))
+            # A dict literal bound to a name, or items stored into it: d["train"]
+            for value, vctx in self.item_exprs(base, index, ctx, depth):
+                out.extend(self.resolve(value, vctx, depth))
             return out
         if isinstance(base, (cst.Dict, cst.DictComp)):
             return self._dict_lookup(base, index, ctx, depth)
         for v in self.resolve(base, ctx, depth):
             out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
         return out
+
+    def item_exprs(self, base, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        """(value expression, its ctx) of ``base[key]`` for a dict: the entries of its dict literals,
+        the items stored into it (``config["network"] = {...}`` on a branch the defaults take), through
+        names bound to another dict's item (``net = config["network"]``) and parameters (``train(config)``).
+        ``key`` None (not a constant): every entry."""
+        out: List[Tuple[cst.BaseExpression, Ctx]] = []
+        for node, dctx in self._dict_sources(base, ctx, depth):
+            out.extend(self._literal_items(node, key, dctx, depth))
+        if not isinstance(base, cst.Name) or depth >= MAX_DEPTH:
+            return out
+        scope = ctx.scope
+        while scope is not None and base.value not in scope.bindings:
+            scope = scope.parent
+        if scope is None:
+            return out
+        sctx = ctx if scope is ctx.scope else Ctx(scope)
+        for key_expr, b in scope.item_stores.get(base.value, []):
+            k = self.const(key_expr, sctx, depth)
+            if (key is None or k is None or k == key) and self._store_possible(b, sctx, depth):
+                out.append((b.expr, sctx))
+        for b in scope.bindings[base.value]:
+            if b.kind == "assign" and not b.path and isinstance(b.expr, cst.Subscript):
+                out.extend(self._expr_items(b.expr, key, sctx, depth + 1))
+            elif b.kind == "param":
+                passed = ctx.env.get(base.value, []) if ctx.scope is scope and ctx.env is not None \
+                    else self.callers_args(scope, base.value, depth)
+                for expr, caller_ctx in passed:
+                    out.extend(self._expr_items(expr, key, caller_ctx, depth + 1))
+        return out
+
+    def _expr_items(self, expr, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        """Items of the dict ``expr`` evaluates to: a dict name, a dict literal, or ``d["k"]``."""
+        if isinstance(expr, cst.Name):
+            return self.item_exprs(expr, key, ctx, depth)
+        if isinstance(expr, (cst.Dict, cst.DictComp)):
+            return self._literal_items(expr, key, ctx, depth)
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
+                and depth < MAX_DEPTH:
+            outer = self.const(expr.slice[0].slice.value, ctx, depth)
+            out: List[Tuple[cst.BaseExpression, Ctx]] = []
+            for value, vctx in self.item_exprs(expr.value, outer, ctx, depth + 1):
+                if isinstance(value, (cst.Dict, cst.DictComp, cst.Name, cst.Subscript)):
+                    out.extend(self._expr_items(value, key, vctx, depth + 1))
+            return out
+        return []
+
+    def _literal_items(self, node, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        if isinstance(node, cst.DictComp):
+            return [(node.value, ctx)]  # same expression for every key
+        out = []
+        for element in node.elements:
+            if isinstance(element, cst.DictElement):
+                k = self.const(element.key, ctx, depth)
+                if key is None or k is None or k == key:
+                    out.append((element.value, ctx))
+        return out
+
+    def _store_possible(self, b: Binding, ctx: Ctx, depth: int) -> bool:
+        """No ``if`` around the store is known to take the other branch."""
+        return all(not isinstance(v, (bool, int, str)) or bool(v) == branch
+                   for v, branch in ((self.const(test, ctx, depth), branch) for test, branch in b.guards))
 
     def _dict_sources(self, base, ctx: Ctx, depth: int = 0):
         if isinstance(base, cst.Attribute):
