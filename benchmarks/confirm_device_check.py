@@ -10,8 +10,9 @@ the scripts under `bnlint confirm` with BNLINT_CASE_DEVICE=cuda) plus the
 batch-composition pair of compare(), it prints one row per case and exits 1
 if a harmful case is not confirmed, a correct one is, or a result reports a
 device other than cuda. The pairs cover every measured rule (BN104/BN901,
-BN201-BN204, BN301, BN402-BN406); the BN301 script wraps its model in
-DistributedDataParallel over a one-process gloo group.
+BN201-BN205, BN301, BN401-BN406); the BN301 script wraps its model in
+DistributedDataParallel over a one-process gloo group, the BN205 pair runs a
+conv-BN block through torch.utils.checkpoint on the GPU.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def main(argv=None) -> int:
         return 0
     import bnlint.confirm as confirm
     from bnlint.confirm.runner import run_script
+    from bnlint.confirm.verdict import ADVISORY, SEVERITY
     from tests.confirm_cases import API_CASES, SCRIPT_CASES
 
     failures = []
@@ -45,14 +47,23 @@ def main(argv=None) -> int:
     print("| case | harmful | correct | device | seconds |")
     print("|---|---|---|---|---|")
 
-    def row(name, bad, good, seconds):
+    def verdict(result, rule):
+        """The run's verdict; for an advisory rule (which does not decide a script's run),
+        the worst verdict of that rule's rows."""
+        if rule not in ADVISORY:
+            return result.verdict
+        return max((s.verdict for s in result.sites if s.rule == rule), key=SEVERITY.__getitem__,
+                   default="not confirmed")
+
+    def row(name, bad, good, seconds, rule=""):
         devices = {bad.device, good.device}
-        ok = (bad.status == good.status == "ok" and bad.verdict == "confirmed"
-              and good.verdict != "confirmed" and all(d.startswith(device) for d in devices))
+        bad_verdict, good_verdict = verdict(bad, rule), verdict(good, rule)
+        ok = (bad.status == good.status == "ok" and bad_verdict == "confirmed"
+              and good_verdict != "confirmed" and all(d.startswith(device) for d in devices))
         if not ok:
             failures.append(name)
-        print(f"| {name} | {bad.verdict if bad.status == 'ok' else bad.message} "
-              f"| {good.verdict if good.status == 'ok' else good.message} | {', '.join(sorted(devices))} "
+        print(f"| {name} | {bad_verdict if bad.status == 'ok' else bad.message} "
+              f"| {good_verdict if good.status == 'ok' else good.message} | {', '.join(sorted(devices))} "
               f"| {seconds:.1f} |", flush=True)
 
     # Batch composition (BN101): towers vs one mixed batch.
@@ -78,7 +89,7 @@ def main(argv=None) -> int:
                 path = Path(tmp) / f"{which}.py"
                 path.write_text(textwrap.dedent(case[which]), encoding="utf-8")
                 results.append(run_script(str(path), max_seconds=120).result)
-            row(f"{name} (script)", *results, time.perf_counter() - start)
+            row(f"{name} (script)", *results, time.perf_counter() - start, rule=case["rule"])
 
     print()
     if failures:

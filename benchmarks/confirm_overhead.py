@@ -10,8 +10,9 @@ start-up, which a plain run pays too, are left out.
 The recorder runs twice: with the batch-composition recording only
 (``measures=False``: BN101-BN103) and with every measure (BN104/BN901 batch
 sizes, BN201 no-grad calls, BN202 eval-mode training, BN203 frozen layers,
-BN204 averaged models, BN301 DDP, BN402/BN406 settings, BN403 batch-dependent
-eval, BN404 gradient penalties, BN405 dropout before BN). The second table
+BN204 averaged models, BN205 checkpointed BN, BN301 DDP, BN401 biases before BN,
+BN402/BN406 settings, BN403 batch-dependent eval, BN404 gradient penalties,
+BN405 dropout before BN). The second table
 gives the cost of the measures beyond batch composition per traced step.
 Workloads (the medium CNN: 6 conv-BN pairs on 32x32x3):
 
@@ -31,7 +32,13 @@ Workloads (the medium CNN: 6 conv-BN pairs on 32x32x3):
 - dropout: the medium CNN with Dropout2d(0.1) between each convolution and its
   BN (BN405: measured after the stop on a copy: one recorded call replayed to
   find the BN layers dropout feeds, then 4 with dropout on and 4 with it off;
-  nothing extra per step).
+  nothing extra per step);
+- checkpointed: the medium CNN with its three conv-BN blocks each run through
+  ``torch.utils.checkpoint`` (BN205: a count per BN call inside checkpointed
+  code; the recomputation in backward is the workload's own cost);
+- conv biases: the medium CNN with ``bias=True`` on every convolution before
+  its BN (BN401: measured after the stop on a copy: one recorded call replayed
+  to find the layers that feed BN, then 4 with a backward pass each).
 
     python benchmarks/confirm_overhead.py [--repeats 3] [--clock wall|cpu] [--only NAME]
 """
@@ -45,6 +52,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint  # noqa: F401  (torch.utils.checkpoint.checkpoint below)
 from torch import nn
 
 from bnlint.confirm.script_analysis import result_from
@@ -57,7 +65,7 @@ sys.path.insert(0, str(EXAMPLES))
 from common import SmallCNN  # noqa: E402
 
 STEPS, PROBE = 13, 8
-NEW_RULES = ("BN301", "BN403", "BN404", "BN405")  # their numbers are shown in the first table
+NEW_RULES = ("BN205", "BN301", "BN401", "BN403", "BN404", "BN405")  # their numbers are shown in the first table
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = [time.perf_counter]
 
@@ -68,11 +76,11 @@ def clock() -> float:
     return _clock[0]()
 
 
-def medium_cnn(outputs=10, norm=nn.BatchNorm2d, dropout=0.0):
+def medium_cnn(outputs=10, norm=nn.BatchNorm2d, dropout=0.0, bias=False):
     """A small ResNet-sized CNN for 32x32 RGB: 6 conv-BN pairs, 32-128 channels."""
     def block(cin, cout, stride):
         def conv(a, b, s):
-            layers = [nn.Conv2d(a, b, 3, s, 1, bias=False)]
+            layers = [nn.Conv2d(a, b, 3, s, 1, bias=bias)]
             return layers + ([nn.Dropout2d(dropout)] if dropout else []) + [norm(b), nn.ReLU()]
         return nn.Sequential(*conv(cin, cout, stride), *conv(cout, cout, 1))
 
@@ -176,6 +184,20 @@ def ddp_medium():
     return DistributedDataParallel(medium_cnn())
 
 
+class CheckpointedCNN(nn.Module):
+    """The medium CNN with each of its three conv-BN blocks run through checkpoint()."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = medium_cnn()
+
+    def forward(self, x):
+        for i, layer in enumerate(self.net):
+            # Looked up at call time, as torch.utils.checkpoint.checkpoint(...) in a script is.
+            x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False) if i < 3 else layer(x)
+        return x
+
+
 MEDIUM = ((3, 32, 32), 64)
 WORKLOADS = {
     # name: (training loop, model factory, input shape per sample, batch size per call)
@@ -188,6 +210,8 @@ WORKLOADS = {
     "BN404: medium as WGAN-GP critic, 3 calls + penalty (64)": (penalty_steps, lambda: medium_cnn(outputs=1),
                                                                *MEDIUM),
     "BN405: medium, Dropout2d(0.1) before each BN (64)": (plain_steps, lambda: medium_cnn(dropout=0.1), *MEDIUM),
+    "BN205: medium, its 3 conv-BN blocks checkpointed (64)": (plain_steps, CheckpointedCNN, *MEDIUM),
+    "BN401: medium, bias=True on each conv before its BN (64)": (plain_steps, lambda: medium_cnn(bias=True), *MEDIUM),
 }
 
 
@@ -251,7 +275,7 @@ def main(argv=None):
 
     print("All measures (what `bnlint confirm` does):\n")
     print("| workload | untraced steps | traced steps | measurement | hooks only | ratio | confirmed "
-          "| BN301/BN403-BN405 measured |")
+          "| BN205/BN301/BN401/BN403-BN405 measured |")
     print("|---|---|---|---|---|---|---|---|")
     for name, runs in rows.items():
         plain = med(runs, lambda r: r[0])

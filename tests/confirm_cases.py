@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
+from torch.utils.checkpoint import checkpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 import bnlint.confirm as confirm
@@ -162,6 +163,48 @@ def _bn405(dropout_first):
     return case
 
 
+class _Checkpointed(nn.Module):
+    """A conv-BN block under activation checkpointing (``bn_inside``), or only its
+    convolution checkpointed and the BN run outside."""
+
+    def __init__(self, bn_inside: bool, reentrant: bool = False):
+        super().__init__()
+        self.bn_inside, self.reentrant = bn_inside, reentrant
+        self.stem = nn.Conv2d(3, 3, 1, bias=False)  # reentrant checkpointing needs an input that requires grad
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, 4)
+
+    def block(self, x):
+        x = self.conv(x)
+        return self.bn(x) if self.bn_inside else x
+
+    def forward(self, x):
+        x = checkpoint(self.block, self.stem(x), use_reentrant=self.reentrant)
+        x = x if self.bn_inside else self.bn(x)
+        return self.head(torch.relu(x).mean(dim=(2, 3)))
+
+
+def _bn205(bn_inside):
+    def case(device):
+        torch.manual_seed(0)
+        model = _Checkpointed(bn_inside).to(device)
+        images = [torch.randn(8, 3, 8, 8) for _ in range(2)]
+        return confirm.checkpoint_updates(model, images)
+    return case
+
+
+def _bn401(relu_between):
+    def case(device):
+        torch.manual_seed(0)
+        layers = [nn.Conv2d(3, 8, 3), nn.ReLU(), nn.BatchNorm2d(8)] if relu_between else [
+            nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).to(device)
+        images = [torch.randn(16, 3, 8, 8) * 2 + 1 for _ in range(2)]
+        return confirm.dead_bias(model, images)
+    return case
+
+
 API_CASES = {
     "BN201 evaluation in train mode": (_bn201(False), _bn201(True)),
     "BN203 frozen backbone in train mode": (_bn203(False), _bn203(True)),
@@ -174,6 +217,8 @@ API_CASES = {
     "BN403 eval with track_running_stats=False": (_bn403(False), _bn403(True)),
     "BN404 BatchNorm in a gradient-penalty critic": (_bn404(nn.BatchNorm1d), _bn404(nn.LayerNorm)),
     "BN405 dropout before BatchNorm": (_bn405(True), _bn405(False)),
+    "BN205 BatchNorm under activation checkpointing": (_bn205(True), _bn205(False)),
+    "BN401 conv bias right before BatchNorm": (_bn401(False), _bn401(True)),
 }
 
 
@@ -353,6 +398,50 @@ for step in range(20):
     opt.step()
 """
 
+_CHECKPOINT = _HEAD + """
+from torch.utils.checkpoint import checkpoint
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.block = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        FORWARD
+        return self.head(x.mean(dim=(2, 3)))
+
+
+model = Net().to(DEVICE)
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for step in range(20):
+    x, y = torch.randn(16, 3, 8, 8).to(DEVICE), torch.randint(0, 4, (16,)).to(DEVICE)
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+_BIAS = _HEAD + """
+model = nn.Sequential(
+    nn.Conv2d(3, 16, 3, padding=1),
+    LAYERS,
+    nn.AdaptiveAvgPool2d(1),
+    nn.Flatten(),
+    nn.Linear(16, 4),
+).to(DEVICE)
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for step in range(20):
+    x, y = (torch.randn(16, 3, 8, 8) * 2 + 1).to(DEVICE), torch.randint(0, 4, (16,)).to(DEVICE)
+    loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
 SCRIPT_CASES = {
     "BN203 frozen backbone in train mode": dict(
         rule="BN203", line="backbone.requires_grad_(False)", harmful=_FROZEN,
@@ -405,5 +494,16 @@ SCRIPT_CASES = {
         rule="BN405", line="nn.Dropout(0.5),",
         harmful=_DROPOUT.replace("LAYERS", "nn.ReLU(),\n    nn.Dropout(0.5),\n    nn.BatchNorm1d(64)"),
         correct=_DROPOUT.replace("LAYERS", "nn.BatchNorm1d(64),\n    nn.ReLU(),\n    nn.Dropout(0.5)"),
+    ),
+    "BN205 BatchNorm under activation checkpointing": dict(
+        rule="BN205", line="x = checkpoint(self.block",
+        harmful=_CHECKPOINT.replace("FORWARD", "x = checkpoint(self.block, x, use_reentrant=False)"),
+        correct=_CHECKPOINT.replace(
+            "FORWARD", "x = torch.relu(self.bn(checkpoint(self.conv, x, use_reentrant=False)))"),
+    ),
+    "BN401 conv bias right before BatchNorm": dict(
+        rule="BN401", line="nn.Conv2d(3, 16, 3, padding=1),",
+        harmful=_BIAS.replace("LAYERS", "nn.BatchNorm2d(16),\n    nn.ReLU()"),
+        correct=_BIAS.replace("LAYERS", "nn.ReLU(),\n    nn.BatchNorm2d(16)"),
     ),
 }

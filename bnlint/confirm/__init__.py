@@ -6,7 +6,8 @@ user code. ``import bnlint.confirm`` stays cheap: torch is loaded on first use o
 :func:`compare`, :func:`compare_loader` and the other measures (:func:`batch_sizes`,
 :func:`compare_modes`, :func:`frozen_bn_drift`, :func:`averaged_bn_gap`,
 :func:`bn_settings`, :func:`ddp_batch_sizes`, :func:`batch_dependence`,
-:func:`critic_cross_sample`, :func:`dropout_variance_shift`); without torch they raise
+:func:`critic_cross_sample`, :func:`dropout_variance_shift`, :func:`checkpoint_updates`,
+:func:`dead_bias`); without torch they raise
 :class:`TorchMissing` saying ``pip install 'bnlint[confirm]'``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .verdict import CONFIRM_AT, CONFIRMED, INCONCLUSIVE, INCONCLUSIVE_AT, NOT_C
 
 _LAZY = {"compare", "compare_loader", "compare_modes", "frozen_bn_drift", "batch_sizes",
          "averaged_bn_gap", "bn_settings", "ddp_batch_sizes", "batch_dependence", "critic_cross_sample",
-         "dropout_variance_shift"}
+         "dropout_variance_shift", "checkpoint_updates", "dead_bias"}
 
 
 def __getattr__(name):
@@ -45,11 +46,13 @@ __all__ = [
     "batch_dependence",
     "batch_sizes",
     "bn_settings",
+    "checkpoint_updates",
     "compare",
     "compare_loader",
     "compare_modes",
     "critic_cross_sample",
     "ddp_batch_sizes",
+    "dead_bias",
     "dropout_variance_shift",
     "frozen_bn_drift",
     "finding_key",

@@ -12,6 +12,8 @@ no script to run.
     batch_dependence(model, batch)              # eval outputs: whole batch vs its halves (BN403)
     critic_cross_sample(critic, batch)          # penalty gradients from other samples (BN404)
     dropout_variance_shift(model, loader)       # BN input variance, dropout off / on (BN405)
+    checkpoint_updates(model, loader)           # running-stat updates per batch under checkpointing (BN205)
+    dead_bias(model, loader)                    # bias gradient / weight gradient before BN (BN401)
 
 Every function measures on a deep copy of the model (or restores what it
 changed) and returns a :class:`ConfirmResult` whose sites carry the rule, its
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -29,12 +31,13 @@ from torch import nn
 from .aggregate import group_by_site, summarize
 from .loaders import NotSampleable, default_input, random_batches
 from .measures import (batch_slice, channel_var, cross_sample_share, eps_shrink, frozen_layers, halves_gap,
-                       is_synced, leading_size, mode_gap, refreshed_gap, smallest_batches, snapshot,
-                       stat_drift, untracked_layers)
+                       is_synced, leading_size, mode_gap, recomputed_updates, refreshed_gap, smallest_batches,
+                       snapshot, stat_drift, untracked_layers)
 from .measures import world_size as distributed_world_size
 from .replay import Call, measure, model_device, replica
 from .result import ConfirmResult, SiteResult
-from .sites import batch_dependence_site, ddp_site, measure_variance_shift, measured, penalty_site, variance_shift_site
+from .sites import (batch_dependence_site, checkpoint_layers, checkpoint_site, ddp_site, dead_bias_site,
+                    measure_dead_bias, measure_variance_shift, measured, penalty_site, variance_shift_site)
 from .stats import bn_layers
 
 Batches = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -449,4 +452,54 @@ def dropout_variance_shift(model: nn.Module, batches: Any, steps: int = 4, *,
     inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
     shifts = measure_variance_shift(model, [_call(forward, x) for x in inputs])
     site = variance_shift_site(None, shifts, label="model", model=type(model).__name__, calls=len(inputs))
+    return _result([site], start, device, len(inputs))
+
+
+def checkpoint_updates(model: nn.Module, batches: Any, steps: int = 2, *,
+                       batch_size: Optional[int] = None,
+                       input_fn: Optional[Callable[[Any], Any]] = None,
+                       forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN205: how many times each BN layer updates its running statistics per batch, in a
+    training step of a copy of the model (its own modes): a forward pass, then a backward
+    pass (of a fixed random projection of the output; no optimizer step). Activation
+    checkpointing (``torch.utils.checkpoint``, whatever the import) reruns the
+    checkpointed code's forward during backward, so its BN layers update twice; 1 without
+    checkpointing. The worst layer is judged, with the momentum that acts,
+    1 - (1 - m) ** updates. Over the first ``steps`` batches."""
+    start = time.perf_counter()
+    device = model_device(model)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    with replica(model) as net:
+        momenta = {name: bn.momentum for name, bn in bn_layers(net)}
+        counts = recomputed_updates(net, [_call(forward, x) for x in inputs])
+    site = checkpoint_site(
+        None, checkpoint_layers(counts, momenta), label="model", model=type(model).__name__, calls=len(inputs),
+        reference="one running-stat update per batch, as without checkpointing",
+        note="" if counts else "no BN layer updated running statistics (none in train mode)",
+    )
+    return _result([site], start, device, len(inputs))
+
+
+def dead_bias(model: nn.Module, batches: Any, steps: int = 2, *,
+              batch_size: Optional[int] = None,
+              input_fn: Optional[Callable[[Any], Any]] = None,
+              forward: Optional[Callable[[nn.Module, Any], Any]] = None) -> ConfirmResult:
+    """BN401: for each conv/linear layer with a trainable bias whose output goes straight
+    into a BN layer, |bias gradient| / |weight gradient| over a forward and backward pass
+    (of a fixed random projection of the output) on each of the first ``steps`` batches,
+    on a copy of the model in its own modes. BN in train mode subtracts such a bias right
+    back: 0 up to float rounding, for any loss. When no biased layer feeds BN directly,
+    every layer with a bias is measured instead (and the note says so). The smallest
+    ratio is judged: 1e-4 or less confirms."""
+    start = time.perf_counter()
+    device = model_device(model)
+    inputs = [_to(x, device) for x in _inputs(batches, steps=steps, batch_size=batch_size, input_fn=input_fn)]
+    layers = measure_dead_bias(model, [_call(forward, x) for x in inputs], every_layer=True)
+    into_bn = any(numbers["bn"] for numbers in layers.values())
+    site = dead_bias_site(None, layers, label="model", model=type(model).__name__, calls=len(inputs),
+                          note="" if into_bn else "no layer with a bias feeds a BN layer directly; "
+                                                  "every layer with a bias measured")
+    if site is None:
+        return ConfirmResult.failure("nothing for BN401 to measure: no conv/linear layer with a trainable bias "
+                                     "got a weight gradient on these batches")
     return _result([site], start, device, len(inputs))

@@ -31,7 +31,9 @@ no-grad calls with BN in train mode (BN201), training steps with BN in eval
 mode (BN202), running-stat drift of frozen BN layers (BN203), averaged models
 without update_bn (BN204), per-process batches under DDP (BN301), momentum and
 eps in effect (BN402/BN406), eval outputs that depend on the batch (BN403),
-gradient penalties on a BN critic (BN404), dropout feeding BN (BN405).
+gradient penalties on a BN critic (BN404), dropout feeding BN (BN405), BN
+layers that activation checkpointing reruns (BN205), biases that BN cancels
+(BN401).
 
 Exit status: 0 nothing confirmed, 1 a pitfall confirmed, 2 could not measure
 (the script crashed, never stepped an optimizer, has no BN, or timed out).

@@ -15,7 +15,8 @@ that measure it (``RULE_KINDS``):
 - BN301: the ``DistributedDataParallel(...)`` line;
 - BN403: the ``eval()`` line that put the layers in eval mode, else the evaluation call;
 - BN404: the ``autograd.grad(..., create_graph=True)`` line;
-- BN405: the line that built the dropout (else the model's call).
+- BN405: the line that built the dropout (else the model's call);
+- BN205: the ``checkpoint(...)`` line; BN401: the line that built the conv/linear layer.
 
 A site's own places are its line and its nested lines (``inner_sites``).
 Sites of the rules whose finding may sit far from the measured line (a
@@ -50,6 +51,8 @@ RULE_KINDS = {
     "BN403": ("batch-dependence",),
     "BN404": ("penalty",),
     "BN405": ("variance-shift",),
+    "BN205": ("checkpoint",),
+    "BN401": ("dead-bias",),
 }
 MATCHED_CODES = tuple(RULE_KINDS)
 # Rules whose finding can sit far from the measured line: nearest site in the same file.

@@ -19,7 +19,13 @@ it measures on a deep copy, or restores modes and BN buffers.
 - :func:`cross_sample_share`: the part of each sample's input gradient (what a
   gradient penalty takes) that comes from the other samples' outputs (BN404);
 - :func:`fed_by_dropout` / :func:`variance_shift`: BN layers whose input is a
-  dropout's output, and their input variance with dropout off vs on (BN405).
+  dropout's output, and their input variance with dropout off vs on (BN405);
+- :func:`recomputed_updates` / :func:`updates_per_batch` / :func:`effective_momentum`:
+  running-stat updates per batch of each BN layer when backward recomputes
+  checkpointed code (BN205);
+- :func:`fed_by` / :func:`bias_gradients`: conv/linear layers whose output goes
+  straight into a BN layer, and their bias gradient relative to their weight
+  gradient (BN401).
 """
 from __future__ import annotations
 
@@ -330,15 +336,16 @@ def cross_sample_share(run: Callable[[torch.Tensor], Any], x: torch.Tensor, prob
 # ----- BN405: dropout feeding BN ----------------------------------------------------
 
 
-def fed_by_dropout(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]) -> Dict[str, str]:
-    """BN layers of ``net`` (by name) whose input is the very output of a dropout module
-    (``nn.Dropout``, ``Dropout1d/2d/3d``, ``AlphaDropout``...), with that module's name.
-    ``net`` is run in train mode (dropout on): pass a copy."""
+def fed_by(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]], source: Callable[[nn.Module], bool],
+           train: bool = False) -> Dict[str, str]:
+    """BN layers of ``net`` (by name) whose input is the very output of a module for which
+    ``source(module)`` holds, with that module's name. ``train``: run the whole model in
+    train mode (else in its own modes). ``net`` is run: pass a copy."""
     names = {m: name for name, m in net.named_modules()}
-    last: List[Any] = [None]  # (weak reference to the last dropout output, its module's name)
+    last: List[Any] = [None]  # (weak reference to the last source output, its module's name)
     found: Dict[str, str] = {}
 
-    def after_dropout(module, args, output):
+    def after_source(module, args, output):
         if isinstance(output, torch.Tensor):
             last[0] = (weakref.ref(output), names.get(module, ""))
 
@@ -348,11 +355,12 @@ def fed_by_dropout(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]) -
                 found[name] = last[0][1]
         return check
 
-    handles = [m.register_forward_hook(after_dropout) for m in net.modules() if isinstance(m, _DropoutNd)]
+    handles = [m.register_forward_hook(after_source) for m in net.modules() if source(m)]
     if not handles:
         return found
     handles += [bn.register_forward_pre_hook(before_bn(name)) for name, bn in bn_layers(net)]
-    net.train()
+    if train:
+        net.train()
     try:
         with rng_kept(), torch.no_grad():
             for run in runs:
@@ -361,6 +369,13 @@ def fed_by_dropout(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]) -
         for handle in handles:
             handle.remove()
     return found
+
+
+def fed_by_dropout(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]) -> Dict[str, str]:
+    """BN layers of ``net`` (by name) whose input is the very output of a dropout module
+    (``nn.Dropout``, ``Dropout1d/2d/3d``, ``AlphaDropout``...), with that module's name.
+    ``net`` is run in train mode (dropout on): pass a copy."""
+    return fed_by(net, runs, lambda m: isinstance(m, _DropoutNd), train=True)
 
 
 def variance_shift(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]], layers: Sequence[str]
@@ -412,4 +427,127 @@ def variance_shift(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]], l
             "running_ratio": round(float((off[ref_live] / ref[ref_live]).median()), 4)
             if bool(ref_live.any()) else None,
         }
+    return out
+
+
+# ----- BN205 / BN401: a backward pass on a copy -------------------------------------
+
+
+def probe_loss(output: Any, seed: int = 0) -> Optional[torch.Tensor]:
+    """A scalar to backpropagate from ``output`` when the script's own loss is not at
+    hand: a fixed random projection of its first floating tensor (a plain sum or mean
+    would send BN layers a constant gradient per channel, which BN's backward zeroes).
+    None when the output does not require grad."""
+    out = first_tensor(output)
+    if out is None or not out.requires_grad:
+        return None
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out.device, out.dtype)
+    return (out * weights).sum()
+
+
+def backward_runs(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]],
+                  during_forward: Optional[List[bool]] = None) -> Dict[nn.Parameter, Optional[torch.Tensor]]:
+    """Each run's forward, then a backward of :func:`probe_loss` (no optimizer step), in
+    ``net``'s own modes, with torch's random state restored. ``during_forward[0]`` is True
+    while a forward pass runs. Returns each parameter's gradient summed over the runs;
+    the parameters' own ``.grad`` are put back as they were. (``backward()``, not
+    ``autograd.grad``: reentrant checkpointing supports only the former.)"""
+    params = list(net.parameters())
+    saved = [p.grad for p in params]
+    try:
+        for p in params:
+            p.grad = None
+        with rng_kept(), torch.enable_grad():
+            for i, run in enumerate(runs):
+                if during_forward is not None:
+                    during_forward[0] = True
+                try:
+                    out = run(net)
+                finally:
+                    if during_forward is not None:
+                        during_forward[0] = False
+                loss = probe_loss(out, seed=i)
+                if loss is not None:
+                    loss.backward()
+        return {p: p.grad for p in params}
+    finally:
+        for p, grad in zip(params, saved):
+            p.grad = grad
+
+
+# ----- BN205: BN layers recomputed by activation checkpointing ------------------------
+
+
+def effective_momentum(momentum: Optional[float], updates: float) -> Optional[float]:
+    """The weight the newest batch gets in the running statistics when a layer with
+    ``momentum`` updates them ``updates`` times on it: 1 - (1 - momentum) ** updates
+    (0.1 twice: 0.19). None for momentum=None (cumulative average: every batch counted
+    the same number of times weighs the same)."""
+    if momentum is None:
+        return None
+    return 1 - (1 - float(momentum)) ** updates
+
+
+def updates_per_batch(counts: Dict[str, Sequence[int]]) -> Dict[str, float]:
+    """Per BN layer, from (batches it normalized in forward passes, running-stat updates
+    in all, recomputations included): updates per batch. 1 without checkpointing."""
+    return {name: updates / batches for name, (batches, updates) in counts.items() if batches}
+
+
+def recomputed_updates(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]]) -> Dict[str, List[int]]:
+    """Per BN layer of ``net`` that updates running statistics (train mode): [forward-pass
+    updates, all updates] over ``runs``, each a forward then a backward (see
+    :func:`backward_runs`). Activation checkpointing reruns the checkpointed code's
+    forward during backward: its BN layers update their statistics there too. ``net``
+    is run (its BN statistics change): pass a copy."""
+    counts: Dict[str, List[int]] = {}
+    during_forward = [False]
+
+    def hook(name):
+        def count(bn, args):
+            if bn.training and bn.track_running_stats:
+                entry = counts.setdefault(name, [0, 0])
+                entry[0] += during_forward[0]
+                entry[1] += 1
+        return count
+
+    handles = [bn.register_forward_pre_hook(hook(name)) for name, bn in bn_layers(net)]
+    try:
+        backward_runs(net, runs, during_forward)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return counts
+
+
+# ----- BN401: a bias that BN cancels ------------------------------------------------
+
+BIASED = (nn.modules.conv._ConvNd, nn.Linear)  # conv, transposed conv, linear (and Lazy variants)
+
+
+def has_bias(module: nn.Module) -> bool:
+    """A conv/linear layer with a trainable bias."""
+    bias = getattr(module, "bias", None)
+    return isinstance(module, BIASED) and isinstance(bias, torch.Tensor) and bias.requires_grad
+
+
+def biased_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    return [(name or type(model).__name__, m) for name, m in model.named_modules() if has_bias(m)]
+
+
+def bias_gradients(net: nn.Module, runs: Sequence[Callable[[nn.Module], Any]], layers: Sequence[str]
+                   ) -> Dict[str, Optional[float]]:
+    """Per layer named in ``layers``: |bias gradient| / |weight gradient|, accumulated over
+    ``runs`` (a forward and a backward each, see :func:`backward_runs`, in ``net``'s own
+    modes). 0 up to float rounding when a BN layer in train mode subtracts the bias right
+    back (for any loss); None when the weight got no gradient either. ``net``'s BN
+    statistics change: pass a copy."""
+    modules = dict(net.named_modules())
+    grads = backward_runs(net, runs)
+    out: Dict[str, Optional[float]] = {}
+    for name in layers:
+        layer = modules[name]
+        weight, bias = grads.get(getattr(layer, "weight", None)), grads.get(layer.bias)
+        w = float(weight.detach().float().norm()) if weight is not None else 0.0
+        out[name] = float(bias.detach().float().norm()) / w if w > 0 and bias is not None else None
     return out

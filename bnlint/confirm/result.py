@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from .verdict import CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, MEASURES, NOT_CONFIRMED, SEVERITY
+from .verdict import ADVISORY, CONFIRM_AT, CONFIRMED, ERROR, INCONCLUSIVE_AT, MEASURES, NOT_CONFIRMED, SEVERITY
 
 SCHEMA_VERSION = 2  # 2: sites of every rule measured, with rule, value and details
 _Z_RULES = ("", "BN101", "BN102", "BN103")
@@ -20,7 +20,8 @@ class SiteResult:
     # "call" (forward call site) | "loader" | "source" (compare() input): batch composition;
     # "eval-call" (BN201), "eval-training" (BN202), "frozen" (BN203), "averaged" (BN204),
     # "batch-size" (BN104/BN901), "momentum" (BN402), "eps" (BN406), "ddp-batch" (BN301),
-    # "batch-dependence" (BN403), "penalty" (BN404), "variance-shift" (BN405).
+    # "batch-dependence" (BN403), "penalty" (BN404), "variance-shift" (BN405),
+    # "checkpoint" (BN205), "dead-bias" (BN401).
     kind: str
     label: str  # "train.py:42", or the source name given to compare()
     verdict: str
@@ -95,7 +96,10 @@ class ConfirmResult:
             return ERROR
         if not self.sites:
             return NOT_CONFIRMED
-        return max((s.verdict for s in self.sites), key=SEVERITY.__getitem__)
+        # Rows of advisory rules (a construction fault, no accuracy cost) are reported and
+        # attached to findings but decide the run only when nothing else was measured.
+        deciding = [s for s in self.sites if s.rule not in ADVISORY] or self.sites
+        return max((s.verdict for s in deciding), key=SEVERITY.__getitem__)
 
     @property
     def exit_code(self) -> int:

@@ -12,8 +12,9 @@ And the measures of ``sites.py`` from what the recorder watched: BN104/BN901
 batch sizes, BN201 no-grad calls, BN202 training in eval mode, BN203 frozen
 layers' drift, BN204 averaged models, BN301 per-process batches under DDP,
 BN402/BN406 momentum and eps in effect, BN403 eval outputs that depend on the
-batch, BN404 gradient penalties, and BN405 (measured here, after the stop, by
-replaying recorded training calls with dropout on and off).
+batch, BN404 gradient penalties, BN205 BN layers that checkpointing reruns in
+backward, and BN405 and BN401 (measured here, after the stop, by replaying
+recorded training calls: with dropout on and off; with a backward pass).
 
 A call site's verdict is worded for the rule it most likely stands for: BN102
 for a discriminator (one logit per sample, several calls per step), BN103 for
@@ -29,8 +30,9 @@ from .frames import format_site
 from .loaders import NotSampleable, random_batches, tensor_leaves
 from .replay import Call, measure, model_device
 from .result import ConfirmResult, SiteResult, display_path
-from .sites import (averaged_sites, batch_dependence_sites, batch_size_sites, ddp_sites, eval_call_sites,
-                    eval_training_sites, frozen_sites, penalty_sites, setting_sites, variance_shift_sites)
+from .sites import (averaged_sites, batch_dependence_sites, batch_size_sites, checkpoint_sites, ddp_sites,
+                    dead_bias_sites, eval_call_sites, eval_training_sites, frozen_sites, penalty_sites,
+                    setting_sites, variance_shift_sites)
 from .tracer import RecordedCall, Recorder
 
 
@@ -162,8 +164,8 @@ def _loaders_of(calls: List[RecordedCall]) -> Dict[int, tuple]:
 def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: Dict[int, tuple],
                    completed: Optional[int] = None, probe_calls: Optional[List[RecordedCall]] = None
                    ) -> List[SiteResult]:
-    """The sites of the rules beyond batch composition (see ``sites.py``). BN405 replays
-    ``probe_calls`` (the recorded training calls; none: not measured)."""
+    """The sites of the rules beyond batch composition (see ``sites.py``). BN405 and BN401
+    replay ``probe_calls`` (the recorded training calls; none: not measured)."""
     if completed is None:
         limit = recorder.seq if recorder.limit_seq is None else recorder.limit_seq
         completed = recorder.completed_steps(limit)
@@ -178,8 +180,10 @@ def measured_sites(recorder: Recorder, call_sites: List[SiteResult], loader_of: 
         + ddp_sites(recorder.ddp, recorder.layers)
         + batch_dependence_sites(recorder.batch_calls)
         + penalty_sites(recorder.penalties)
-        # A replay after the stop: left out with the batch recording only (benchmarks compare).
+        + checkpoint_sites(recorder.checkpoints.values(), recorder.layers)
+        # Replays after the stop: left out with the batch recording only (benchmarks compare).
         + (variance_shift_sites(probe_calls or [], recorder.dropouts) if recorder.measures else [])
+        + (dead_bias_sites(probe_calls or [], recorder.biased) if recorder.measures else [])
     )
 
 

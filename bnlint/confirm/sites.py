@@ -1,6 +1,6 @@
 """From what the recorder watched to one verdict per place, for the rules beyond
-batch composition (BN104/BN901, BN201, BN202, BN203, BN204, BN301, BN402, BN403,
-BN404, BN405, BN406).
+batch composition (BN104/BN901, BN201, BN202, BN203, BN204, BN205, BN301, BN401,
+BN402, BN403, BN404, BN405, BN406).
 
 Each site carries its rule, its number (``value``) and per-layer details; the
 verdict comes from the rule's thresholds in ``verdict.MEASURES``. The builders
@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from torch import nn
 
 from .frames import format_site
-from .measures import (eps_shrink, fed_by_dropout, is_synced, median, snapshot, stat_drift,
-                       variance_shift)
+from .measures import (bias_gradients, biased_layers, effective_momentum, eps_shrink, fed_by, fed_by_dropout,
+                       has_bias, is_synced, median, snapshot, stat_drift, updates_per_batch, variance_shift)
 from .result import SiteResult, display_path
 from .stats import bn_layers
 from .verdict import judge, meaning
@@ -38,10 +38,18 @@ def measured(rule: str, kind: str, site, value: Optional[float], *, inner=(), **
         path=site[0] if site else "",
         line=site[1] if site else 0,
         rule=rule,
-        value=None if value is None else round(float(value), 5),
+        value=_rounded(value),
         inner_sites=inner_sites,
         **extra,
     )
+
+
+def _rounded(value: Optional[float]) -> Optional[float]:
+    """5 decimals; 3 significant digits below 0.001 (BN401's ratios are about 1e-7)."""
+    if value is None:
+        return None
+    value = float(value)
+    return float(f"{value:.3g}") if 0 < abs(value) < 1e-3 else round(value, 5)
 
 
 def layer_name(model: Optional[nn.Module], layer: nn.Module) -> str:
@@ -394,6 +402,19 @@ def variance_shift_sites(calls: Sequence, dropout_created: Any, probe_calls: int
     """Per model with recorded training calls: replay up to ``probe_calls`` of them on a copy
     and measure the variance shift of the BN layers fed directly by dropout. One site per
     line that built the dropout (else the model's call site)."""
+    def build(model, shifts, call_sites, calls):
+        by_site = _by_line(model, shifts, lambda numbers: numbers["dropout"], dropout_created, call_sites)
+        return [variance_shift_site(site, layers, inner=call_sites, model=type(model).__name__, calls=calls)
+                for site, layers in by_site.items()]
+
+    return _replayed_sites(calls, probe_calls, measure_variance_shift, build)
+
+
+def _replayed_sites(calls: Sequence, probe_calls: int, measure: Callable, build: Callable) -> List[SiteResult]:
+    """Per model with recorded training calls: ``measure(model, runs)`` on up to
+    ``probe_calls`` of them (a replay on a copy, after the stop), then
+    ``build(model, numbers, call_sites, calls)`` makes its sites. A model the replay fails
+    on gets none: the other verdicts still stand."""
     by_model: Dict[int, list] = {}
     for call in calls:
         by_model.setdefault(id(call.model), []).append(call)
@@ -401,19 +422,152 @@ def variance_shift_sites(calls: Sequence, dropout_created: Any, probe_calls: int
     for group in by_model.values():
         model = group[0].model
         try:
-            shifts = measure_variance_shift(model, [c.run for c in group[:probe_calls]])
-        except Exception:  # a replay this measure cannot make: the other verdicts still stand
+            numbers = measure(model, [c.run for c in group[:probe_calls]])
+        except Exception:  # a replay this measure cannot make
             continue
-        if not shifts:
-            continue
-        modules = dict(model.named_modules())
-        by_site: Dict[object, Dict[str, Dict[str, Any]]] = {}
-        call_sites = {c.site for c in group if c.site is not None}
-        for name, numbers in shifts.items():
-            dropout = modules.get(numbers["dropout"])
-            site = dropout_created.get(dropout) if dropout is not None else None
-            by_site.setdefault(site or min(call_sites, default=None), {})[name] = numbers
-        for site, layers in by_site.items():
-            out.append(variance_shift_site(site, layers, inner=call_sites, model=type(model).__name__,
-                                           calls=min(len(group), probe_calls)))
+        if numbers:
+            out += build(model, numbers, {c.site for c in group if c.site is not None},
+                         min(len(group), probe_calls))
     return out
+
+
+def _by_line(model: nn.Module, layers: Dict[str, Dict[str, Any]], module_of: Callable[[Dict[str, Any]], Any],
+             created: Any, call_sites: set) -> Dict[object, Dict[str, Dict[str, Any]]]:
+    """``layers`` (name -> numbers) grouped by the line that built a module: the one named
+    by ``module_of(numbers)``, else the layer itself; the model's first call site when that
+    line is unknown."""
+    modules = dict(model.named_modules())
+    by_site: Dict[object, Dict[str, Dict[str, Any]]] = {}
+    for name, numbers in layers.items():
+        module = modules.get(module_of(numbers) or name)
+        site = created.get(module) if module is not None else None
+        by_site.setdefault(site or min(call_sites, default=None), {})[name] = numbers
+    return by_site
+
+
+# ----- BN205 --------------------------------------------------------------------------
+
+
+def checkpoint_layers(counts: Dict[str, Sequence[int]], momenta: Dict[str, Optional[float]]
+                      ) -> Dict[str, Dict[str, Any]]:
+    """Per BN layer: running-stat updates per batch (from [forward-pass updates, all
+    updates]), its momentum and the momentum that acts (1 - (1 - m) ** updates)."""
+    out = {}
+    for name, k in updates_per_batch(counts).items():
+        momentum = momenta.get(name)
+        eff = effective_momentum(momentum, k)
+        out[name] = {"updates_per_batch": round(k, 3), "momentum": momentum,
+                     "effective_momentum": None if eff is None else round(eff, 4)}
+    return out
+
+
+def checkpoint_site(site, layers: Dict[str, Dict[str, Any]], *, inner=(), label: Optional[str] = None,
+                    model: str = "", calls: int = 0, reference: str = "", note: str = "") -> SiteResult:
+    """BN205: ``layers`` (see :func:`checkpoint_layers`) are the BN layers that updated their
+    running statistics in checkpointed code. The most updates per batch of any of them;
+    0 when none did (no BN layer there, or only in eval mode)."""
+    if not layers:
+        return measured("BN205", "checkpoint", site, 0.0, inner=inner, label=label, model=model, calls=calls,
+                        reference=reference or "running-stat updates of BN layers in checkpointed code",
+                        details={"layers": {}},
+                        note=note or "no BN layer updated running statistics in the checkpointed code")
+    worst = max(layers, key=lambda k: layers[k]["updates_per_batch"])
+    numbers = layers[worst]
+    momentum = numbers["momentum"]
+    if momentum is None:
+        acts = "momentum=None (cumulative average: each batch counted as often weighs the same)"
+    else:
+        acts = f"momentum {momentum:g} acts as {numbers['effective_momentum']:.3g}"
+    return measured(
+        "BN205", "checkpoint", site, numbers["updates_per_batch"], inner=inner, label=label,
+        worst_layer=f"{worst}: {numbers['updates_per_batch']:g} updates per batch, {acts}", model=model,
+        calls=calls, note=note,
+        reference=reference or "one running-stat update per batch, as without checkpointing",
+        details={"layers": layers},
+    )
+
+
+def checkpoint_sites(watches: Iterable, layer_watches: Dict[nn.Module, Any]) -> List[SiteResult]:
+    """Per checkpoint call line (``torch.utils.checkpoint.checkpoint``, also inside
+    ``checkpoint_sequential``) whose checkpointed code ran BN layers: their running-stat
+    updates per batch, forward pass and backward's recomputation together."""
+    out = []
+    for watch in watches:
+        if not watch.seen:
+            continue  # no BN layer in this checkpointed code: nothing for BN205
+        counts, momenta, inner = {}, {}, set()
+        for bn, entry in watch.counts.items():
+            layer = layer_watches.get(bn)
+            owner = next((m for m in (watch.owner, layer.model if layer else None)
+                          if m is not None and any(bn is x for x in m.modules())), None)
+            name = layer_name(owner, bn)
+            if owner is None and layer is not None and layer.created:
+                name += f" ({display_path(layer.created[0])}:{layer.created[1]})"
+            while name in counts:  # layers named by their class alone
+                name += "'"
+            counts[name] = entry
+            momenta[name] = bn.momentum
+            if layer is not None:
+                inner |= layer.sites
+        model = watch.owner or next(
+            (w.model for w in (layer_watches.get(bn) for bn in watch.seen) if w and w.model is not None), None)
+        out.append(checkpoint_site(
+            watch.site, checkpoint_layers(counts, momenta), inner=inner, calls=watch.calls,
+            model=type(model).__name__ if model is not None else "",
+            note="" if watch.counts else "the BN layers in the checkpointed code ran in eval mode",
+        ))
+    return out
+
+
+# ----- BN401 --------------------------------------------------------------------------
+
+
+def dead_bias_site(site, layers: Dict[str, Dict[str, Any]], *, inner=(), label: Optional[str] = None,
+                   model: str = "", calls: int = 0, note: str = "") -> Optional[SiteResult]:
+    """BN401: ``layers`` maps conv/linear layers with a bias to their bias gradient relative
+    to their weight gradient (``relative_grad``) and the BN layer their output goes into
+    (``bn``, "" for none). The smallest relative gradient; None when no layer got one."""
+    ratios = {k: v for k, v in layers.items() if v["relative_grad"] is not None}
+    if not ratios:
+        return None
+    worst = min(ratios, key=lambda k: ratios[k]["relative_grad"])
+    into = ratios[worst]["bn"]
+    return measured(
+        "BN401", "dead-bias", site, ratios[worst]["relative_grad"], inner=inner, label=label,
+        worst_layer=f"{worst}" + (f" (into {into})" if into else ""), model=model, calls=calls, note=note,
+        reference="the layer's weight gradient, over a forward and backward of the recorded batches",
+        details={"layers": layers},
+    )
+
+
+def measure_dead_bias(model: nn.Module, runs: Sequence[Callable[[nn.Module], Any]], every_layer: bool = False
+                      ) -> Dict[str, Dict[str, Any]]:
+    """BN401's measure on a copy of ``model`` in its own modes: the conv/linear layers with
+    a trainable bias whose output goes straight into a BN layer, and their relative bias
+    gradient. ``every_layer``: when no such layer ran, every layer with a bias instead."""
+    from .replay import replica
+
+    if not biased_layers(model):
+        return {}  # nothing to find: no copy of the model
+    with replica(model) as net:
+        fed = fed_by(net, runs[:1], has_bias)
+        into = {source: bn for bn, source in fed.items()}
+        names = sorted(into) or ([name for name, _ in biased_layers(net)] if every_layer else [])
+        if not names:
+            return {}
+        ratios = bias_gradients(net, runs, names)
+    return {name: {"relative_grad": None if ratios[name] is None else float(f"{ratios[name]:.3g}"),
+                   "bn": into.get(name, "")} for name in names}
+
+
+def dead_bias_sites(calls: Sequence, layer_created: Any, probe_calls: int = 4) -> List[SiteResult]:
+    """Per model with recorded training calls: replay up to ``probe_calls`` of them on a copy,
+    with a backward pass each, and measure the relative bias gradient of the conv/linear
+    layers that feed a BN layer directly. One site per line that built such layers."""
+    def build(model, layers, call_sites, calls):
+        by_site = _by_line(model, layers, lambda numbers: None, layer_created, call_sites)
+        sites = [dead_bias_site(site, group, inner=call_sites, model=type(model).__name__, calls=calls)
+                 for site, group in by_site.items()]
+        return [s for s in sites if s is not None]
+
+    return _replayed_sites(calls, probe_calls, measure_dead_bias, build)

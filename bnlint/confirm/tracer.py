@@ -35,7 +35,14 @@ Besides the calls it keeps for the batch checks, it watches, cheaply:
   input of a recent call of a model with BN, the cross-sample share of the
   penalty's gradients, measured on a copy of that model;
 - the lines that build dropout modules (BN405, measured after the stop by
-  replaying recorded calls: see ``sites.variance_shift_sites``).
+  replaying recorded calls: see ``sites.variance_shift_sites``);
+- ``torch.utils.checkpoint.checkpoint`` (BN205, also as called by
+  ``checkpoint_sequential``): the line, and per BN layer that runs in the
+  checkpointed code in train mode, its running-stat updates in the forward pass
+  (one per batch) and in all, backward's recomputation included. A recomputation
+  is not the script's own forward call: nothing in it is recorded;
+- the lines that build conv/linear layers (BN401, measured after the stop by
+  replaying recorded calls with a backward pass: see ``sites.dead_bias_sites``).
 """
 from __future__ import annotations
 
@@ -57,7 +64,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .frames import Site, direct_site, user_site
 from .loader_watch import LoaderInfo, LoaderWatch
-from .measures import (HALVES_MIN_SAMPLES, batch_slice, channel_var, cross_sample_share, eval_pass, halves_gap,
+from .measures import (BIASED, HALVES_MIN_SAMPLES, batch_slice, channel_var, cross_sample_share, eval_pass, halves_gap,
                        is_frozen, map_tensors, refreshed_gap, snapshot, world_size)
 from .replay import replica
 from .stats import first_tensor, output_gap
@@ -167,6 +174,17 @@ class PenaltyWatch:
     details: Dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class CheckpointWatch:
+    """A line that calls ``torch.utils.checkpoint.checkpoint`` (BN205)."""
+
+    site: Optional[Site]
+    owner: Optional[nn.Module] = None  # the model running, else the checkpointed module (names the layers)
+    calls: int = 0  # checkpoint() calls made there
+    seen: Set[nn.Module] = field(default_factory=set)  # BN layers run in the checkpointed code
+    counts: Dict[nn.Module, List[int]] = field(default_factory=dict)  # [forward-pass, all] updates
+
+
 def _tracks_stats(module: nn.Module) -> bool:
     return isinstance(module, _BatchNorm) and module.track_running_stats
 
@@ -258,6 +276,9 @@ class Recorder:
         self.penalties: List[PenaltyWatch] = []
         self._penalty_counts: Dict[Optional[Site], int] = {}
         self.dropouts: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()  # BN405
+        self.checkpoints: Dict[Optional[Site], CheckpointWatch] = {}  # BN205
+        self.segments: List[Tuple[CheckpointWatch, bool]] = []  # checkpointed code running: (watch, forward pass)
+        self.biased: "weakref.WeakKeyDictionary[nn.Module, Site]" = weakref.WeakKeyDictionary()  # BN401
 
     # ----- installation -------------------------------------------------
 
@@ -286,6 +307,11 @@ class Recorder:
         self._patch(DistributedDataParallel, "__init__", self._ddp_init)
         self._patch(nn.Module, "train", self._train)
         self._patch(_DropoutNd, "__init__", self._dropout_init)
+        for owner in BIASED:
+            self._patch(owner, "__init__", lambda original: self._record_site(original, self.biased))
+        import torch.utils.checkpoint as checkpointing
+
+        self._patch(checkpointing, "checkpoint", self._checkpoint)
         self._patch(torch.autograd, "grad", self._grad)
 
     def _patch(self, owner, name: str, make) -> None:
@@ -305,6 +331,10 @@ class Recorder:
     # ----- construction-time watches (cheap: once per object) -------------
 
     def _bn_init(self, original):
+        return self._record_site(original, self.created)
+
+    def _record_site(self, original, table):
+        """A constructor that also records, in ``table``, the user's line that built the module."""
         recorder = self
 
         def __init__(module, *args, **kwargs):
@@ -312,7 +342,7 @@ class Recorder:
             if recorder._live():
                 site = user_site()
                 if site is not None:
-                    recorder.created[module] = site
+                    table[module] = site
 
         return __init__
 
@@ -389,16 +419,39 @@ class Recorder:
         return train
 
     def _dropout_init(self, original):
+        return self._record_site(original, self.dropouts)
+
+    def _checkpoint(self, original):
         recorder = self
 
-        def __init__(module, *args, **kwargs):
-            original(module, *args, **kwargs)
-            if recorder._live():
-                site = user_site()
-                if site is not None:
-                    recorder.dropouts[module] = site
+        def checkpoint(function, *args, **kwargs):
+            if not recorder._live():
+                return original(function, *args, **kwargs)
+            site = user_site()
+            watch = recorder.checkpoints.get(site)
+            if watch is None:
+                owner = recorder.current_top[0] if recorder.current_top else getattr(function, "__self__", function)
+                watch = recorder.checkpoints[site] = CheckpointWatch(
+                    site, owner if isinstance(owner, nn.Module) else None)
+            watch.calls += 1
+            forward = [True]  # False once checkpoint() returned: later runs are backward's recomputation
 
-        return __init__
+            def segment(*inner_args, **inner_kwargs):
+                recorder.segments.append((watch, forward[0]))
+                recompute = not forward[0]
+                recorder.depth += recompute  # not a forward call of the script's: not recorded
+                try:
+                    return function(*inner_args, **inner_kwargs)
+                finally:
+                    recorder.depth -= recompute
+                    recorder.segments.pop()
+
+            try:
+                return original(segment, *args, **kwargs)
+            finally:
+                forward[0] = False
+
+        return checkpoint
 
     def _grad(self, original):
         recorder = self
@@ -439,6 +492,13 @@ class Recorder:
     # ----- per-layer watch (BN104/BN901, BN203, BN402/BN406) ----------------
 
     def _watch_bn(self, bn: nn.Module, args: tuple) -> None:
+        if self.segments:  # BN205: a BN layer in checkpointed code
+            segment, forward = self.segments[-1]
+            segment.seen.add(bn)
+            if bn.training:
+                counts = segment.counts.setdefault(bn, [0, 0])
+                counts[0] += forward
+                counts[1] += 1
         watch = self.layers.get(bn)
         if watch is None:
             watch = self.layers[bn] = LayerWatch(bn, created=self.created.get(bn))
@@ -499,7 +559,9 @@ class Recorder:
         # frames: _top_call <- module_call <- __call__ <- caller
         measures = self.measures
         site = user_site(3) if (training or (measures and (not grad or self.averaged))) else None
-        evaluated = self._eval_pass(original, module, args, kwargs, bns, site) if measures and not grad else None
+        # A reentrant checkpoint's forward pass runs under no_grad: training, not an evaluation.
+        evaluated = (self._eval_pass(original, module, args, kwargs, bns, site)
+                     if measures and not grad and not self.segments else None)
         averaged = None if training or not measures else self._averaged_eval(module, site, args, kwargs)
         if measures and not module.training and not training and self.untracked(module):
             self._batch_dependence(original, module, args, kwargs, site or user_site(3))

@@ -28,6 +28,15 @@ INCONCLUSIVE_AT = 3.0  # INCONCLUSIVE_AT <= z < CONFIRM_AT: inconclusive
 
 SMALL_PER_PROCESS = 8  # BN301: at most this many samples per process confirms
 ENOUGH_PER_PROCESS = 32  # BN301: this many or more is not confirmed (in between: inconclusive)
+TWICE_PER_BATCH = 1.5  # BN205: running-stat updates per batch from this on confirm (2: every batch twice)
+SOME_TWICE = 1.1  # BN205: from here to TWICE_PER_BATCH, only some batches were updated twice
+DEAD_BIAS = 1e-4  # BN401: bias gradient / weight gradient at or below this confirms (float rounding)
+WEAK_BIAS = 1e-3  # BN401: from DEAD_BIAS up to here inconclusive
+
+# Rules whose rows do not decide a run's verdict (and exit status) when other rows were
+# measured: BN401's bias is dead weight, not an accuracy or correctness bug (the rule is
+# off by default for that reason), and most models have a layer with a bias before BN.
+ADVISORY = ("BN401",)
 
 # Worst first: the overall verdict of a run is the worst of its sites.
 SEVERITY = {ERROR: 3, CONFIRMED: 2, INCONCLUSIVE: 1, NOT_CONFIRMED: 0}
@@ -104,6 +113,12 @@ MEASURES: Dict[str, Measure] = {m.rule: m for m in (
     # BN input variance with dropout off (eval) / on (train): 1 is no shift, 1 - p for plain dropout.
     Measure("BN405", "variance-shift", "BN input variance, dropout off / on", 0.8, 0.9,
             higher_is_worse=False, fmt="{:.2f}", short="var ratio"),
+    # Running-stat updates per batch of a BN layer in checkpointed code (1 without checkpointing).
+    Measure("BN205", "checkpoint", "running-stat updates per batch", TWICE_PER_BATCH, SOME_TWICE,
+            fmt="{:.2f}", short="updates"),
+    # |bias gradient| / |weight gradient| of a conv/linear layer whose output goes into BN.
+    Measure("BN401", "dead-bias", "bias gradient / weight gradient", DEAD_BIAS, WEAK_BIAS,
+            higher_is_worse=False, fmt="{:.1e}", short="bias grad"),
 )}
 
 
@@ -209,6 +224,17 @@ _CONFIRMED = {
         "eval-mode outputs are mis-scaled (variance shift); move the dropout after the BatchNorm "
         "layers."
     ),
+    "BN205": (
+        "BatchNorm layers in this checkpointed code updated their running statistics twice per batch "
+        "(in the forward pass and again when backward recomputed it), so their momentum acts twice "
+        "(0.1 as 0.19) and num_batches_tracked counts double; checkpoint only the layers before the "
+        "BatchNorm, or give these layers momentum 1 - sqrt(1 - m)."
+    ),
+    "BN401": (
+        "BatchNorm right after this layer subtracts its bias back out: the bias gradient is zero up "
+        "to float rounding (at most 1e-4 of the weight gradient), so the bias never learns and only "
+        "costs memory and weight decay; build the layer with bias=False."
+    ),
 }
 
 _NOT_CONFIRMED = {
@@ -256,6 +282,14 @@ _NOT_CONFIRMED = {
         "Dropout changes the BN input variance by less than 10% here (a small dropout rate); eval "
         "mode sees the variance BN's statistics were computed on."
     ),
+    "BN205": (
+        "The BatchNorm layers in this checkpointed code updated their running statistics once per "
+        "batch, as without checkpointing (they ran in eval mode, or backward did not rerun them)."
+    ),
+    "BN401": (
+        "This layer's bias gets a gradient (at least 0.1% of its weight gradient): nothing right after "
+        "it cancels it."
+    ),
 }
 _NOT_CONFIRMED["BN102"] = _NOT_CONFIRMED["BN101"]
 
@@ -277,6 +311,14 @@ _INCONCLUSIVE_RULE = {
     "BN405": (
         "Dropout lowers the BN input variance by 10-20% when it is off: a small variance shift; "
         "moving the dropout after the BatchNorm layers removes it."
+    ),
+    "BN205": (
+        "Some batches' BatchNorm statistics were updated twice in this checkpointed code and others "
+        "once (backward ran after only some of its forward passes); rerun with more --steps."
+    ),
+    "BN401": (
+        "This layer's bias gradient is tiny (1e-4 to 1e-3 of its weight gradient) but above float "
+        "rounding: check whether its output goes into BatchNorm unchanged."
     ),
 }
 
