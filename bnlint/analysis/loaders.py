@@ -212,7 +212,7 @@ class LoaderAnalysis:
         if scope is None:
             return False
         inner = ctx if scope is ctx.scope else Ctx(scope)
-        if self._shuffled_in_place(expr.value, scope, inner):
+        if self._shuffled_in_place(expr.value, scope):
             return True
         bindings = self.r.visible_bindings(scope, expr.value, expr)
         return bool(bindings) and all(
@@ -249,20 +249,21 @@ class LoaderAnalysis:
             init = c.methods.get("__init__")
             if init is None:
                 continue
-            ctx = self.r.ctx_for(init)
-            return any(_is_self_attr(call_arg(site.call, 0), init.self_name) and any(
-                getattr(v, "qualname", None) in _IN_PLACE_SHUFFLES for v in self.r.resolve(site.call.func, ctx))
-                for site in init.calls)
+            return any(_is_self_attr(shuffled, init.self_name) for shuffled in self._shuffled_in(init))
         return False
 
-    def _shuffled_in_place(self, name: str, scope: Scope, ctx: Ctx) -> bool:
+    def _shuffled_in_place(self, name: str, scope: Scope) -> bool:
         """``np.random.shuffle(indices)`` / ``random.shuffle(indices)`` somewhere in ``scope``."""
+        return any(isinstance(shuffled, cst.Name) and shuffled.value == name for shuffled in self._shuffled_in(scope))
+
+    def _shuffled_in(self, scope: Scope):
+        """The expressions ``scope`` shuffles in place (the argument of ``np.random.shuffle(x)``)."""
+        ctx = self.r.ctx_for(scope)
         for site in scope.calls:
             first = call_arg(site.call, 0)
-            if isinstance(first, cst.Name) and first.value == name and any(
-                    getattr(v, "qualname", None) in _IN_PLACE_SHUFFLES for v in self.r.resolve(site.call.func, ctx)):
-                return True
-        return False
+            if first is not None and any(getattr(v, "qualname", None) in _IN_PLACE_SHUFFLES
+                                         for v in self.r.resolve(site.call.func, ctx)):
+                yield first
 
     def _iterable_dataset(self, loader: ExtCall) -> bool:
         arg = self.argument(loader, "dataset")

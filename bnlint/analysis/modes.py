@@ -92,7 +92,7 @@ class Target:
 class Event:
     kind: str
     node: cst.CSTNode  # the call in the scope being folded (a helper call for helper events)
-    pos: Tuple[int, int]
+    pos: int  # ModuleInfo.order of ``node``
     guards: tuple = ()  # the enclosing if-branches of ``node`` in its scope
     cond: bool = False  # conditional inside the helper that produced it
 
@@ -134,13 +134,13 @@ def _guards_of(scope: Scope, node: cst.CSTNode) -> tuple:
     return ()
 
 
-def _before(module: ModuleInfo, event: Event, here: Tuple[int, int], node: cst.CSTNode) -> bool:
-    """``event`` happens before the call ``node`` runs: it starts earlier, or it starts where ``node``
-    starts and lies inside it, i.e. in the receiver of a chained call (``Trainer(model).fit()``: the
+def _before(module: ModuleInfo, event: Event, here: int, node: cst.CSTNode) -> bool:
+    """``event`` happens before the call ``node`` runs: it starts earlier in the text, or it lies in
+    the callee expression of ``node``, the receiver of a chained call (``Trainer(model).fit()``: the
     constructor runs first)."""
     if event.pos < here:
         return True
-    return event.pos == here and event.node is not node and within(module, event.node, node)
+    return event.node is not node and isinstance(node, cst.Call) and within(module, event.node, node.func)
 
 
 def _apply(state: str, events: Sequence[Event]) -> str:
@@ -320,8 +320,8 @@ class ModeAnalysis:
             return self.memo[key]
         out: List[Event] = []
         module = scope.module
-        for site in sorted(scope.calls, key=lambda s: module.position(s.call)[:2]):
-            pos = module.position(site.call)[:2]
+        for site in sorted(scope.calls, key=lambda s: module.order(s.call)):
+            pos = module.order(site.call)
             for kind, cond in self.site_events(site, ctx, target, depth):
                 out.append(Event(kind, site.call, pos, site.guards, cond))
         if ctx.env is None:
@@ -453,7 +453,7 @@ class ModeAnalysis:
                   entry: Optional[FrozenSet[str]] = None, depth: int = 0) -> FrozenSet[str]:
         """Possible states of ``target`` when ``node`` (a call in ``scope``) runs."""
         module = scope.module
-        here = module.position(node)[:2]
+        here = module.order(node)
         events = self.events(scope, ctx, target, depth)
         if entry is None:
             entry = self.entry_states(scope, target, depth)
@@ -463,7 +463,7 @@ class ModeAnalysis:
         # Later iterations of each enclosing loop also see the events after `node` in that loop.
         for loop in self._enclosing_loops(module, scope, node):
             body = [e for e in events if within(module, e.node, loop)]
-            start = module.position(loop)[:2]
+            start = module.order(loop)
             outside = [e for e in events if e.pos < start and not within(module, e.node, loop)]
             carried = self.fold(self.fold(entry, outside, at), body, at)
             result |= self.fold(carried, [e for e in body if _before(module, e, here, node)], at)
@@ -478,7 +478,7 @@ class ModeAnalysis:
         body can also switch to train mode on some path (``if phase == "train": model.train()``).
         """
         module = scope.module
-        here = module.position(node)[:2]
+        here = module.order(node)
         at = _guards_of(scope, node)
         body = [e for e in self.events(scope, ctx, target) if within(module, e.node, loop)]
         after_body = self.fold(frozenset({S_FRESH}), body, at)

@@ -124,6 +124,7 @@ class ModuleInfo:
         self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
         self.escaping_names: Optional[set] = None  # names declared global/nonlocal (reaching.py)
         self._positions = None
+        self._order: Optional[Dict[cst.CSTNode, int]] = None
         self._compiles: Optional[bool] = None
         _Collector(self).run()
 
@@ -137,6 +138,14 @@ class ModuleInfo:
 
     def line(self, node: cst.CSTNode) -> int:
         return self.position(node)[0]
+
+    def order(self, node: cst.CSTNode) -> int:
+        """Where ``node`` starts in the text, as a rank: below its children's and every later node's
+        (pre-order in source order). Ordering calls and events needs no line numbers, and this costs a
+        walk instead of LibCST's code generation: positions are then computed only to report."""
+        if self._order is None:
+            self._order = _text_order(self.tree)
+        return self._order[node]
 
     def compiles(self) -> bool:
         """This interpreter compiles the file's text as it is (a fix to it can be checked). False for a
@@ -154,6 +163,16 @@ class ModuleInfo:
         while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             cur = self.parents.get(cur)
         return cur if cur is not None else node
+
+
+def _text_order(tree: cst.Module) -> Dict[cst.CSTNode, int]:
+    order: Dict[cst.CSTNode, int] = {}
+    stack: List[cst.CSTNode] = [tree]
+    while stack:
+        node = stack.pop()
+        order[node] = len(order)
+        stack.extend(reversed(code_children(node)))
+    return order
 
 
 def _positions(tree: cst.Module):

@@ -134,10 +134,10 @@ class StepAnalysis:
         if key not in self.memo:
             ctx = self.r.ctx_for(sites[0].scope)
             module = sites[0].scope.module
-            self.memo[key] = (sites, sorted(module.position(s.call)[:2] for s in sites
+            self.memo[key] = (sites, sorted(module.order(s.call) for s in sites
                                             if self._steps_optimizer(s, ctx, 0)))
         bounds = self.memo[key][1]
-        here = use.anchor.scope.module.position(use.anchor.call)[:2]
+        here = use.anchor.scope.module.order(use.anchor.call)
         return sum(1 for b in bounds if b < here)
 
     def _steps_optimizer(self, site: CallSite, ctx: Ctx, depth: int) -> bool:
@@ -310,8 +310,8 @@ class StepAnalysis:
 
     def place(self, use: Use) -> tuple:
         """Sort key of a use: file, then position of its step call, then of the call itself."""
-        return (use.anchor.scope.module.path, use.anchor.scope.module.position(use.anchor.call)[:2],
-                use.fc.site.scope.module.position(use.fc.site.call)[:2])
+        return (use.anchor.scope.module.path, use.anchor.scope.module.order(use.anchor.call),
+                use.fc.site.scope.module.path, use.fc.site.scope.module.order(use.fc.site.call))
 
     def where(self, sites: Sites) -> str:
         """`` in `d_loss` `` / `` in the forward of `net` `` for calls reached through a shared call."""
@@ -409,14 +409,14 @@ class StepAnalysis:
         """``model.eval()`` runs before the call in its function, with no ``model.train()`` in between."""
         for site in list(fc.chain) + [fc.site]:
             module = site.scope.module
-            line = module.line(site.call)
+            line = module.order(site.call)
             last = None
             ctx = self.r.ctx_for(site.scope)
             for other in site.scope.calls:
                 func = other.call.func
                 if not (isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train")):
                     continue
-                other_line = module.line(other.call)
+                other_line = module.order(other.call)
                 if other_line >= line or (last is not None and other_line < last[0]):
                     continue
                 if model_key(self.t.model_values(func.value, ctx)) == key:

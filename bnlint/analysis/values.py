@@ -975,7 +975,7 @@ class Resolver:
         sctx = ctx if scope is ctx.scope else Ctx(scope)
         for key_expr, b in scope.item_stores.get(base.value, []):
             k = self.const(key_expr, sctx, depth)
-            if (key is None or k is None or k == key) and self._store_possible(b, sctx, depth):
+            if (key is None or k is None or k == key) and self.branch_possible(b.stmt, sctx, depth):
                 out.append((b.expr, sctx))
         for b in scope.bindings[base.value]:
             if b.kind == "assign" and not b.path and isinstance(b.expr, cst.Subscript):
@@ -1013,11 +1013,6 @@ class Resolver:
                 if key is None or k is None or k == key:
                     out.append((element.value, ctx))
         return out
-
-    def _store_possible(self, b: Binding, ctx: Ctx, depth: int) -> bool:
-        """No ``if`` around the store is known to take the other branch."""
-        return all(not isinstance(v, (bool, int, str)) or bool(v) == branch
-                   for v, branch in ((self.const(test, ctx, depth), branch) for test, branch in b.guards))
 
     def _dict_sources(self, base, ctx: Ctx, depth: int = 0):
         if isinstance(base, cst.Attribute):

@@ -98,6 +98,8 @@ class FrozenBatchNormStatsUpdating(Rule):
                     built = modes.target_of_expr(site.call.func, ctx.resolver.ctx_for(site.scope),
                                                  ctx.resolver.resolve(site.call.func, ctx.resolver.ctx_for(site.scope)))
                     target = Target(built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys))
+                    if self._ema_updated(ctx, target):
+                        break  # MoCo's key encoder: an EMA copy, meant to run so
                     states = modes.forward_states(fc, target)
                     if not (states & {S_FRESH, S_USED, S_DEFAULT}) or S_UNKNOWN in states:
                         continue
@@ -160,8 +162,7 @@ class FrozenBatchNormStatsUpdating(Rule):
 
 def _no_grad_submodule_calls(ctx: RuleContext):
     """(class, call site, attribute) for ``self.<attr>(...)`` under ``torch.no_grad()`` in a class's
-    ``forward``, when ``<attr>`` has BN, is never run with gradients by the class, and is not an EMA
-    copy (``zip(self.q.parameters(), self.k.parameters())``: MoCo's key encoder is meant to be so)."""
+    ``forward``, when ``<attr>`` has BN and is never run with gradients by the class."""
     for cls in ctx.module.classes.values():
         forward = cls.methods.get("forward")
         if forward is None:
@@ -176,8 +177,6 @@ def _no_grad_submodule_calls(ctx: RuleContext):
             if not all(any(ctx.training.is_no_grad(item.item, rctx) for w in s.withs for item in w.items)
                        for s in sites):
                 continue
-            if _zips_parameters_of(ctx, cls, attr):
-                continue
             values = ctx.resolver.resolve(sites[0].call.func, rctx)
             if values and all(isinstance(v, (Instance, ExtCall, SubModule)) and ctx.bn.has_bn(v) for v in values):
                 yield cls, sites[0], attr
@@ -189,24 +188,17 @@ def _self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optio
     return None
 
 
-def _zips_parameters_of(ctx: RuleContext, cls, attr: str) -> bool:
-    for method in cls.methods.values():
-        for site in method.calls:
-            if isinstance(site.call.func, cst.Name) and site.call.func.value == "zip" and any(
-                    f"{method.self_name}.{attr}." in ctx.module.code(a.value) for a in site.call.args):
-                return True
-    return False
-
-
 
 
 def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
     """A mode call of the module sits under a test of the same option."""
+    freezes = ctx.analysis.freezes
     for scope in ctx.module.scopes:
+        rctx = ctx.resolver.ctx_for(scope)
         for site in scope.calls:
             func = site.call.func
             if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train") and any(
-                    option in ctx.module.code(test) for test, _branch in site.guards):
+                    freezes.option_name(test, rctx) == option for test, _branch in site.guards):
                 return True
     return False
 
@@ -223,7 +215,7 @@ def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
     if anchor.scope is not scope:
         return True
     module = scope.module
-    if module.position(anchor.call)[:2] > module.position(freeze)[:2]:
+    if module.order(anchor.call) > module.order(freeze):
         return True
     return any(within(module, freeze, loop) for loop in anchor.loops)
 

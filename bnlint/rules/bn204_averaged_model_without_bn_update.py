@@ -127,7 +127,7 @@ class AveragedModelWithoutBnUpdate(Rule):
             elif not self._is_call_of(ctx, site, UPDATE_BN) and any(
                     self._is_avg(ctx, a.value, rctx, avg) for a in site.call.args):  # evaluate(swa_model, ...)
                 uses.append(site)
-        return min(uses, key=lambda s: ctx.module.position(s.call)[:2]) if uses else None
+        return min(uses, key=lambda s: ctx.module.order(s.call)) if uses else None
 
     @staticmethod
     def _is_avg(ctx: RuleContext, expr: cst.BaseExpression, rctx: Ctx, avg: CallSite) -> bool:
