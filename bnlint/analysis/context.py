@@ -21,4 +21,4 @@ class Analysis:
         self.layers = LayerAnalysis(self.resolver, self.bn)
         self.steps = StepAnalysis(self.training)
         self.modes = ModeAnalysis(self.training)
-        self.freezes = FreezeAnalysis(self.resolver, self.bn)
+        self.freezes = FreezeAnalysis(self.resolver, self.bn, self.training)

@@ -1,6 +1,7 @@
-"""Where a module's parameters are frozen with ``requires_grad=False``.
+"""Where a module's parameters are frozen: with ``requires_grad=False``, or by running a submodule
+only under ``torch.no_grad()`` in a model's ``forward`` (:meth:`FreezeAnalysis.no_grad_submodules`).
 
-A freeze is ``x.requires_grad_(False)``, a loop ``for p in x.parameters(): p.requires_grad =
+A ``requires_grad`` freeze is ``x.requires_grad_(False)``, a loop ``for p in x.parameters(): p.requires_grad =
 False`` (also ``named_parameters()`` with a name filter that does not single out the BN layers),
 or a call of the model's own method that freezes it (``encoder.fine_tune(False)`` with the method
 defined in another file). Freezes on a path the default configuration takes count, and so do
@@ -9,13 +10,14 @@ freezes under a command-line option (``if args.freeze:``): a path the user turns
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
 from .bn import BNAnalysis
-from .module import CallSite, ModuleInfo, Scope, code_children
-from .values import ArgsNamespace, Ctx, FuncRef, Resolver, call_arg
+from .loops import TrainingAnalysis
+from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
+from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, call_arg
 
 PARAM_ITERS = ("parameters", "named_parameters")
 _BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
@@ -31,9 +33,35 @@ class Freeze:
 
 
 class FreezeAnalysis:
-    def __init__(self, resolver: Resolver, bn: BNAnalysis):
+    def __init__(self, resolver: Resolver, bn: BNAnalysis, training: TrainingAnalysis):
         self.r = resolver
         self.bn = bn
+        self.training = training
+
+    def no_grad_submodules(self, module: ModuleInfo) -> List[Tuple[ClassInfo, CallSite, str]]:
+        """(class, call site, attribute) for ``self.<attr>(...)`` under ``torch.no_grad()`` in a class's
+        ``forward`` (``with torch.no_grad(): features = self.resnet(images)``), when ``<attr>`` has BN
+        and the class never runs it with gradients there."""
+        out = []
+        for cls in module.classes.values():
+            forward = cls.methods.get("forward")
+            if forward is None:
+                continue
+            rctx = self.r.ctx_for(forward)
+            calls: Dict[str, List[CallSite]] = {}
+            for site in forward.calls:
+                attr = _self_attribute(site.call.func, forward.self_name)
+                if attr is not None:
+                    calls.setdefault(attr, []).append(site)
+            for attr, sites in calls.items():
+                if not all(any(self.training.is_no_grad(item.item, rctx) for w in s.withs for item in w.items)
+                           for s in sites):
+                    continue
+                values = self.r.resolve(sites[0].call.func, rctx)
+                if values and all(isinstance(v, (Instance, ExtCall, SubModule)) and self.bn.has_bn(v)
+                                  for v in values):
+                    out.append((cls, sites[0], attr))
+        return out
 
     def freezes(self, module: ModuleInfo) -> List[Freeze]:
         """Every freeze written in ``module`` (memoised per module)."""
@@ -136,6 +164,12 @@ def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> b
                 return True
         cur = module.parents.get(cur)
     return False
+
+
+def _self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
+        return func.attr.value
+    return None
 
 
 def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:

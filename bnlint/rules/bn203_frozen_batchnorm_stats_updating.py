@@ -5,12 +5,12 @@ from typing import List, Optional
 
 import libcst as cst
 
+from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
-from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name
 from ..analysis.module import Scope
 from ..analysis.syntax import within
-from ..analysis.values import ExtCall, Instance, SubModule
+from ..analysis.values import Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
 
@@ -80,7 +80,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         gradient (the captioning encoders' freeze), yet a training loop, here or in a file that builds
         the model, runs the model in train mode, so the backbone's BN statistics still update."""
         modes = ctx.analysis.modes
-        for cls, site, attr in _no_grad_submodule_calls(ctx):
+        for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
             init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
                          if "__init__" in c.methods), None)
             modules = [ctx.module] + ([s.scope.module for s in ctx.resolver.callers(init)] if init else [])
@@ -160,36 +160,6 @@ class FrozenBatchNormStatsUpdating(Rule):
         return None
 
 
-def _no_grad_submodule_calls(ctx: RuleContext):
-    """(class, call site, attribute) for ``self.<attr>(...)`` under ``torch.no_grad()`` in a class's
-    ``forward``, when ``<attr>`` has BN and is never run with gradients by the class."""
-    for cls in ctx.module.classes.values():
-        forward = cls.methods.get("forward")
-        if forward is None:
-            continue
-        rctx = ctx.resolver.ctx_for(forward)
-        calls = {}
-        for site in forward.calls:
-            attr = _self_attribute(site.call.func, forward.self_name)
-            if attr is not None:
-                calls.setdefault(attr, []).append(site)
-        for attr, sites in calls.items():
-            if not all(any(ctx.training.is_no_grad(item.item, rctx) for w in s.withs for item in w.items)
-                       for s in sites):
-                continue
-            values = ctx.resolver.resolve(sites[0].call.func, rctx)
-            if values and all(isinstance(v, (Instance, ExtCall, SubModule)) and ctx.bn.has_bn(v) for v in values):
-                yield cls, sites[0], attr
-
-
-def _self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
-        return func.attr.value
-    return None
-
-
-
-
 def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
     """A mode call of the module sits under a test of the same option."""
     freezes = ctx.analysis.freezes
@@ -201,10 +171,6 @@ def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
                     freezes.option_name(test, rctx) == option for test, _branch in site.guards):
                 return True
     return False
-
-
-
-
 
 
 def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
@@ -237,9 +203,5 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target) 
         if ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers":
             return True
     return False
-
-
-
-
 
 
