@@ -103,8 +103,24 @@ class ProjectIndex:
         if importer:
             bases.append(os.path.dirname(importer))
         bases += [self.root, os.path.join(self.root, "src")]
+        top = dotted.split(".")[0]
+        tops = [os.path.join(b, top) for b in bases]
+        # A ``<top>.py`` appearing in one of them would change the answer.
+        missing = [os.path.abspath(t + ".py") for t in tops if not os.path.isfile(t + ".py")]
+        itself = os.path.abspath(importer) if importer else None
+        if importer and not any(os.path.isdir(t) or os.path.isfile(t + ".py") and os.path.abspath(t + ".py") != itself
+                                for t in tops):
+            # Last, when no folder above names the top package (``alg/alg.py`` importing
+            # ``alg.algs.erm`` does not name it: that is the importer itself): the folders between
+            # the importer and the root (``from models.x import ...`` in ``seg/models/util.py`` runs
+            # under a script in ``seg/``, whose folder is on sys.path).
+            here = os.path.dirname(os.path.dirname(os.path.abspath(importer)))
+            root = os.path.abspath(self.root)
+            inside = os.path.join(root, "")  # "/" stays "/"
+            while here != root and here.startswith(inside):  # strictly inside the root (already a base)
+                bases.append(here)
+                here = os.path.dirname(here)
         found = None
-        missing = []
         for base in bases:
             for candidate in (os.path.join(base, rel + ".py"), os.path.join(base, rel, "__init__.py")):
                 if os.path.isfile(candidate):

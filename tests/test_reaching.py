@@ -359,3 +359,21 @@ def test_heavy_rebinding_stays_cheap_and_keeps_the_finding(tmp_path):
     assert not result.errors, result.errors
     assert found(result) == {(str(path.resolve()), 12, "BN101")}
     assert max(spent) < 20_000, spent
+
+
+def test_an_in_place_copy_or_random_fill_rebinds_the_buffer():
+    # Old GAN scripts fill preallocated tensors: D then sees the loader's batch, G the noise.
+    code = """
+        def step(loader, netD, buf, noise):
+            for real in loader:
+                buf.resize_as_(real).copy_(real)
+                probe(buf)
+                noise.resize_(8, 100).normal_(0, 1)
+                probe(noise)
+                buf.add_(1)
+                probe(buf)
+    """
+    assert _probes(code) == [[4], [6], [4]]
+    module = _module(code)
+    fills = [b for b in module.scopes[1].bindings["buf"] if b.kind == "fill"]
+    assert [module.code(b.expr) for b in fills] == ["real"]

@@ -21,11 +21,15 @@ from .names import ImportTable
 Guard = Tuple[cst.BaseExpression, bool]  # (test, branch taken)
 
 
+# In-place random fills of a tensor (``noise.normal_(0, 1)``): their result is noise.
+RANDOM_FILLS = frozenset({"normal_", "uniform_", "random_", "bernoulli_"})
+
+
 @dataclass(eq=False, repr=False)
 class Binding:
     """``name`` receives ``expr`` (``path`` indexes into tuple unpacking)."""
 
-    kind: str  # assign | for | with | param | def | class
+    kind: str  # assign | augassign | for | with | param | def | class | import | fill (``x.copy_(y)``)
     expr: Optional[cst.CSTNode]
     path: Tuple[int, ...]
     stmt: cst.CSTNode
@@ -235,11 +239,23 @@ def code_children(node: cst.CSTNode) -> List[cst.CSTNode]:
     out: List[cst.CSTNode] = []
     for name in fields:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        kind = type(value)
+        if kind is tuple or kind is list:
+            out.extend(v for v in value if _is_node(type(v)))
+        elif _is_node(kind):
             out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
     return out
+
+
+_NODE_TYPES: Dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    """``issubclass(kind, cst.CSTNode)``, remembered: ``isinstance`` on LibCST's ABCs is slow."""
+    found = _NODE_TYPES.get(kind)
+    if found is None:
+        found = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
+    return found
 
 
 class _Collector:
@@ -352,7 +368,26 @@ class _Collector:
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                 and func.attr.value in ("update", "setdefault", "pop", "__setitem__"):
             self.info.mutated.add(func.value.value)
+        if isinstance(func, cst.Attribute) and isinstance(self.info.parents.get(node), cst.Expr) and (
+                func.attr.value == "copy_" and len(node.args) == 1 or func.attr.value in RANDOM_FILLS):
+            self._inplace_fill(func.value, node, ctx)
         return None
+
+    def _inplace_fill(self, receiver: cst.BaseExpression, node: cst.Call, ctx: _Ctx) -> None:
+        """``buf.copy_(real)`` / ``buf.resize_as_(real).copy_(real)`` / ``noise.resize_(...).normal_()``
+        as a statement: from there on ``buf`` holds ``real``'s values, ``noise`` random values (old
+        GAN scripts feed D and G preallocated tensors filled in place)."""
+        value = node.args[0].value if node.func.attr.value == "copy_" else node
+        while True:
+            if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) \
+                    and receiver.func.attr.value in ("resize_as_", "resize_"):
+                receiver = receiver.func.value
+            elif isinstance(receiver, cst.Attribute) and receiver.attr.value == "data":
+                receiver = receiver.value
+            else:
+                break
+        if isinstance(receiver, cst.Name) or isinstance(receiver, cst.Attribute) and isinstance(receiver.value, cst.Name):
+            self._bind(ctx, receiver, "fill", value, (), self.info.parents[node])  # ``x`` or ``self.x``
 
     def _return(self, node: cst.Return, ctx: _Ctx):
         if node.value is not None:

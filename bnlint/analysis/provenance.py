@@ -26,16 +26,16 @@ The result is a small structure:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import libcst as cst
 
 from .describe import describe_expr
-from .module import Binding, Scope
+from .module import RANDOM_FILLS, Binding, CallSite, Scope
 from .roles import domain_role
 from .values import (
-    PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, Resolver, SubModule,
-    Unknown, Value, call_arg,
+    PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
+    SubModule, Unknown, Value, call_arg,
 )
 
 MAX_DEPTH = 24
@@ -52,7 +52,7 @@ _NOISE_FUNCS = frozenset({
     "torch.randn", "torch.rand", "torch.randn_like", "torch.rand_like", "torch.normal", "torch.randint",
     "torch.empty", "torch.zeros", "torch.ones",
 })
-_NOISE_METHODS = frozenset({"normal_", "uniform_", "random_", "bernoulli_"})
+_NOISE_METHODS = RANDOM_FILLS  # ``torch.empty(...).normal_()``
 # Tensor functions whose result has its first argument's rows.
 _ROWWISE_FUNCS = frozenset({
     "torch.flatten", "torch.squeeze", "torch.unsqueeze", "torch.reshape", "torch.clamp", "torch.flip",
@@ -179,9 +179,10 @@ def index(struct: Optional[Struct], i) -> Optional[Struct]:
 class Provenance:
     """Memo-free walker over expressions; cheap enough for the few forward calls of a step."""
 
-    def __init__(self, resolver: Resolver, model_values):
+    def __init__(self, resolver: Resolver, model_values, in_training_loop: Callable[[CallSite], bool]):
         self.r = resolver
         self.model_values = model_values  # TrainingAnalysis.model_values
+        self.in_training_loop = in_training_loop  # StepAnalysis: the call sits in a loop that trains
         self._active: set = set()
 
     # -- entry points -------------------------------------------------------------
@@ -267,24 +268,26 @@ class Provenance:
         cls = ctx.scope.cls
         if cls is None:
             return None
+        bindings: List[Binding] = []  # the stores of every class of the object (a base's set_input)
         for c, _module in self.r.mro(cls, ctx.module):
-            bindings = c.attrs.get(attr)
-            if not bindings:
-                if attr in c.methods or attr in c.class_bindings:
-                    return None
-                continue
-            results = []
-            for b in bindings:
-                if b.kind not in ("assign", "for") or _is_none(b.expr):
-                    continue  # ``self.fake = None``: a placeholder until the real store
-                bctx = ctx if ctx.scope is b.scope else Ctx(b.scope, None, ctx.self_value)
-                results.append(self._binding(b, attr, bctx, depth))
-            results = [r for r in results if r is not _SKIP]
-            if not results or any(r is None for r in results):
+            found = c.attrs.get(attr)
+            if found:
+                bindings.extend(found)
+            elif not bindings and (attr in c.methods or attr in c.class_bindings):
                 return None
-            first = results[0]
-            return first if all(same(first, r) for r in results[1:]) else None
-        return None
+        results = []
+        filled = any(b.kind == "fill" for b in bindings)
+        for b in bindings:
+            if b.kind not in ("assign", "for", "fill") or _is_none(b.expr):
+                continue  # ``self.fake = None``: a placeholder until the real store
+            if filled and b.kind == "assign" and _allocation(b.expr):
+                continue  # ``self.input = torch.empty(...)``: the buffer that ``copy_`` fills
+            bctx = ctx if ctx.scope is b.scope else Ctx(b.scope, None, ctx.self_value)
+            results.append(self._binding(b, attr, bctx, depth))
+        results = [r for r in results if r is not _SKIP]
+        if not results or any(r is None for r in results):
+            return None
+        return _agreed(results)
 
     def _binding(self, b: Binding, name: str, ctx: Ctx, depth: int):
         if b.kind == "param":
@@ -339,9 +342,13 @@ class Provenance:
             passed = env.get(name)
             if not passed:
                 return None
-            results.extend(self.of(e, c, depth) for e, c in passed)
-        first = results[0]
-        return first if all(same(first, r) for r in results[1:]) else None
+            results.extend((site, self.of(e, c, depth)) for e, c in passed)
+        agreed = _agreed([r for _site, r in results])
+        if agreed is None and len(results) > 1:
+            # ``set_input(data)`` from the training loop and from ``test()``: a training step
+            # sees what the training loop's calls set.
+            agreed = _agreed([r for site, r in results if self.in_training_loop(site)])
+        return agreed
 
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
         if len(expr.slice) != 1 and not (expr.slice and isinstance(expr.slice[0].slice, cst.Slice)):
@@ -391,7 +398,7 @@ class Provenance:
             # on its first argument, not on ``torch``.
             if func.attr.value in PASS_THROUGH_METHODS or func.attr.value in _ROWWISE_METHODS:
                 return self.of(first, ctx, depth) if first is not None else None
-        elif isinstance(func, cst.Attribute):
+        elif isinstance(func, cst.Attribute) and not self._module_function(func, ctx):
             name = func.attr.value
             if name == "detach":
                 return detached(self.of(func.value, ctx, depth))
@@ -414,6 +421,11 @@ class Provenance:
         if all(isinstance(v, Unknown) for v in callees):
             return self._unknown_on_noise(func, call, ctx, depth)
         return None
+
+    def _module_function(self, func: cst.Attribute, ctx: Ctx) -> bool:
+        """``utils.cuda(xs)``: a project module's function, not the tensor method of that name."""
+        values = self.r.resolve(func.value, ctx) if isinstance(func.value, cst.Name) else ()
+        return bool(values) and all(isinstance(v, ModuleRef) for v in values)
 
     def _torch_namespace(self, expr, ctx: Ctx) -> bool:
         values = self.r.resolve(expr, ctx)
@@ -486,6 +498,11 @@ class Provenance:
         if not scope.returns or depth > MAX_DEPTH - 4:
             return None
         env = self.r.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
+        moved = {_moved_param(ret, scope) for ret in scope.returns}
+        if len(moved) == 1 and None not in moved and len(env.get(next(iter(moved)), ())) == 1:
+            # ``imgs, z = to_device([imgs, z])``: a helper that only moves what it is given
+            expr, arg_ctx = env[next(iter(moved))][0]
+            return self.of(expr, arg_ctx, depth)
         inner = Ctx(scope, env, fref.bound_self or self.r.ctx_for(scope).self_value)
         results = [self.of(ret, inner, depth) for ret in scope.returns]
         first = results[0]
@@ -586,6 +603,12 @@ class Provenance:
             struct = self.of(expr, ctx, depth + 1)
             if isinstance(struct, Spread):
                 return struct.template  # for x, y in minibatches: one loader's batch per iteration
+        if _is_slice(expr):
+            # ``for chunk in chunks[1:]`` after ``model(chunks[0])``: pieces of the batch ``chunks``
+            # holds (a list of splits of one mixed batch), not another source
+            struct = self.of(expr.value, ctx, depth + 1)
+            if isinstance(struct, Batch) and not has_any(struct):
+                return struct
         return Batch((Part(self._origin(expr, ctx)),))
 
     def _spread_of(self, loaders: cst.BaseExpression, ctx: Ctx) -> Spread:
@@ -730,6 +753,54 @@ def _first_label(struct: Optional[Struct]) -> str:
     if isinstance(struct, Batch) and struct.parts and struct.parts[0].origin is not None:
         return struct.parts[0].origin.label
     return "one loader"
+
+
+_ALLOCATIONS = frozenset({"empty", "zeros", "ones", "Tensor", "FloatTensor", "LongTensor", "empty_like",
+                          "zeros_like"})
+
+
+def _is_slice(expr) -> bool:
+    return isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Slice)
+
+
+def _agreed(results: List[Optional[Struct]]) -> Optional[Struct]:
+    """The one provenance every result has, else None."""
+    if not results:
+        return None
+    first = results[0]
+    return first if all(same(first, r) for r in results[1:]) else None
+
+
+def _allocation(expr) -> bool:
+    """``torch.empty(...)``, ``torch.FloatTensor(n, c)``: a tensor allocated to be filled later."""
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in _ALLOCATIONS
+
+
+def _moved_param(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+    """The parameter that ``expr`` returns moved to a device or dtype (``xs.cuda()``,
+    ``[x.cuda() for x in xs]``, ``tuple(x.to(dev) for x in xs)``), else None."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple") \
+            and len(expr.args) == 1:
+        expr = expr.args[0].value
+    if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+        comp = expr.for_in
+        if comp.inner_for_in is not None or comp.ifs or not isinstance(comp.target, cst.Name) \
+                or _moved_name(expr.elt) != comp.target.value:
+            return None
+        expr = comp.iter
+    name = _moved_name(expr)
+    return name if name is not None and scope.param(name) is not None else None
+
+
+def _moved_name(expr: cst.BaseExpression) -> Optional[str]:
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+            and expr.func.attr.value in PASS_THROUGH_METHODS:
+        expr = expr.func.value
+    return expr.value if isinstance(expr, cst.Name) else None
 
 
 def _module_like(value: Value) -> bool:

@@ -312,6 +312,7 @@ class _Walker:
             return env
         if isinstance(node, cst.Expr):
             self.expr(node.value, env)
+            self.bind(node, env)  # ``buf.copy_(real)`` rebinds ``buf`` (module.py)
             return env
         if isinstance(node, cst.Return):
             if node.value is not None:
@@ -476,11 +477,10 @@ class _Walker:
         while stack:
             cur = stack.pop()
             self._tick()
-            if isinstance(cur, cst.Name):
+            kind = type(cur)  # exact types: ``isinstance`` on LibCST's ABCs is slow
+            if kind is cst.Name:
                 self.record(cur, env)
-            elif isinstance(cur, cst.Attribute):
-                stack.append(cur.value)
-            elif isinstance(cur, cst.Arg):
+            elif kind is cst.Attribute or kind is cst.Arg:
                 stack.append(cur.value)
             elif isinstance(cur, cst.NamedExpr):
                 self.expr(cur.value, env)

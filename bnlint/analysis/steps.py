@@ -94,7 +94,7 @@ class StepAnalysis:
         self.t = training
         self.r = training.r
         self.bn = training.bn
-        self.prov = Provenance(self.r, training.model_values)
+        self.prov = Provenance(self.r, training.model_values, self._in_training_loop)
         self.modes = ModeAnalysis(training)
         self.memo = self.r.index.memo
         self._step_of: Dict[int, Tuple[CallSite, ...]] = {}  # id(call) -> the calls of its step
@@ -213,7 +213,7 @@ class StepAnalysis:
                 continue
             if any(self.is_step_function(s.scope) for s in sites):
                 continue  # a helper that is a training step itself is analysed (and reported) on its own
-            if any(not s.scope.returns for s in sites):
+            if any(not s.scope.returns for s in sites) and not _stored_on_self(fc.site):
                 continue  # a helper returning nothing (sampling, logging): its outputs feed no loss
             out.append(fc)
         return out
@@ -567,6 +567,19 @@ def _calls_on_two_params(scope: Scope) -> bool:
 def _train_false(call: cst.Call, resolver, ctx: Ctx) -> bool:
     """``model.train(False)``."""
     return bool(call.args) and resolver.const(call.args[0].value, ctx) is False
+
+
+def _stored_on_self(site: CallSite) -> bool:
+    """``self.pred_real = self.netD(self.real)`` in a helper that returns nothing (a trainer's
+    ``forward_D()``): the output is object state, which the loss of the calling step reads."""
+    self_name = site.scope.self_name
+    stmt = site.scope.module.parents.get(site.call)
+    if self_name is None or not isinstance(stmt, cst.Assign):
+        return False
+    targets = [t.target for t in stmt.targets]
+    targets += [e.value for t in targets if isinstance(t, (cst.Tuple, cst.List)) for e in t.elements]
+    return any(isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == self_name
+               for t in targets)
 
 
 def _innermost(site: CallSite, loops) -> Optional[cst.CSTNode]:

@@ -18,7 +18,7 @@ Values from a branch whose condition cannot be decided are wrapped in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
 import libcst as cst
 
@@ -27,6 +27,8 @@ from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, reaching
 
 MAX_DEPTH = 12
+MAX_ASIDES = 3  # nested side questions that get a depth budget of their own (``Resolver.aside``)
+T = TypeVar("T")
 # A reverse call search considers at most this many files that name the function and can import it
 # (it reads their text, and parses those that call it). A function named by more files is a library
 # utility, not a training helper handed one model: its callers are "unknown". Fixtures and eight real
@@ -191,15 +193,23 @@ class ArgsNamespace(Value):
 
 
 class Ctx:
-    """Where an expression is evaluated: a scope, plus parameter bindings when a call is followed."""
+    """Where an expression is evaluated: a scope, plus parameter bindings when a call is followed,
+    and for a nested function called from the function that defines it, that caller's context
+    (``outer``), which its free variables read."""
 
-    __slots__ = ("scope", "env", "self_value")
+    __slots__ = ("scope", "env", "self_value", "outer")
 
     def __init__(self, scope: Scope, env: Optional[Dict[str, List[Tuple[cst.BaseExpression, "Ctx"]]]] = None,
-                 self_value: Optional[Value] = None):
+                 self_value: Optional[Value] = None, outer: Optional["Ctx"] = None):
         self.scope = scope
         self.env = env
         self.self_value = self_value
+        self.outer = outer
+
+    def enclosing(self, scope: Scope) -> "Ctx":
+        """The context for ``scope``, a scope around this one, where a free variable is read."""
+        outer = self.outer
+        return outer if outer is not None and outer.scope is scope else Ctx(scope)
 
     @property
     def module(self) -> ModuleInfo:
@@ -273,6 +283,7 @@ class Resolver:
         self._frames: Dict[tuple, int] = {}
         self._low = _NOT_SEEN
         self._searching: Dict[int, int] = {}  # id(scope) -> stack height when its caller search began
+        self._aside = 0  # side questions (see ``aside``) being answered
 
     # -- entry points -------------------------------------------------------------
     def ctx_for(self, scope: Scope) -> Ctx:
@@ -299,7 +310,7 @@ class Resolver:
         if pos is not None:
             self._low = min(self._low, pos)
             return [UNKNOWN]  # recursive definition such as ``x = x.to(device)``
-        memo_key = ("resolve", key, depth)
+        memo_key = ("resolve", key, depth, self._aside)
         known = index.memo.get(memo_key)
         if known is not None:
             return list(known[0])
@@ -315,15 +326,30 @@ class Resolver:
             index.memo[memo_key] = (tuple(result), ctx)  # ctx keeps the ids in the key alive
         return result
 
+    def aside(self, depth: int, ask: Callable[[int], T]) -> T:
+        """Answer a side question with a depth budget of its own: which option value names a
+        registry entry (``globals()[args.algorithm]``), where a parser was built. ``args`` reaches
+        such places through chains of helpers that each return it, deeper than what is left of the
+        budget of the question that led there. At most ``MAX_ASIDES`` side questions nest, each
+        starting afresh, so resolution still ends (within ``MAX_ASIDES + 1`` times ``MAX_DEPTH``)."""
+        if self._aside >= MAX_ASIDES:
+            return ask(depth)
+        self._aside += 1
+        try:
+            return ask(0)
+        finally:
+            self._aside -= 1
+
     # -- expressions --------------------------------------------------------------
     def _resolve(self, expr, ctx: Ctx, depth: int) -> List[Value]:
-        if isinstance(expr, cst.Name):
+        kind = type(expr)  # exact types: LibCST's node classes are ABCs, and ``isinstance`` on them is slow
+        if kind is cst.Name:
             if expr.value in ("True", "False", "None"):
                 return [Const({"True": True, "False": False, "None": None}[expr.value])]
             return self.lookup(expr.value, ctx, depth, expr)
-        if isinstance(expr, cst.Attribute):
+        if kind is cst.Attribute:
             return self._attribute(expr, ctx, depth)
-        if isinstance(expr, cst.Call):
+        if kind is cst.Call:
             return self._call(expr, ctx, depth)
         if isinstance(expr, (cst.Integer, cst.Float)):
             return [Const(expr.evaluated_value)]
@@ -373,7 +399,7 @@ class Resolver:
                     out.extend(self.lookup(name, Ctx(ctx.module.scope), depth))
                 return out
             scope = scope.parent
-            cur_ctx = Ctx(scope) if scope is not None else None
+            cur_ctx = cur_ctx.enclosing(scope) if scope is not None else None
         star = self.star_import(ctx.module, name, depth)
         if star is not None:
             return star
@@ -538,7 +564,20 @@ class Resolver:
                 for b in cls.class_bindings[attr]:
                     out.extend(self.binding_values(b, attr, Ctx(b.scope), depth))
                 return out
+        if inst.call is None:
+            overrides = self.subclass_methods(inst.cls, inst.module, attr)
+            if overrides:
+                return overrides
         return [SubModule(inst, attr)]
+
+    def subclass_methods(self, cls: ClassInfo, module: ModuleInfo, name: str) -> List[Value]:
+        """``self.optimize()`` in a base class that leaves ``optimize`` to its subclasses (a template
+        method): the subclasses of its module that define it, each on an object of that subclass."""
+        out: List[Value] = []
+        for sub in module.classes.values():
+            if sub is not cls and name in sub.methods and any(c is cls for c, _ in self.mro(sub, module)[1:]):
+                out.append(FuncRef(sub.methods[name], Instance(sub, module)))
+        return out
 
     def find_method(self, cls: ClassInfo, module: ModuleInfo, name: str) -> Optional[Scope]:
         for c, _ in self.mro(cls, module):
@@ -574,12 +613,18 @@ class Resolver:
         if isinstance(func, cst.Attribute):
             name = func.attr.value
             if name in PASS_THROUGH_METHODS:
-                return self.resolve(func.value, ctx, depth)
+                receiver = self.resolve(func.value, ctx, depth)
+                if not all(isinstance(v, ModuleRef) for v in receiver):
+                    return receiver  # else ``utils.cuda(model)``: a function of a project module
             if name in ("parse_args", "parse_known_args"):
-                values = [ArgsNamespace(ctx.module, self._parser_modules(func.value, ctx, depth))]
+                made_in = self.aside(depth, lambda d: self._parser_modules(func.value, ctx, d))
+                values = [ArgsNamespace(ctx.module, made_in)]
                 return [Seq(((values[0],), (UNKNOWN,)))] if name == "parse_known_args" else values
             if name in _FABRIC_SETUP and self._is_fabric(func.value, ctx, depth):
                 return self._fabric_setup(call, ctx, depth)
+            if name == "get" and isinstance(func.value, cst.Attribute) and func.value.attr.value == "__dict__":
+                # ``models.__dict__.get(arch)``
+                return self._registry_lookup(func.value.value, call_arg(call, 0), ctx, depth)
         out: List[Value] = []
         for callee in self.resolve(func, ctx, depth):
             out.extend(self.call_value(callee, call, ctx, depth))
@@ -648,6 +693,9 @@ class Resolver:
 
     def _registry_lookup(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
         """``getattr(models, name)`` / ``models.__dict__[name]``: the attribute, when ``name`` is known."""
+        return self.aside(depth, lambda d: self._registry_entry(base, key, ctx, d))
+
+    def _registry_entry(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
         name = self.const(key, ctx, depth) if key is not None else None
         if not isinstance(name, str) or not name.isidentifier():
             return [UNKNOWN]
@@ -661,7 +709,8 @@ class Resolver:
         if not scope.returns:
             return [UNKNOWN]
         env = self.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
-        inner = Ctx(scope, env, fref.bound_self)
+        # A helper defined in the calling function reads that call's arguments as free variables.
+        inner = Ctx(scope, env, fref.bound_self, ctx if scope.parent is ctx.scope else None)
         returns = scope.returns
         if len(returns) > 1:  # ``if kind == "batch": return nn.BatchNorm2d`` with kind known here
             returns = [r for r in returns if self.branch_possible(r, inner, depth)] or returns
@@ -839,6 +888,9 @@ class Resolver:
     # -- constants ------------------------------------------------------------------
     def const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0):
         """The compile-time value of ``expr`` when every possibility agrees, else None."""
+        kind = type(expr)
+        if kind is cst.Name or kind is cst.Attribute or kind is cst.Subscript:
+            return self._agreed_const(expr, ctx, depth)  # the common case, without the checks below
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
             v = self.const(expr.expression, ctx, depth)
             return None if v is None else (not v)
@@ -901,6 +953,9 @@ class Resolver:
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             items = [self.const(e.value, ctx, depth) for e in expr.elements if not isinstance(e, cst.StarredElement)]
             return None if any(i is None for i in items) else tuple(items)
+        return self._agreed_const(expr, ctx, depth)
+
+    def _agreed_const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int):
         values = self.resolve(expr, ctx, depth)
         if values and all(isinstance(v, Const) for v in values):
             first = values[0].value
@@ -930,16 +985,14 @@ class Resolver:
         if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
             return [UNKNOWN]
         key = expr.slice[0].slice.value
-        index = self.const(key, ctx, depth)
         base = expr.value
         if isinstance(base, cst.Attribute) and base.attr.value == "__dict__":
             return self._registry_lookup(base.value, key, ctx, depth)
         if isinstance(base, cst.Call) and not base.args and isinstance(base.func, cst.Name) \
                 and base.func.value == "globals" and "globals" not in ctx.module.scope.bindings:
             # ``globals()[name]``: a registry of what the module imports and defines.
-            if isinstance(index, str) and index.isidentifier():
-                return self.lookup(index, Ctx(ctx.module.scope), depth)
-            return [UNKNOWN]
+            return self.aside(depth, lambda d: self._global_entry(key, ctx, d))
+        index = self.const(key, ctx, depth)
         out: List[Value] = []
         if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
             for v in self.resolve(base, ctx, depth):
@@ -956,6 +1009,12 @@ class Resolver:
         for v in self.resolve(base, ctx, depth):
             out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
         return out
+
+    def _global_entry(self, key, ctx: Ctx, depth: int) -> List[Value]:
+        name = self.const(key, ctx, depth)
+        if isinstance(name, str) and name.isidentifier():
+            return self.lookup(name, Ctx(ctx.module.scope), depth)
+        return [UNKNOWN]
 
     def item_exprs(self, base, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
         """(value expression, its ctx) of ``base[key]`` for a dict: the entries of its dict literals,

@@ -25,6 +25,17 @@ def _data(use: Use) -> bool:
     return use.batch.pure and part.origin is not None and part.origin.kind == "data"
 
 
+def _both(ctx: RuleContext, la: str, lb: str) -> str:
+    """The two sources, their shared loader named once: "`source` and `target` of `train_loader`"."""
+    head_a, of, loader = la.rpartition(" of ")
+    head_b, of_b, loader_b = lb.rpartition(" of ")
+    if of and of_b and loader == loader_b and head_a != head_b:
+        shown_a, shown_b = ctx.clip_apart(head_a, head_b, 20)
+        return f"{shown_a} and {shown_b} of {ctx.clip(loader, 24)}"
+    shown_a, shown_b = ctx.clip_apart(la, lb, 20)
+    return f"{shown_a} and {shown_b}"
+
+
 class SharedTowerPerDomainBatches(Rule):
     code = "BN101"
     name = "shared-tower-per-domain-batches"
@@ -51,14 +62,19 @@ class SharedTowerPerDomainBatches(Rule):
     def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use, Sites]]:
         steps = ctx.analysis.steps
         uses = sorted((u for u in group.uses if _data(u)), key=steps.place)
+        found = []
         for i, a in enumerate(uses):
             for b in uses[i + 1:]:
                 if not self._separate_sources(steps, a, b) or steps.apart(a, b):
                     continue
                 sites = steps.sites(a, b, lambda m: self.wants(m.source.text))
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
-                    return a, b, sites
-        return None
+                    if steps.segment(a) == steps.segment(b):
+                        return a, b, sites
+                    found.append((a, b, sites))
+        # Calls in different updates (a source-only step, then a step on both domains) still feed
+        # one set of running statistics; a pair within one update is only the better place to report.
+        return found[0] if found else None
 
     def _separate_sources(self, steps, a: Use, b: Use) -> bool:
         pa, pb = a.batch.parts[0], b.batch.parts[0]
@@ -92,9 +108,8 @@ class SharedTowerPerDomainBatches(Rule):
             where = ", both inside this call"
         else:  # the other call: its line, or (reached through a call) a related location
             where = "" if inside else f" (line {line_b})"
-        shown_a, shown_b = ctx.clip_apart(la, lb, 20)
         message = (
-            f"`{group.callee}` (BatchNorm) gets {what} {shown_a} and {shown_b} "
+            f"`{group.callee}` (BatchNorm) gets {what} {_both(ctx, la, lb)} "
             f"{'separately' if inside else 'in separate calls'}{inside}{where}"
         )
         if spread_of(a.batch.parts[0].origin, b.batch.parts[0].origin) and not via:

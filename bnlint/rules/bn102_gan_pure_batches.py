@@ -77,8 +77,8 @@ class GanDiscriminatorPureBatches(Rule):
         inside = ctx.analysis.steps.where(sites)
         where = "" if inside else ", both inside this call" if sites.a is sites.b else f" (line {line_f})"
         message = (
-            f"`{group.callee}` (BatchNorm) gets real ({ctx.clip(source)}) and fake ({ctx.clip(generator)}) "
-            f"batches in separate calls{inside}{where}"
+            f"`{group.callee}` (BatchNorm) gets real ({ctx.clip(source, 20)}) and fake ({ctx.clip(generator, 20)}) "
+            f"batches {'separately' if inside else 'in separate calls'}{inside}{where}"
         )
         related = pair_related(ctx, sites, f"the call on generated samples from {generator}",
                                ("the call on real samples", f"the call on generated samples from {generator}"))

@@ -1,0 +1,137 @@
+"""Resolution reach found on real code: imports from a folder above the importer, a project
+function named like a tensor method, and the message naming one loader once."""
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+from bnlint.index import ProjectIndex
+
+from .helpers import expectations, found, lint
+
+
+def _write(root: Path, files: dict) -> list:
+    (root / "pyproject.toml").write_text("[tool.bnlint]\n", encoding="utf-8")
+    out = []
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        out.append(path)
+    return out
+
+
+def test_an_import_resolves_from_a_folder_between_the_importer_and_the_root(tmp_path):
+    # ``seg/models/factory.py`` imports ``models.nets``: a script in ``seg/`` puts ``seg/`` on sys.path.
+    _write(tmp_path, {"seg/models/__init__.py": "", "seg/models/nets.py": "X = 1\n",
+                      "seg/models/factory.py": "from models.nets import X\n"})
+    index = ProjectIndex(str(tmp_path))
+    importer = str(tmp_path / "seg" / "models" / "factory.py")
+    assert index.resolve_module("models.nets", importer) == str((tmp_path / "seg" / "models" / "nets.py").resolve())
+    assert index.resolve_module("models.absent", importer) is None
+
+
+def test_a_module_next_to_the_importer_wins_over_a_folder_of_that_name_above_it(tmp_path):
+    # ``uda/DSAN/main.py``: ``from DSAN import DSAN`` is the class in ``uda/DSAN/DSAN.py`` (the
+    # script's folder is first on sys.path), not the module ``DSAN.DSAN`` seen from ``uda/``.
+    _write(tmp_path, {"uda/DSAN/DSAN.py": "class DSAN:\n    pass\n", "uda/DSAN/main.py": "from DSAN import DSAN\n"})
+    index = ProjectIndex(str(tmp_path))
+    importer = str(tmp_path / "uda" / "DSAN" / "main.py")
+    assert index.resolve_module("DSAN.DSAN", importer) is None
+    assert index.resolve_module("DSAN", importer) == str((tmp_path / "uda" / "DSAN" / "DSAN.py").resolve())
+
+
+def test_a_module_named_like_its_package_does_not_hide_the_package(tmp_path):
+    # ``code/dg/alg/alg.py`` imports ``alg.algs.erm``: the ``alg`` it means is its own package,
+    # as the script in ``code/dg/`` sees it, not the file ``alg.py`` itself.
+    _write(tmp_path, {"code/dg/alg/__init__.py": "", "code/dg/alg/algs/__init__.py": "",
+                      "code/dg/alg/algs/erm.py": "class ERM:\n    pass\n",
+                      "code/dg/alg/alg.py": "from alg.algs.erm import ERM\n"})
+    index = ProjectIndex(str(tmp_path))
+    importer = str(tmp_path / "code" / "dg" / "alg" / "alg.py")
+    assert index.resolve_module("alg.algs.erm", importer) == str(
+        (tmp_path / "code" / "dg" / "alg" / "algs" / "erm.py").resolve())
+
+
+def test_module_lookup_ends_when_the_root_is_the_file_system_root(tmp_path):
+    index = ProjectIndex("/")  # two linted paths with nothing in common but "/"
+    start = time.monotonic()
+    assert index.resolve_module("no_such_package.mod", str(tmp_path / "a" / "b" / "c.py")) is None
+    assert time.monotonic() - start < 5
+
+
+MODELS = """
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                                  nn.LazyLinear(2))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+UTILS = """
+def cuda(xs):
+    if isinstance(xs, (list, tuple)):
+        return [x.cuda() for x in xs]
+    return xs.cuda()
+"""
+
+TRAIN = """
+import torch
+import torch.nn.functional as F
+
+import utils
+from models import Net
+
+model = utils.cuda(Net())
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def train(src_loader, tgt_loader):
+    for (xs, ys), (xt, _) in zip(src_loader, tgt_loader):
+        xs, ys, xt = utils.cuda([xs, ys, xt])
+        out_s = model(xs)  # expect: BN101
+        out_t = model(xt)
+        loss = F.cross_entropy(out_s, ys) + out_t.softmax(1).var()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+
+
+def test_a_project_function_named_like_a_tensor_method_is_followed(tmp_path):
+    # ``utils.cuda(Net())`` is the project's helper, not ``Tensor.cuda`` on the module ``utils``;
+    # ``utils.cuda([xs, ys, xt])`` hands back what it was given, each batch with its source.
+    paths = _write(tmp_path, {"models.py": MODELS, "utils.py": UTILS, "train.py": TRAIN})
+    result = lint(paths, select=["BN101"])
+    assert not result.errors
+    assert found(result) == expectations(paths[-1], "BN101") != set()
+    message = result.findings[0].message
+    assert "`xs` and `xt` of" not in message and "`src_loader`" in message and "`tgt_loader`" in message
+
+
+def test_one_loader_is_named_once_for_its_two_domains(tmp_path):
+    paths = _write(tmp_path, {"models.py": MODELS, "train.py": """
+        import torch
+        from models import Net
+
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+        def train(paired_loader_of_two_domains):
+            for source, target in paired_loader_of_two_domains:
+                loss = model(source[0]).mean() + model(target[0]).var()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    """})
+    result = lint(paths, select=["BN101"])
+    assert [f.line for f in result.findings] == [10]
+    assert "gets batches from `source` and `target` of `paired_loader_of_two_…` in separate" in result.findings[0].message
