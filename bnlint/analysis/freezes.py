@@ -82,6 +82,47 @@ class FreezeAnalysis:
                         and self._holds(site, rctx) and self._method_freezes_self(func, rctx, module):
                     yield Freeze(scope, site.call, func.value, self._option_gate(scope, site.call, rctx),
                                  func.attr.value)
+                elif self._holds(site, rctx):
+                    frozen = self._frozen_argument(site, rctx)
+                    if frozen is not None:
+                        yield Freeze(scope, site.call, frozen[2], self._option_gate(scope, site.call, rctx), frozen[1])
+
+    def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[Scope, str, cst.BaseExpression]]:
+        """(function, its name, argument) for ``freeze(self.bn1)``: a project function that freezes the
+        module it is given (``for p in module.parameters(): p.requires_grad = False``). A function of
+        this file counts only in a constructor freezing its own submodule: elsewhere the freeze is
+        reported where the function writes it."""
+        func = site.call.func
+        if not isinstance(func, (cst.Name, cst.Attribute)) or not site.call.args:
+            return None
+        callees = self.r.resolve(func, rctx)
+        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
+            return None
+        scope = callees[0].scope
+        param = self._frozen_param(scope)
+        if param is None:
+            return None
+        passed = self.r.bind_args(scope, site.call, rctx, skip_self=False).get(param)
+        if not passed or len(passed) != 1:
+            return None
+        arg = passed[0][0]
+        if scope.module is site.scope.module and not (
+                site.scope.short_name == "__init__" and rooted_at(arg, site.scope.self_name)):
+            return None
+        return scope, scope.short_name, arg
+
+    def _frozen_param(self, scope: Scope) -> Optional[str]:
+        """The parameter a function freezes as a whole (``def freeze(module): for p in module.parameters(): ...``)."""
+        key = ("frozen_param", id(scope))
+        memo = self.r.index.memo
+        if key not in memo:
+            memo[key] = None
+            params = {p.name for p in scope.params}
+            for _node, expr in self.scope_freezes(scope):
+                if isinstance(expr, cst.Name) and expr.value in params:
+                    memo[key] = expr.value
+                    break
+        return memo[key]
 
     def scope_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
         """(node, module expression) for the freezes written in ``scope`` itself."""

@@ -42,6 +42,7 @@ class FrozenBatchNormStatsUpdating(Rule):
 
     def check(self, ctx: RuleContext):
         forwards = None
+        in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
             rctx = ctx.resolver.ctx_for(scope)
@@ -56,6 +57,9 @@ class FrozenBatchNormStatsUpdating(Rule):
                 forwards = self._training_forwards(ctx)
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
             if hit is None:
+                attr = _self_attribute(expr, scope)
+                if attr is not None and scope.short_name == "__init__" and freeze.option is None:
+                    in_constructors.append((scope.cls, scope, node, expr, attr))
                 continue
             option = freeze.option
             if option is not None and _mode_switched_under(ctx, option):
@@ -71,51 +75,53 @@ class FrozenBatchNormStatsUpdating(Rule):
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
                    "(`norm_layer=FrozenBatchNorm2d`)")
             ctx.report(node, message, fix, why=WHY)
-        self._check_no_grad_freezes(ctx)
+        for cls, scope, node, expr, attr in in_constructors:
+            self._check_class_freeze(ctx, cls, scope, node, expr, attr, "with requires_grad=False in `__init__`", WHY)
+        for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
+            self._check_class_freeze(ctx, cls, site.scope, site.call, site.call.func, attr, "by torch.no_grad()",
+                                     WHY_NO_GRAD)
         return ctx.findings
 
-    # -- a submodule frozen by running it under torch.no_grad() in the model's forward ----------
-    def _check_no_grad_freezes(self, ctx: RuleContext) -> None:
-        """``with torch.no_grad(): features = self.resnet(images)`` in ``forward``: the backbone gets no
-        gradient (the captioning encoders' freeze), yet a training loop, here or in a file that builds
-        the model, runs the model in train mode, so the backbone's BN statistics still update."""
+    # -- a submodule a class freezes itself, trained where the class is built -----------------
+    def _check_class_freeze(self, ctx: RuleContext, cls, scope: Scope, node: cst.CSTNode, expr: cst.BaseExpression,
+                            attr: str, how: str, why: str) -> None:
+        """A class freezes its own submodule ``self.<attr>``: ``requires_grad = False`` on its parameters
+        in ``__init__`` (a detector freezing its stem), or ``with torch.no_grad(): self.resnet(images)``
+        in ``forward`` (the captioning encoders' freeze). A training loop, here or in a file that
+        builds the model, runs the model in train mode, so the submodule's BN statistics still update."""
         modes = ctx.analysis.modes
-        for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
-            init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
-                         if "__init__" in c.methods), None)
-            modules = [ctx.module] + ([s.scope.module for s in ctx.resolver.callers(init)] if init else [])
-            seen = set()
-            for module in modules:
-                if id(module) in seen:
+        rctx = ctx.resolver.ctx_for(scope)
+        built = modes.target_of_expr(expr, rctx, ctx.resolver.resolve(expr, rctx))
+        init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
+                     if "__init__" in c.methods), None)
+        modules = [ctx.module] + (_builders(ctx, init) if init else [])
+        seen = set()
+        for module in modules:
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            for fc in self._training_forwards(ctx, module):
+                instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls]
+                if not instances or len(instances) != len(fc.models):
                     continue
-                seen.add(id(module))
-                for fc in self._training_forwards(ctx, module):
-                    instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls]
-                    if not instances or len(instances) != len(fc.models):
-                        continue
-                    # The submodule as the class builds it (``self.resnet.eval()`` in a ``train()``
-                    # override) and as an attribute of this instance (``encoder.resnet.eval()``).
-                    built = modes.target_of_expr(site.call.func, ctx.resolver.ctx_for(site.scope),
-                                                 ctx.resolver.resolve(site.call.func, ctx.resolver.ctx_for(site.scope)))
-                    target = Target(built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys))
-                    if self._ema_updated(ctx, target):
-                        break  # MoCo's key encoder: an EMA copy, meant to run so
-                    states = modes.forward_states(fc, target)
-                    if not (states & {S_FRESH, S_USED, S_DEFAULT}) or S_UNKNOWN in states:
-                        continue
-                    anchor = fc.chain[0] if fc.chain else fc.site
-                    where = ctx.related(anchor.scope.module, anchor.call, "the training loop runs the model in train mode")
-                    loop_module = anchor.scope.module
-                    at = (f"line {loop_module.line(anchor.call)}" if loop_module is ctx.module
-                          else f"{ctx.short_path(loop_module)}:{loop_module.line(anchor.call)}")
-                    message = f"`self.{attr}` (BatchNorm) is frozen by torch.no_grad() but runs in train mode at {at}"
-                    fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`), "
-                           "or build it with `torchvision.ops.FrozenBatchNorm2d`")
-                    ctx.report(site.call, message, fix, why=WHY_NO_GRAD, related=(where,))
-                    break
-                else:
+                # The submodule as the class builds it (``self.resnet.eval()`` in a ``train()``
+                # override) and as an attribute of this instance (``encoder.resnet.eval()``).
+                target = Target(built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys))
+                if self._ema_updated(ctx, target):
+                    return  # MoCo's key encoder: an EMA copy, meant to run so
+                states = modes.forward_states(fc, target)
+                if not (states & {S_FRESH, S_USED, S_DEFAULT}) or S_UNKNOWN in states:
                     continue
-                break
+                anchor = fc.chain[0] if fc.chain else fc.site
+                where = ctx.related(anchor.scope.module, anchor.call, "the training loop runs the model in train mode")
+                loop_module = anchor.scope.module
+                at = (f"line {loop_module.line(anchor.call)}" if loop_module is ctx.module
+                      else f"{ctx.short_path(loop_module)}:{loop_module.line(anchor.call)}")
+                message = f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at {at}"
+                fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`), "
+                       "or build it with `torchvision.ops.FrozenBatchNorm2d`")
+                ctx.report(node, message, fix, why=why, related=(where,))
+                return
 
     # -- a momentum / EMA copy ------------------------------------------------------------------
     def _ema_updated(self, ctx: RuleContext, target: Target) -> bool:
@@ -171,6 +177,29 @@ def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
                     freezes.option_name(test, rctx) == option for test, _branch in site.guards):
                 return True
     return False
+
+
+def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
+    """Modules that build the class: its constructor's callers, and the callers of the factories
+    that return what they build (``model = resnet18()`` in ``setup()``, called by the training script)."""
+    out = []
+    scopes = [init]
+    for _ in range(factories + 1):
+        returned = []
+        for scope in scopes:
+            for site in ctx.resolver.callers(scope):
+                out.append(site.scope.module)
+                if site.scope.parent is not None and site.scope.returns and site.scope is not scope:
+                    returned.append(site.scope)
+        scopes = returned
+    return out
+
+
+def _self_attribute(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+    """``stem`` for ``self.stem`` in a method of ``scope``'s class."""
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == scope.self_name:
+        return expr.attr.value
+    return None
 
 
 def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
