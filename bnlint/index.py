@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import Dict, List, Optional, Pattern, Set
 
 import libcst as cst
@@ -29,6 +30,11 @@ from .tree import word_table as _word_table
 # unknown means silence. Fixtures need at most about 8,000 and a large domain-adaptation
 # library about 125,000.
 MAX_RESOLVES_PER_RULE = 250_000
+# Top-level packages that are never the project's own, even when a copy sits in a folder of the
+# tree (a vendored or benchmark copy of torch): the analysis knows them by their qualified names.
+EXTERNAL_TOPS = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset({
+    "torch", "torchvision", "torchaudio", "torchtext", "timm", "lightning", "pytorch_lightning", "lightning_fabric",
+    "numpy", "scipy", "sklearn", "pandas", "PIL", "cv2", "matplotlib", "transformers", "tensorflow", "jax"})
 MAX_MODULES_PER_FILE = 48  # other modules one file's analysis may read (fixtures: at most 28; real projects gave identical findings)
 MAX_MODULES = 500  # parsed modules kept per process (CST trees dominate memory: about 1 MiB each)
 
@@ -108,7 +114,7 @@ class ProjectIndex:
         # A ``<top>.py`` appearing in one of them would change the answer.
         missing = [os.path.abspath(t + ".py") for t in tops if not os.path.isfile(t + ".py")]
         itself = os.path.abspath(importer) if importer else None
-        if importer and not any(os.path.isdir(t) or os.path.isfile(t + ".py") and os.path.abspath(t + ".py") != itself
+        if importer and top not in EXTERNAL_TOPS and not any(os.path.isdir(t) or os.path.isfile(t + ".py") and os.path.abspath(t + ".py") != itself
                                 for t in tops):
             # Last, when no folder above names the top package (``alg/alg.py`` importing
             # ``alg.algs.erm`` does not name it: that is the importer itself): the folders between

@@ -54,6 +54,17 @@ def test_a_module_named_like_its_package_does_not_hide_the_package(tmp_path):
         (tmp_path / "code" / "dg" / "alg" / "algs" / "erm.py").resolve())
 
 
+def test_a_copy_of_torch_in_a_folder_of_the_tree_stays_torch(tmp_path):
+    # ``vendor/torch/nn/modules/conv.py`` importing ``torch.nn.functional``: the analysis knows torch
+    # by its qualified names, so a copy in the tree is never taken for the project's own package.
+    _write(tmp_path, {"vendor/torch/__init__.py": "", "vendor/torch/nn/__init__.py": "",
+                      "vendor/torch/nn/functional.py": "def relu(x):\n    return x\n",
+                      "vendor/torch/nn/modules/conv.py": "import torch.nn.functional as F\n"})
+    index = ProjectIndex(str(tmp_path))
+    importer = str(tmp_path / "vendor" / "torch" / "nn" / "modules" / "conv.py")
+    assert index.resolve_module("torch.nn.functional", importer) is None
+
+
 def test_module_lookup_ends_when_the_root_is_the_file_system_root(tmp_path):
     index = ProjectIndex("/")  # two linted paths with nothing in common but "/"
     start = time.monotonic()
