@@ -297,3 +297,53 @@ def test_clean_scripts_fire_without_their_safeguard(tmp_path, name, old, new, co
     mutated.write_text(text.replace(old, new), encoding="utf-8")
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
     assert {c for _, _, c in found(lint([mutated], select=[r.code for r in BN2_RULES]))} == {code}
+
+
+FACTORY = """
+class Conv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+
+
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Conv2d(3, 8, 3)
+
+
+def get_model(name):
+    if name == "conv":
+        model = Conv()
+    elif name == "conv_bn":
+        model = make()
+    else:
+        model = Plain()
+    return model
+
+
+def main(g_name, d_name):
+    G = get_model(g_name)
+    D = get_model(d_name)
+    G.train()
+    D.train()
+    G(x)
+"""
+
+
+def test_a_model_from_a_multi_branch_factory_is_its_own_receiver(tmp_path):
+    # ``G`` may be any of three classes, two with BN: ``G.train()`` switches it, whichever it is;
+    # ``D``, made by another call of the same factory, is another object.
+    analysis, module = _analyse(tmp_path, FACTORY)
+    scope = next(s for s in module.scopes if s.name == "main")
+    ctx = analysis.resolver.ctx_for(scope)
+    modes = analysis.modes
+    forward = next(site.call for site in scope.calls
+                   if isinstance(site.call.func, cst.Name) and site.call.func.value == "G")
+    values = [v for v in analysis.resolver.resolve(forward.func, ctx) if analysis.bn.has_bn(v)]
+    assert len(values) == 2
+    target = modes.target_of_expr(forward.func, ctx, values)
+    receivers = {site.call.func.value.value: site.call.func.value for site in scope.calls
+                 if isinstance(site.call.func, cst.Attribute) and site.call.func.attr.value == "train"}
+    assert modes.receiver_relation(receivers["G"], ctx, target) == "covers"
+    assert modes.receiver_relation(receivers["D"], ctx, target) == "other"

@@ -83,6 +83,9 @@ class Target:
     keys: FrozenSet[Key]
     copied: bool = False
     origin: Optional[tuple] = None  # the calls that created it, when known (see ModeAnalysis.origin)
+    # Every object its expression may be, BN or not (``get_model(name)`` with twelve branches): a
+    # receiver that may be exactly these, made by the same call, is the same object.
+    alternatives: FrozenSet[Key] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -176,9 +179,13 @@ class ModeAnalysis:
     def target_of_expr(self, expr: cst.BaseExpression, ctx: Ctx, values: Sequence[Value]) -> Target:
         """Like ``target``, plus the attribute path for ``model.backbone``: switching ``model`` covers it."""
         base = self.target(values, self.is_copy(expr, ctx), self.origin(expr, ctx))
+        if base:
+            every = self.target(self.r.resolve(expr, ctx)).keys
+            if len(every) > 1:
+                base = Target(base.keys, base.copied, base.origin, every)
         if not isinstance(expr, cst.Attribute) or not base:
             return base
-        return Target(base.keys | self._attribute_paths(expr, ctx), base.copied, base.origin)
+        return Target(base.keys | self._attribute_paths(expr, ctx), base.copied, base.origin, base.alternatives)
 
     def _attribute_paths(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> FrozenSet[Key]:
         """Keys ``("sub", parent, attr)`` for ``a.b.c``, through every parent of the chain: switching
@@ -297,7 +304,7 @@ class ModeAnalysis:
         if any(_same(k, t) for k in keys for t in target.keys) and self._distinct(expr, ctx, target):
             return "other"  # same construction for the resolver, but another object (a copy, a second call)
         rels = {relation(k, t) for k in keys for t in target.keys}
-        if "covers" in rels and len(set(keys)) == 1:
+        if "covers" in rels and (len(set(keys)) == 1 or set(keys) == target.alternatives):
             return "covers"
         if rels & {"covers", "inside"}:
             return "inside"  # may be the model or a part of it: not certain
