@@ -146,3 +146,12 @@ def test_one_loader_is_named_once_for_its_two_domains(tmp_path):
     result = lint(paths, select=["BN101"])
     assert [f.line for f in result.findings] == [10]
     assert "gets batches from `source` and `target` of `paired_loader_of_two_…` in separate" in result.findings[0].message
+
+
+def test_a_table_model_finding_names_the_candidate_with_batchnorm():
+    # ``nets.NETS[args.arch]()``: one candidate has BN, the other none; the finding says which.
+    project = Path(__file__).parent / "fixtures" / "projects" / "bn101_model_table"
+    result = lint([project], select=["BN101"])
+    (finding,) = result.findings
+    notes = [r.message for r in finding.related]
+    assert "`SmallCNN` has BatchNorm; 1 other candidate(s) for `model` have none" in notes

@@ -87,6 +87,7 @@ class ModelUses:
     model: Value  # a value of the model that contains BN
     callee: str  # how the step names it: `model`, `self.netD`
     uses: List[Use] = field(default_factory=list)
+    without_bn: int = 0  # other candidates the model may be (a table, a factory) that have no BN
 
 
 class StepAnalysis:
@@ -239,7 +240,8 @@ class StepAnalysis:
             callee = self.callee_text(fc)
             group = groups.get((key, callee))
             if group is None:
-                group = groups[(key, callee)] = ModelUses(key, bn_models[0], callee)
+                group = groups[(key, callee)] = ModelUses(key, bn_models[0], callee,
+                                                          without_bn=len(fc.models) - len(bn_models))
             arg = batch_argument(fc.site.call)
             if arg is None:
                 continue
@@ -676,10 +678,16 @@ def _names(node: cst.CSTNode):
         yield from _names(child)
 
 
-def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str]) -> tuple:
+def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str], group: Optional[ModelUses] = None) -> tuple:
     """Related locations of a BN101/BN102 pair finding: the other call, the training step's call
-    that runs both (when they are reached through it), and the two calls inside it."""
+    that runs both (when they are reached through it), the two calls inside it, and, for a model
+    that may also be one without BN (a table of architectures), the class that has BN."""
     related = []
+    if group is not None and group.without_bn and isinstance(group.model, Instance):
+        cls = group.model.cls
+        related.append(ctx.related(group.model.module, cls.node.name,
+                                   f"`{cls.name}` has BatchNorm; {group.without_bn} other candidate(s) for "
+                                   f"`{group.callee}` have none"))
     if sites.a is not sites.b:
         related.append(ctx.related(ctx.module, sites.b.call, other))
     if sites.through is not None:

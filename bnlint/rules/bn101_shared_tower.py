@@ -117,5 +117,5 @@ class SharedTowerPerDomainBatches(Rule):
             message = (f"`{group.callee}` (BatchNorm) runs once per loader of {ctx.clip(la, 40)}, on that loader's "
                        f"batch alone{inside}")
         related = pair_related(ctx, sites, f"the other forward call, on a batch from {lb}",
-                               (f"the call on the batch from {la}", f"the call on the batch from {lb}"))
+                               (f"the call on the batch from {la}", f"the call on the batch from {lb}"), group)
         ctx.report(sites.a.call, message, FIX, why=WHY, related=related)

@@ -81,5 +81,6 @@ class GanDiscriminatorPureBatches(Rule):
             f"batches {'separately' if inside else 'in separate calls'}{inside}{where}"
         )
         related = pair_related(ctx, sites, f"the call on generated samples from {generator}",
-                               ("the call on real samples", f"the call on generated samples from {generator}"))
+                               ("the call on real samples", f"the call on generated samples from {generator}"),
+                               group)
         ctx.report(sites.a.call, message, FIX, why=WHY, related=related)
