@@ -255,8 +255,7 @@ class Provenance:
                 results = [r for r in results if r is not _SKIP]
                 if not results or any(r is None for r in results):
                     return None
-                first = results[0]
-                return first if all(same(first, r) for r in results[1:]) else None
+                return _agreed(results)
             scope = scope.parent
             cur = Ctx(scope) if scope is not None else None
         return None
@@ -323,8 +322,7 @@ class Provenance:
             if not passed:
                 return None
             results = [self.of(e, c, depth) for e, c in passed]
-            first = results[0]
-            return first if all(same(first, r) for r in results[1:]) else None
+            return _agreed(results)
         if scope.short_name == "training_step" and scope.cls is not None:
             param = scope.param(name)
             if param is not None and param.index == 1:
@@ -635,8 +633,7 @@ class Provenance:
             return _SKIP
         bctx = ctx if ctx.scope is scope else Ctx(scope)
         results = [self.element_of(b.expr, bctx, depth + 1) for b in bindings]
-        first = results[0]
-        return first if all(same(first, r) for r in results[1:]) else None
+        return _agreed(results)
 
     def _origin(self, expr: cst.BaseExpression, ctx: Ctx) -> Origin:
         """Identity of an iterable by how it is named, qualified by where the name lives."""
