@@ -50,7 +50,7 @@ class FreezeAnalysis:
             rctx = self.r.ctx_for(forward)
             calls: Dict[str, List[CallSite]] = {}
             for site in forward.calls:
-                attr = _self_attribute(site.call.func, forward.self_name)
+                attr = self_attribute(site.call.func, forward.self_name)
                 if attr is not None:
                     calls.setdefault(attr, []).append(site)
             for attr, sites in calls.items():
@@ -85,10 +85,10 @@ class FreezeAnalysis:
                 elif self._holds(site, rctx):
                     frozen = self._frozen_argument(site, rctx)
                     if frozen is not None:
-                        yield Freeze(scope, site.call, frozen[2], self._option_gate(scope, site.call, rctx), frozen[1])
+                        yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0])
 
-    def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[Scope, str, cst.BaseExpression]]:
-        """(function, its name, argument) for ``freeze(self.bn1)``: a project function that freezes the
+    def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, cst.BaseExpression]]:
+        """(function name, argument) for ``freeze(self.bn1)``: a project function that freezes the
         module it is given (``for p in module.parameters(): p.requires_grad = False``). A function of
         this file counts only in a constructor freezing its own submodule: elsewhere the freeze is
         reported where the function writes it."""
@@ -109,7 +109,7 @@ class FreezeAnalysis:
         if scope.module is site.scope.module and not (
                 site.scope.short_name == "__init__" and rooted_at(arg, site.scope.self_name)):
             return None
-        return scope, scope.short_name, arg
+        return scope.short_name, arg
 
     def _frozen_param(self, scope: Scope) -> Optional[str]:
         """The parameter a function freezes as a whole (``def freeze(module): for p in module.parameters(): ...``)."""
@@ -207,7 +207,8 @@ def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> b
     return False
 
 
-def _self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:
+def self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:
+    """``stem`` for ``self.stem`` (``self_name`` the method's first parameter), else None."""
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
         return func.attr.value
     return None

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import libcst as cst
 
-from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name
+from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name, self_attribute
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import Scope
@@ -57,7 +57,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                 forwards = self._training_forwards(ctx)
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
             if hit is None:
-                attr = _self_attribute(expr, scope)
+                attr = self_attribute(expr, scope.self_name)
                 if attr is not None and scope.short_name == "__init__" and freeze.option is None:
                     in_constructors.append((scope.cls, scope, node, expr, attr))
                 continue
@@ -193,13 +193,6 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
                     returned.append(site.scope)
         scopes = returned
     return out
-
-
-def _self_attribute(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
-    """``stem`` for ``self.stem`` in a method of ``scope``'s class."""
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == scope.self_name:
-        return expr.attr.value
-    return None
 
 
 def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
