@@ -9,7 +9,7 @@ import pytest
 
 from bnlint.analysis.context import Analysis
 from bnlint.analysis.module import ModuleInfo
-from bnlint.analysis.reaching import MAX_STEPS, flow_of, reaching
+from bnlint.analysis.reaching import MAX_STEPS, flow_of, global_reaching, reaching
 from bnlint.analysis.values import Const, Ref
 from bnlint.index import ProjectIndex
 from bnlint.source import Source
@@ -198,7 +198,47 @@ def test_no_answer_for_closures_lambdas_globals_and_unrecorded_targets():
             global counter
             counter = 1
             probe(counter)
+
+        def h():
+            global counter    # a second function rebinds it too: a call may change it at any time
+            counter = 2
     """) == [None, None, None, None, None]
+
+
+def test_a_global_only_one_function_rebinds_flows_from_the_module_value_on_entry(tmp_path):
+    code = """
+        checkpoint = None
+        fine_tune = False
+
+        def main():
+            global checkpoint
+            probe(checkpoint)          # the module's value: only main rebinds it
+            if checkpoint is None:
+                encoder = 1
+            else:
+                checkpoint = load(checkpoint)
+                encoder = 2
+            probe(checkpoint)          # the module's value or main's own
+            checkpoint = 3
+            probe(checkpoint)          # main's own only
+            probe(encoder)             # the else branch is known not to run
+    """
+    module = _module(code)
+    main = module.functions["main"]
+    got = []
+    for site in main.calls:
+        func = site.call.func
+        if isinstance(func, cst.Name) and func.value == "probe":
+            arg = site.call.args[0].value
+            found = global_reaching(main, arg.value, arg)
+            got.append(None if found is None else ([module.line(b.stmt) for b in found[0]], found[1]))
+    assert got == [([], True), ([11], True), ([14], False), None]  # `encoder` is not a global
+
+    entry, joined, own, encoder = _resolve_probes(tmp_path, code)
+    assert [v.value for v in entry] == [None]
+    assert len(joined) == 2 and [v.value for v in joined if isinstance(v, Const)] == [None]
+    assert [v.value for v in own] == [3]
+    assert [v.value for v in encoder] == [1]
 
 
 def test_with_and_class_bodies_and_imports():

@@ -397,7 +397,7 @@ class BNAnalysis:
         ``if i > 0: layers.append(nn.BatchNorm1d(d))`` builds BN once the loop runs twice.
         """
         for test, branch in guards:
-            value = self.r.const(test, ctx)
+            value = self.r.truth(test, ctx)
             if value is None and loops:
                 value = self._some_iteration_takes(test, branch, ctx, loops)
             if value is None or bool(value) != branch:

@@ -77,15 +77,16 @@ class FreezeAnalysis:
             for node, expr in self.scope_freezes(scope):
                 yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx))
             for site in scope.calls:
+                # What the call freezes first, its guards last: evaluating a condition may search
+                # the project for callers, and nearly no call freezes anything.
                 func = site.call.func
                 if isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
-                        and self._holds(site, rctx) and self._method_freezes_self(func, rctx, module):
-                    yield Freeze(scope, site.call, func.value, self._option_gate(scope, site.call, rctx),
-                                 func.attr.value)
-                elif self._holds(site, rctx):
+                        and self._method_freezes_self(func, rctx, module):
+                    frozen = (func.attr.value, func.value)
+                else:
                     frozen = self._frozen_argument(site, rctx)
-                    if frozen is not None:
-                        yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0])
+                if frozen is not None and self._holds(site, rctx):
+                    yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0])
 
     def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, cst.BaseExpression]]:
         """(function name, argument) for ``freeze(self.bn1)``: a project function that freezes the

@@ -254,14 +254,17 @@ class ModeAnalysis:
                     scope = scope.parent
                 if scope is None:
                     return None
-                if any(b.kind != "assign" or b.path for b in scope.bindings[expr.value]):
+                scope_ctx = ctx if scope is ctx.scope else ctx.enclosing(scope)
+                # The bindings the value resolver reads there too (flow and known branches):
+                # ``test_model = ema.ema if args.use_ema else model`` with ``use_ema`` on is the copy.
+                live = self.r.live_bindings(scope, expr.value, expr, scope_ctx)
+                if any(b.kind != "assign" or b.path for b in live):
                     return None  # a parameter, loop variable, import...: unknown
                 key = (id(scope), expr.value)
                 if key in seen:
                     return (_CYCLE,)
                 seen.add(key)
-                bindings = [(b.expr, ctx if b.scope is ctx.scope else Ctx(b.scope))
-                            for b in scope.bindings[expr.value]]
+                bindings = [(b.expr, ctx if b.scope is ctx.scope else Ctx(b.scope)) for b in live]
         elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             owner = self._owner_class(expr.value, ctx)
             if owner is None:

@@ -126,7 +126,7 @@ class ModuleInfo:
         self.scope_of: Dict[cst.CSTNode, Scope] = {}  # FunctionDef -> Scope
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
         self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
-        self.escaping_names: Optional[set] = None  # names declared global/nonlocal (reaching.py)
+        self.escaping_names: Optional[dict] = None  # names declared global/nonlocal -> by whom (reaching.py)
         self._positions = None
         self._order: Optional[Dict[cst.CSTNode, int]] = None
         self._compiles: Optional[bool] = None

@@ -26,7 +26,7 @@ flow-insensitive answer), so "unknown" stays unknown.
 """
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import Collection, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -50,6 +50,15 @@ _MATCH = getattr(cst, "Match", None)
 _TRY_STAR = getattr(cst, "TryStar", None)
 _TRIES = tuple(t for t in (cst.Try, _TRY_STAR) if t is not None)
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+class _Entry:
+    """The value a ``global`` name has when its function starts (the module's, at call time)."""
+
+    __slots__ = ()
+
+
+ENTRY = _Entry()
 
 
 class Flow:
@@ -81,13 +90,32 @@ def reaching(scope: Scope, name: str, use: Optional[cst.CSTNode]) -> Optional[Li
     found = flow.uses.get(use)
     if not found or OPAQUE in found or name in flow.escaping:
         return None
+    if ENTRY in found:
+        return None  # the module's value may reach: answered by ``global_reaching``
     out = [b for b in bindings if b in found]
     return out or None
 
 
+def global_reaching(scope: Scope, name: str, use: Optional[cst.CSTNode]) -> Optional[Tuple[List[Binding], bool]]:
+    """For ``name`` declared ``global`` in the function ``scope`` and by no other function of the module
+    (so nothing else rebinds it while ``scope`` runs): (the bindings of ``scope`` that reach ``use``,
+    whether the value the name had when the function started reaches it). ``if checkpoint is None:``
+    at the top of ``main`` reads the module's ``checkpoint = None``, not ``main``'s own
+    ``checkpoint = torch.load(checkpoint)`` further down. None when unknown."""
+    if use is None or not isinstance(use, cst.Name) or use.value != name \
+            or name not in _own_globals(scope):
+        return None
+    flow = flow_of(scope)
+    found = flow.uses.get(use)
+    if not found or OPAQUE in found:
+        return None
+    return [b for b in scope.bindings.get(name, ()) if b in found], ENTRY in found
+
+
 def _compute(scope: Scope) -> Flow:
-    escaping = declared_escaping(scope)
-    walker = _Walker(scope)
+    own = _own_globals(scope)
+    escaping = set(declared_escaping(scope)) - own
+    walker = _Walker(scope, own)
     try:
         walker.run()
     except (_GiveUp, RecursionError):  # too large, or nested deeper than the stack allows
@@ -95,16 +123,36 @@ def _compute(scope: Scope) -> Flow:
     return Flow(walker.uses, escaping, True)
 
 
-def declared_escaping(scope: Scope) -> Set[str]:
+def declared_escaping(scope: Scope) -> Collection[str]:
     """Names declared ``global``/``nonlocal`` anywhere in the module (rebound behind the walk's back)."""
+    return _declarers(scope).keys()
+
+
+def _own_globals(scope: Scope) -> Set[str]:
+    """Names ``scope`` (a function) declares ``global`` and no other scope of its module declares
+    ``global`` or ``nonlocal``: only ``scope`` and the module's top level bind them."""
+    if not isinstance(scope.node, cst.FunctionDef):
+        return set()
+    return {name for name, (declarers, only_global) in _declarers(scope).items()
+            if only_global and declarers == {scope.node}}
+
+
+def _declarers(scope: Scope) -> Dict[str, Tuple[Set[cst.CSTNode], bool]]:
+    """name -> (the functions declaring it ``global``/``nonlocal``, whether every declaration is ``global``)."""
     module = scope.module
     if module.escaping_names is None:
-        names: Set[str] = set()
+        names: Dict[str, Tuple[Set[cst.CSTNode], bool]] = {}
         text = module.source.text
         if "global" in text or "nonlocal" in text:
             for node in module.parents:
                 if isinstance(node, (cst.Global, cst.Nonlocal)):
-                    names.update(item.name.value for item in node.names)
+                    owner = module.parents.get(node)
+                    while owner is not None and not isinstance(owner, (cst.FunctionDef, cst.Module)):
+                        owner = module.parents.get(owner)
+                    for item in node.names:
+                        declarers, only_global = names.get(item.name.value, (set(), True))
+                        declarers.add(owner)
+                        names[item.name.value] = (declarers, only_global and isinstance(node, cst.Global))
         module.escaping_names = names
     return module.escaping_names
 
@@ -136,8 +184,9 @@ def join(*envs: Optional[Env]) -> Optional[Env]:
 
 
 class _Walker:
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, entry_names: Set[str] = frozenset()):
         self.scope = scope
+        self.entry_names = entry_names  # globals whose value on entry reaches reads until rebound
         # statement node -> (name, binding) events, from this scope's own bindings
         self.events: Dict[cst.CSTNode, List[Tuple[str, Binding]]] = {}
         for name, bindings in scope.bindings.items():
@@ -166,6 +215,8 @@ class _Walker:
                 params = frozenset(b for b in bindings if b.kind == "param")
                 if params:
                     env[name] = params
+            for name in self.entry_names:
+                env[name] = frozenset({ENTRY})
             self.suite(node.body, env)
         elif isinstance(node, cst.Module):
             self.block(node.body, env)

@@ -24,7 +24,7 @@ import libcst as cst
 
 from ..patterns import call_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
-from .reaching import declared_escaping, reaching
+from .reaching import declared_escaping, global_reaching, reaching
 
 MAX_DEPTH = 12
 MAX_ASIDES = 3  # nested side questions that get a depth budget of their own (``Resolver.aside``)
@@ -51,6 +51,7 @@ _FABRIC = frozenset({"lightning.Fabric", "lightning.fabric.Fabric", "lightning_f
                      "lightning.fabric.fabric.Fabric", "lightning_fabric.fabric.Fabric"})
 _FABRIC_SETUP = frozenset({"setup", "setup_module", "setup_dataloaders"})
 # Callables that wrap their first argument and keep its identity for our purposes.
+SEQUENTIALS = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 PASS_THROUGH_CALLS = frozenset(
     {
         "torch.nn.DataParallel",
@@ -363,7 +364,7 @@ class Resolver:
         if isinstance(expr, cst.Subscript):
             return self._subscript(expr, ctx, depth)
         if isinstance(expr, cst.IfExp):
-            test = self.const(expr.test, ctx, depth)
+            test = self.truth(expr.test, ctx, depth)
             if test is True:
                 return self.resolve(expr.body, ctx, depth)
             if test is False:
@@ -388,13 +389,13 @@ class Resolver:
             bindings = scope.bindings.get(name)
             if bindings:
                 out: List[Value] = []
-                visible = self.visible_bindings(scope, name, use, bindings)
-                if cur_ctx.env is not None and len(visible) > 1:
-                    # A followed call: its arguments may rule branches out (``get_norm_layer("instance")``).
-                    visible = [b for b in visible if self.branch_possible(b.stmt, cur_ctx, depth)] or visible
-                for b in visible:
+                escaping = scope.parent is not None and name in declared_escaping(scope)
+                split = global_reaching(scope, name, use) if escaping else None
+                live = self._possible(split[0], cur_ctx, depth) if split is not None \
+                    else self.live_bindings(scope, name, use, cur_ctx, depth)
+                for b in live:
                     out.extend(self.binding_values(b, name, cur_ctx, depth))
-                if scope.parent is not None and name in declared_escaping(scope):
+                if escaping and (split is None or split[1]):
                     # ``global checkpoint`` in ``main``: the module's value may be the one read here.
                     out.extend(self.lookup(name, Ctx(ctx.module.scope), depth))
                 return out
@@ -407,14 +408,46 @@ class Resolver:
             return [Ref(name)]
         return [UNKNOWN]
 
+    def live_bindings(self, scope: Scope, name: str, use: Optional[cst.CSTNode], ctx: Ctx,
+                      depth: int = 0) -> List[Binding]:
+        """The bindings of ``name`` in ``scope`` (``ctx`` is a context of ``scope``) that can give
+        its value at ``use``: those reaching it (:meth:`visible_bindings`), less those under a branch
+        known not to run: a followed call's arguments (``get_norm_layer("instance")``) or the
+        default configuration (``if args.use_ema:`` with ``default=True``) rule it out."""
+        return self._possible(self.visible_bindings(scope, name, use, scope.bindings.get(name, [])), ctx, depth)
+
+    def _possible(self, bindings: List[Binding], ctx: Ctx, depth: int) -> List[Binding]:
+        """``bindings`` less those under a branch known not to run (all of them if that leaves none)."""
+        if len(bindings) > 1:
+            bindings = [b for b in bindings if self.branch_possible(b.stmt, ctx, depth)] or bindings
+        return bindings
+
     def branch_possible(self, node: cst.CSTNode, ctx: Ctx, depth: int) -> bool:
         """False when an ``if`` around ``node`` (within ``ctx.scope``) is known to take the other branch."""
+        # Memoised as ``resolve`` is (most lookups ask about the same few branches): kept only
+        # when no resolution still in progress further out was cut short on the way.
+        key = ("branch_possible", id(node), id(ctx.scope), id(ctx.env), id(ctx.self_value), depth, self._aside)
+        memo = self.index.memo
+        known = memo.get(key)
+        if known is not None:
+            return known[0]
+        pos = len(self._frames)
+        outer_low, self._low = self._low, _NOT_SEEN
+        try:
+            result = self._branch_possible(node, ctx, depth)
+        finally:
+            low, self._low = self._low, min(outer_low, self._low)
+        if low >= pos and self.index.fuel >= 0:
+            memo[key] = (result, ctx)  # ctx keeps the ids in the key alive
+        return result
+
+    def _branch_possible(self, node: cst.CSTNode, ctx: Ctx, depth: int) -> bool:
         parents = ctx.scope.module.parents
         child, cur = node, parents.get(node)
         while cur is not None and cur is not ctx.scope.node:
             if isinstance(cur, cst.If) and child is not cur.test:
-                value = self.const(cur.test, ctx, depth)  # None: unknown
-                if isinstance(value, (bool, int, str)) and bool(value) != (child is cur.body):
+                value = self.truth(cur.test, ctx, depth)  # None: unknown
+                if value is not None and value != (child is cur.body):
                     return False
             child, cur = cur, parents.get(cur)
         return True
@@ -484,6 +517,11 @@ class Resolver:
             return list(value.items[i])
         if isinstance(value, Elem) and isinstance(i, int):
             return [Elem(value.path + (i,))]
+        if isinstance(value, ExtCall) and value.qualname in SEQUENTIALS and isinstance(i, int) \
+                and value.call is not None and value.ctx is not None:
+            layers = value.call.args
+            if all(a.keyword is None and not a.star for a in layers) and -len(layers) <= i < len(layers):
+                return self.resolve(layers[i].value, value.ctx)  # ``base[1]`` of ``nn.Sequential(conv, bn, relu)``
         return [UNKNOWN]
 
     def param_values(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> List[Value]:
@@ -674,6 +712,10 @@ class Resolver:
             return self.resolve(first, ctx, depth)
         if qual == "next":
             return [Elem()] if first else [UNKNOWN]
+        if qual in ("list", "tuple") and first is not None and len(call.args) == 1 and not call.args[0].star:
+            items = self.resolve(first, ctx, depth)
+            if items and all(isinstance(v, Seq) for v in items):
+                return items  # a copy of a literal sequence: ``list([model.conv1, model.bn1])``
         if qual in ("zip", "enumerate"):
             items = []
             if qual == "enumerate":
@@ -955,6 +997,28 @@ class Resolver:
             return None if any(i is None for i in items) else tuple(items)
         return self._agreed_const(expr, ctx, depth)
 
+    def truth(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> Optional[bool]:
+        """Whether the condition ``expr`` holds, None when unknown. Unlike ``const``, whose None also
+        means "unknown", a value known to be None is known to be false: ``if args.resume:`` with
+        ``default=None`` is not taken in the default configuration."""
+        kind = type(expr)
+        if kind is cst.UnaryOperation and isinstance(expr.operator, cst.Not):
+            inner = self.truth(expr.expression, ctx, depth)
+            return None if inner is None else not inner
+        if kind is cst.BooleanOperation:
+            left = self.truth(expr.left, ctx, depth)
+            right = self.truth(expr.right, ctx, depth)
+            decisive = isinstance(expr.operator, cst.Or)  # the value that decides alone
+            if left is decisive or right is decisive:
+                return decisive
+            return None if left is None or right is None else not decisive
+        if kind is cst.Name or kind is cst.Attribute or kind is cst.Subscript:
+            values = self.resolve(expr, ctx, depth)
+            truths = {bool(v.value) for v in values if isinstance(v, Const)}
+            return truths.pop() if values and len(truths) == 1 and all(isinstance(v, Const) for v in values) else None
+        value = self.const(expr, ctx, depth)
+        return None if value is None else bool(value)
+
     def _agreed_const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int):
         values = self.resolve(expr, ctx, depth)
         if values and all(isinstance(v, Const) for v in values):
@@ -1086,10 +1150,24 @@ class Resolver:
         scope = ctx.scope
         while scope is not None:
             if base.value in scope.bindings:
-                return [(b.expr, Ctx(b.scope) if b.scope is not ctx.scope else ctx)
-                        for b in scope.bindings[base.value]
-                        if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Dict, cst.DictComp))]
+                out = []
+                for b in scope.bindings[base.value]:
+                    if b.kind == "assign" and not b.path:
+                        bctx = Ctx(b.scope) if b.scope is not ctx.scope else ctx
+                        out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
+                return out
             scope = scope.parent
+        return []
+
+    def _dict_literals(self, expr, ctx: Ctx, depth: int):
+        """The dict literals ``expr`` may be: itself, or the branches of
+        ``{"num_workers": 1} if torch.cuda.is_available() else {}`` that may be taken."""
+        if isinstance(expr, (cst.Dict, cst.DictComp)):
+            return [expr]
+        if isinstance(expr, cst.IfExp):
+            taken = self.truth(expr.test, ctx, depth)
+            branches = [expr.body] if taken is True else [expr.orelse] if taken is False else [expr.body, expr.orelse]
+            return [node for branch in branches for node in self._dict_literals(branch, ctx, depth)]
         return []
 
     def _dict_lookup(self, node, key, ctx: Ctx, depth: int) -> List[Value]:

@@ -174,8 +174,8 @@ def _training_callers_loaders(ctx: RuleContext, scope: Scope, loop: cst.CSTNode)
 def _known_not_taken(ctx: RuleContext, guards, inner) -> bool:
     """Some enclosing condition is known to take the other branch with these arguments."""
     for test, branch in guards:
-        value = ctx.resolver.const(test, inner)
-        if value is not None and bool(value) != branch:
+        value = ctx.resolver.truth(test, inner)
+        if value is not None and value != branch:
             return True
     return False
 

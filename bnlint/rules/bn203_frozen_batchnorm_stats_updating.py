@@ -8,7 +8,7 @@ import libcst as cst
 from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name, self_attribute
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
-from ..analysis.module import Scope
+from ..analysis.module import CallSite, Scope
 from ..analysis.syntax import within
 from ..analysis.values import Instance
 from .base import Rule, RuleContext
@@ -92,6 +92,17 @@ class FrozenBatchNormStatsUpdating(Rule):
         modes = ctx.analysis.modes
         rctx = ctx.resolver.ctx_for(scope)
         built = modes.target_of_expr(expr, rctx, ctx.resolver.resolve(expr, rctx))
+        if ctx.training.is_lightning_module(cls, ctx.module):
+            step = _lightning_step_running(ctx, cls, attr)
+            if step is not None and not self._ema_updated(ctx, built):
+                where = ctx.related(step.scope.module, step.call,
+                                    "Lightning's fit puts the whole module in train mode before `training_step`")
+                message = (f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at "
+                           f"line {step.scope.module.line(step.call)}")
+                fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`) or in "
+                       "`on_train_epoch_start`, or build it with `torchvision.ops.FrozenBatchNorm2d`")
+                ctx.report(node, message, fix, why=why, related=(where,))
+            return
         init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
                      if "__init__" in c.methods), None)
         modules = [ctx.module] + (_builders(ctx, init) if init else [])
@@ -164,6 +175,48 @@ class FrozenBatchNormStatsUpdating(Rule):
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _lightning_step_running(ctx: RuleContext, cls, attr: str) -> Optional[CallSite]:
+    """The call of ``self.<attr>`` that a LightningModule's ``training_step`` makes (also through
+    ``self(...)``/``self.forward(...)``), when nothing in the class puts it back in eval mode: ``fit``
+    switches the whole module to train mode before training, undoing an ``eval()`` in ``__init__``."""
+    methods = {}
+    for c, _module in reversed(ctx.resolver.mro(cls, ctx.module)):
+        methods.update(c.methods)
+    step = methods.get("training_step")
+    if step is None or "train" in methods:
+        return None  # an override of ``train()`` decides the submodules' modes itself
+    for name, method in methods.items():
+        if name != "__init__" and any(_calls_self_attr(site, method.self_name, attr, ("eval", "train"))
+                                      for site in method.calls):
+            return None
+    scopes = [step]
+    if "forward" in methods and any(_calls_self(site, step.self_name) for site in step.calls):
+        scopes.append(methods["forward"])
+    for scope in scopes:
+        for site in scope.calls:
+            if _calls_self_attr(site, scope.self_name, attr, ("forward",)) or _calls_self_attr(site, scope.self_name, attr):
+                return site
+    return None
+
+
+def _calls_self_attr(site: CallSite, self_name: Optional[str], attr: str, methods=()) -> bool:
+    """``self.<attr>(...)``, or with ``methods`` ``self.<attr>.<method>(...)``."""
+    func = site.call.func
+    if methods:
+        if not (isinstance(func, cst.Attribute) and func.attr.value in methods):
+            return False
+        func = func.value
+    return self_attribute(func, self_name) == attr
+
+
+def _calls_self(site: CallSite, self_name: Optional[str]) -> bool:
+    """``self(...)`` or ``self.forward(...)``: the module's own forward."""
+    func = site.call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+        func = func.value
+    return isinstance(func, cst.Name) and func.value == self_name
 
 
 def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
