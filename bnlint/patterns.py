@@ -106,7 +106,40 @@ def any_of(*patterns: str) -> AnyOf:
 Trigger = Union[AnyOf, Pattern[str]]  # what a rule's ``triggers`` hold
 
 
+_TO_ARGS_AT = re.compile(_TO_ARGS)
+
+
+class CallOf:
+    """:func:`call` for one name, as a compiled-pattern look-alike (``search``). Reverse call searches
+    ask about hundreds of names once each; compiling a regex per name cost more than the searches,
+    so the name is found with ``str.find`` and only what follows it is matched by a shared pattern."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def search(self, text: str) -> Optional[Match[str]]:
+        name, start = self.name, 0
+        while True:
+            i = text.find(name, start)
+            if i < 0:
+                return None
+            end = i + len(name)
+            start = i + 1
+            if i and _word_char(text[i - 1]) or end < len(text) and _word_char(text[end]) \
+                    or text.endswith("def ", 0, i):
+                continue  # inside a longer identifier, or a definition
+            found = _TO_ARGS_AT.match(text, end)
+            if found:
+                return found
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 @lru_cache(maxsize=4096)
-def call_of(name: str) -> Pattern[str]:
-    """Compiled :func:`call` for one name (reverse call searches ask for the same names again)."""
-    return re.compile(call(name))
+def call_of(name: str) -> CallOf:
+    """:func:`call` for one name (reverse call searches ask for the same names again)."""
+    return CallOf(name)

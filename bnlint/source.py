@@ -23,6 +23,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 # code that names no rule (`BN10l`, `BN999`) is an invalid directive: it suppresses nothing and
 # is reported as a warning (ruff's "Invalid `# noqa` directive").
 _NOQA = re.compile(r"#\s*noqa(?::(?P<codes>[^#]*))?", re.I)
+_NOQA_BN = re.compile(r"#\s*noqa\s*:[^#\r\n]*?\bbn", re.I)  # a ``bn`` word among some noqa's codes
 _NOQA_CODE = re.compile(r"[A-Z]+[0-9]+\Z", re.I)
 _SKIP_FILE = re.compile(r"#\s*bnlint:\s*skip-file\b")
 ALL_CODES = frozenset({"*"})
@@ -82,6 +83,8 @@ class Source:
 
     def invalid_noqa(self) -> List[Tuple[int, str]]:
         """(line, code) of each ``# noqa`` code that names no bnlint rule (``BN10l``, ``BN999``)."""
+        if self._noqa is None and not _NOQA_BN.search(self.text):
+            return []  # no ``# noqa: ... BN...`` anywhere: reading every comment can wait for a finding
         self.noqa_codes(1)
         return list(self._noqa_invalid)
 

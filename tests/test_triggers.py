@@ -91,3 +91,22 @@ def test_scope_drawn_by_triggers_holds_with_the_prefilter_off(tmp_path, monkeypa
                                         encoding="utf-8")
     monkeypatch.setenv("BNLINT_NO_PREFILTER", "1")
     assert {p.rsplit("/", 1)[-1] for p, _, _ in found(lint([hidden, named], select=["BN401"]))} == {"named.py"}
+
+
+def test_call_of_finds_exactly_what_the_call_pattern_finds():
+    # ``call_of`` scans for the name instead of compiling a regex per name: same answers, including
+    # on random texts made of the characters that matter around a call.
+    import random
+    import re
+
+    from bnlint.patterns import call, call_of
+
+    fixed = ["f(x)", "f (x)", "x.f(", "deff(x)", "def f(x)", "g_f(x)", "f_g(x)", "f", "f\n(", "(f)(x)",
+             "f )(", "obj.f\\\n(", "f # c\n(", "async def f(x): f(1)", "def  f(x)", "éf(x)", "fé(x)",
+             "x=f\n", "f.g(1)", "def f(x): return f(x - 1)"]
+    rng = random.Random(7)
+    alphabet = ["f", "f", "g", "d", "e", "def ", "(", ")", " ", "\n", "#", "\\", "_", ".", "é", "1"]
+    fuzzed = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    regex = re.compile(call("f"))
+    for text in fixed + fuzzed:
+        assert bool(call_of("f").search(text)) == bool(regex.search(text)), repr(text)
