@@ -139,6 +139,12 @@ def _word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+@lru_cache(maxsize=1024)
+def subclass_of(name: str) -> Pattern[str]:
+    """``class Sub(Base):`` (any base list naming ``name``), for the constructors ``super()`` calls."""
+    return re.compile(r"\bclass\s+\w+\s*\([^)]*\b" + re.escape(name) + r"\b")
+
+
 @lru_cache(maxsize=4096)
 def call_of(name: str) -> CallOf:
     """:func:`call` for one name (reverse call searches ask for the same names again)."""

@@ -118,3 +118,51 @@ def test_past_the_caller_bound_the_answer_is_incomplete_and_nothing_is_read(tmp_
     assert analysis.resolver.callers(fit) == []
     assert analysis.resolver.callers_incomplete(fit)
     assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted  # nothing read
+
+
+def test_a_subclass_constructor_calling_super_init_is_a_caller_of_the_base_constructor(tmp_path):
+    # A base trainer stores ``self.args = args``; only ``super().__init__(args, ...)`` in its
+    # subclasses (in other files) calls its ``__init__``, and the scripts build the subclasses.
+    index = _project(tmp_path, {
+        "algo/base.py": """
+            class BaseAlgo:
+                def __init__(self, args, loader):
+                    self.args = args
+        """,
+        "algo/erm.py": """
+            from algo.base import BaseAlgo
+
+            class Erm(BaseAlgo):
+                def __init__(self, args, loader):
+                    super().__init__(args, loader)
+
+            class Plain(BaseAlgo):
+                def __init__(self, args):
+                    self.args = args  # does not run the base constructor
+        """,
+        "algo/mid.py": """
+            from algo.base import BaseAlgo
+
+            class Mid(BaseAlgo):
+                pass
+
+            class Leaf(Mid):
+                def __init__(self, args):
+                    super(Leaf, self).__init__(args, None)  # Mid has none: BaseAlgo's runs
+        """,
+        "unrelated.py": """
+            class BaseAlgo:
+                def __init__(self, args):
+                    pass
+
+            class Other(BaseAlgo):
+                def __init__(self):
+                    super().__init__(1)  # a different BaseAlgo
+        """,
+    })
+    info = index.module(str(tmp_path / "algo" / "base.py"))
+    analysis = Analysis(index)
+    index.start_file()
+    sites = analysis.resolver.callers(info.classes["BaseAlgo"].methods["__init__"])
+    assert sorted((Path(s.scope.module.fs_path).name, s.scope.cls.name) for s in sites) == [
+        ("erm.py", "Erm"), ("mid.py", "Leaf")]

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 import libcst as cst
 
-from ..patterns import call_of
+from ..patterns import call_of, subclass_of
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, global_reaching, reaching
 
@@ -215,6 +215,12 @@ class Ctx:
     @property
     def module(self) -> ModuleInfo:
         return self.scope.module
+
+
+def _is_super_init(func: cst.BaseExpression) -> bool:
+    """``super().__init__`` / ``super(Cls, self).__init__``."""
+    return isinstance(func, cst.Attribute) and func.attr.value == "__init__" and isinstance(func.value, cst.Call) \
+        and isinstance(func.value.func, cst.Name) and func.value.func.value == "super"
 
 
 def _distinct(values: List[Value]) -> List[Value]:
@@ -834,8 +840,10 @@ class Resolver:
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
         calls = call_of(name)
+        subclasses = subclass_of(name) if constructor is not None else None
         for path in candidates:
-            if not self.index.text_matches(path, calls):
+            if not self.index.text_matches(path, calls) and not (
+                    subclasses is not None and self.index.text_matches(path, subclasses)):
                 continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
@@ -843,8 +851,14 @@ class Resolver:
         found = []
         for info in modules:
             for s in info.scopes:
+                # ``super().__init__(args, ...)`` in a subclass's constructor runs this one.
+                inherits = constructor is not None and s.short_name == "__init__" and s.cls is not None \
+                    and s.cls is not constructor and self._next_init(s.cls, info) is scope
                 for site in s.calls:
                     func = site.call.func
+                    if inherits and _is_super_init(func):
+                        found.append(site)
+                        continue
                     last = func.attr.value if isinstance(func, cst.Attribute) else (
                         func.value if isinstance(func, cst.Name) else None)
                     if last != name:
@@ -855,6 +869,13 @@ class Resolver:
                             found.append(site)
                             break
         return found
+
+    def _next_init(self, cls: ClassInfo, module: ModuleInfo) -> Optional[Scope]:
+        """The ``__init__`` that ``super().__init__`` in ``cls`` runs: the next one along the MRO."""
+        for base, _module in self.mro(cls, module)[1:]:
+            if "__init__" in base.methods:
+                return base.methods["__init__"]
+        return None
 
     def _importers(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:
         """Files that may import ``module``: ``import a.b.mod``, ``from .mod import f``, ``from a.b import mod``
