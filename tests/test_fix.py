@@ -182,3 +182,20 @@ def test_killed_fix_run_leaves_every_file_old_or_new(tmp_path):
     # What the killed run left behind is only ever a temporary file that no linter picks up.
     leftovers = [p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.endswith(".py")]
     assert all(name.endswith(".bnlint-tmp") for name in leftovers), leftovers
+
+
+def test_no_autofix_when_the_loop_pairs_batches_with_rows_sliced_by_position(tmp_path):
+    # ``attrs[batch_size * step:...]``: shuffling the loader alone would pair images with the wrong
+    # labels. Still reported, with a fix that says so, but never rewritten.
+    from tests.helpers import FIXTURES
+
+    path = FIXTURES / "BN103" / "pos_labels_sliced_by_iteration_not_fixed.py"
+    (finding,) = lint([path], select=["BN103"]).findings
+    assert finding.autofix is None
+    assert "mismatch" in finding.fix
+    # The same loop reading a fixed label: nothing is paired by position, the fix is offered.
+    plain = tmp_path / "plain.py"
+    plain.write_text(path.read_text(encoding="utf-8").replace(
+        "attrs[batch_size * step:batch_size * (step + 1)]", "attrs[:batch_size]"), encoding="utf-8")
+    (finding,) = lint([plain], select=["BN103"]).findings
+    assert finding.autofix is not None and finding.autofix.safe

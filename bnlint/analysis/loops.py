@@ -25,6 +25,12 @@ LIGHTNING_MODULES = frozenset({
 })
 _SCALERS = ("torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cuda.amp.grad_scaler.GradScaler")
 MAX_CALL_DEPTH = 3
+# Module methods that are not a forward pass (the loop analysis sees ``model.train()`` as a call of ``model``).
+NOT_FORWARD = frozenset(
+    "train eval apply parameters named_parameters buffers named_buffers modules named_modules children "
+    "named_children state_dict load_state_dict to cuda cpu half float double zero_grad requires_grad_ "
+    "register_forward_hook register_forward_pre_hook register_buffer update_parameters add_module".split()
+)
 
 
 @dataclass(eq=False)
@@ -130,6 +136,9 @@ class TrainingAnalysis:
         """The first forward call on a model that certainly contains BN, outside no-grad blocks (a
         frozen encoder run under ``torch.no_grad()`` next to a trained BN-free head trains no BN)."""
         for fc in forwards:
+            func = fc.site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in NOT_FORWARD:
+                continue  # ``D.zero_grad()``: the model's method, not a pass over the batch
             if any(self.bn.has_bn(m) for m in fc.models) and not self.without_grad(fc):
                 return fc
         return None

@@ -45,7 +45,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
-from .loops import ForwardCall, TrainingAnalysis
+from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
 from .module import CallSite, ModuleInfo, Scope
 from .provenance import model_key
 from .syntax import within
@@ -60,14 +60,8 @@ S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh"
 _IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
 MODE_METHODS = ("eval", "train", "apply")  # module methods that make a mode event
-_SAME_OBJECT = ("to", "cuda", "cpu", "eval", "train", "requires_grad_", "float", "half", "double", "bfloat16")
+_SAME_OBJECT = ("to", "cuda", "cpu", "eval", "train", "apply", "requires_grad_", "float", "half", "double", "bfloat16")
 _CYCLE = cst.Call(func=cst.Name("_cycle"))  # marker: a binding that refers back to itself
-# Module methods that are not a forward pass (the loop analysis sees ``model.train()`` as a call of ``model``).
-NOT_FORWARD = frozenset(
-    "train eval apply parameters named_parameters buffers named_buffers modules named_modules children "
-    "named_children state_dict load_state_dict to cuda cpu half float double zero_grad requires_grad_ "
-    "register_forward_hook register_forward_pre_hook register_buffer update_parameters add_module".split()
-)
 
 Key = tuple
 
@@ -343,6 +337,8 @@ class ModeAnalysis:
         call = site.call
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value in MODE_METHODS:
+            if func.attr.value == "apply" and self._applies_no_switch(call, ctx):
+                return []  # ``model.apply(weights_init)``: an initializer, not a mode switch
             kind = self._mode_kind(call, ctx)
             rel = self.receiver_relation(func.value, ctx, target)
             if rel == "other":
@@ -414,6 +410,17 @@ class ModeAnalysis:
                 if self._sites_may_switch(init.calls, inner, depth + 1):
                     return True
         return False
+
+    def _applies_no_switch(self, call: cst.Call, ctx: Ctx) -> bool:
+        """``apply(fn)`` with ``fn`` project functions none of which calls ``eval``/``train``/``apply``
+        (a weight initializer); ``model.apply(set_bn_eval)`` stays a possible switch."""
+        arg = call_arg(call, 0, "fn")
+        values = self.r.resolve(arg, ctx) if arg is not None else []
+        return bool(values) and all(
+            isinstance(v, FuncRef) and not any(
+                isinstance(s.call.func, cst.Attribute) and s.call.func.attr.value in MODE_METHODS
+                for s in v.scope.calls)
+            for v in values)
 
     def _mode_kind(self, call: cst.Call, ctx: Ctx) -> str:
         name = call.func.attr.value

@@ -287,14 +287,18 @@ class StepAnalysis:
         """Keys of the models whose outputs a BN network of the step takes in, directly or after
         other models: ``G`` in ``D(G(z))`` with a BN ``D``, ``G_AB`` in CycleGAN's
         ``G_BA(G_AB(real_A))`` with a BN ``G_BA``. Generators, not critics. A loss module or a
-        progress bar takes a critic's output too; only networks with BN count as consumers."""
+        progress bar takes a critic's output too; only networks with BN count as consumers.
+
+        A model that also takes real data directly is a critic whose features a BN head reads
+        (InfoGAN's ``Q(D(fake))``), unless what it makes from real data feeds a BN network
+        itself (CycleGAN's ``D_B(G_AB(real_A))``: a generator fed real images)."""
         key = ("step_generators", id(forwards))
         if key not in self.memo:
             bn_keys = set()
             for fc in forwards:
                 if any(self.bn.has_bn(m) for m in fc.models):
                     bn_keys.add(model_key(fc.models))
-            out = set()
+            from_data, from_other, takes_data = set(), set(), set()
             for fc in forwards:
                 arg = batch_argument(fc.site.call)
                 if arg is None:
@@ -303,10 +307,14 @@ class StepAnalysis:
                     if batch is None:
                         continue
                     for part in batch.parts:
+                        real = part.origin is not None and part.origin.kind == "data"
+                        if real and not part.via:
+                            takes_data.add(model_key(fc.models))
                         chain = part.via + (model_key(fc.models),)
                         for i, k in enumerate(part.via):
                             if any(later in bn_keys for later in chain[i + 1:]):
-                                out.add(k)
+                                (from_data if real else from_other).add(k)
+            out = from_data | (from_other - takes_data)
             self.memo[key] = (forwards, out)  # the list keeps its id alive
         return self.memo[key][1]
 

@@ -44,6 +44,29 @@ def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> Froz
     return frozenset(names)
 
 
+def slices_by_iteration(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> bool:
+    """``loop`` cuts another sequence by its iteration count (``labels[bs * i:bs * (i + 1)]`` with
+    ``i`` the ``enumerate`` index or a counter the body increments): it pairs each batch with those
+    rows by position, so the order of its batches is part of the program's meaning."""
+    counters = {name for name, bs in scope.bindings.items() for b in bs
+                if b.kind == "augassign" and within(module, b.stmt, loop)}
+    if isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Name) \
+            and loop.iter.func.value == "enumerate" and isinstance(loop.target, cst.Tuple) and loop.target.elements:
+        counters |= _target_names(loop.target.elements[0].value)
+    if not counters:
+        return False
+    stack = [loop.body]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Subscript) and any(
+                isinstance(e.slice, cst.Slice) and any(
+                    bound is not None and mentions(bound, counters) for bound in (e.slice.lower, e.slice.upper))
+                for e in cur.slice):
+            return True
+        stack.extend(code_children(cur))
+    return False
+
+
 def mentions(node: cst.CSTNode, names) -> bool:
     """``node`` reads one of ``names`` (as a bare name)."""
     stack = [node]

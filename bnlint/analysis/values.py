@@ -43,7 +43,7 @@ BUILTINS = frozenset(
 )
 # Methods that return their receiver (or a tensor/model with the same provenance).
 PASS_THROUGH_METHODS = frozenset(
-    "to cuda cpu float half double bfloat16 train eval requires_grad_ detach clone "
+    "to cuda cpu float half double bfloat16 train eval requires_grad_ apply detach clone "
     "contiguous squeeze unsqueeze view reshape permute type_as long int".split()
 )
 # Lightning Fabric: ``setup``/``setup_module``/``setup_dataloaders`` wrap what they are given.

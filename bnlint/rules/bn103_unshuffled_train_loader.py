@@ -8,6 +8,7 @@ import libcst as cst
 from ..analysis.describe import describe_model
 from ..analysis.loaders import UNSHUFFLED, is_dataloader
 from ..analysis.module import ModuleInfo, Scope
+from ..analysis.syntax import slices_by_iteration
 from ..analysis.values import Ctx, ExtCall, Maybe, Seq, Value, call_arg
 from ..findings import Autofix, Edit
 from .base import Rule, RuleContext
@@ -20,6 +21,8 @@ WHY = (
 )
 MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
 FIX = "pass `shuffle=True` to this DataLoader (or a random sampler such as `RandomSampler`/`DistributedSampler`)"
+FIX_PAIRED = ("make the dataset return what the training loop slices by position (labels, conditions) with each "
+              "sample, then pass `shuffle=True` to this DataLoader; shuffling it alone would mismatch the pairs")
 
 
 def _loaders(values: List[Value]) -> List[ExtCall]:
@@ -80,8 +83,12 @@ class UnshuffledTrainLoader(Rule):
             f"DataLoader without shuffling feeds the training loop of {describe_model(use.model)} "
             f"(BatchNorm) at {where}"
         )
-        ctx.report(use.loader.call, message, FIX, why=WHY, related=related,
-                   autofix=_shuffle_autofix(ctx, use.loader.call))
+        scope = next((s for s in use.loop_module.scopes if use.loop_node in s.loops), None)
+        paired = scope is not None and slices_by_iteration(use.loop_module, scope, use.loop_node)
+        # A loop that pairs each batch with rows of another array by position (``labels[i*bs:...]``)
+        # would silently train on mismatched pairs once shuffled: reported, but never fixed.
+        ctx.report(use.loader.call, message, FIX_PAIRED if paired else FIX, why=WHY, related=related,
+                   autofix=None if paired else _shuffle_autofix(ctx, use.loader.call))
 
 
 def _consumer_modules(ctx: RuleContext) -> List[ModuleInfo]:
