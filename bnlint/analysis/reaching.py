@@ -22,7 +22,10 @@ is not a read of ``name`` in ``scope`` (a nested function or lambda body reads i
 time), no binding reaches it, one path binds it in a way the module walk does not record (a
 starred target, ``except ... as``, a ``match`` capture), or the name is declared ``global`` /
 ``nonlocal`` somewhere in the module. Callers then fall back to every binding of the name (the
-flow-insensitive answer), so "unknown" stays unknown.
+flow-insensitive answer), so "unknown" stays unknown. The exception is a name that one function
+alone declares ``global`` (and nothing else rebinds while it runs): there the walk starts from the
+value on entry, and ``global_reaching`` says which of the function's own bindings reach a read and
+whether the module's value still may.
 """
 from __future__ import annotations
 

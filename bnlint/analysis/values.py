@@ -8,12 +8,16 @@ Parameters are resolved through the call being followed (``Ctx.env``) or,
 failing that, through every call site of the function in the project.
 
 A name read in its own scope means the bindings that can reach that read
-(``reaching.py``: program order, joins at branches, loop back edges); a name
-read from an enclosing scope (a closure, a module global read in a function),
-and attributes of ``self``, still mean every value ever bound there.
+(``reaching.py``: program order, joins at branches, loop back edges), less
+those under an ``if`` known to take the other branch, in the call being
+followed or in the default configuration (``if args.resume:`` with
+``default=None``); a ``global`` that only its function rebinds reads the
+module's value until that function rebinds it. A name read from an enclosing
+scope (a closure, a module global read in a function), and attributes of
+``self``, still mean every value ever bound there.
 
-Values from a branch whose condition cannot be decided are wrapped in
-``Maybe``; rules treat those as unknown (precision over recall).
+Values from a conditional expression whose test cannot be decided are wrapped
+in ``Maybe``; rules treat those as unknown (precision over recall).
 """
 from __future__ import annotations
 
@@ -1117,10 +1121,11 @@ class Resolver:
         if scope is None:
             return out
         sctx = ctx if scope is ctx.scope else Ctx(scope)
-        for key_expr, b in scope.item_stores.get(base.value, []):
-            k = self.const(key_expr, sctx, depth)
-            if (key is None or k is None or k == key) and self.branch_possible(b.stmt, sctx, depth):
-                out.append((b.expr, sctx))
+        stores = [b for key_expr, b in scope.item_stores.get(base.value, [])
+                  if key is None or self.const(key_expr, sctx, depth) in (None, key)]
+        # As for names (``_possible``): when the defaults take none of the branches that store the
+        # item (``config["network"]`` set only under ``--dset office-home``), every store counts.
+        out.extend((b.expr, sctx) for b in [b for b in stores if self.branch_possible(b.stmt, sctx, depth)] or stores)
         for b in scope.bindings[base.value]:
             if b.kind == "assign" and not b.path and isinstance(b.expr, cst.Subscript):
                 out.extend(self._expr_items(b.expr, key, sctx, depth + 1))
