@@ -155,3 +155,42 @@ def test_a_table_model_finding_names_the_candidate_with_batchnorm():
     (finding,) = result.findings
     notes = [r.message for r in finding.related]
     assert "`SmallCNN` has BatchNorm; 1 other candidate(s) for `model` have none" in notes
+
+
+def test_truth_tells_a_known_none_from_an_unknown_value(tmp_path):
+    # ``const`` answers None both for "the value None" and for "unknown"; conditions need the
+    # difference: ``if args.resume:`` with ``default=None`` is known not to be taken.
+    import libcst as cst
+
+    from bnlint.analysis.context import Analysis
+
+    (path,) = _write(tmp_path, {"script.py": """
+        import argparse
+        import os
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--resume", default=None)
+        parser.add_argument("--amp", action="store_true")
+        parser.add_argument("--epochs", type=int, default=3)
+        args = parser.parse_args()
+        where = os.environ.get("WHERE")
+    """})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    module = index.module(str(path))
+    ctx = analysis.resolver.ctx_for(module.scope)
+
+    asked = []  # the memo is keyed by node identity: keep every parsed expression alive
+
+    def truth(text):
+        asked.append(cst.parse_expression(text))
+        return analysis.resolver.truth(asked[-1], ctx)
+
+    assert truth("args.resume") is False and analysis.resolver.const(asked[-1], ctx) is None
+    assert truth("not args.resume") is True
+    assert truth("args.epochs") is True and truth("args.amp") is False
+    assert truth("where") is None and truth("not where") is None  # unknown stays unknown
+    assert truth("args.amp and where") is False and truth("where and args.amp") is False
+    assert truth("args.epochs or where") is True and truth("args.amp or where") is None
+    assert truth("args.resume is None") is True

@@ -979,9 +979,14 @@ class Resolver:
             main = _main_guard(expr)
             if main is not None:
                 return main  # ``if __name__ == "__main__":``: the file is analysed as the script it is
+            op = target.operator
+            if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(target.comparator, cst.Name) \
+                    and target.comparator.value == "None":
+                # Before the constant test below: ``args.resume is None`` with ``default=None``.
+                is_none = self._is_none(expr.left, ctx, depth)
+                return None if is_none is None else is_none == isinstance(op, cst.Is)
             left = self.const(expr.left, ctx, depth)
             right = self.const(target.comparator, ctx, depth)
-            op = target.operator
             if left is None and not isinstance(expr.left, cst.Name):
                 return None
             try:
@@ -996,10 +1001,6 @@ class Resolver:
                 if isinstance(op, tuple(_ORDERINGS)) and None not in (left, right) \
                         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
                     return _ORDERINGS[type(op)](left, right)
-                if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(target.comparator, cst.Name) \
-                        and target.comparator.value == "None":
-                    is_none = self._is_none(expr.left, ctx, depth)
-                    return None if is_none is None else is_none == isinstance(op, cst.Is)
             except TypeError:
                 return None
             return None
