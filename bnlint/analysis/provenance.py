@@ -307,11 +307,12 @@ class Provenance:
             struct = self.of(b.expr, bctx, depth)
             if struct is not None and self._under_no_grad(b.stmt, bctx):
                 struct = detached(struct)
-        split = False
-        for i in b.path:
-            split = split or isinstance(struct, Batch)
+        split_at = None  # how deep in the unpacking one batch starts being split
+        for k, i in enumerate(b.path):
+            if split_at is None and isinstance(struct, Batch):
+                split_at = k
             struct = index(struct, i)
-        if split and _contrasted(name, b):
+        if split_at is not None and _contrasted(name, b, split_at):
             # ``for source, target in paired_loader``: positions of one item named as two domains.
             struct = with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
         return struct
@@ -720,8 +721,9 @@ def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Opti
     return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
 
 
-def _contrasted(name: str, b: Binding) -> bool:
-    """``name`` is unpacked next to a name of the other domain (``source, target``; not ``s_img, s_label``)."""
+def _contrasted(name: str, b: Binding, level: int) -> bool:
+    """``name`` is unpacked from one batch next to a name of the other domain (``source, target``;
+    not ``s_img, s_label``); ``level``: how deep in the unpacking that batch is split."""
     role = domain_role(name)
     if role is None:
         return False
@@ -732,13 +734,23 @@ def _contrasted(name: str, b: Binding) -> bool:
         target = stmt.targets[0].target
     else:
         return False
-    for i in b.path[:-1]:
+    for i in b.path[:level]:
         if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(i, int) or not 0 <= i < len(target.elements):
             return False
         target = target.elements[i].value
     if not isinstance(target, (cst.Tuple, cst.List)):
         return False
-    return any(isinstance(e.value, cst.Name) and domain_role(e.value.value) not in (None, role) for e in target.elements)
+    # Anywhere in what that batch is unpacked into: ``(x_src, y), (x_tgt, _) = batch`` names the
+    # domains one level down; ``(s_img, _), (t_img, _)`` from ``zip(src, tgt)`` are two batches.
+    return any(domain_role(other) not in (None, role) for other in _unpacked_names(target))
+
+
+def _unpacked_names(target) -> List[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _unpacked_names(e.value)]
+    return []
 
 
 def _has_role(origin: Origin) -> bool:

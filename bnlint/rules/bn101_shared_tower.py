@@ -27,8 +27,8 @@ def _data(use: Use) -> bool:
 
 def _both(ctx: RuleContext, la: str, lb: str) -> str:
     """The two sources, their shared loader named once: "`source` and `target` of `train_loader`"."""
-    head_a, of, loader = la.rpartition(" of ")
-    head_b, of_b, loader_b = lb.rpartition(" of ")
+    head_a, of, loader = la.partition(" of ")  # the loader may be "the `batch` of `training_step`"
+    head_b, of_b, loader_b = lb.partition(" of ")
     if of and of_b and loader == loader_b and head_a != head_b:
         shown_a, shown_b = ctx.clip_apart(head_a, head_b, 20)
         return f"{shown_a} and {shown_b} of {ctx.clip(loader, 24)}"
