@@ -199,28 +199,3 @@ def test_no_autofix_when_the_loop_pairs_batches_with_rows_sliced_by_position(tmp
         "attrs[batch_size * step:batch_size * (step + 1)]", "attrs[:batch_size]"), encoding="utf-8")
     (finding,) = lint([plain], select=["BN103"]).findings
     assert finding.autofix is not None and finding.autofix.safe
-
-
-def test_the_model_named_is_the_one_trained_not_a_method_called_on_it(tmp_path):
-    # ``D.zero_grad()`` is the first call on the model in the loop; the message names the network
-    # (its class), never ``discriminator.zero_grad``.
-    path = tmp_path / "gan.py"
-    path.write_text(
-        "import torch\n"
-        "import torch.nn as nn\n"
-        "from torch.utils.data import DataLoader, TensorDataset\n\n"
-        "class discriminator(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.body = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.Linear(8, 1))\n\n"
-        "    def forward(self, x):\n"
-        "        return self.body(x)\n\n"
-        "D = discriminator()\n"
-        "opt = torch.optim.Adam(D.parameters())\n"
-        "loader = DataLoader(TensorDataset(torch.randn(64, 4)), batch_size=16)\n"
-        "for (x,) in loader:\n"
-        "    D.zero_grad()\n"
-        "    D(x).mean().backward()\n"
-        "    opt.step()\n", encoding="utf-8")
-    (finding,) = lint([path], select=["BN103"]).findings
-    assert "`discriminator` (BatchNorm)" in finding.message and "zero_grad" not in finding.message
