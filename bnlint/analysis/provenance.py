@@ -249,7 +249,8 @@ class Provenance:
         scope: Optional[Scope] = ctx.scope
         cur = ctx
         while scope is not None:
-            bindings = self.r.visible_bindings(scope, name, use)  # those that reach ``use``
+            # Those that reach ``use``, less those under a branch the default configuration skips.
+            bindings = self.r.live_bindings(scope, name, use, cur, depth)
             if bindings:
                 results = [self._binding(b, name, cur, depth) for b in bindings]
                 results = [r for r in results if r is not _SKIP]
