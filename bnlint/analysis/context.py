@@ -4,6 +4,7 @@ from __future__ import annotations
 from .bn import BNAnalysis
 from .freezes import FreezeAnalysis
 from .layers import LayerAnalysis
+from .loader_uses import LoaderUses
 from .loaders import LoaderAnalysis
 from .loops import TrainingAnalysis
 from .modes import ModeAnalysis
@@ -18,6 +19,7 @@ class Analysis:
         self.bn = BNAnalysis(self.resolver)
         self.training = TrainingAnalysis(self.resolver, self.bn)
         self.loaders = LoaderAnalysis(self.resolver)
+        self.loader_uses = LoaderUses(self.resolver, self.training, self.bn)
         self.layers = LayerAnalysis(self.resolver, self.bn)
         self.steps = StepAnalysis(self.training)
         self.modes = ModeAnalysis(self.training)

@@ -1,7 +1,7 @@
 """DataLoader calls: is this a ``torch.utils.data.DataLoader``, does it shuffle?"""
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import libcst as cst
 
@@ -302,20 +302,6 @@ class LoaderSizes:
     def __init__(self, loaders: LoaderAnalysis):
         self.loaders = loaders
         self.r = loaders.r
-
-    def loop_loaders(self, scope: Scope, loop: cst.CSTNode) -> List[Tuple[cst.CSTNode, ExtCall]]:
-        """(node that draws from it, loader) for the loaders a loop iterates or calls ``next`` on."""
-        rctx = self.r.ctx_for(scope)
-        out = []
-        if isinstance(loop, cst.For):
-            out.extend((loop.iter, l) for l in iterated_loaders(self.r.resolve(loop.iter, rctx)))
-        for site in scope.calls:
-            func = site.call.func
-            if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
-                arg = call_arg(site.call, 0)
-                if arg is not None:
-                    out.extend((site.call, l) for l in iterated_loaders(self.r.resolve(arg, rctx)))
-        return out
 
     def batch_size(self, loader: ExtCall) -> Optional[int]:
         """The batch size, 1 when not passed (DataLoader's default); None when unknown or sampler-made."""

@@ -8,6 +8,7 @@ from ..analysis.layers import named_by_import
 from ..analysis.loaders import DATALOADERS, LoaderSizes
 from ..analysis.values import ExtCall
 from .base import Rule, RuleContext
+from .loader_report import training_loop_place
 from .triggers import any_of, text
 
 WHY = (
@@ -26,32 +27,16 @@ class SingleSampleTrainBatch(Rule):
 
     def check(self, ctx: RuleContext):
         sizes = LoaderSizes(ctx.loaders)
-        seen = set()
-        for scope in ctx.module.scopes:
-            for loop in ctx.training.training_loops(scope):
-                uses = sizes.loop_loaders(scope, loop)
-                if not uses:
-                    continue
-                model_call = ctx.training.trains_bn_model(ctx.training.loop_forward_calls(loop, scope))
-                if model_call is None:
-                    continue
-                model = next(m for m in model_call.models if ctx.bn.has_bn(m))
-                for _use, loader in uses:
-                    # Reported where the DataLoader is written (under its imported name), where the fix goes.
-                    if loader.ctx.module is not ctx.module or id(loader.call) in seen \
-                            or not named_by_import(loader.call, ctx.module, DATALOADERS):
-                        continue
-                    problem = self.problem(sizes, loader)
-                    if problem is None:
-                        continue
-                    seen.add(id(loader.call))
-                    what, fix = problem
-                    node = loader.call
-                    message = (
-                        f"DataLoader {what}; it feeds {describe_model(model)} (BatchNorm) at line "
-                        f"{ctx.module.line(loop)}"
-                    )
-                    ctx.report(node, message, fix, why=self.why)
+
+        def too_small(loader: ExtCall) -> bool:
+            # Reported where the DataLoader is written (under its imported name), where the fix goes.
+            return named_by_import(loader.call, ctx.module, DATALOADERS) and self.problem(sizes, loader) is not None
+
+        for use in ctx.analysis.loader_uses.written_in(ctx.module, too_small):
+            what, fix = self.problem(sizes, use.loader)
+            where, related = training_loop_place(ctx, use)
+            message = f"DataLoader {what}; it feeds {describe_model(use.model)} (BatchNorm) at {where}"
+            ctx.report(use.loader.call, message, fix, why=self.why, related=related)
         return ctx.findings
 
     why = WHY

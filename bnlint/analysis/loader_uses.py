@@ -1,0 +1,153 @@
+"""Which DataLoaders feed the training loop of a BatchNorm model, wherever that loop is written.
+
+The loader rules (BN103 shuffling, BN104/BN901 batch sizes) report at the ``DataLoader(`` call,
+where the fix goes, but the loop that trains on it often lives elsewhere: a train.py calling
+``data.get_loader(...)``, a trainer class iterating ``self.train_loader``, an
+``engine.fit(model, loader)`` helper, a Lightning ``train_dataloader()``. This module finds those
+(loader, model, loop) triples once per module, for every loader rule.
+"""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import libcst as cst
+
+from .bn import BNAnalysis
+from .loaders import is_dataloader, iterated_loaders
+from .loops import TrainingAnalysis
+from .module import ModuleInfo, Scope
+from .values import Ctx, ExtCall, Resolver, Value, call_arg
+
+MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
+
+
+class LoaderUse:
+    """A DataLoader found feeding a training loop of a BN model."""
+
+    __slots__ = ("loader", "model", "loop_module", "loop_node")
+
+    def __init__(self, loader: ExtCall, model: Value, loop_module: ModuleInfo, loop_node: cst.CSTNode):
+        self.loader = loader
+        self.model = model
+        self.loop_module = loop_module
+        self.loop_node = loop_node
+
+
+class LoaderUses:
+    def __init__(self, resolver: Resolver, training: TrainingAnalysis, bn: BNAnalysis):
+        self.r = resolver
+        self.training = training
+        self.bn = bn
+
+    def written_in(self, module: ModuleInfo, keep: Callable[[ExtCall], bool]) -> List[LoaderUse]:
+        """The training uses of the DataLoaders written in ``module`` that ``keep`` accepts, one per
+        loader call (the first found): loops of this module, of modules calling its loader-building
+        functions, and of the project modules those import. ``keep`` sees each use's loader with the
+        arguments of its own call chain (``get_loader(shuffle=False)`` in one caller only)."""
+        seen = set()
+        out = []
+        for consumer in self._consumer_modules(module):
+            for use in self.of_module(consumer):
+                if use.loader.ctx.module is module and id(use.loader.call) not in seen and keep(use.loader):
+                    seen.add(id(use.loader.call))
+                    out.append(use)
+        return out
+
+    def of_module(self, module: ModuleInfo) -> List[LoaderUse]:
+        """Every (loader, BN model) pair of the module's training loops; memoised per module."""
+        key = ("loader_uses", id(module))
+        memo = self.r.index.memo
+        if key not in memo:
+            uses: List[LoaderUse] = []
+            for scope in module.scopes:
+                for loop in self.training.training_loops(scope):
+                    uses.extend(self._loop_uses(scope, loop))
+            for cls in module.classes.values():
+                uses.extend(self._lightning_uses(module, cls))
+            memo[key] = uses
+        return memo[key]
+
+    def _consumer_modules(self, module: ModuleInfo) -> List[ModuleInfo]:
+        out: List[ModuleInfo] = [module]
+        builders = [scope for scope in module.scopes
+                    if scope.parent is not None and any(self._builds_loader(site) for site in scope.calls)]
+        for scope in builders:
+            for site in self.r.callers(scope):
+                if site.scope.module not in out:
+                    out.append(site.scope.module)
+        for consumer in list(out):
+            for imported in self.r.imported_modules(consumer):
+                if imported not in out and len(out) < MAX_CONSUMERS:
+                    out.append(imported)
+        return out[:MAX_CONSUMERS]
+
+    def _builds_loader(self, site) -> bool:
+        """The call site constructs a ``torch.utils.data.DataLoader`` (resolved, not guessed from its name)."""
+        return any(is_dataloader(v) for v in self.r.resolve(site.call, self.r.ctx_for(site.scope)))
+
+    def _loop_uses(self, scope: Scope, loop: cst.CSTNode) -> List[LoaderUse]:
+        rctx = self.r.ctx_for(scope)
+        loaders = self.loop_loaders(scope, loop, rctx)
+        if not loaders:
+            return []
+        model_call = self.training.trains_bn_model(self.training.loop_forward_calls(loop, scope, rctx))
+        if model_call is None:
+            return []
+        training = self._training_callers_loaders(scope, loop)
+        if training is not None:
+            loaders = [loader for loader in loaders if id(loader.call) in training]
+        model = next(m for m in model_call.models if self.bn.has_bn(m))
+        return [LoaderUse(loader, model, scope.module, loop) for loader in loaders]
+
+    def loop_loaders(self, scope: Scope, loop: cst.CSTNode, rctx: Ctx) -> List[ExtCall]:
+        """The loaders a loop iterates or calls ``next`` on."""
+        values: List[Value] = []
+        if isinstance(loop, cst.For):
+            values.extend(self.r.resolve(loop.iter, rctx))
+        for site in scope.calls:
+            func = site.call.func
+            if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
+                arg = call_arg(site.call, 0)
+                if arg is not None:
+                    values.extend(self.r.resolve(arg, rctx))
+        return iterated_loaders(values)
+
+    def _training_callers_loaders(self, scope: Scope, loop: cst.CSTNode) -> Optional[set]:
+        """``train_val(net, loader, optimizer)`` with ``if is_train: loss.backward()`` inside: the ids of
+        the loaders passed by the calls whose arguments let the update run (``train_val(net, test_loader,
+        None)`` evaluates). None when every update in the loop runs unconditionally, or no caller is known."""
+        rctx = self.r.ctx_for(scope)
+        updates = [s for s in scope.calls if loop in s.loops and self.training.is_update_call(s, rctx)]
+        if not updates or any(not s.guards for s in updates):
+            return None
+        callers = self.r.callers(scope) if scope.parent is not None else []
+        if not callers:
+            return None
+        method = scope.cls is not None and scope.self_name is not None
+        out = set()
+        for site in callers:
+            env = self.r.bind_args(scope, site.call, self.r.ctx_for(site.scope), skip_self=method)
+            inner = Ctx(scope, env, rctx.self_value)
+            if any(not self._known_not_taken(s.guards, inner) for s in updates):
+                out.update(id(loader.call) for loader in self.loop_loaders(scope, loop, inner))
+        return out
+
+    def _known_not_taken(self, guards, inner: Ctx) -> bool:
+        """Some enclosing condition is known to take the other branch with these arguments."""
+        for test, branch in guards:
+            value = self.r.truth(test, inner)
+            if value is not None and value != branch:
+                return True
+        return False
+
+    def _lightning_uses(self, module: ModuleInfo, cls) -> List[LoaderUse]:
+        """``train_dataloader()`` of a LightningModule with BN feeds its ``training_step``."""
+        method = cls.methods.get("train_dataloader")
+        if method is None or "training_step" not in cls.methods:
+            return []
+        if not self.training.is_lightning_module(cls, module) or not self.bn.class_has_bn(cls, module, None, None):
+            return []
+        rctx = self.r.ctx_for(method)
+        step = cls.methods["training_step"].node
+        return [LoaderUse(loader, rctx.self_value, module, step)
+                for ret in method.returns for loader in iterated_loaders(self.r.resolve(ret, rctx))]
