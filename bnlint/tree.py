@@ -15,6 +15,12 @@ SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_module
 MAX_PROJECT_FILES = 20000  # past this many, the walk stops (reverse lookups stay local rather than slow)
 WORD_READ_LIMIT = 2_000_000  # a name search reads this many bytes of each file
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# ``import a.b as c`` / ``from .a.b import (c, d)``: the names an import statement writes, at the
+# start of a line or after a ``;`` (a backslash-continued import is missed: then its file is not
+# known to import the module, and a reverse search misses its calls, as when it is too far).
+_IMPORT = re.compile(rb"(?:^|;)[ \t]*(?:import[ \t]+([^\n#;]*)|from[ \t]+([\w.]+)[ \t]+import\b[ \t]*(\([^)]*\)?|[^\n#;]*))",
+                     re.M)
+IMPORTED = "import "  # prefix of the table's entries for imported names (no identifier has a space)
 
 
 def find_project_root(paths: Iterable[str]) -> str:
@@ -50,8 +56,15 @@ def python_files(root: str) -> List[str]:
 
 def identifiers(data: bytes) -> Set[str]:
     """The ASCII identifiers in ``data`` (the first ``WORD_READ_LIMIT`` bytes of a file): what a
-    project-wide name search matches, for the index and for the cache's record of the tree alike."""
-    return {word.decode("ascii") for word in set(_IDENTIFIER.findall(data))}
+    project-wide name search matches, for the index and for the cache's record of the tree alike.
+    Each name an import statement writes (a module, a package, an imported name) is also there as
+    ``"import <name>"``: the files that can import a module, for reverse call searches."""
+    words = {word.decode("ascii") for word in set(_IDENTIFIER.findall(data))}
+    for plain, source, names in _IMPORT.findall(data):
+        for part in _IDENTIFIER.findall(plain + b" " + source + b" " + names):
+            if part not in (b"as", b"import"):
+                words.add(IMPORTED + part.decode("ascii"))
+    return words
 
 
 def word_table(files: List[str]) -> Dict[str, List[int]]:
@@ -64,6 +77,6 @@ def word_table(files: List[str]) -> Dict[str, List[int]]:
             data = read_bytes(path, WORD_READ_LIMIT)
         except SourceError:
             continue
-        for word in set(_IDENTIFIER.findall(data)):
-            table.setdefault(word.decode("ascii"), []).append(i)
+        for word in identifiers(data):
+            table.setdefault(word, []).append(i)
     return table

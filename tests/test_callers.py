@@ -1,6 +1,7 @@
 """Reverse call search: which files may call a function, and that the search stays bounded."""
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -98,26 +99,67 @@ def test_a_file_that_names_the_function_without_calling_it_is_read_not_parsed_bu
     assert mention in index.scanned  # but adding a call there must re-check the linted file (cache dependency)
 
 
-def test_past_the_caller_bound_the_answer_is_incomplete_and_nothing_is_read(tmp_path, monkeypatch):
+def test_past_the_caller_bounds_the_answer_is_incomplete(tmp_path, monkeypatch):
     from bnlint.analysis import values
 
-    monkeypatch.setattr(values, "MAX_CALLER_FILES", 3)  # the three files below that import core
+    # Up to MAX_CALLER_TEXTS files that import the module and name the function are read; up to
+    # MAX_CALLER_FILES of those that call it are parsed.
+    monkeypatch.setattr(values, "MAX_CALLER_TEXTS", 3)
+    monkeypatch.setattr(values, "MAX_CALLER_FILES", 1)
     files = {"pkg/__init__.py": "", "pkg/core.py": FIT, "caller.py": "from pkg.core import fit\nfit(1, 2)\n",
              "mention0.py": "from pkg.core import fit  # re-exported\n",
              "mention1.py": "from pkg.core import fit  # re-exported\n"}
     index = _project(tmp_path, files)
     assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["caller.py"]
     fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
-    assert not index.memo.get(("callers_incomplete", id(fit)))
+    assert not index.memo.get(("callers_incomplete", id(fit)))  # two mentions read, one caller parsed
 
     files["caller2.py"] = files["caller.py"]
-    index = _project(tmp_path, files)  # four candidates now: past the bound
+    index = _project(tmp_path, files)  # four candidates: past the text bound, nothing is read
     fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
     analysis = Analysis(index)
     index.start_file()
     assert analysis.resolver.callers(fit) == []
     assert analysis.resolver.callers_incomplete(fit)
-    assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted  # nothing read
+    assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted
+
+    del files["mention0.py"]
+    (tmp_path / "mention0.py").unlink()
+    index = _project(tmp_path, files)  # three candidates read, two of them call: past the parse bound
+    fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
+    analysis = Analysis(index)
+    index.start_file()
+    assert analysis.resolver.callers(fit) == []
+    assert analysis.resolver.callers_incomplete(fit)
+    assert str(tmp_path / "caller.py") in index.scanned and str(tmp_path / "caller.py") not in index.consulted
+
+
+def test_only_files_importing_the_module_are_candidate_callers(tmp_path, monkeypatch):
+    # Every script has a main() of its own; main.py's main() is called only by files importing main.
+    from bnlint.analysis import values
+
+    monkeypatch.setattr(values, "MAX_CALLER_FILES", 2)
+    files = {"main.py": "def main(config):\n    return config\n\n\nmain(1)\n",
+             "runner.py": "import main\n\nmain.main(2)\n"}
+    for k in range(5):
+        files[f"script{k}.py"] = "def main():\n    pass\n\n\nif __name__ == '__main__':\n    main()\n"
+    index = _project(tmp_path, files)
+    main = index.module(str(tmp_path / "main.py")).functions["main"]
+    analysis = Analysis(index)
+    index.start_file()
+    assert sorted(os.path.basename(s.scope.module.fs_path) for s in analysis.resolver.callers(main)) \
+        == ["main.py", "runner.py"]
+    assert not analysis.resolver.callers_incomplete(main)
+    assert not any("script" in p for p in index.scanned)
+
+
+def test_a_file_importing_only_the_package_that_imports_the_module_is_a_candidate(tmp_path):
+    index = _project(tmp_path, {
+        "pkg/__init__.py": "from . import core\n",
+        "pkg/core.py": FIT,
+        "caller.py": "import pkg\n\npkg.core.fit(1, 2)\n",
+    })
+    assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["caller.py"]
 
 
 def test_a_subclass_constructor_calling_super_init_is_a_caller_of_the_base_constructor(tmp_path):

@@ -27,6 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 
 from ..patterns import call_of, subclass_of
+from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, global_reaching, reaching
 
@@ -38,7 +39,8 @@ T = TypeVar("T")
 # utility, not a training helper handed one model: its callers are "unknown". Fixtures and eight real
 # projects give the same findings as with 40; a compiler-sized tree reads and parses far fewer files,
 # and fewer cache dependencies mean fewer files re-checked after an edit.
-MAX_CALLER_FILES = 12
+MAX_CALLER_FILES = 12  # files parsed to find the callers of one function
+MAX_CALLER_TEXTS = 120  # files whose text is read to tell calls from mere mentions
 _NOT_SEEN = float("inf")
 STARRED = "*"  # ``bind_args`` key for a call's ``*args``/``**kwargs`` (never a parameter name)
 BUILTINS = frozenset(
@@ -836,19 +838,27 @@ class Resolver:
         # it), so a caller's text names both; this keeps a common name like ``train``
         # from pulling in every script of a big repository.
         mentions = self.index.files_mentioning(name)
-        importers = self._importers(scope.module, set(mentions))
-        candidates = [p for p in mentions if p in importers]
+        # A function or class is called by its name only in files whose import statements name
+        # its module (or a package re-exporting it): ``main()`` of main.py is not called by every
+        # script with a main() of its own. A method is called on objects that may come from a
+        # registry, in files that need not import it; those only have to mention the module.
+        words = self._import_words(scope.module, set(mentions))
+        prefix = IMPORTED if scope.cls is None or constructor is not None else ""
+        importers = set().union(*(self.index.files_mentioning(prefix + w) for w in words))
+        calls = call_of(name)
+        subclasses = subclass_of(name) if constructor is not None else None
+        candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
+        if len(candidates) <= MAX_CALLER_TEXTS:
+            # A file that names it without calling it (an import, a comment) need not be parsed;
+            # checked before the bound, so that the bound counts real candidates.
+            candidates = [p for p in candidates if self.index.text_matches(p, calls) or (
+                subclasses is not None and self.index.text_matches(p, subclasses))]
         if len(candidates) > MAX_CALLER_FILES:
-            # A name used all over a huge tree: reading every candidate would cost minutes.
+            # A name called all over a huge tree: parsing every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
-        calls = call_of(name)
-        subclasses = subclass_of(name) if constructor is not None else None
         for path in candidates:
-            if not self.index.text_matches(path, calls) and not (
-                    subclasses is not None and self.index.text_matches(path, subclasses)):
-                continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
@@ -881,18 +891,20 @@ class Resolver:
                 return base.methods["__init__"]
         return None
 
-    def _importers(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:
-        """Files that may import ``module``: ``import a.b.mod``, ``from .mod import f``, ``from a.b import mod``
-        all name ``mod``; a file that names only a package above it (``from a.b import f``) can
-        reach ``f`` only if that package's ``__init__`` re-exports it, i.e. mentions the name."""
+    def _import_words(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:
+        """The names an import of ``module`` writes: ``import a.b.mod``, ``from .mod import f``,
+        ``from a.b import mod`` all name ``mod``; a file that names only a package above it
+        (``from a.b import f``, ``import a`` then ``a.b.mod.f()``) can reach ``f`` only if that
+        package's ``__init__`` re-exports it or imports the next module down, i.e. mentions one
+        of them."""
         parts = [p for p in module.module_name.split(".") if p]
         if not parts:
             return set()
-        out = set(self.index.files_mentioning(parts[-1]))
+        out = {parts[-1]}
         for i in range(1, len(parts)):
             init = self.index.resolve_module(".".join(parts[:i]), module.fs_path)
-            if init is not None and init in mention_name:
-                out.update(self.index.files_mentioning(parts[i - 1]))
+            if init is not None and (init in mention_name or init in self.index.files_mentioning(parts[i])):
+                out.add(parts[i - 1])
         return out
 
     def callers_incomplete(self, scope: Scope) -> bool:
