@@ -123,6 +123,23 @@ def _loops_over_modules(loop: cst.CSTNode) -> bool:
         and it.func.attr.value in ("modules", "children", "named_modules", "named_children")
 
 
+CHILD_ITERATORS = ("children", "named_children", "modules", "named_modules")
+
+
+def _type_filter(test: cst.BaseExpression, name: str) -> bool:
+    """``not isinstance(m, nn.Linear) and not isinstance(m, nn.MaxPool2d)``: a test that only drops
+    children of some types other than normalization layers (the network's BN blocks pass it)."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _type_filter(test.left, name) and _type_filter(test.right, name)
+    if not (isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)):
+        return False
+    call = test.expression
+    return (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "isinstance"
+            and len(call.args) == 2 and isinstance(call.args[0].value, cst.Name)
+            and call.args[0].value.value == name
+            and "Norm" not in cst.Module([]).code_for_node(call.args[1].value))
+
+
 def _tv_name(qual: str) -> Optional[str]:
     module, _, name = qual.rpartition(".")
     return name if module in _TV_MODULES else None
@@ -259,29 +276,63 @@ class BNAnalysis:
         return False
 
     def _list_contents(self, expr, ctx: Ctx):
-        """Values appended to a list variable (``layers.append(nn.BatchNorm2d(c))``), also to the list a
-        project helper builds and returns (``nn.Sequential(*block(16, 32))`` with ``block.append(BN)``)."""
+        """Values appended to a list variable (``layers.append(nn.BatchNorm2d(c))``, ``self.f.append(m)``
+        in a constructor), also to the list a project helper builds and returns
+        (``nn.Sequential(*block(16, 32))`` with ``block.append(BN)``)."""
         if isinstance(expr, cst.Call):
             return self._returned_list_contents(expr, ctx)
-        if not isinstance(expr, cst.Name):
+        if isinstance(expr, cst.Attribute):
+            if not (isinstance(expr.value, cst.Name) and expr.value.value == ctx.scope.self_name):
+                return []
+        elif not isinstance(expr, cst.Name):
             return []
         out = []
-        for b in ctx.scope.bindings.get(expr.value, []):
+        for b in ctx.scope.bindings.get(expr.value, []) if isinstance(expr, cst.Name) else ():
             if b.kind == "augassign" and self.guards_hold(b.guards, ctx, b.loops):
                 out.extend(x for v in self.r.resolve(b.expr, Ctx(b.scope, ctx.env, ctx.self_value))
                            if isinstance(v, Seq) for item in v.items for x in item)
         for site in ctx.scope.calls:
             func = site.call.func
-            if (isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "add_module")
-                    and isinstance(func.value, cst.Name) and func.value.value == expr.value
-                    and self.guards_hold(site.guards, ctx, site.loops)):
-                arg = call_arg(site.call, 1 if func.attr.value == "add_module" else 0)
+            if not (isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "add_module")
+                    and func.value.deep_equals(expr)):
+                continue
+            arg = call_arg(site.call, 1 if func.attr.value == "add_module" else 0)
+            if arg is not None and func.attr.value != "extend":
+                network = self._child_appended(site, arg, ctx)
+                if network:
+                    out.extend(network)
+                    continue
+            if self.guards_hold(site.guards, ctx, site.loops):
                 if arg is not None:
                     vals = self.r.resolve(arg, ctx)
                     if func.attr.value == "extend":
                         vals = [x for v in vals if isinstance(v, Seq) for item in v.items for x in item]
                     out.extend(vals)
         return out
+
+    def _child_appended(self, site, arg, ctx: Ctx) -> list:
+        """``for name, m in resnet50().named_children(): if not isinstance(m, nn.Linear): f.append(m)``:
+        the network whose children are appended (its BN layers come along), when the only conditions
+        around the append are type filters on the child or hold anyway."""
+        if not isinstance(arg, cst.Name):
+            return []
+        for loop in site.loops:
+            it = loop.iter if isinstance(loop, cst.For) else None
+            if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and not it.args
+                    and it.func.attr.value in CHILD_ITERATORS):
+                continue
+            target = loop.target
+            if it.func.attr.value.startswith("named_"):
+                target = target.elements[1].value if isinstance(target, cst.Tuple) and len(target.elements) == 2 \
+                    else None
+            if not (isinstance(target, cst.Name) and target.value == arg.value):
+                continue
+            # Not ``guards_hold`` over the loop: a test on the child (``isinstance(m, nn.Conv2d)``)
+            # that some iteration takes may keep only the children without BN.
+            if all(_type_filter(test, arg.value) or self.guards_hold(((test, branch),), ctx)
+                   for test, branch in site.guards):
+                return self.r.resolve(it.func.value, ctx)
+        return []
 
     def _returned_list_contents(self, call: cst.Call, ctx: Ctx):
         out = []
