@@ -99,39 +99,26 @@ def test_a_file_that_names_the_function_without_calling_it_is_read_not_parsed_bu
     assert mention in index.scanned  # but adding a call there must re-check the linted file (cache dependency)
 
 
-def test_past_the_caller_bounds_the_answer_is_incomplete(tmp_path, monkeypatch):
+def test_past_the_caller_bound_the_answer_is_incomplete_and_nothing_is_read(tmp_path, monkeypatch):
     from bnlint.analysis import values
 
-    # Up to MAX_CALLER_TEXTS files that import the module and name the function are read; up to
-    # MAX_CALLER_FILES of those that call it are parsed.
-    monkeypatch.setattr(values, "MAX_CALLER_TEXTS", 3)
-    monkeypatch.setattr(values, "MAX_CALLER_FILES", 1)
+    monkeypatch.setattr(values, "MAX_CALLER_FILES", 3)  # the three files below that import core
     files = {"pkg/__init__.py": "", "pkg/core.py": FIT, "caller.py": "from pkg.core import fit\nfit(1, 2)\n",
              "mention0.py": "from pkg.core import fit  # re-exported\n",
              "mention1.py": "from pkg.core import fit  # re-exported\n"}
     index = _project(tmp_path, files)
     assert _caller_files(tmp_path, index, "pkg/core.py", "fit") == ["caller.py"]
     fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
-    assert not index.memo.get(("callers_incomplete", id(fit)))  # two mentions read, one caller parsed
+    assert not index.memo.get(("callers_incomplete", id(fit)))
 
     files["caller2.py"] = files["caller.py"]
-    index = _project(tmp_path, files)  # four candidates: past the text bound, nothing is read
+    index = _project(tmp_path, files)  # four candidates now: past the bound
     fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
     analysis = Analysis(index)
     index.start_file()
     assert analysis.resolver.callers(fit) == []
     assert analysis.resolver.callers_incomplete(fit)
-    assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted
-
-    del files["mention0.py"]
-    (tmp_path / "mention0.py").unlink()
-    index = _project(tmp_path, files)  # three candidates read, two of them call: past the parse bound
-    fit = index.module(str(tmp_path / "pkg/core.py")).functions["fit"]
-    analysis = Analysis(index)
-    index.start_file()
-    assert analysis.resolver.callers(fit) == []
-    assert analysis.resolver.callers_incomplete(fit)
-    assert str(tmp_path / "caller.py") in index.scanned and str(tmp_path / "caller.py") not in index.consulted
+    assert not index.scanned and str(tmp_path / "caller.py") not in index.consulted  # nothing read
 
 
 def test_only_files_importing_the_module_are_candidate_callers(tmp_path, monkeypatch):

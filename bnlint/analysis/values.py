@@ -39,8 +39,7 @@ T = TypeVar("T")
 # utility, not a training helper handed one model: its callers are "unknown". Fixtures and eight real
 # projects give the same findings as with 40; a compiler-sized tree reads and parses far fewer files,
 # and fewer cache dependencies mean fewer files re-checked after an edit.
-MAX_CALLER_FILES = 12  # files parsed to find the callers of one function
-MAX_CALLER_TEXTS = 120  # files whose text is read to tell calls from mere mentions
+MAX_CALLER_FILES = 12
 _NOT_SEEN = float("inf")
 STARRED = "*"  # ``bind_args`` key for a call's ``*args``/``**kwargs`` (never a parameter name)
 BUILTINS = frozenset(
@@ -848,17 +847,15 @@ class Resolver:
         calls = call_of(name)
         subclasses = subclass_of(name) if constructor is not None else None
         candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
-        if len(candidates) <= MAX_CALLER_TEXTS:
-            # A file that names it without calling it (an import, a comment) need not be parsed;
-            # checked before the bound, so that the bound counts real candidates.
-            candidates = [p for p in candidates if self.index.text_matches(p, calls) or (
-                subclasses is not None and self.index.text_matches(p, subclasses))]
         if len(candidates) > MAX_CALLER_FILES:
-            # A name called all over a huge tree: parsing every candidate would cost minutes.
+            # A name used all over a huge tree: reading every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
         for path in candidates:
+            if not self.index.text_matches(path, calls) and not (
+                    subclasses is not None and self.index.text_matches(path, subclasses)):
+                continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
