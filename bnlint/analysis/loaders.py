@@ -142,17 +142,22 @@ class LoaderAnalysis:
         return True
 
     def shuffle_state(self, loader: ExtCall) -> str:
+        sequential = False
         for name in ("sampler", "batch_sampler"):
             given = self.sampler(loader, name)
             if given is None:
                 return UNKNOWN
             if given:
-                return SHUFFLED  # any sampler decides the order itself
+                if not self._sequential_sampler(loader, name):
+                    return SHUFFLED  # any other sampler decides the order itself
+                sequential = True
         if self._iterable_dataset(loader):
             return SHUFFLED  # order is the dataset's business; shuffle is not allowed
         dataset = self.argument(loader, "dataset")
         if dataset is not None and dataset[0] != "?" and self._randomly_ordered(dataset[0], dataset[1]):
             return SHUFFLED  # permuted once: every batch is still a random sample (for BN, enough)
+        if sequential:
+            return UNSHUFFLED  # ``SequentialSampler(ds)``: the stored order, as with no sampler
         arg = self.argument(loader, "shuffle")
         if arg is None:
             return UNSHUFFLED
@@ -163,6 +168,31 @@ class LoaderAnalysis:
             # Undecidable, or a literal ``None`` (const cannot tell them apart): stay silent.
             return UNKNOWN
         return SHUFFLED if value else UNSHUFFLED
+
+    def _sequential_sampler(self, loader: ExtCall, name: str) -> bool:
+        """``sampler=SequentialSampler(ds)`` or ``batch_sampler=BatchSampler(SequentialSampler(ds), ...)``
+        on every path: the loader keeps the dataset's order."""
+        arg = self.argument(loader, name)
+        if arg is None or arg[0] == "?":
+            return False
+        return self._all_sequential(self.r.resolve(arg[0], arg[1]))
+
+    def _all_sequential(self, values) -> bool:
+        if not values:
+            return False
+        for v in values:
+            if not isinstance(v, ExtCall):
+                return False
+            kind = v.qualname.rsplit(".", 1)[-1]
+            if not v.qualname.startswith("torch.utils.data."):
+                return False
+            if kind == "BatchSampler":
+                inner = call_arg(v.call, 0, "sampler")
+                if inner is None or not self._all_sequential(self.r.resolve(inner, v.ctx)):
+                    return False
+            elif kind != "SequentialSampler":
+                return False
+        return True
 
     def shuffle_literal(self, loader: ExtCall) -> Optional[cst.CSTNode]:
         """The ``shuffle=`` keyword node when it is written literally on the call, for autofix."""
