@@ -605,7 +605,24 @@ class ModeAnalysis:
             if fref.scope is scope:
                 return Ctx(scope, self.r.bind_args(scope, site.call, ctx, fref.bound_self is not None),
                            fref.bound_self or self.r.ctx_for(scope).self_value)
+        for method, self_value in self.forward_methods(site, ctx):
+            if method is scope:
+                return Ctx(scope, self.r.bind_args(scope, site.call, ctx, True), self_value)
         return None
+
+    def forward_methods(self, site: CallSite, ctx: Ctx) -> List[Tuple[Scope, Value]]:
+        """(``forward`` method, the instance) a call of a project module runs: ``wrapper(x)`` or
+        ``wrapper.forward(x)`` with ``wrapper`` an instance of a class of this project."""
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+            func = func.value
+        out = []
+        for v in self.r.resolve(func, ctx):
+            if isinstance(v, Instance):
+                method = self.r.find_method(v.cls, v.module, "forward")
+                if method is not None:
+                    out.append((method, v))
+        return out
 
     @staticmethod
     def _enclosing_loops(module: ModuleInfo, scope: Scope, node: cst.CSTNode) -> List[cst.CSTNode]:

@@ -10,7 +10,7 @@ from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
 from ..analysis.syntax import within
-from ..analysis.values import Instance
+from ..analysis.values import Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
 
@@ -158,8 +158,10 @@ class FrozenBatchNormStatsUpdating(Rule):
         out = []
         for scope in (module or ctx.module).scopes:
             for loop in ctx.training.training_loops(scope):
-                out.extend(fc for fc in ctx.training.loop_forward_calls(loop, scope)
-                           if ctx.analysis.modes.is_forward(fc))
+                for fc in ctx.training.loop_forward_calls(loop, scope):
+                    if ctx.analysis.modes.is_forward(fc):
+                        out.append(fc)
+                        out.extend(_inside_wrapper(ctx, fc))
         return out
 
     @staticmethod
@@ -175,6 +177,20 @@ class FrozenBatchNormStatsUpdating(Rule):
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
+    """``train_util.forward(imgs, ...)`` or ``train_util(imgs, ...)`` of a project module that wraps
+    the model (a detector's loss wrapper built as ``Trainer(net, optimizer)``): the forward calls its
+    ``forward`` makes (``self.faster_rcnn.extractor(imgs)``), reached through the wrapper's call."""
+    if not fc.models or not all(isinstance(m, Instance) for m in fc.models):
+        return []
+    out = []
+    for scope, self_value in ctx.analysis.modes.forward_methods(fc.site, fc.ctx):
+        inner = Ctx(scope, ctx.resolver.bind_args(scope, fc.site.call, fc.ctx, True), self_value)
+        out.extend(f for f in ctx.training.forward_calls(scope.calls, inner, fc.chain + (fc.site,), 1)
+                   if ctx.analysis.modes.is_forward(f))
+    return out
 
 
 def _lightning_step_running(ctx: RuleContext, cls, attr: str) -> Optional[CallSite]:
