@@ -13,9 +13,10 @@ from typing import Optional
 import libcst as cst
 
 from .module import ClassInfo, ModuleInfo, Scope
+from .names import dotted_name
 from .values import (
     Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
-    Value, call_arg,
+    Unknown, Value, call_arg,
 )
 
 F_BATCH_NORM = "torch.nn.functional.batch_norm"
@@ -138,6 +139,35 @@ def _type_filter(test: cst.BaseExpression, name: str) -> bool:
             and len(call.args) == 2 and isinstance(call.args[0].value, cst.Name)
             and call.args[0].value.value == name
             and "Norm" not in cst.Module([]).code_for_node(call.args[1].value))
+
+
+def _after_no_break(node: cst.CSTNode, scope: Scope) -> bool:
+    """``node`` is in the ``else:`` of a loop that may ``break``: a fallback that runs only when the
+    search finds nothing (``for g in ...: if c % g == 0: norm = GroupNorm(g, c); break`` /
+    ``else: norm = BatchNorm2d(c)``), as undecided as an ``if``."""
+    parents = scope.module.parents
+    cur = parents.get(node)
+    while cur is not None and cur is not scope.node:
+        if isinstance(cur, cst.Else) and isinstance(parents.get(cur), (cst.For, cst.While)) \
+                and _breaks(parents[cur].body):
+            return True
+        cur = parents.get(cur)
+    return False
+
+
+def _breaks(body: cst.CSTNode) -> bool:
+    """A ``break`` of this loop (not of a loop nested in it, nor in a nested function)."""
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Break):
+            return True
+        if isinstance(node, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(node, (cst.For, cst.While)) and node.orelse is not None:
+                stack.append(node.orelse)  # a nested loop's else belongs to the outer loop
+            continue
+        stack.extend(node.children)
+    return False
 
 
 def _tv_name(qual: str) -> Optional[str]:
@@ -430,15 +460,27 @@ class BNAnalysis:
     def _scope_builds_bn(self, scope: Scope, ctx: Ctx, depth: int) -> bool:
         for site in scope.calls:
             func = site.call.func
-            for callee in self.r.resolve(func, ctx):
+            callees = self.r.resolve(func, ctx)
+            if all(isinstance(c, Unknown) for c in callees) and self._written_as_bn(func, scope.module) \
+                    and self.guards_hold(site.guards, ctx, site.loops):
+                return True
+            for callee in callees:
                 if isinstance(callee, (Instance, ExtCall, SubModule)):
                     continue  # calling a module instance is a forward call
                 # The guards last: evaluating a condition such as ``if norm_layer is None`` means
                 # searching the callers for the argument, and only a call that builds BN needs it.
                 if self.builds_bn(callee, site.call, ctx, depth + 1) \
-                        and self.guards_hold(site.guards, ctx, site.loops):
+                        and self.guards_hold(site.guards, ctx, site.loops) and not _after_no_break(site.call, scope):
                     return True
         return False
+
+    @staticmethod
+    def _written_as_bn(func: cst.BaseExpression, module: ModuleInfo) -> bool:
+        """``nn.BatchNorm2d`` of a library wrapping torch's layers that the analysis cannot read
+        (``import nni.retiarii.nn.pytorch as nn``, a vendored package left out of the tree): the
+        imported name says BatchNorm when its module cannot."""
+        name = dotted_name(func)
+        return name is not None and is_bn_class(module.imports.qualify(name))
 
     def guards_hold(self, guards, ctx: Ctx, loops=()) -> bool:
         """Every enclosing condition is known to take the branch the call is on.
@@ -461,6 +503,11 @@ class BNAnalysis:
         such as VGG's cfg), assumed when they are unknown."""
         mentioned = {n.value for n in _names(test)}
         for loop in loops:
+            if isinstance(loop, cst.For) and isinstance(loop.target, cst.Tuple) \
+                    and mentioned & {n.value for n in _names(loop.target)}:
+                # ``for idx, dim in enumerate(dims): if idx == 0: ... else: layers.update(bn)``: the
+                # items are rarely known; taken to vary over the loop, as an unknown table below.
+                return branch
             if not (isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)
                     and loop.target.value in mentioned):
                 continue

@@ -27,6 +27,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 
 from ..patterns import call_of, subclass_of
+from . import model_zoo
 from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, global_reaching, reaching
@@ -751,7 +752,11 @@ class Resolver:
     def _registry_entry(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
         name = self.const(key, ctx, depth) if key is not None else None
         if not isinstance(name, str) or not name.isidentifier():
-            return [UNKNOWN]
+            # ``f"resnet{depth}"``: a zoo's family of constructors (resnet18 ... resnet152).
+            prefix = _literal_prefix(key) if key is not None else None
+            zoos = [v for v in self.resolve(base, ctx, depth) if isinstance(v, Ref)] if prefix else []
+            found = [Ref(f"{z.qualname}.{n}") for z in zoos for n in model_zoo.family(z.qualname, prefix)]
+            return found or [UNKNOWN]
         out: List[Value] = []
         for v in self.resolve(base, ctx, depth):
             out.extend(self.attribute_of(v, name, depth))
@@ -1297,3 +1302,20 @@ def _literal(node):
         inner = _literal(node.expression)
         return -inner if isinstance(inner, (int, float)) else _NOT_LITERAL
     return _NOT_LITERAL
+
+
+def _literal_prefix(key: cst.BaseExpression) -> Optional[str]:
+    """The text a computed name starts with: ``f"resnet{n}"``, ``"resnet{}".format(n)``,
+    ``"resnet" + str(n)``; None when it starts with no literal text."""
+    if isinstance(key, cst.FormattedString):
+        first = key.parts[0] if key.parts else None
+        return first.value if isinstance(first, cst.FormattedStringText) else None
+    if isinstance(key, cst.Call) and isinstance(key.func, cst.Attribute) and key.func.attr.value == "format" \
+            and isinstance(key.func.value, cst.SimpleString):
+        text = key.func.value.evaluated_value
+        return text.split("{", 1)[0] if isinstance(text, str) else None
+    if isinstance(key, cst.BinaryOperation) and isinstance(key.operator, cst.Add) \
+            and isinstance(key.left, cst.SimpleString):
+        text = key.left.evaluated_value
+        return text if isinstance(text, str) else None
+    return None
