@@ -344,6 +344,10 @@ class ModeAnalysis:
             if rel == "other":
                 return []
             if rel == "covers":
+                if self._replaced_switch(func, ctx):
+                    # ``def eval(self): <validation loop>`` in a project class: the call runs that
+                    # method, and nn.Module's switch only if it calls it itself.
+                    return self._override_events(func, ctx, target, depth)
                 return [(kind, False)] + self._override_events(func, ctx, target, depth)
             # A part of the model, or an unresolved receiver: only an eval makes the state unknown.
             return [(UNKNOWN, False)] if kind in (EVAL, UNKNOWN) else []
@@ -437,6 +441,16 @@ class ModeAnalysis:
         if value is False:
             return EVAL
         return UNKNOWN
+
+    def _replaced_switch(self, func: cst.Attribute, ctx: Ctx) -> bool:
+        """``obj.eval()``/``obj.train()`` runs a project class's method of that name that never calls
+        the module's own switch (``super().eval()``, ``nn.Module.train(self, ...)``, ``self.train(False)``):
+        a trainer's ``eval()`` that validates, a model's ``train(loader)`` that fits."""
+        name = func.attr.value
+        if name == "apply":
+            return False
+        methods = [v.scope for v in self.r.resolve(func, ctx) if isinstance(v, FuncRef) and v.scope.cls is not None]
+        return bool(methods) and not any(_calls_module_switch(m) for m in methods)
 
     def _override_events(self, func: cst.Attribute, ctx: Ctx, target: Target, depth: int) -> List[Tuple[str, bool]]:
         """Events inside a project class's own ``train()``/``eval()`` (e.g. re-freezing a backbone)."""
@@ -632,3 +646,20 @@ class ModeAnalysis:
     def grad_disabled(self, fc: ForwardCall) -> bool:
         """The forward call runs under ``torch.no_grad()``/``inference_mode()`` (a with or a decorator)."""
         return self.t.without_grad(fc)
+
+
+def _calls_module_switch(method: Scope) -> bool:
+    """The method calls nn.Module's ``train``/``eval`` on its own object: through ``super()``, the
+    class (``nn.Module.train(self, mode)``) or ``self``."""
+    for site in method.calls:
+        func = site.call.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value in ("train", "eval")):
+            continue
+        receiver = func.value
+        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Name) and receiver.func.value == "super":
+            return True
+        if isinstance(receiver, cst.Name) and receiver.value == method.self_name:
+            return True
+        if isinstance(receiver, cst.Attribute) and receiver.attr.value == "Module":
+            return True
+    return False
