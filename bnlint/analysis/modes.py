@@ -649,8 +649,9 @@ class ModeAnalysis:
 
 
 def _calls_module_switch(method: Scope) -> bool:
-    """The method calls nn.Module's ``train``/``eval`` on its own object: through ``super()``, the
-    class (``nn.Module.train(self, mode)``) or ``self``."""
+    """The method switches modes itself: nn.Module's ``train``/``eval`` on its own object (through
+    ``super()``, the class, ``self``) or on a module it holds (``self.teacher.train(mode)``: an EMA
+    wrapper delegating the switch)."""
     for site in method.calls:
         func = site.call.func
         if not (isinstance(func, cst.Attribute) and func.attr.value in ("train", "eval")):
@@ -658,8 +659,10 @@ def _calls_module_switch(method: Scope) -> bool:
         receiver = func.value
         if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Name) and receiver.func.value == "super":
             return True
-        if isinstance(receiver, cst.Name) and receiver.value == method.self_name:
-            return True
         if isinstance(receiver, cst.Attribute) and receiver.attr.value == "Module":
+            return True
+        while isinstance(receiver, cst.Attribute):
+            receiver = receiver.value
+        if isinstance(receiver, cst.Name) and receiver.value == method.self_name:
             return True
     return False

@@ -847,8 +847,15 @@ class Resolver:
         # script with a main() of its own. A method is called on objects that may come from a
         # registry, in files that need not import it; those only have to mention the module.
         words = self._import_words(scope.module, set(mentions))
-        prefix = IMPORTED if scope.cls is None or constructor is not None else ""
-        importers = set().union(*(self.index.files_mentioning(prefix + w) for w in words))
+        if scope.cls is None or constructor is not None:
+            importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
+            # ``import pkg`` then ``pkg.mod.f()``: the module's name is written at the call.
+            top = [p for p in scope.module.module_name.split(".") if p][:1]
+            if top:
+                importers |= set(self.index.files_mentioning(IMPORTED + top[0])) & set(
+                    self.index.files_mentioning(scope.module.module_name.rsplit(".", 1)[-1]))
+        else:
+            importers = set().union(*(self.index.files_mentioning(w) for w in words))
         calls = call_of(name)
         subclasses = subclass_of(name) if constructor is not None else None
         candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
@@ -896,16 +903,15 @@ class Resolver:
     def _import_words(self, module: ModuleInfo, mention_name: Set[str]) -> Set[str]:
         """The names an import of ``module`` writes: ``import a.b.mod``, ``from .mod import f``,
         ``from a.b import mod`` all name ``mod``; a file that names only a package above it
-        (``from a.b import f``, ``import a`` then ``a.b.mod.f()``) can reach ``f`` only if that
-        package's ``__init__`` re-exports it or imports the next module down, i.e. mentions one
-        of them."""
+        (``from a.b import f``) can reach ``f`` only if that package's ``__init__`` re-exports it,
+        i.e. mentions the name."""
         parts = [p for p in module.module_name.split(".") if p]
         if not parts:
             return set()
         out = {parts[-1]}
         for i in range(1, len(parts)):
             init = self.index.resolve_module(".".join(parts[:i]), module.fs_path)
-            if init is not None and (init in mention_name or init in self.index.files_mentioning(parts[i])):
+            if init is not None and init in mention_name:
                 out.add(parts[i - 1])
         return out
 
