@@ -193,6 +193,16 @@ def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
     return out
 
 
+def _conditional_within(module, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    """An ``if`` stands between ``node`` and the enclosing loop ``outer``."""
+    cur = module.parents.get(node)
+    while cur is not None and cur is not outer:
+        if isinstance(cur, cst.If):
+            return True
+        cur = module.parents.get(cur)
+    return False
+
+
 def _lightning_step_running(ctx: RuleContext, cls, attr: str) -> Optional[CallSite]:
     """The call of ``self.<attr>`` that a LightningModule's ``training_step`` makes (also through
     ``self(...)``/``self.forward(...)``), when nothing in the class puts it back in eval mode: ``fit``
@@ -278,12 +288,15 @@ def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
 
 
 def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target) -> bool:
-    """``for p in model.parameters(): p.requires_grad = True`` in the training loop around ``fc``."""
+    """``for p in model.parameters(): p.requires_grad = True`` in the training loop around ``fc``, on
+    every iteration: not under an ``if`` inside that loop (``if epoch >= freeze_epochs:`` unfreezes
+    once, for the second phase of a two-phase fine-tuning)."""
     anchor = fc.chain[0] if fc.chain else fc.site
     scope, module = anchor.scope, anchor.scope.module
     rctx = ctx.resolver.ctx_for(scope)
     for loop in scope.loops:
-        if not isinstance(loop, cst.For) or not any(within(module, loop, outer) for outer in anchor.loops):
+        outer = next((o for o in anchor.loops if within(module, loop, o)), None)
+        if not isinstance(loop, cst.For) or outer is None or _conditional_within(module, loop, outer):
             continue
         func = param_loop_func(loop)
         if func is None:
