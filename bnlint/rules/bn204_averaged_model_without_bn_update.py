@@ -98,6 +98,9 @@ class AveragedModelWithoutBnUpdate(Rule):
         last = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
         if "update_bn" in last or "bn_update" in last:
             return True  # also a project's own re-estimation helper: precision over recall
+        if last == "reset_running_stats" or (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
+                                             and func.value.attr.value in ("running_mean", "running_var")):
+            return True  # statistics reset by hand (``m.running_mean.zero_()``) and re-estimated by a manual pass
         if not _followable(func, rctx):
             return False
         values = ctx.resolver.resolve(func, rctx)
