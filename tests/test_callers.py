@@ -140,6 +140,18 @@ def test_only_files_importing_the_module_are_candidate_callers(tmp_path, monkeyp
     assert not any("script" in p for p in index.scanned)
 
 
+def test_the_identifier_table_records_the_names_import_statements_write():
+    from bnlint.tree import IMPORTED, identifiers
+
+    words = identifiers(b"import os, torch.nn as nn\nfrom .trainer import Trainer\n"
+                        b"from pkg import (\n    a,\n    core,\n)\nx = 1; import late\n"
+                        b"# import commented\ntext = 'from nowhere import thing'\n")
+    imported = {w[len(IMPORTED):] for w in words if w.startswith(IMPORTED)}
+    assert imported == {"os", "torch", "nn", "trainer", "Trainer", "pkg", "a", "core", "late"}
+    assert "commented" in words and IMPORTED + "commented" not in words  # a comment is no import
+    assert IMPORTED + "nowhere" not in words  # nor is an import statement inside a string
+
+
 def test_a_file_importing_only_the_package_that_imports_the_module_is_a_candidate(tmp_path):
     index = _project(tmp_path, {
         "pkg/__init__.py": "from . import core\n",

@@ -14,6 +14,7 @@ import libcst as cst
 
 from .module import ClassInfo, ModuleInfo, Scope
 from .names import dotted_name
+from .syntax import ancestors, rooted_at
 from .values import (
     Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
     Unknown, Value, call_arg,
@@ -146,13 +147,8 @@ def _after_no_break(node: cst.CSTNode, scope: Scope) -> bool:
     search finds nothing (``for g in ...: if c % g == 0: norm = GroupNorm(g, c); break`` /
     ``else: norm = BatchNorm2d(c)``), as undecided as an ``if``."""
     parents = scope.module.parents
-    cur = parents.get(node)
-    while cur is not None and cur is not scope.node:
-        if isinstance(cur, cst.Else) and isinstance(parents.get(cur), (cst.For, cst.While)) \
-                and _breaks(parents[cur].body):
-            return True
-        cur = parents.get(cur)
-    return False
+    return any(isinstance(a, cst.Else) and isinstance(parents.get(a), (cst.For, cst.While)) and _breaks(parents[a].body)
+               for a in ancestors(scope.module, node, scope.node))
 
 
 def _breaks(body: cst.CSTNode) -> bool:
@@ -312,8 +308,8 @@ class BNAnalysis:
         if isinstance(expr, cst.Call):
             return self._returned_list_contents(expr, ctx)
         if isinstance(expr, cst.Attribute):
-            if not (isinstance(expr.value, cst.Name) and expr.value.value == ctx.scope.self_name):
-                return []
+            if not (isinstance(expr.value, cst.Name) and rooted_at(expr, ctx.scope.self_name)):
+                return []  # ``self.f``, one attribute deep
         elif not isinstance(expr, cst.Name):
             return []
         out = []
@@ -461,17 +457,14 @@ class BNAnalysis:
         for site in scope.calls:
             func = site.call.func
             callees = self.r.resolve(func, ctx)
-            if all(isinstance(c, Unknown) for c in callees) and self._written_as_bn(func, scope.module) \
-                    and self.guards_hold(site.guards, ctx, site.loops):
+            # Calling a module instance is a forward call, not a construction.
+            builds = (all(isinstance(c, Unknown) for c in callees) and self._written_as_bn(func, scope.module)) \
+                or any(not isinstance(c, (Instance, ExtCall, SubModule)) and self.builds_bn(c, site.call, ctx, depth + 1)
+                       for c in callees)
+            # The guards last: evaluating a condition such as ``if norm_layer is None`` means
+            # searching the callers for the argument, and only a call that builds BN needs it.
+            if builds and self.guards_hold(site.guards, ctx, site.loops) and not _after_no_break(site.call, scope):
                 return True
-            for callee in callees:
-                if isinstance(callee, (Instance, ExtCall, SubModule)):
-                    continue  # calling a module instance is a forward call
-                # The guards last: evaluating a condition such as ``if norm_layer is None`` means
-                # searching the callers for the argument, and only a call that builds BN needs it.
-                if self.builds_bn(callee, site.call, ctx, depth + 1) \
-                        and self.guards_hold(site.guards, ctx, site.loops) and not _after_no_break(site.call, scope):
-                    return True
         return False
 
     @staticmethod

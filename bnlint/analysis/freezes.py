@@ -17,6 +17,7 @@ import libcst as cst
 from .bn import BNAnalysis
 from .loops import TrainingAnalysis
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
+from .syntax import rooted_at
 from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, call_arg
 
 PARAM_ITERS = ("parameters", "named_parameters")
@@ -213,13 +214,6 @@ def self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Option
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
         return func.attr.value
     return None
-
-
-def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
-    """``self`` / ``self.resnet`` / ``self.a.b`` for ``name == "self"``."""
-    while isinstance(expr, cst.Attribute):
-        expr = expr.value
-    return name is not None and isinstance(expr, cst.Name) and expr.value == name
 
 
 def param_loop_func(loop) -> Optional[cst.Attribute]:

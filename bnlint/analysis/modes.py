@@ -48,7 +48,7 @@ import libcst as cst
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
 from .module import CallSite, ModuleInfo, Scope
 from .provenance import model_key
-from .syntax import within
+from .syntax import rooted_at, within
 from .values import (
     PASS_THROUGH_CALLS, ClassRef, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg,
 )
@@ -661,8 +661,6 @@ def _calls_module_switch(method: Scope) -> bool:
             return True
         if isinstance(receiver, cst.Attribute) and receiver.attr.value == "Module":
             return True
-        while isinstance(receiver, cst.Attribute):
-            receiver = receiver.value
-        if isinstance(receiver, cst.Name) and receiver.value == method.self_name:
+        if rooted_at(receiver, method.self_name):
             return True
     return False

@@ -5,7 +5,7 @@ resolving values, so they are cheap enough to ask before the value resolver is c
 """
 from __future__ import annotations
 
-from typing import FrozenSet, Optional
+from typing import FrozenSet, Iterator, Optional
 
 import libcst as cst
 
@@ -19,6 +19,26 @@ def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool
             return True
         cur = module.parents.get(cur)
     return False
+
+
+def ancestors(module: ModuleInfo, node: cst.CSTNode, stop: Optional[cst.CSTNode] = None) -> Iterator[cst.CSTNode]:
+    """The nodes enclosing ``node``, innermost first, up to (not including) ``stop``."""
+    cur = module.parents.get(node)
+    while cur is not None and cur is not stop:
+        yield cur
+        cur = module.parents.get(cur)
+
+
+def conditional_within(module: ModuleInfo, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    """An ``if`` stands between ``node`` and the enclosing ``outer`` (a loop, a function)."""
+    return any(isinstance(a, cst.If) for a in ancestors(module, node, outer))
+
+
+def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
+    """``self`` / ``self.resnet`` / ``self.a.b`` for ``name == "self"``."""
+    while isinstance(expr, cst.Attribute):
+        expr = expr.value
+    return name is not None and isinstance(expr, cst.Name) and expr.value == name
 
 
 def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:

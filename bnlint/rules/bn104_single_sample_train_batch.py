@@ -28,12 +28,17 @@ class SingleSampleTrainBatch(Rule):
     def check(self, ctx: RuleContext):
         sizes = LoaderSizes(ctx.loaders)
 
+        problems = {}  # id(loader) -> (what, fix)
+
         def too_small(loader: ExtCall) -> bool:
             # Reported where the DataLoader is written (under its imported name), where the fix goes.
-            return named_by_import(loader.call, ctx.module, DATALOADERS) and self.problem(sizes, loader) is not None
+            if not named_by_import(loader.call, ctx.module, DATALOADERS):
+                return False
+            problems[id(loader)] = self.problem(sizes, loader)
+            return problems[id(loader)] is not None
 
         for use in ctx.analysis.loader_uses.written_in(ctx.module, too_small):
-            what, fix = self.problem(sizes, use.loader)
+            what, fix = problems[id(use.loader)]
             where, related = training_loop_place(ctx, use)
             message = f"DataLoader {what}; it feeds {describe_model(use.model)} (BatchNorm) at {where}"
             ctx.report(use.loader.call, message, fix, why=self.why, related=related)

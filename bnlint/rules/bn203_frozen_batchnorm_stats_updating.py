@@ -9,7 +9,7 @@ from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
-from ..analysis.syntax import within
+from ..analysis.syntax import conditional_within, within
 from ..analysis.values import Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
@@ -158,18 +158,23 @@ class FrozenBatchNormStatsUpdating(Rule):
         out = []
         for scope in (module or ctx.module).scopes:
             for loop in ctx.training.training_loops(scope):
-                for fc in ctx.training.loop_forward_calls(loop, scope):
-                    if ctx.analysis.modes.is_forward(fc):
-                        out.append(fc)
-                        out.extend(_inside_wrapper(ctx, fc))
+                out.extend(fc for fc in ctx.training.loop_forward_calls(loop, scope)
+                           if ctx.analysis.modes.is_forward(fc))
         return out
 
     @staticmethod
-    def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target) -> Optional[ForwardCall]:
+    def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target,
+                            wrappers: bool = True) -> Optional[ForwardCall]:
         modes = ctx.analysis.modes
         for fc in forwards:
             runs = modes.target(fc.models)
             if not any(relation(k, t) == "covers" for k in runs.keys for t in target.keys):
+                # A module that holds the frozen one (a loss wrapper built around the model) runs
+                # it from its ``forward``: look at the calls made there.
+                inner = _inside_wrapper(ctx, fc) if wrappers else []
+                hit = FrozenBatchNormStatsUpdating._runs_in_train_mode(ctx, inner, target, False) if inner else None
+                if hit is not None:
+                    return hit
                 continue
             if _unfrozen_each_iteration(ctx, fc, target):
                 continue  # frozen only for validation; every training iteration sets requires_grad=True
@@ -191,16 +196,6 @@ def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
         out.extend(f for f in ctx.training.forward_calls(scope.calls, inner, fc.chain + (fc.site,), 1)
                    if ctx.analysis.modes.is_forward(f))
     return out
-
-
-def _conditional_within(module, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
-    """An ``if`` stands between ``node`` and the enclosing loop ``outer``."""
-    cur = module.parents.get(node)
-    while cur is not None and cur is not outer:
-        if isinstance(cur, cst.If):
-            return True
-        cur = module.parents.get(cur)
-    return False
 
 
 def _lightning_step_running(ctx: RuleContext, cls, attr: str) -> Optional[CallSite]:
@@ -296,7 +291,7 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target) 
     rctx = ctx.resolver.ctx_for(scope)
     for loop in scope.loops:
         outer = next((o for o in anchor.loops if within(module, loop, o)), None)
-        if not isinstance(loop, cst.For) or outer is None or _conditional_within(module, loop, outer):
+        if not isinstance(loop, cst.For) or outer is None or conditional_within(module, loop, outer):
             continue
         func = param_loop_func(loop)
         if func is None:
