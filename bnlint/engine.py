@@ -171,20 +171,21 @@ class Linter:
                                            f"{MAX_ANALYZED_CHARS // 1024} KiB); syntax checked only, "
                                            "exclude it if it is generated", "parse"))
             return result
-        module_tree = self.index.parsed_tree(target.fs_path, source.text)
+        info, module_tree = self.index.known_module(target.fs_path, source)
         if module_tree is None:
             try:
                 module_tree = parse(source.text, tree)
             except ParseFailure as exc:
                 result.errors.append(_parse_error(source, target, exc))
                 return result
-        try:
-            info = ModuleInfo(source, module_tree, target.fs_path, self.index.module_name(target.fs_path),
-                              self.index.package_of(target.fs_path))
-        except RecursionError:
-            result.errors.append(FileError(target.display, "file too deeply nested to analyze", "parse"))
-            return result
-        self.index.add(info)
+        if info is None:
+            try:
+                info = ModuleInfo(source, module_tree, target.fs_path, self.index.module_name(target.fs_path),
+                                  self.index.package_of(target.fs_path))
+            except RecursionError:
+                result.errors.append(FileError(target.display, "file too deeply nested to analyze", "parse"))
+                return result
+            self.index.add(info)
         for rule in rules:
             ctx = RuleContext(info, self.analysis, rule)
             self.index.refuel()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, List, Optional, Pattern, Set
+from typing import Dict, List, Optional, Pattern, Set, Tuple
 
 import libcst as cst
 
@@ -173,11 +173,17 @@ class ProjectIndex:
         info = self._modules.get(abs_path)
         return bool(pattern.search(info.source.text if info is not None else _read_text(abs_path)))
 
-    def parsed_tree(self, abs_path: str, text: str) -> Optional[cst.Module]:
-        """The tree of ``abs_path`` if an earlier analysis already parsed this very text (a linted
-        file that another file's analysis needed first): linting it then costs no second parse."""
+    def known_module(self, abs_path: str, source: Source) -> Tuple[Optional[ModuleInfo], Optional[cst.Module]]:
+        """What an earlier analysis already built for a linted file whose text is ``source``'s (a
+        file that another file's analysis needed first): the whole module when it was read under
+        the same displayed path and kind of source (linting it then costs neither a parse nor a
+        second pass over the tree), else only its tree, else nothing."""
         info = self._modules.get(os.path.abspath(abs_path))
-        return info.tree if info is not None and info.source.text == text else None
+        if info is None or info.source.text != source.text:
+            return None, None
+        if type(info.source) is type(source) and info.source.path == source.path:
+            return info, info.tree
+        return None, info.tree
 
     def module_by_name(self, dotted: str, importer: Optional[str]) -> Optional[ModuleInfo]:
         path = self.resolve_module(dotted, importer)

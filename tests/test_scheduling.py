@@ -44,3 +44,37 @@ def test_generated_ml_projects_parse_and_import_each_other(tmp_path):
         ast.parse((tmp_path / rel).read_text(encoding="utf-8"), rel)
     script = (tmp_path / "scripts1" / "train_dann.py").read_text(encoding="utf-8")
     assert "from mlproj1.models import" in script and "from mlproj1.trainers.dann import" in script
+
+
+def test_a_module_read_for_another_file_is_not_built_again_when_linted(tmp_path, monkeypatch):
+    """A linted file that an earlier file's analysis already read (parsed and walked) reuses that
+    module; the same file read under another displayed path is walked again (its findings must
+    carry the path the user gave), and the findings are those of fresh analyses."""
+    import bnlint.analysis.module as module
+    from bnlint.engine import lint_paths
+
+    (tmp_path / "pyproject.toml").write_text("[tool.bnlint]\n")
+    (tmp_path / "a_train.py").write_text(
+        "import torch\nfrom z_models import Net\n\n"
+        "def train(xs, xt):\n    net = Net()\n    opt = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+        "    for s, t in zip(xs, xt):\n        loss = net(s).mean() + net(t).mean()\n"
+        "        opt.zero_grad()\n        loss.backward()\n        opt.step()\n")
+    (tmp_path / "z_models.py").write_text(
+        "import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.bn = nn.BatchNorm1d(4)\n\n    def forward(self, x):\n        return self.bn(x)\n")
+    built = []
+    real_init = module.ModuleInfo.__init__
+
+    def counting_init(self, source, *args, **kwargs):
+        built.append(source.path)
+        real_init(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(module.ModuleInfo, "__init__", counting_init)
+    monkeypatch.chdir(tmp_path)
+    result = lint_paths(["."])
+    assert sorted(built) == ["a_train.py", "z_models.py"]  # z_models.py: read for a_train.py, then linted
+    assert [(f.path, f.code) for f in result.findings] == [("a_train.py", "BN101")]
+    built.clear()
+    absolute = lint_paths([str(tmp_path)])
+    assert len(built) == 3  # read as "z_models.py", linted as an absolute path: walked for each
+    assert [(f.path, f.code) for f in absolute.findings] == [(str(tmp_path / "a_train.py"), "BN101")]
