@@ -259,6 +259,14 @@ class ModeAnalysis:
                     return (_CYCLE,)
                 seen.add(key)
                 bindings = [(b.expr, ctx if b.scope is ctx.scope else Ctx(b.scope)) for b in live]
+        elif isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+            # ``tnet = nets["tnet"]`` from ``nets = {"snet": snet, "tnet": tnet}``: the entry's object.
+            key = self.r.const(expr.slice[0].slice.value, ctx)
+            if not isinstance(key, str):
+                return None
+            bindings = self.r.item_exprs(expr.value, key, ctx, 0)
+            if not bindings:
+                return None
         elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             owner = self._owner_class(expr.value, ctx)
             if owner is None:
@@ -326,8 +334,17 @@ class ModeAnalysis:
         module = scope.module
         for site in sorted(scope.calls, key=lambda s: module.order(s.call)):
             pos = module.order(site.call)
-            for kind, cond in self.site_events(site, ctx, target, depth):
-                out.append(Event(kind, site.call, pos, site.guards, cond))
+            found = self.site_events(site, ctx, target, depth)
+            guards = site.guards
+            if found and guards:
+                # ``if args.freeze_bn: model.eval() else: model.train()``: the default configuration
+                # decides the branch when the option has a literal default.
+                if not self.r.branch_possible(site.call, ctx, depth):
+                    continue
+                if self.r.guards_hold(guards, ctx, depth):
+                    guards = ()
+            for kind, cond in found:
+                out.append(Event(kind, site.call, pos, guards, cond))
         if ctx.env is None:
             self.memo[key] = out
         return out

@@ -126,7 +126,12 @@ class ModuleInfo:
         self.scope_of: Dict[cst.CSTNode, Scope] = {}  # FunctionDef -> Scope
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
         self.mutated: set = set()  # names of dicts/lists changed in place (d[k] = v, d.update(...))
+        self.updated: set = set()  # those changed by a method call (d.update(...)): any key may change
         self.escaping_names: Optional[dict] = None  # names declared global/nonlocal -> by whom (reaching.py)
+        # ``data_parallel(net, x)`` -> the call it makes, ``net(x)``: a node of no tree, standing in
+        # for the written call in the call sites; ``stand_in`` maps its nodes back to written ones.
+        self.forward_view: Dict[cst.Call, cst.Call] = {}
+        self.stand_in: Dict[cst.CSTNode, cst.CSTNode] = {}
         self._positions = None
         self._order: Optional[Dict[cst.CSTNode, int]] = None
         self._compiles: Optional[bool] = None
@@ -137,7 +142,7 @@ class ModuleInfo:
         """(line, column, end_line, end_column): lines 1-based, columns 0-based."""
         if self._positions is None:
             self._positions = _positions(self.tree)
-        rng = self._positions[node]
+        rng = self._positions[self.stand_in.get(node, node)]
         return rng.start.line, rng.start.column, rng.end.line, rng.end.column
 
     def line(self, node: cst.CSTNode) -> int:
@@ -149,7 +154,7 @@ class ModuleInfo:
         walk instead of LibCST's code generation: positions are then computed only to report."""
         if self._order is None:
             self._order = _text_order(self.tree)
-        return self._order[node]
+        return self._order[self.stand_in.get(node, node)]
 
     def compiles(self) -> bool:
         """This interpreter compiles the file's text as it is (a fix to it can be checked). False for a
@@ -363,11 +368,20 @@ class _Collector:
         ]
 
     def _call(self, node: cst.Call, ctx: _Ctx):
-        ctx.scope.calls.append(CallSite(node, ctx.scope, ctx.guards, ctx.loops, ctx.withs))
+        made = _functional_forward(node)
+        if made is not None:
+            self.info.forward_view[node] = made
+            self.info.stand_in[made] = node
+            self.info.parents[made] = self.info.parents[node]
+            for arg in made.args:
+                self.info.stand_in[arg] = arg.value
+                self.info.parents[arg] = made
+        ctx.scope.calls.append(CallSite(made or node, ctx.scope, ctx.guards, ctx.loops, ctx.withs))
         func = node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                 and func.attr.value in ("update", "setdefault", "pop", "__setitem__"):
             self.info.mutated.add(func.value.value)
+            self.info.updated.add(func.value.value)
         if isinstance(func, cst.Attribute) and isinstance(self.info.parents.get(node), cst.Expr) and (
                 func.attr.value == "copy_" and len(node.args) == 1 or func.attr.value in RANDOM_FILLS):
             self._inplace_fill(func.value, node, ctx)
@@ -469,3 +483,26 @@ class _Collector:
                 scope.cls.attrs.setdefault(target.attr.value, []).append(
                     Binding(kind, expr, path, stmt, scope)
                 )
+
+
+def _functional_forward(call: cst.Call) -> Optional[cst.Call]:
+    """``nn.parallel.data_parallel(net, inputs, gpus)`` runs ``net(*inputs)`` (``net(inputs)`` for one
+    tensor) over the devices: the model call it stands for, as a node of no tree (StackGAN and the
+    text-to-image GANs built on it call every network this way). Known by its name: the function
+    has no other common meaning."""
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    if name != "data_parallel" or any(a.star for a in call.args):
+        return None
+    named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    positional = [a.value for a in call.args if a.keyword is None]
+    net = positional[0] if positional else named.get("module")
+    inputs = positional[1] if len(positional) > 1 else named.get("inputs")
+    if net is None or inputs is None:
+        return None
+    if isinstance(inputs, cst.Tuple):
+        args = [cst.Arg(value=e.value, star="*" if isinstance(e, cst.StarredElement) else "")
+                for e in inputs.elements]
+    else:
+        args = [cst.Arg(value=inputs)]
+    return cst.Call(func=net, args=args)

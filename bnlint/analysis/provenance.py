@@ -391,6 +391,7 @@ class Provenance:
 
     # -- calls ------------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        call = ctx.module.forward_view.get(call, call)  # ``data_parallel(net, x)``: ``net(x)``
         func = call.func
         first = call_arg(call, 0)
         if isinstance(func, cst.Attribute) and self._torch_namespace(func.value, ctx):

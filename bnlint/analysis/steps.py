@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import libcst as cst
 
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
-from .modes import S_EVAL, S_FRESH, ModeAnalysis
+from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
@@ -89,6 +89,8 @@ class ModelUses:
     uses: List[Use] = field(default_factory=list)
     without_bn: int = 0  # other candidates the model may be (a table, a factory) that have no BN
 
+
+_TRAIN_STATES = frozenset({S_FRESH, S_USED, S_DEFAULT})  # a model that may be in train mode
 
 class StepAnalysis:
     def __init__(self, training: TrainingAnalysis):
@@ -375,7 +377,9 @@ class StepAnalysis:
         states = frozenset({S_FRESH})
         for i, site in enumerate(sites):
             states = self.modes.states_at(site.scope, site.call, ctx, target, states)
-            if S_EVAL in states:
+            if S_EVAL in states and not states & _TRAIN_STATES:
+                # Certainly eval (or eval and unknown). An eval on some paths only (an evaluation
+                # under ``if i % test_interval == 0`` before the step) leaves most steps in train mode.
                 return True
             if i + 1 < len(sites):
                 nxt = sites[i + 1].scope
@@ -426,6 +430,8 @@ class StepAnalysis:
                 func = other.call.func
                 if not (isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train")):
                     continue
+                if not _shares_guards(other, site):
+                    continue  # under a branch the call is not in: the flow-sensitive check decides
                 other_line = module.order(other.call)
                 if other_line >= line or (last is not None and other_line < last[0]):
                     continue
@@ -528,6 +534,11 @@ class StepAnalysis:
                     if model_key(self.t.model_values(func.value, ctx)) == key:
                         return True
         return False
+
+
+def _shares_guards(switch: CallSite, site: CallSite) -> bool:
+    """Every branch ``switch`` runs under is one ``site`` runs under too (the same test, the same side)."""
+    return all(any(g[0] is h[0] and g[1] == h[1] for h in site.guards) for g in switch.guards)
 
 
 def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[str]:

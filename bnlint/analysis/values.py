@@ -32,7 +32,10 @@ from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, global_reaching, reaching
 
-MAX_DEPTH = 12
+# Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
+# model built by a factory, passed through apex's amp.initialize and DataParallel and returned in a
+# tuple (OVANet); 14 cost 5% more CPU on the benchmark repositories for no further finding.
+MAX_DEPTH = 13
 MAX_ASIDES = 3  # nested side questions that get a depth budget of their own (``Resolver.aside``)
 T = TypeVar("T")
 # A reverse call search considers at most this many files that name the function and can import it
@@ -453,6 +456,11 @@ class Resolver:
             memo[key] = (result, ctx)  # ctx keeps the ids in the key alive
         return result
 
+    def guards_hold(self, guards, ctx: Ctx, depth: int) -> bool:
+        """True when every guard ``(test, branch)`` (of an ``if`` or a conditional expression in
+        ``ctx.scope``) is known to go that way: ``if args.freeze_bn:`` with ``default=1``."""
+        return all(self.truth(test, ctx, depth) is branch for test, branch in guards)
+
     def _branch_possible(self, node: cst.CSTNode, ctx: Ctx, depth: int) -> bool:
         parents = ctx.scope.module.parents
         child, cur = node, parents.get(node)
@@ -608,6 +616,12 @@ class Resolver:
                 return out
             method = cls.methods.get(attr)
             if method is not None:
+                if inst.call is None and _is_abstract(method):
+                    # ``self.netD = self.getNetD()`` in a base class whose ``getNetD`` only says
+                    # "define it in a subclass": the subclasses' versions.
+                    overrides = self.subclass_methods(inst.cls, inst.module, attr)
+                    if overrides:
+                        return overrides
                 return [FuncRef(method, inst)]
             if attr in cls.class_bindings:
                 out = []
@@ -624,9 +638,34 @@ class Resolver:
         """``self.optimize()`` in a base class that leaves ``optimize`` to its subclasses (a template
         method): the subclasses of its module that define it, each on an object of that subclass."""
         out: List[Value] = []
-        for sub in module.classes.values():
-            if sub is not cls and name in sub.methods and any(c is cls for c, _ in self.mro(sub, module)[1:]):
-                out.append(FuncRef(sub.methods[name], Instance(sub, module)))
+        for sub, sub_module in self.subclasses(cls, module):
+            if name in sub.methods:
+                out.append(FuncRef(sub.methods[name], Instance(sub, sub_module)))
+        return out
+
+    def subclasses(self, cls: ClassInfo, module: ModuleInfo) -> List[Tuple[ClassInfo, ModuleInfo]]:
+        """The project's subclasses of ``cls``: in its own module, and in the files that import its
+        module and write ``class X(... Name ...)`` (at most ``MAX_CALLER_FILES`` of them)."""
+        key = ("subclasses", id(cls))
+        memo = self.index.memo
+        if key in memo:
+            return memo[key]
+        memo[key] = []  # recursion guard
+        modules = [module]
+        mentions = self.index.files_mentioning(cls.name)
+        words = self._import_words(module, set(mentions))
+        importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
+        candidates = [p for p in mentions if p in importers and p != module.fs_path]
+        if len(candidates) <= MAX_CALLER_FILES:
+            pattern = subclass_of(cls.name)
+            for path in candidates:
+                if self.index.text_matches(path, pattern):
+                    info = self.index.module(path)
+                    if info is not None and info is not module:
+                        modules.append(info)
+        out = [(sub, info) for info in modules for sub in info.classes.values()
+               if sub is not cls and any(c is cls for c, _ in self.mro(sub, info)[1:])]
+        memo[key] = out
         return out
 
     def find_method(self, cls: ClassInfo, module: ModuleInfo, name: str) -> Optional[Scope]:
@@ -724,6 +763,13 @@ class Resolver:
             return self.resolve(first, ctx, depth)
         if qual == "next":
             return [Elem()] if first else [UNKNOWN]
+        if qual == "apex.amp.initialize" and first is not None:
+            # ``[G, C], [opt] = amp.initialize([G, C], [opt])``: the models (and optimizers) it was given.
+            models = self.resolve(first, ctx, depth)
+            optimizers = call_arg(call, 1, "optimizers")
+            if optimizers is None:
+                return models
+            return [Seq((tuple(models), tuple(self.resolve(optimizers, ctx, depth))))]
         if qual in ("list", "tuple") and first is not None and len(call.args) == 1 and not call.args[0].star:
             items = self.resolve(first, ctx, depth)
             if items and all(isinstance(v, Seq) for v in items):
@@ -739,11 +785,39 @@ class Resolver:
                     return [UNKNOWN]
                 items.append(tuple(self.resolve(arg.value, ctx, depth)))
             return [Seq(tuple(items), qual)]
+        if qual in SEQUENTIALS:
+            whole = self._children_source(call, ctx, depth)
+            if whole is not None:
+                # ``nn.Sequential(*list(resnet.children())[:-1])``: the network less its head, the
+                # same modules (freezing or switching ``resnet`` reaches them).
+                return self.resolve(whole, ctx, depth)
         if qual == "functools.partial" and first is not None:
             return [Partial(v, call, ctx) for v in self.resolve(first, ctx, depth)]
         if qual == "getattr" and first is not None:
             return self._registry_lookup(first, call_arg(call, 1), ctx, depth)  # getattr(models, arch)
         return [ExtCall(qual, call, ctx)]
+
+    def _children_source(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[cst.BaseExpression]:
+        """``X`` of ``Sequential(*list(X.children())[a:b])`` (the slice optional, the list possibly
+        bound to a name first: ``modules = list(X.children())[:-1]``), else None."""
+        if len(call.args) != 1 or call.args[0].star != "*":
+            return None
+        expr = call.args[0].value
+        if isinstance(expr, cst.Name):
+            live = self.live_bindings(ctx.scope, expr.value, expr, ctx, depth) if expr.value in ctx.scope.bindings else []
+            if len(live) != 1 or live[0].kind != "assign" or live[0].path:
+                return None
+            expr = live[0].expr
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Slice):
+            expr = expr.value
+        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "list"
+                and len(expr.args) == 1 and not expr.args[0].star):
+            return None
+        inner = expr.args[0].value
+        if isinstance(inner, cst.Call) and not inner.args and isinstance(inner.func, cst.Attribute) \
+                and inner.func.attr.value == "children":
+            return inner.func.value
+        return None
 
     def _registry_lookup(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
         """``getattr(models, name)`` / ``models.__dict__[name]``: the attribute, when ``name`` is known."""
@@ -847,6 +921,15 @@ class Resolver:
         # script with a main() of its own. A method is called on objects that may come from a
         # registry, in files that need not import it; those only have to mention the module.
         words = self._import_words(scope.module, set(mentions))
+        if scope.cls is not None and constructor is None:
+            # A method is called on an object a factory made (``create_model(opt)`` in a package's
+            # ``__init__`` that names the class): importing that package reaches it too.
+            words |= self._import_words(scope.module, set(self.index.files_mentioning(scope.cls.name)))
+            # ... or on an object of a subclass, which its own module defines (``DCGAN().optimize(x)``
+            # runs ``BaseGAN.optimize``).
+            for sub, sub_module in self.subclasses(scope.cls, scope.module):
+                if sub_module is not scope.module:
+                    words |= self._import_words(sub_module, set(self.index.files_mentioning(sub.name)))
         if scope.cls is None or constructor is not None:
             importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
             # ``import pkg`` then ``pkg.mod.f()``: the module's name is written at the call.
@@ -1105,13 +1188,17 @@ class Resolver:
         index = self.const(key, ctx, depth)
         out: List[Value] = []
         if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
+            # A dict literal bound to a name, or items stored into it: d["train"]
+            items = self.item_exprs(base, index, ctx, depth)
             for v in self.resolve(base, ctx, depth):
                 if isinstance(index, int):
                     out.extend(self.index_value(v, index))
-                else:
+                elif not (items and isinstance(index, str) and isinstance(base, cst.Name)
+                          and base.value not in ctx.module.updated):
+                    # (a string key found in the dict's literal or stores is all it can hold, unless
+                    # ``d.update(...)`` may have replaced it)
                     out.append(UNKNOWN)
-            # A dict literal bound to a name, or items stored into it: d["train"]
-            for value, vctx in self.item_exprs(base, index, ctx, depth):
+            for value, vctx in items:
                 out.extend(self.resolve(value, vctx, depth))
             return out
         if isinstance(base, (cst.Dict, cst.DictComp)):
@@ -1142,11 +1229,18 @@ class Resolver:
         if scope is None:
             return out
         sctx = ctx if scope is ctx.scope else Ctx(scope)
-        stores = [b for key_expr, b in scope.item_stores.get(base.value, [])
-                  if key is None or self.const(key_expr, sctx, depth) in (None, key)]
+        # A module-level dict is also filled by the functions that use it as a global.
+        writers = [scope] if scope.parent is not None else [
+            s for s in scope.module.scopes if s is scope or base.value not in s.bindings]
+        stores = []
+        for writer in writers:
+            wctx = sctx if writer is scope else Ctx(writer)
+            stores.extend((b, wctx) for key_expr, b in writer.item_stores.get(base.value, [])
+                          if key is None or self.const(key_expr, wctx, depth) in (None, key))
         # As for names (``_possible``): when the defaults take none of the branches that store the
         # item (``config["network"]`` set only under ``--dset office-home``), every store counts.
-        out.extend((b.expr, sctx) for b in [b for b in stores if self.branch_possible(b.stmt, sctx, depth)] or stores)
+        out.extend((b.expr, wctx) for b, wctx in
+                   [(b, w) for b, w in stores if self.branch_possible(b.stmt, w, depth)] or stores)
         for b in scope.bindings[base.value]:
             if b.kind == "assign" and not b.path and isinstance(b.expr, cst.Subscript):
                 out.extend(self._expr_items(b.expr, key, sctx, depth + 1))
@@ -1325,3 +1419,30 @@ def _literal_prefix(key: cst.BaseExpression) -> Optional[str]:
         text = key.left.evaluated_value
         return text if isinstance(text, str) else None
     return None
+
+
+def _is_abstract(method: Scope) -> bool:
+    """A method whose body only documents, passes or raises ``NotImplementedError``: a template
+    method's hook that subclasses fill in."""
+    body = getattr(method.node, "body", None)
+    statements = getattr(body, "body", None)
+    if not statements:
+        return False
+    for stmt in statements:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, cst.Pass):
+                continue
+            if isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString, cst.Ellipsis)):
+                continue
+            if isinstance(small, cst.Raise) and small.exc is not None and "NotImplementedError" in _dotted_text(small.exc):
+                continue
+            return False
+    return True
+
+
+def _dotted_text(expr: cst.BaseExpression) -> str:
+    node = expr.func if isinstance(expr, cst.Call) else expr
+    return node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+

@@ -45,6 +45,8 @@ class FrozenBatchNormStatsUpdating(Rule):
         in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
+            if isinstance(expr, cst.Attribute) and expr.attr.value in ("weight", "bias"):
+                continue  # one parameter (BNNeck's ``bn.bias.requires_grad_(False)``), not the module
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
             if not models:
@@ -53,6 +55,12 @@ class FrozenBatchNormStatsUpdating(Rule):
             target = modes.target_of_expr(expr, rctx, models)
             if not target or target.copied or self._ema_updated(ctx, target):
                 continue  # a momentum/EMA teacher: its BN in train mode is usually intended (MoCo, DINO)
+            held = _held_as(ctx, scope, target) if scope.short_name == "__init__" and scope.cls is not None \
+                and self_attribute(expr, scope.self_name) is None and freeze.option is None else None
+            if held is not None:
+                # Frozen under a local name and kept as ``self.<held>``: the class's own freeze.
+                in_constructors.append((scope.cls, scope, node, expr, held))
+                continue
             if forwards is None:
                 forwards = self._training_forwards(ctx)
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
@@ -182,6 +190,21 @@ class FrozenBatchNormStatsUpdating(Rule):
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _held_as(ctx: RuleContext, scope: Scope, target: Target) -> Optional[str]:
+    """The attribute ``self.<attr>`` through which the class holds a module its ``__init__`` froze
+    under a local name: ``resnet`` frozen, then ``self.resnet = nn.Sequential(*list(resnet.children())[:-1])``."""
+    self_value = ctx.resolver.ctx_for(scope).self_value
+    if self_value is None:
+        return None
+    for attr, bindings in scope.cls.attrs.items():
+        if not any(b.scope is scope for b in bindings):
+            continue
+        held = ctx.analysis.modes.target(ctx.resolver.instance_attr(self_value, attr, 0))
+        if any(relation(k, t) == "covers" for k in held.keys for t in target.keys):
+            return attr
+    return None
 
 
 def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
