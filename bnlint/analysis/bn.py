@@ -26,7 +26,10 @@ _BN_NAMES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
 BN_CLASSES = frozenset(
     [f"torch.nn.{n}" for n in _BN_NAMES]
     + [f"torch.nn.modules.batchnorm.{n}" for n in _BN_NAMES]
-    + ["torch.nn.functional.batch_norm"]
+    + ["torch.nn.functional.batch_norm",
+       # the base of every BatchNorm class: the SynchronizedBatchNorm2d that segmentation projects
+       # vendor (``class _SynchronizedBatchNorm(_BatchNorm)``) normalizes with batch statistics too
+       "torch.nn.modules.batchnorm._BatchNorm"]
 )
 # BatchNorm classes of other libraries built on torch's (``encoding.nn.SyncBatchNorm``,
 # ``apex.parallel.SyncBatchNorm``): same batch statistics, same running averages.

@@ -274,13 +274,12 @@ class LoaderAnalysis:
         return True
 
     def _shuffles_itself(self, cls: ClassRef) -> bool:
-        """A project dataset whose ``__init__`` shuffles its own list (``random.shuffle(self.files)``)."""
-        for c, _module in self.r.mro(cls.cls, cls.module):
-            init = c.methods.get("__init__")
-            if init is None:
-                continue
-            return any(_is_self_attr(shuffled, init.self_name) for shuffled in self._shuffled_in(init))
-        return False
+        """A project dataset that shuffles its own list (``random.shuffle(self.files)``) in ``__init__``,
+        or in ``__getitem__`` or a helper (the ADE20K trainer shuffles on the first item it serves)."""
+        return any(_is_self_attr(shuffled, method.self_name)
+                   for c, _module in self.r.mro(cls.cls, cls.module)
+                   for method in c.methods.values() if method.self_name
+                   for shuffled in self._shuffled_in(method))
 
     def _shuffled_in_place(self, name: str, scope: Scope) -> bool:
         """``np.random.shuffle(indices)`` / ``random.shuffle(indices)`` somewhere in ``scope``."""

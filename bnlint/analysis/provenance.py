@@ -132,7 +132,8 @@ def same(a: Optional[Struct], b: Optional[Struct]) -> bool:
     if isinstance(a, Tup) and isinstance(b, Tup) or isinstance(a, Alt) and isinstance(b, Alt):
         xs = a.items if isinstance(a, Tup) else a.options
         ys = b.items if isinstance(b, Tup) else b.options
-        return len(xs) == len(ys) and all(same(x, y) for x, y in zip(xs, ys))
+        # (a position unknown in both, such as ``enumerate``'s index, is the same unknown)
+        return len(xs) == len(ys) and all((x is None and y is None) or same(x, y) for x, y in zip(xs, ys))
     return False
 
 

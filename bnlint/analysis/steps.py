@@ -205,7 +205,39 @@ class StepAnalysis:
     def _is_step_function(self, scope: Scope, loops, ctx: Ctx) -> bool:
         if scope.short_name == "training_step" and scope.cls is not None:
             return True
-        return any(_innermost(s, loops) is None and self.t.is_update_call(s, ctx) for s in scope.calls)
+        return any(_innermost(s, loops) is None and (self.t.is_update_call(s, ctx) or self._passes_loss(s, ctx))
+                   for s in scope.calls)
+
+    def _passes_loss(self, site: CallSite, ctx: Ctx) -> bool:
+        """``self.model_backward_and_update(loss)``: a helper, inherited or not, that calls ``backward()``
+        on a parameter (directly or through one more such helper) and runs no loop of its own (Dassl's
+        trainers; a base trainer's update method)."""
+        func = site.call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if "backward" not in name or name in ("backward", "manual_backward") \
+                or not any(a.keyword is None and not a.star for a in site.call.args):
+            return False  # (the name is what the pre-filter sees: ``BACKWARD_HELPER``)
+        return any(self._backward_on_param(f.scope, 0) for f in self.t.called_functions(site, ctx))
+
+    def _backward_on_param(self, scope: Scope, depth: int) -> bool:
+        key = ("backward_on_param", id(scope), depth)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False  # recursion guard
+        params = {p.name for p in scope.params}
+        found = False
+        if not scope.loops:
+            for site in scope.calls:
+                func = site.call.func
+                if isinstance(func, cst.Attribute) and func.attr.value == "backward":
+                    found = _param_root(func.value, scope) in params
+                elif depth < 1 and any(isinstance(a.value, cst.Name) and a.value.value in params for a in site.call.args):
+                    ctx = self.r.ctx_for(scope)
+                    found = any(self._backward_on_param(f.scope, depth + 1) for f in self.t.called_functions(site, ctx))
+                if found:
+                    break
+        self.memo[key] = found
+        return found
 
     def _direct(self, forwards: List[ForwardCall]) -> List[ForwardCall]:
         """Drop calls reached through helpers that are steps or loops of their own."""

@@ -21,6 +21,7 @@ in ``Maybe``; rules treat those as unknown (precision over recall).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
@@ -714,6 +715,11 @@ class Resolver:
             if name == "get" and isinstance(func.value, cst.Attribute) and func.value.attr.value == "__dict__":
                 # ``models.__dict__.get(arch)``
                 return self._registry_lookup(func.value.value, call_arg(call, 0), ctx, depth)
+            if name == "get" and isinstance(func.value, cst.Name) and func.value.value.isupper() \
+                    and "REGISTRY" in func.value.value and len(call.args) == 1:
+                entries = self.registered(func.value, ctx, depth)
+                if entries:
+                    return entries
         out: List[Value] = []
         for callee in self.resolve(func, ctx, depth):
             out.extend(self.call_value(callee, call, ctx, depth))
@@ -818,6 +824,36 @@ class Resolver:
                 and inner.func.attr.value == "children":
             return inner.func.value
         return None
+
+    def registered(self, receiver: cst.Name, ctx: Ctx, depth: int) -> List[Value]:
+        """What ``REGISTRY.get(name)`` may return (Dassl, detectron2, fvcore): the classes and functions
+        of the project decorated ``@REGISTRY.register()`` with this very registry object, in files
+        that name it (at most ``MAX_CALLER_FILES`` of them with such a decorator); any of them when
+        the name is a configuration value."""
+        registry = receiver.value
+        made = _made_by(self.resolve(receiver, ctx, depth))
+        key = ("registered", registry, made)
+        memo = self.index.memo
+        if key in memo:
+            return memo[key]
+        marker = re.compile(r"@\s*" + re.escape(registry) + r"\s*\.\s*register")
+        paths = [p for p in self.index.files_mentioning(registry) if self.index.text_matches(p, marker)]
+        out: List[Value] = []
+        if len(paths) <= MAX_CALLER_FILES:
+            for path in paths:
+                info = self.index.module(path)
+                if info is None:
+                    continue
+                if made and not made & _made_by(self.lookup(registry, Ctx(info.scope), MAX_DEPTH - 4)):
+                    continue  # another registry of the same name (a second framework in the tree)
+                for cls in info.classes.values():
+                    if cls.outer is info.scope and _registers(cls.node.decorators, registry):
+                        out.append(ClassRef(cls, info))
+                for fn in info.functions.values():
+                    if _registers(fn.node.decorators, registry):
+                        out.append(FuncRef(fn))
+        memo[key] = out
+        return out
 
     def _registry_lookup(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
         """``getattr(models, name)`` / ``models.__dict__[name]``: the attribute, when ``name`` is known."""
@@ -954,6 +990,11 @@ class Resolver:
             info = self.index.module(path)
             if info is not None and info is not scope.module:
                 modules.append(info)
+        if scope.cls is not None and constructor is None:
+            # A base class's own methods call ``self.forward_backward(...)``, which runs this override.
+            for _base, base_module in self.mro(scope.cls, scope.module)[1:]:
+                if all(base_module is not m for m in modules):
+                    modules.append(base_module)
         found = []
         for info in modules:
             for s in info.scopes:
@@ -1446,3 +1487,20 @@ def _dotted_text(expr: cst.BaseExpression) -> str:
     node = expr.func if isinstance(expr, cst.Call) else expr
     return node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
 
+
+def _made_by(values: Sequence[Value]) -> frozenset:
+    """The construction calls of the objects in ``values`` (empty when any is unknown)."""
+    calls = [getattr(v, "call", None) for v in values]
+    if not calls or any(c is None or not isinstance(v, (Instance, ExtCall)) for c, v in zip(calls, values)):
+        return frozenset()
+    return frozenset(id(c) for c in calls)
+
+
+def _registers(decorators, registry: str) -> bool:
+    """``@REGISTRY.register()`` / ``@REGISTRY.register`` / ``@REGISTRY.register_module()`` among ``decorators``."""
+    for d in decorators:
+        expr = d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+        if isinstance(expr, cst.Attribute) and expr.attr.value in ("register", "register_module") \
+                and isinstance(expr.value, cst.Name) and expr.value.value == registry:
+            return True
+    return False

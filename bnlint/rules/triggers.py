@@ -14,20 +14,22 @@ import re
 
 from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
-__all__ = ["GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
+__all__ = ["BACKWARD_HELPER", "GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
            "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
 NORM_NAMED = re.compile(r"(?i:norm|bn)")
 
 # The training step visible in the file: an update call or a Lightning ``training_step``.
-TRAINING_STEP_PATTERNS = (call("backward", "manual_backward"), method_call("step"), words("training_step"))
+# ``self.model_backward_and_update(loss)``: a helper named for the backward pass it runs.
+BACKWARD_HELPER = re.compile(r"\w_backward\w*[ \t]*\(|\bbackward_\w+[ \t]*\(")
+TRAINING_STEP_PATTERNS = (call("backward", "manual_backward"), method_call("step"), words("training_step"),
+                          BACKWARD_HELPER)
 TRAINING_STEP = any_of(*TRAINING_STEP_PATTERNS)
 
 # BN101/BN102: the training step, or a model ``forward`` that a training step in another file may
 # run (the calls inside it are reported in the model's file; see ``StepAnalysis.step_modules``).
-STEP_OR_FORWARD = any_of(call("backward", "manual_backward"), method_call("step"), words("training_step"),
-                         r"\bdef[ \t]+forward\b")
+STEP_OR_FORWARD = any_of(*TRAINING_STEP_PATTERNS, r"\bdef[ \t]+forward\b")
 
 
 def step_visible(module) -> bool:
