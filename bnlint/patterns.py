@@ -149,3 +149,9 @@ def subclass_of(name: str) -> Pattern[str]:
 def call_of(name: str) -> CallOf:
     """:func:`call` for one name (reverse call searches ask for the same names again)."""
     return CallOf(name)
+
+
+# ``self.model_backward_and_update(loss)``: a method of the trainer named for the backward pass it
+# runs (not a hook registration such as ``register_full_backward_hook``, all over torch's own code).
+# The pre-filter of the step rules and the step analysis (``StepAnalysis``) share it.
+BACKWARD_HELPER = re.compile(r"\bself\.(?!\w*hook)(?:\w*_backward\w*|backward_\w+)[ \t]*\(")

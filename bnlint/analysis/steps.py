@@ -26,6 +26,7 @@ import libcst as cst
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children
+from ..patterns import BACKWARD_HELPER
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 
@@ -213,10 +214,11 @@ class StepAnalysis:
         on a parameter (directly or through one more such helper) and runs no loop of its own (Dassl's
         trainers; a base trainer's update method)."""
         func = site.call.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-        if "backward" not in name or name in ("backward", "manual_backward") \
-                or not any(a.keyword is None and not a.star for a in site.call.args):
-            return False  # (the name is what the pre-filter sees: ``BACKWARD_HELPER``)
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value == "self" and BACKWARD_HELPER.fullmatch(f"self.{func.attr.value}(")):
+            return False  # (what the pre-filter sees: ``BACKWARD_HELPER``)
+        if not any(a.keyword is None and not a.star for a in site.call.args):
+            return False
         return any(self._backward_on_param(f.scope, 0) for f in self.t.called_functions(site, ctx))
 
     def _backward_on_param(self, scope: Scope, depth: int) -> bool:

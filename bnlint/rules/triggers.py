@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..patterns import GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
+from ..patterns import BACKWARD_HELPER, GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
 __all__ = ["BACKWARD_HELPER", "GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
            "words"]
@@ -21,8 +21,6 @@ __all__ = ["BACKWARD_HELPER", "GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "T
 NORM_NAMED = re.compile(r"(?i:norm|bn)")
 
 # The training step visible in the file: an update call or a Lightning ``training_step``.
-# ``self.model_backward_and_update(loss)``: a helper named for the backward pass it runs.
-BACKWARD_HELPER = re.compile(r"\w_backward\w*[ \t]*\(|\bbackward_\w+[ \t]*\(")
 TRAINING_STEP_PATTERNS = (call("backward", "manual_backward"), method_call("step"), words("training_step"),
                           BACKWARD_HELPER)
 TRAINING_STEP = any_of(*TRAINING_STEP_PATTERNS)
