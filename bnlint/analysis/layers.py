@@ -26,7 +26,7 @@ from .bn import BN_CLASSES, CONTAINERS, BNAnalysis, is_bn_class
 from .module import ModuleInfo, Scope, code_children
 from .names import dotted_name
 from .values import (
-    ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Value,
+    SEQUENTIALS, ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Value,
     call_arg,
 )
 
@@ -49,7 +49,6 @@ F_DROPOUTS = frozenset("torch.nn.functional." + n for n in (
 BN_MODULES = frozenset(q for q in BN_CLASSES if not q.endswith(".batch_norm"))
 SYNC_BN = frozenset({"torch.nn.SyncBatchNorm", "torch.nn.modules.batchnorm.SyncBatchNorm"})
 _ORDERED_DICTS = frozenset({"collections.OrderedDict", "typing.OrderedDict"})
-SEQUENTIALS = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 
 # Constructor positions: BatchNorm{1,2,3}d / SyncBatchNorm(num_features, eps, momentum, affine,
 # track_running_stats); the Lazy variants have no num_features; F.batch_norm(input, running_mean,
