@@ -76,6 +76,8 @@ class FreezeAnalysis:
         for scope in module.scopes:
             rctx = self.r.ctx_for(scope)
             for node, expr in self.scope_freezes(scope):
+                if isinstance(expr, cst.Attribute) and expr.attr.value in ("weight", "bias"):
+                    continue  # one parameter (BNNeck's ``bn.bias.requires_grad_(False)``), not a module
                 yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx))
             for site in scope.calls:
                 # What the call freezes first, its guards last: evaluating a condition may search

@@ -46,7 +46,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
-from .module import CallSite, ModuleInfo, Scope
+from .module import CallSite, ModuleInfo, Scope, guard_among
 from .provenance import model_key
 from .syntax import rooted_at, within
 from .values import (
@@ -485,7 +485,7 @@ class ModeAnalysis:
         the point of interest) does not share may not happen: they add states instead of replacing them."""
         blocks: List[Tuple[tuple, List[Event]]] = []
         for e in events:
-            extra = tuple(g for g in e.guards if not any(g[0] is h[0] and g[1] == h[1] for h in at_guards))
+            extra = tuple(g for g in e.guards if not guard_among(g, at_guards))
             key = (tuple((id(t), b) for t, b in extra), e.cond)
             if blocks and blocks[-1][0] == key:
                 blocks[-1][1].append(e)

@@ -21,6 +21,11 @@ from .names import ImportTable
 Guard = Tuple[cst.BaseExpression, bool]  # (test, branch taken)
 
 
+def guard_among(guard: Guard, guards: Tuple[Guard, ...]) -> bool:
+    """``guard`` is one of ``guards``: the same test node, the same branch."""
+    return any(guard[0] is g[0] and guard[1] == g[1] for g in guards)
+
+
 # In-place random fills of a tensor (``noise.normal_(0, 1)``): their result is noise.
 RANDOM_FILLS = frozenset({"normal_", "uniform_", "random_", "bernoulli_"})
 

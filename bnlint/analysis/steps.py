@@ -23,10 +23,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
+from ..patterns import BACKWARD_HELPER
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
-from .module import CallSite, ModuleInfo, Scope, code_children
-from ..patterns import BACKWARD_HELPER
+from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 
@@ -92,6 +92,7 @@ class ModelUses:
 
 
 _TRAIN_STATES = frozenset({S_FRESH, S_USED, S_DEFAULT})  # a model that may be in train mode
+
 
 class StepAnalysis:
     def __init__(self, training: TrainingAnalysis):
@@ -572,7 +573,7 @@ class StepAnalysis:
 
 def _shares_guards(switch: CallSite, site: CallSite) -> bool:
     """Every branch ``switch`` runs under is one ``site`` runs under too (the same test, the same side)."""
-    return all(any(g[0] is h[0] and g[1] == h[1] for h in site.guards) for g in switch.guards)
+    return all(guard_among(g, site.guards) for g in switch.guards)
 
 
 def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[str]:

@@ -653,10 +653,7 @@ class Resolver:
             return memo[key]
         memo[key] = []  # recursion guard
         modules = [module]
-        mentions = self.index.files_mentioning(cls.name)
-        words = self._import_words(module, set(mentions))
-        importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
-        candidates = [p for p in mentions if p in importers and p != module.fs_path]
+        candidates = self._importing(module, cls.name)
         if len(candidates) <= MAX_CALLER_FILES:
             pattern = subclass_of(cls.name)
             for path in candidates:
@@ -951,33 +948,25 @@ class Resolver:
         # Another file can only call it after importing its module (or a package above
         # it), so a caller's text names both; this keeps a common name like ``train``
         # from pulling in every script of a big repository.
-        mentions = self.index.files_mentioning(name)
         # A function or class is called by its name only in files whose import statements name
         # its module (or a package re-exporting it): ``main()`` of main.py is not called by every
         # script with a main() of its own. A method is called on objects that may come from a
         # registry, in files that need not import it; those only have to mention the module.
-        words = self._import_words(scope.module, set(mentions))
-        if scope.cls is not None and constructor is None:
-            # A method is called on an object a factory made (``create_model(opt)`` in a package's
-            # ``__init__`` that names the class): importing that package reaches it too.
+        if scope.cls is None or constructor is not None:
+            candidates = self._importing(scope.module, name)
+        else:
+            mentions = self.index.files_mentioning(name)
+            words = self._import_words(scope.module, set(mentions))
+            # ... or a package whose ``__init__`` names the class (a ``create_model(opt)`` factory),
             words |= self._import_words(scope.module, set(self.index.files_mentioning(scope.cls.name)))
-            # ... or on an object of a subclass, which its own module defines (``DCGAN().optimize(x)``
-            # runs ``BaseGAN.optimize``).
+            # ... or the module of a subclass (``DCGAN().optimize(x)`` runs ``BaseGAN.optimize``).
             for sub, sub_module in self.subclasses(scope.cls, scope.module):
                 if sub_module is not scope.module:
                     words |= self._import_words(sub_module, set(self.index.files_mentioning(sub.name)))
-        if scope.cls is None or constructor is not None:
-            importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
-            # ``import pkg`` then ``pkg.mod.f()``: the module's name is written at the call.
-            top = [p for p in scope.module.module_name.split(".") if p][:1]
-            if top:
-                importers |= set(self.index.files_mentioning(IMPORTED + top[0])) & set(
-                    self.index.files_mentioning(scope.module.module_name.rsplit(".", 1)[-1]))
-        else:
             importers = set().union(*(self.index.files_mentioning(w) for w in words))
+            candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
         calls = call_of(name)
         subclasses = subclass_of(name) if constructor is not None else None
-        candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
         if len(candidates) > MAX_CALLER_FILES:
             # A name used all over a huge tree: reading every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
@@ -1016,6 +1005,19 @@ class Resolver:
                             found.append(site)
                             break
         return found
+
+    def _importing(self, module: ModuleInfo, name: str) -> List[str]:
+        """The other files that mention ``name`` and whose import statements name ``module`` (or a
+        package re-exporting ``name``), or that ``import pkg`` and write the module's name at the use
+        (``pkg.mod.f()``): where a function or class of ``module`` can be used by its name."""
+        mentions = self.index.files_mentioning(name)
+        words = self._import_words(module, set(mentions))
+        importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
+        top = [p for p in module.module_name.split(".") if p][:1]
+        if top:
+            importers |= set(self.index.files_mentioning(IMPORTED + top[0])) & set(
+                self.index.files_mentioning(module.module_name.rsplit(".", 1)[-1]))
+        return [p for p in mentions if p in importers and p != module.fs_path]
 
     def _next_init(self, cls: ClassInfo, module: ModuleInfo) -> Optional[Scope]:
         """The ``__init__`` that ``super().__init__`` in ``cls`` runs: the next one along the MRO."""

@@ -45,8 +45,6 @@ class FrozenBatchNormStatsUpdating(Rule):
         in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
-            if isinstance(expr, cst.Attribute) and expr.attr.value in ("weight", "bias"):
-                continue  # one parameter (BNNeck's ``bn.bias.requires_grad_(False)``), not the module
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
             if not models:
