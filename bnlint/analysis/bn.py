@@ -14,7 +14,7 @@ import libcst as cst
 
 from .module import ClassInfo, ModuleInfo, Scope
 from .names import dotted_name
-from .syntax import ancestors, rooted_at
+from .syntax import ancestors, names_in, rooted_at
 from .values import (
     Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Seq, SubModule, ClassRef,
     Unknown, Value, call_arg,
@@ -92,13 +92,6 @@ def _literal(value) -> Optional[cst.BaseExpression]:
     if isinstance(value, str):
         return cst.SimpleString(repr(value))
     return None
-
-
-def _names(node: cst.CSTNode):
-    if isinstance(node, cst.Name):
-        yield node
-    for child in node.children:
-        yield from _names(child)
 
 
 def _substitute(test: cst.BaseExpression, name: str, value) -> cst.BaseExpression:
@@ -497,10 +490,10 @@ class BNAnalysis:
         """``branch`` if ``test`` takes it for some value of an enclosing loop's target: tried value by
         value when the loop runs over known values (``range`` with constant bounds, a literal list
         such as VGG's cfg), assumed when they are unknown."""
-        mentioned = {n.value for n in _names(test)}
+        mentioned = {n.value for n in names_in(test)}
         for loop in loops:
             if isinstance(loop, cst.For) and isinstance(loop.target, cst.Tuple) \
-                    and mentioned & {n.value for n in _names(loop.target)}:
+                    and mentioned & {n.value for n in names_in(loop.target)}:
                 # ``for idx, dim in enumerate(dims): if idx == 0: ... else: layers.update(bn)``: the
                 # items are rarely known; taken to vary over the loop, as an unknown table below.
                 return branch

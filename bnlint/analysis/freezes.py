@@ -17,7 +17,7 @@ import libcst as cst
 from .bn import BNAnalysis
 from .loops import TrainingAnalysis
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
-from .syntax import rooted_at
+from .syntax import names_in, rooted_at
 from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, call_arg
 
 PARAM_ITERS = ("parameters", "named_parameters")
@@ -31,6 +31,9 @@ class Freeze:
     expr: cst.BaseExpression  # the frozen module (``backbone``, ``model.f``, ``encoder``)
     option: Optional[str] = None  # "args.freeze" when only that option turns it on
     method: Optional[str] = None  # "fine_tune" when a model method of another file freezes it
+    # In a constructor, the tests on its parameters the freeze needs (``if pretrained:``): frozen
+    # only in the objects built with arguments that pass them (see ``built_frozen``).
+    param_guards: Tuple = ()
 
 
 class FreezeAnalysis:
@@ -78,7 +81,8 @@ class FreezeAnalysis:
             for node, expr in self.scope_freezes(scope):
                 if isinstance(expr, cst.Attribute) and expr.attr.value in ("weight", "bias"):
                     continue  # one parameter (BNNeck's ``bn.bias.requires_grad_(False)``), not a module
-                yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx))
+                yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx),
+                             param_guards=self._param_guards(scope, node, rctx))
             for site in scope.calls:
                 # What the call freezes first, its guards last: evaluating a condition may search
                 # the project for callers, and nearly no call freezes anything.
@@ -89,7 +93,8 @@ class FreezeAnalysis:
                 else:
                     frozen = self._frozen_argument(site, rctx)
                 if frozen is not None and self._holds(site, rctx):
-                    yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0])
+                    yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0],
+                                 self._param_guards(scope, site.call, rctx))
 
     def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, cst.BaseExpression]]:
         """(function name, argument) for ``freeze(self.bn1)``: a project function that freezes the
@@ -146,10 +151,17 @@ class FreezeAnalysis:
         """``obj.method(...)`` runs a project method of another file that freezes ``self`` or a
         submodule of it (a method of this file is analysed where its own freeze is written)."""
         callees = self.r.resolve(func, rctx)
-        methods = [v.scope for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
-        if not methods or len(methods) != len(callees) or any(m.module is module for m in methods):
+        bound = [v for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
+        if not bound or len(bound) != len(callees) or any(v.scope.module is module for v in bound):
             return False
-        return all(self._freezes_self(m) for m in methods)
+        return all(self._freezes_self(v.scope) for v in bound) and any(self._freezes_bn(v) for v in bound)
+
+    def _freezes_bn(self, method: FuncRef) -> bool:
+        """What the method freezes has BN, read with ``self`` bound to the receiver: a
+        ``freeze_backbone()`` of a model whose backbone is a plain VGG freezes no BN layer."""
+        mctx = Ctx(method.scope, self_value=method.bound_self)
+        return any(self.bn.has_bn(v) for _node, expr in self.scope_freezes(method.scope)
+                   if rooted_at(expr, method.scope.self_name) for v in self.r.resolve(expr, mctx))
 
     def _freezes_self(self, method: Scope) -> bool:
         key = ("freezes_self", id(method))
@@ -175,16 +187,35 @@ class FreezeAnalysis:
         return None
 
     def _holds(self, site: CallSite, rctx: Ctx) -> bool:
-        """Every condition around the freeze holds by default, or is a command-line option."""
-        return all(self.bn.guards_hold((guard,), rctx) or self.option_name(guard[0], rctx) for guard in site.guards)
+        """Every condition around the freeze holds by default, is a command-line option, or (in a
+        constructor) tests its parameters."""
+        return all(self.bn.guards_hold((guard,), rctx) or self.option_name(guard[0], rctx)
+                   or _tests_parameters(guard[0], site.scope) for guard in site.guards)
 
     def _option_gate(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Optional[str]:
         """The option (``args.freeze``) the freeze needs when the default configuration skips it."""
-        site = next((s for s in scope.calls if s.call is node), None)
-        for guard in site.guards if site is not None else ():
-            if not self.bn.guards_hold((guard,), rctx):
+        for guard in self._unsure_guards(scope, node, rctx):
+            if not _tests_parameters(guard[0], scope):
                 return self.option_name(guard[0], rctx)
         return None
+
+    def _param_guards(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Tuple:
+        """The constructor-parameter tests (``if pretrained:``) the freeze needs."""
+        return tuple(g for g in self._unsure_guards(scope, node, rctx) if _tests_parameters(g[0], scope))
+
+    def _unsure_guards(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> list:
+        site = next((s for s in scope.calls if s.call is node), None)
+        return [g for g in (site.guards if site is not None else ()) if not self.bn.guards_hold((g,), rctx)]
+
+    def built_frozen(self, freeze: Freeze, inst: Instance) -> bool:
+        """``inst`` was built with arguments under which its constructor's freeze runs
+        (``ResNet18(pretrained=True)`` for ``if pretrained: <freeze>``)."""
+        if not freeze.param_guards:
+            return True
+        if inst.call is None:
+            return False
+        bound = Ctx(freeze.scope, self.r.bind_args(freeze.scope, inst.call, inst.ctx, skip_self=True), inst)
+        return self.bn.guards_hold(freeze.param_guards, bound)
 
     def option_name(self, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
         """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,
@@ -209,6 +240,16 @@ def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> b
                 return True
         cur = module.parents.get(cur)
     return False
+
+
+def _tests_parameters(test: cst.BaseExpression, scope: Scope) -> bool:
+    """``test`` reads only parameters of ``scope``, a constructor: ``pretrained``, ``not freeze``,
+    ``mode == "linear"``; whether it holds depends on each object's construction."""
+    if scope.short_name != "__init__" or scope.cls is None:
+        return False
+    params = {p.name for p in scope.params} - {scope.self_name}
+    names = [n.value for n in names_in(test)]
+    return bool(names) and all(n in params for n in names)
 
 
 def self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:

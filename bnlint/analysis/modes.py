@@ -59,6 +59,9 @@ S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh"
 
 _IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
+# How many callers up the entry state is searched (an evaluation helper three private methods below a
+# metric's ``__call__``); each caller's own events still follow helpers at least one level deep.
+MAX_CALLER_DEPTH = 5
 MODE_METHODS = ("eval", "train", "apply")  # module methods that make a mode event
 _SAME_OBJECT = ("to", "cuda", "cpu", "eval", "train", "apply", "requires_grad_", "float", "half", "double", "bfloat16")
 _CYCLE = cst.Call(func=cst.Name("_cycle"))  # marker: a binding that refers back to itself
@@ -502,7 +505,7 @@ class ModeAnalysis:
         """Possible states of ``target`` when ``node`` (a call in ``scope``) runs."""
         module = scope.module
         here = module.order(node)
-        events = self.events(scope, ctx, target, depth)
+        events = self.events(scope, ctx, target, min(depth, MAX_DEPTH - 1))
         if entry is None:
             entry = self.entry_states(scope, target, depth)
         at = _guards_of(scope, node)
@@ -540,7 +543,7 @@ class ModeAnalysis:
         """States of ``target`` on entry to ``scope``, from its callers."""
         if scope.parent is None:
             return frozenset({S_DEFAULT})
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_CALLER_DEPTH:
             return frozenset({S_UNKNOWN})
         key = ("mode_entry", id(scope), target)
         if key in self.memo:
@@ -552,7 +555,8 @@ class ModeAnalysis:
             for site in callers:
                 out |= self.states_at(site.scope, site.call, self.r.ctx_for(site.scope), target, None, depth + 1)
             result = frozenset(out)
-        elif scope.cls is not None or self.r.callers_incomplete(scope) or self._switched_elsewhere(scope, target):
+        elif scope.cls is not None and not self._own_model(scope, target) or self.r.callers_incomplete(scope) \
+                or self._switched_elsewhere(scope, target):
             result = frozenset({S_UNKNOWN})  # a hook called by a framework, or set up we cannot order
         else:
             result = frozenset({S_DEFAULT})
@@ -579,6 +583,18 @@ class ModeAnalysis:
                         local.append(site)
             self.memo[key] = local
         return self.memo[key] or self.r.callers(scope)
+
+    def _own_model(self, scope: Scope, target: Target) -> bool:
+        """``scope`` is a method of a plain class (no base class: no framework calls it) and
+        ``target`` is a model that class builds in its own ``__init__`` (a metric's Inception
+        network): called from outside the project, the method still finds it as built, unless
+        another function switches it (see ``_switched_elsewhere``)."""
+        init = scope.cls.methods.get("__init__")
+        if init is None or not target.keys or not all(
+                isinstance(b, cst.Name) and b.value == "object" for b in scope.cls.bases):
+            return False
+        built = {id(site.call) for site in init.calls}
+        return all(k[0] == "ext" and k[1] in built for k in target.keys)
 
     def _switched_elsewhere(self, scope: Scope, target: Target) -> bool:
         """Another function of the module switches ``target``'s mode, one that ``scope`` does not call

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -111,6 +111,7 @@ class ClassInfo:
     outer: Scope  # scope the class statement runs in (resolves bases)
     methods: Dict[str, Scope] = field(default_factory=dict)
     attrs: Dict[str, List[Binding]] = field(default_factory=dict)  # self.x = ...
+    counters: Set[str] = field(default_factory=set)  # self.x += ...: no constant value
     class_bindings: Dict[str, List[Binding]] = field(default_factory=dict)
 
 
@@ -323,6 +324,9 @@ class _Collector:
                                                             ctx.guards, ctx.loops))
         elif isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
             self.info.mutated.add(node.target.value.value)
+        elif isinstance(node.target, cst.Attribute) and isinstance(node.target.value, cst.Name) \
+                and ctx.scope.cls is not None and node.target.value.value == ctx.scope.self_name:
+            ctx.scope.cls.counters.add(node.target.attr.value)  # ``self.iteration += 1``
         return None
 
     def _annassign(self, node: cst.AnnAssign, ctx: _Ctx):

@@ -28,6 +28,7 @@ from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
+from .syntax import names_in
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 
 # Bases that make a project class a network (its unknown attributes may be submodules).
@@ -310,12 +311,12 @@ class StepAnalysis:
             if forward is None or any(forward.param(k) is None for k in differing):
                 return False
             ctx = Ctx(forward, None, inst)
-            in_tests = [n.value for node in _if_tests(forward.node) for n in _names(node)]
-            everywhere = [n.value for n in _names(forward.node.body)]
+            in_tests = [n.value for node in _if_tests(forward.node) for n in names_in(node)]
+            everywhere = [n.value for n in names_in(forward.node.body)]
             if any(everywhere.count(k) != in_tests.count(k) for k in differing):
                 return False  # the flag is used other than as a condition
             for site in forward.calls:
-                if any(k in {n.value for n in _names(test)} for test, _ in site.guards for k in differing) \
+                if any(k in {n.value for n in names_in(test)} for test, _ in site.guards for k in differing) \
                         and any(self.bn.has_bn(v) for v in self.r.resolve(site.call.func, ctx)):
                     return False
         return True
@@ -723,13 +724,6 @@ def _if_tests(node: cst.CSTNode):
         yield node.test
     for child in code_children(node):
         yield from _if_tests(child)
-
-
-def _names(node: cst.CSTNode):
-    if isinstance(node, cst.Name):
-        yield node
-    for child in code_children(node):
-        yield from _names(child)
 
 
 def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str], group: Optional[ModelUses] = None) -> tuple:

@@ -87,6 +87,14 @@ def slices_by_iteration(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> 
     return False
 
 
+def names_in(node: cst.CSTNode) -> Iterator[cst.Name]:
+    """Every ``Name`` node in ``node``, attribute names (``freeze`` of ``args.freeze``) included."""
+    if isinstance(node, cst.Name):
+        yield node
+    for child in code_children(node):
+        yield from names_in(child)
+
+
 def mentions(node: cst.CSTNode, names) -> bool:
     """``node`` reads one of ``names`` (as a bare name)."""
     stack = [node]

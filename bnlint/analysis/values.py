@@ -411,6 +411,8 @@ class Resolver:
                     else self.live_bindings(scope, name, use, cur_ctx, depth)
                 for b in live:
                     out.extend(self.binding_values(b, name, cur_ctx, depth))
+                if any(b.kind == "augassign" for b in live):
+                    out = _counted(out)  # ``i = 0`` then ``i += 1`` in a loop: not 0 at the read
                 if escaping and (split is None or split[1]):
                     # ``global checkpoint`` in ``main``: the module's value may be the one read here.
                     out.extend(self.lookup(name, Ctx(ctx.module.scope), depth))
@@ -614,6 +616,8 @@ class Resolver:
                         bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
                                else [Elem(b.path)])
+                if any(attr in c.counters for c, _m in self.mro(inst.cls, inst.module)):
+                    out = _counted(out)  # ``self.iteration = 0`` and ``self.iteration += 1``
                 return out
             method = cls.methods.get(attr)
             if method is not None:
@@ -1233,8 +1237,13 @@ class Resolver:
         if isinstance(base, cst.Name) or isinstance(base, cst.Attribute):
             # A dict literal bound to a name, or items stored into it: d["train"]
             items = self.item_exprs(base, index, ctx, depth)
+            appended = self._appended(base, ctx, depth) if isinstance(base, cst.Name) else []
             for v in self.resolve(base, ctx, depth):
-                if isinstance(index, int):
+                if appended and isinstance(v, Seq) and v.kind == "tuple":
+                    # ``nets = []; nets.append(a); nets.append(b)`` then ``nets[i]``: any of them
+                    out.extend(x for item in v.items for x in item)
+                    out.extend(appended)
+                elif isinstance(index, int):
                     out.extend(self.index_value(v, index))
                 elif not (items and isinstance(index, str) and isinstance(base, cst.Name)
                           and base.value not in ctx.module.updated):
@@ -1248,6 +1257,22 @@ class Resolver:
             return self._dict_lookup(base, index, ctx, depth)
         for v in self.resolve(base, ctx, depth):
             out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
+        return out
+
+    def _appended(self, name: cst.Name, ctx: Ctx, depth: int) -> List[Value]:
+        """What ``name.append(x)`` calls of the scope that binds the list add to it."""
+        scope = ctx.scope
+        while scope is not None and name.value not in scope.bindings:
+            scope = scope.parent
+        if scope is None:
+            return []
+        sctx = ctx if scope is ctx.scope else Ctx(scope)
+        out: List[Value] = []
+        for site in scope.calls:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "append" and isinstance(func.value, cst.Name) \
+                    and func.value.value == name.value and len(site.call.args) == 1:
+                out.extend(self.resolve(site.call.args[0].value, sctx, depth))
         return out
 
     def _global_entry(self, key, ctx: Ctx, depth: int) -> List[Value]:
@@ -1328,6 +1353,13 @@ class Resolver:
             for v in self.resolve(base.value, ctx, depth):
                 if isinstance(v, ModuleRef):
                     out.extend(self._dict_sources(base.attr, Ctx(v.module.scope), depth))
+                elif isinstance(v, Instance):
+                    # A table an object keeps: ``self._builders = {"resnet18": Resnet18, ...}``.
+                    for cls, _module in self.mro(v.cls, v.module):
+                        for b in cls.attrs.get(base.attr.value, []):
+                            if b.kind == "assign" and not b.path:
+                                bctx = Ctx(b.scope, None, v)
+                                out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
             return out
         if not isinstance(base, cst.Name):
             return []
@@ -1339,6 +1371,13 @@ class Resolver:
                     if b.kind == "assign" and not b.path:
                         bctx = Ctx(b.scope) if b.scope is not ctx.scope else ctx
                         out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
+                    elif b.kind == "import" and depth < MAX_DEPTH:
+                        # A table imported from a project module: ``from nets import get_model_from_name``.
+                        qual = b.scope.module.imports.qualify(base.value) or ""
+                        modname, _, attr = qual.rpartition(".")
+                        info = self.index.module_by_name(modname, ctx.module.fs_path) if modname else None
+                        if info is not None and info is not ctx.module:
+                            out.extend(self._dict_sources(cst.Name(attr), Ctx(info.scope), depth + 1))
                 return out
             scope = scope.parent
         return []
@@ -1364,6 +1403,12 @@ class Resolver:
                 if key is None or k is None or k == key:
                     out.extend(self.resolve(element.value, ctx, depth))
         return out
+
+
+def _counted(values: List[Value]) -> List[Value]:
+    """The values of a name or attribute also updated in place (``+=``): a constant it starts
+    from is not its value everywhere (a list it starts from still holds what it holds)."""
+    return [UNKNOWN if isinstance(v, Const) else v for v in values]
 
 
 # Integer arithmetic ``const`` folds (``range(n_layers - 1)``, ``if i < depth - 1:``).

@@ -5,14 +5,14 @@ from typing import List, Optional
 
 import libcst as cst
 
-from ..analysis.freezes import PARAM_ITERS, freezing_statements, param_loop_func, param_name, self_attribute
+from ..analysis.freezes import PARAM_ITERS, Freeze, freezing_statements, param_loop_func, param_name, self_attribute
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
 from ..analysis.syntax import conditional_within, within
 from ..analysis.values import Ctx, Instance
 from .base import Rule, RuleContext
-from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, text
+from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, step_visible, text
 
 
 WHY = (
@@ -30,21 +30,28 @@ WHY_NO_GRAD = (
 )
 
 
+FREEZE_METHOD_CALL = r"\.[ \t]*\w*(?i:freeze)\w*[ \t]*\("
+
+
 class FrozenBatchNormStatsUpdating(Rule):
     code = "BN203"
     name = "frozen-batchnorm-stats-updating"
     summary = "Module with BatchNorm frozen with requires_grad=False but run in train mode: running stats still change"
     # ``x.requires_grad_(False)`` / ``p.requires_grad = False`` in the file, a training step that may
     # call a project method freezing its model (``encoder.fine_tune(False)``), or a ``no_grad`` block
-    # (a model's forward that runs its backbone without gradients).
+    # (a model's forward that runs its backbone without gradients), or a call of a project method
+    # named for freezing (``model.freeze_backbone()`` in a script whose training step is in a helper).
     triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad"), *TRAINING_STEP_PATTERNS,
-                       text("no_grad")),)
+                       text("no_grad"), FREEZE_METHOD_CALL),)
 
     def check(self, ctx: RuleContext):
         forwards = None
         in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
+        step_here = step_visible(ctx.module)
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
+            if freeze.method and not step_here and "freeze" not in freeze.method.lower():
+                continue  # (the pre-filter's scope: a file without a step calls a method named for freezing)
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
             if not models:
@@ -57,15 +64,22 @@ class FrozenBatchNormStatsUpdating(Rule):
                 and self_attribute(expr, scope.self_name) is None and freeze.option is None else None
             if held is not None:
                 # Frozen under a local name and kept as ``self.<held>``: the class's own freeze.
-                in_constructors.append((scope.cls, scope, node, expr, held))
+                in_constructors.append((freeze, held))
+                continue
+            if freeze.param_guards:
+                # ``if pretrained: <freeze self.model>``: only the objects built that way are frozen.
+                attr = self_attribute(expr, scope.self_name)
+                if attr is not None:
+                    in_constructors.append((freeze, attr))
                 continue
             if forwards is None:
-                forwards = self._training_forwards(ctx)
-            hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(fc, scope, node)], target)
+                forwards = self._training_forwards(ctx) + _trainer_calls(ctx, ctx.module)
+            hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(ctx, fc, scope, node)],
+                                           target, node)
             if hit is None:
                 attr = self_attribute(expr, scope.self_name)
                 if attr is not None and scope.short_name == "__init__" and freeze.option is None:
-                    in_constructors.append((scope.cls, scope, node, expr, attr))
+                    in_constructors.append((freeze, attr))
                 continue
             option = freeze.option
             if option is not None and _mode_switched_under(ctx, option):
@@ -81,8 +95,12 @@ class FrozenBatchNormStatsUpdating(Rule):
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
                    "(`norm_layer=FrozenBatchNorm2d`)")
             ctx.report(node, message, fix, why=WHY)
-        for cls, scope, node, expr, attr in in_constructors:
-            self._check_class_freeze(ctx, cls, scope, node, expr, attr, "with requires_grad=False in `__init__`", WHY)
+        for freeze, attr in in_constructors:
+            when = " and ".join(f"`{'' if branch else 'not '}{' '.join(ctx.module.code(test).split())}`"
+                                for test, branch in freeze.param_guards)
+            how = "with requires_grad=False in `__init__`" + (f" when built with {when}" if when else "")
+            self._check_class_freeze(ctx, freeze.scope.cls, freeze.scope, freeze.node, freeze.expr, attr, how, WHY,
+                                     freeze)
         for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
             self._check_class_freeze(ctx, cls, site.scope, site.call, site.call.func, attr, "by torch.no_grad()",
                                      WHY_NO_GRAD)
@@ -90,11 +108,12 @@ class FrozenBatchNormStatsUpdating(Rule):
 
     # -- a submodule a class freezes itself, trained where the class is built -----------------
     def _check_class_freeze(self, ctx: RuleContext, cls, scope: Scope, node: cst.CSTNode, expr: cst.BaseExpression,
-                            attr: str, how: str, why: str) -> None:
+                            attr: str, how: str, why: str, freeze: Optional[Freeze] = None) -> None:
         """A class freezes its own submodule ``self.<attr>``: ``requires_grad = False`` on its parameters
-        in ``__init__`` (a detector freezing its stem), or ``with torch.no_grad(): self.resnet(images)``
-        in ``forward`` (the captioning encoders' freeze). A training loop, here or in a file that
-        builds the model, runs the model in train mode, so the submodule's BN statistics still update."""
+        in ``__init__`` (a detector freezing its stem, a wrapper freezing its backbone ``if pretrained``),
+        or ``with torch.no_grad(): self.resnet(images)`` in ``forward`` (the captioning encoders'
+        freeze). A training loop, here or in a file that builds the model, runs an object built frozen
+        in train mode, so the submodule's BN statistics still update."""
         modes = ctx.analysis.modes
         rctx = ctx.resolver.ctx_for(scope)
         built = modes.target_of_expr(expr, rctx, ctx.resolver.resolve(expr, rctx))
@@ -117,9 +136,11 @@ class FrozenBatchNormStatsUpdating(Rule):
             if id(module) in seen:
                 continue
             seen.add(id(module))
-            for fc in self._training_forwards(ctx, module):
-                instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls]
-                if not instances or len(instances) != len(fc.models):
+            for fc in self._training_forwards(ctx, module) + _trainer_calls(ctx, module):
+                # (one training function may run several project models: those of this class built frozen count)
+                instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls
+                             and (freeze is None or ctx.analysis.freezes.built_frozen(freeze, v))]
+                if not instances or not all(isinstance(v, Instance) for v in fc.models):
                     continue
                 # The submodule as the class builds it (``self.resnet.eval()`` in a ``train()``
                 # override) and as an attribute of this instance (``encoder.resnet.eval()``).
@@ -169,7 +190,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         return out
 
     @staticmethod
-    def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target,
+    def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target, freeze: cst.CSTNode,
                             wrappers: bool = True) -> Optional[ForwardCall]:
         modes = ctx.analysis.modes
         for fc in forwards:
@@ -178,16 +199,33 @@ class FrozenBatchNormStatsUpdating(Rule):
                 # A module that holds the frozen one (a loss wrapper built around the model) runs
                 # it from its ``forward``: look at the calls made there.
                 inner = _inside_wrapper(ctx, fc) if wrappers else []
-                hit = FrozenBatchNormStatsUpdating._runs_in_train_mode(ctx, inner, target, False) if inner else None
+                hit = FrozenBatchNormStatsUpdating._runs_in_train_mode(ctx, inner, target, freeze, False) \
+                    if inner else None
                 if hit is not None:
                     return hit
                 continue
-            if _unfrozen_each_iteration(ctx, fc, target):
+            if _unfrozen_each_iteration(ctx, fc, target, freeze):
                 continue  # frozen only for validation; every training iteration sets requires_grad=True
             states = modes.forward_states(fc, target)
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _trainer_calls(ctx: RuleContext, module) -> List[ForwardCall]:
+    """The forward calls of a training function, followed from each call of it outside a loop
+    (``train(model_with_pretrained, ...)`` in a script that trains two models with one function):
+    its model parameter is then the object that call passes, not every model any caller passes."""
+    out = []
+    training = ctx.training
+    for scope in module.scopes:
+        rctx = ctx.resolver.ctx_for(scope)
+        for site in scope.calls:
+            if site.loops or not any(training.scope_trains(f.scope) for f in training.called_functions(site, rctx)):
+                continue
+            out.extend(fc for fc in training.forward_calls([site], rctx) if fc.chain
+                       and ctx.analysis.modes.is_forward(fc))
+    return out
 
 
 def _held_as(ctx: RuleContext, scope: Scope, target: Target) -> Optional[str]:
@@ -290,29 +328,36 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
     return out
 
 
-def _may_run_after(fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
+def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
     """The forward call can run after the freeze: later in the same function, or in a loop around both
     (a pre-training loop that ends before the freeze never sees a frozen model). In another function
-    the order is unknown: assume it can."""
+    the order is unknown: assume it can, unless the function freezing calls that one itself (its
+    calls, followed from there, tell the order)."""
     anchor = fc.chain[0] if fc.chain else fc.site
     if anchor.scope is not scope:
-        return True
+        rctx = ctx.resolver.ctx_for(scope)
+        return bool(fc.chain) or not any(f.scope is anchor.scope for site in scope.calls
+                                   for f in ctx.training.called_functions(site, rctx))
     module = scope.module
     if module.order(anchor.call) > module.order(freeze):
         return True
     return any(within(module, freeze, loop) for loop in anchor.loops)
 
 
-def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target) -> bool:
+def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
     """``for p in model.parameters(): p.requires_grad = True`` in the training loop around ``fc``, on
     every iteration: not under an ``if`` inside that loop (``if epoch >= freeze_epochs:`` unfreezes
-    once, for the second phase of a two-phase fine-tuning)."""
+    once, for the second phase of a two-phase fine-tuning), and not only after ``fc`` when the
+    freeze comes before it in the same iteration (freeze, train the head, unfreeze, train it all)."""
     anchor = fc.chain[0] if fc.chain else fc.site
     scope, module = anchor.scope, anchor.scope.module
     rctx = ctx.resolver.ctx_for(scope)
+    here = module.order(anchor.call)
     for loop in scope.loops:
         outer = next((o for o in anchor.loops if within(module, loop, o)), None)
         if not isinstance(loop, cst.For) or outer is None or conditional_within(module, loop, outer):
+            continue
+        if within(module, freeze, outer) and module.order(freeze) < here < module.order(loop):
             continue
         func = param_loop_func(loop)
         if func is None:
