@@ -111,6 +111,9 @@ class TrainingAnalysis:
         for v in self.r.resolve(target, ctx):
             if isinstance(v, (Instance, ExtCall, SubModule)):
                 out.append(v)
+        if target is not callee_expr and out and all(
+                isinstance(v, Instance) and self.r.plain_class(v.cls, v.module) for v in out):
+            return []  # ``self.forward()`` of a trainer class: a method call, followed as a helper
         return out
 
     def forward_calls(self, sites: List[CallSite], ctx: Ctx, chain=(), depth: int = 0) -> List[ForwardCall]:

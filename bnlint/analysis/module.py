@@ -128,6 +128,7 @@ class ModuleInfo:
         self.scope = Scope(node=tree, name="<module>", parent=None, module=self)
         self.scopes: List[Scope] = [self.scope]
         self.classes: Dict[str, ClassInfo] = {}
+        self.class_of: Dict[cst.ClassDef, ClassInfo] = {}  # every class statement, also a name's second one
         self.functions: Dict[str, Scope] = {}  # module-level functions by name
         self.scope_of: Dict[cst.CSTNode, Scope] = {}  # FunctionDef -> Scope
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
@@ -459,6 +460,7 @@ class _Collector:
         bases = [a.value for a in node.bases if a.keyword is None and a.star == ""]
         keywords = {a.keyword.value: a.value for a in node.bases if a.keyword is not None}
         cls = ClassInfo(node.name.value, node, bases, keywords, ctx.scope)
+        info.class_of[node] = cls
         if ctx.scope.parent is None and ctx.cls is None:
             info.classes.setdefault(cls.name, cls)
         self._bind_name(ctx, cls.name, Binding("class", node, (), node, ctx.scope))

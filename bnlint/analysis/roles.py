@@ -14,6 +14,7 @@ from typing import Optional
 
 _SOURCE = frozenset({"s", "src", "source", "sources"})
 _TARGET = frozenset({"t", "tgt", "trg", "target", "targets"})
+_EVALUATION = frozenset({"val", "valid", "validation", "test", "testing", "eval", "evaluation"})
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
@@ -24,3 +25,10 @@ def domain_role(text: str) -> Optional[str]:
     if src == tgt:
         return None
     return "source" if src else "target"
+
+
+def evaluation_only(text: str) -> bool:
+    """A name for held-out data and no domain (``dataloader_val``, ``test_loader``; not
+    ``target_test_loader``, the unlabelled target split some adaptation methods train on)."""
+    tokens = {t.lower() for t in _TOKEN.findall(text)}
+    return bool(tokens & _EVALUATION) and domain_role(text) is None

@@ -194,9 +194,8 @@ class StepAnalysis:
         if len(positional) < 2 or any(a.star for a in call.args) or len(fc.models) != 1:
             return None
         model = fc.models[0]
-        func = call.func
-        if not isinstance(model, Instance) or isinstance(func, cst.Attribute) and func.attr.value != "forward":
-            return None
+        if not isinstance(model, Instance):
+            return None  # (``self.plugin(...)`` and ``net.forward(...)`` alike: ``fc.models`` is what is called)
         scope = self.r.find_method(model.cls, model.module, "forward")
         if scope is None or scope.self_name is None or len([p for p in scope.params if p.index >= 1]) < 2:
             return None
@@ -283,13 +282,28 @@ class StepAnalysis:
             arg = batch_argument(fc.site.call)
             if arg is None:
                 continue
-            options = self.prov.alternatives(arg, fc.ctx)
+            options = self._generated_input(fc, arg) or self.prov.alternatives(arg, fc.ctx)
             guards = tuple(g for s in (list(fc.chain) + [fc.site]) for g in s.guards)
             for batch in options:
                 if batch is not None:
                     group.uses.append(Use(fc, batch, anchor, guards, other_arguments(fc.site.call),
                                           len(options) > 1, self._step_of.get(id(anchor.call), ())))
         return [g for g in groups.values() if g.uses]
+
+    def _generated_input(self, fc: ForwardCall, first: cst.BaseExpression) -> list:
+        """A conditional discriminator's generated input: ``D(real_A, fake_B)`` next to
+        ``D(real_A, real_B)``. When the first argument is data and a later positional one comes
+        out of a model, that one tells the call's batch apart (the condition is the same in both)."""
+        later = [a.value for a in fc.site.call.args if a.keyword is None and not a.star and a.value is not first]
+        if not later:
+            return []
+        if not all(b is not None and not any(p.via for p in b.parts) for b in self.prov.alternatives(first, fc.ctx)):
+            return []
+        for expr in later:
+            options = self.prov.alternatives(expr, fc.ctx)
+            if options and all(b is not None and b.pure and b.parts[0].via for b in options):
+                return options
+        return []
 
     def flags_gate_bn_free_code(self, a: Use, b: Use) -> bool:
         """The calls differ only in keyword flags that the model's own ``forward`` merely tests in
@@ -426,9 +440,6 @@ class StepAnalysis:
                           frefs[0].bound_self or self.r.ctx_for(nxt).self_value)
         return False
 
-    def _is_model_call(self, site: CallSite) -> bool:
-        return bool(self.t.model_values(site.call.func, self.r.ctx_for(site.scope)))
-
     def _set_up_in_eval(self, fc: ForwardCall, key: tuple) -> bool:
         """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back."""
         modules = {id(s.scope.module): s.scope.module for s in list(fc.chain) + [fc.site]}
@@ -526,6 +537,11 @@ class StepAnalysis:
             i += 1
         return any(self._is_model_call(s) for s in pa[i:-1] + pb[i:-1])
 
+    def _is_model_call(self, site: CallSite) -> bool:
+        """A call of a BN model (paired on its own): a BatchNorm-free module that is handed the
+        model (a masking plug-in's ``forward(student, teacher, images)``) does not set its calls apart."""
+        return any(self.bn.has_bn(v) for v in self.t.model_values(site.call.func, self.r.ctx_for(site.scope)))
+
     def step_modules(self, module: ModuleInfo, visible: Callable[[ModuleInfo], bool]) -> List[ModuleInfo]:
         """``module`` and the modules whose training steps reach a model ``forward`` or helper of it
         that calls one model on two of its parameters (a finding there is ``module``'s); only
@@ -557,6 +573,12 @@ class StepAnalysis:
                 for m in found:
                     if m is not module and m not in out and len(out) < MAX_CONSUMERS:
                         out.append(m)
+        # A base trainer's training loop runs this subclass's hooks (``self.optimize_params()``
+        # defined here, looped over in the base class's ``train_one_epoch``).
+        for cls in module.classes.values():
+            for _base, base_module in self.r.mro(cls, module)[1:]:
+                if base_module is not module and base_module not in out and len(out) < MAX_CONSUMERS:
+                    out.append(base_module)
         self.memo[key] = out
         return out
 
@@ -579,8 +601,18 @@ def _shares_guards(switch: CallSite, site: CallSite) -> bool:
 
 def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[str]:
     """The parameter of ``scope`` that ``expr`` is computed from: through method calls (``x.to(dev)``,
-    ``x.detach()``) and through calls on it (``self.front1(x)``, ``F.relu(x)``)."""
+    ``x.detach()``), calls on it (``self.front1(x)``, ``F.relu(x)``), arithmetic with it on the left
+    (``x * mask``) and a local name bound once (``masked = x * mask``)."""
     for _ in range(8):
+        if isinstance(expr, cst.BinaryOperation):
+            expr = expr.left
+            continue
+        if isinstance(expr, cst.Name) and scope.param(expr.value) is None:
+            bindings = scope.bindings.get(expr.value, [])
+            if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path:
+                break
+            expr = bindings[0].expr
+            continue
         if not isinstance(expr, cst.Call):
             break
         func = expr.func

@@ -513,8 +513,9 @@ class Resolver:
             return [FuncRef(scope)] if scope else [UNKNOWN]
         if b.kind == "class":
             module = b.scope.module
-            cls = module.classes.get(name)
-            if cls is not None and cls.node is b.expr:
+            cls = module.class_of.get(b.expr)
+            if cls is not None and (b.scope.parent is None or module.classes.get(name) is cls):
+                # (a module-level class, also one of two defined under ``if arch == 0:`` / ``elif``)
                 return [ClassRef(cls, module)]
             return [UNKNOWN]
         eval_ctx = ctx if ctx.scope is b.scope else Ctx(b.scope)
@@ -688,6 +689,17 @@ class Resolver:
                 if isinstance(v, ClassRef):
                     out.extend(self.mro(v.cls, v.module, seen))
         return out
+
+    def plain_class(self, cls: ClassInfo, module: ModuleInfo) -> bool:
+        """Every base class is a project class or ``object``: not an ``nn.Module`` (a GAN trainer
+        whose ``forward()`` is an ordinary method, not a forward pass)."""
+        for c, _ in self.mro(cls, module):
+            for base in c.bases:
+                values = self.resolve(base, Ctx(c.outer), MAX_DEPTH - 4)
+                if not values or not all(isinstance(v, ClassRef) or isinstance(v, Ref) and v.qualname == "object"
+                                         for v in values):
+                    return False
+        return True
 
     def external_bases(self, cls: ClassInfo, module: ModuleInfo) -> List[str]:
         out = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from ..analysis.provenance import spread_of
+from ..analysis.roles import evaluation_only
 from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused, pair_related
 from .base import Rule, RuleContext
 from .triggers import STEP_OR_FORWARD, step_visible
@@ -71,7 +72,10 @@ class SharedTowerPerDomainBatches(Rule):
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
                     if steps.segment(a) == steps.segment(b):
                         return a, b, sites
-                    found.append((a, b, sites))
+                    if evaluation_only(a.batch.parts[0].origin.label) == evaluation_only(b.batch.parts[0].origin.label):
+                        # (a validation batch run in train mode after the update, to save samples, is
+                        # BN201's concern; a target split named ``test_loader`` in the same update is a domain)
+                        found.append((a, b, sites))
         # Calls in different updates (a source-only step, then a step on both domains) still feed
         # one set of running statistics; a pair within one update is only the better place to report.
         return found[0] if found else None

@@ -98,7 +98,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         for freeze, attr in in_constructors:
             when = " and ".join(f"`{'' if branch else 'not '}{' '.join(ctx.module.code(test).split())}`"
                                 for test, branch in freeze.param_guards)
-            how = "with requires_grad=False in `__init__`" + (f" when built with {when}" if when else "")
+            how = f"in `__init__` if {when}" if when else "with requires_grad=False in `__init__`"
             self._check_class_freeze(ctx, freeze.scope.cls, freeze.scope, freeze.node, freeze.expr, attr, how, WHY,
                                      freeze)
         for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
