@@ -78,20 +78,22 @@ class FreezeAnalysis:
     def _module_freezes(self, module: ModuleInfo) -> Iterator[Freeze]:
         for scope in module.scopes:
             rctx = self.r.ctx_for(scope)
-            for node, expr in self.scope_freezes(scope):
+            for node, expr, guards in self.gated_freezes(scope):
                 if isinstance(expr, cst.Attribute) and expr.attr.value in ("weight", "bias"):
                     continue  # one parameter (BNNeck's ``bn.bias.requires_grad_(False)``), not a module
-                yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx),
-                             param_guards=self._param_guards(scope, node, rctx))
+                yield Freeze(scope, node, expr, self._option_gate(scope, node, rctx), param_guards=guards)
             for site in scope.calls:
                 # What the call freezes first, its guards last: evaluating a condition may search
                 # the project for callers, and nearly no call freezes anything.
                 func = site.call.func
                 if isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
-                        and self._method_freezes_self(func, rctx, module):
-                    frozen = (func.attr.value, func.value)
+                        and self._method_freezes_self(site.call, rctx, module):
+                    frozen = (func.attr.value, self._frozen_part(func, rctx))
                 else:
                     frozen = self._frozen_argument(site, rctx)
+                    if frozen is None:
+                        factory = self.returned_frozen(site, rctx)
+                        frozen = (factory, site.call) if factory else None
                 if frozen is not None and self._holds(site, rctx):
                     yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0],
                                  self._param_guards(scope, site.call, rctx))
@@ -108,53 +110,125 @@ class FreezeAnalysis:
         if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
             return None
         scope = callees[0].scope
-        param = self._frozen_param(scope)
-        if param is None:
+        arg = self._passed_frozen(scope, site.call, rctx)
+        if arg is None:
             return None
-        passed = self.r.bind_args(scope, site.call, rctx, skip_self=False).get(param)
-        if not passed or len(passed) != 1:
-            return None
-        arg = passed[0][0]
         if scope.module is site.scope.module and not (
                 site.scope.short_name == "__init__" and rooted_at(arg, site.scope.self_name)):
             return None
         return scope.short_name, arg
 
-    def _frozen_param(self, scope: Scope) -> Optional[str]:
-        """The parameter a function freezes as a whole (``def freeze(module): for p in module.parameters(): ...``)."""
+    def _passed_frozen(self, scope: Scope, call: cst.Call, ctx: Ctx) -> Optional[cst.BaseExpression]:
+        """The argument of ``call`` that ``scope`` freezes as a whole, when its tests hold for this call
+        (``set_parameter_requires_grad(model, feature_extract)`` with ``if feature_extracting:``)."""
+        frozen = self._frozen_param(scope)
+        if frozen is None or not self._called_with(scope, call, ctx, frozen[1]):
+            return None
+        passed = self.r.bind_args(scope, call, ctx, skip_self=False).get(frozen[0])
+        return passed[0][0] if passed and len(passed) == 1 else None
+
+    def _frozen_param(self, scope: Scope) -> Optional[Tuple[str, Tuple]]:
+        """The parameter a function freezes as a whole (``def freeze(module): for p in module.parameters(): ...``),
+        with the tests on its parameters the freeze needs."""
         key = ("frozen_param", id(scope))
         memo = self.r.index.memo
         if key not in memo:
             memo[key] = None
             params = {p.name for p in scope.params}
-            for _node, expr in self.scope_freezes(scope):
+            for _node, expr, guards in self.gated_freezes(scope):
                 if isinstance(expr, cst.Name) and expr.value in params:
-                    memo[key] = expr.value
+                    memo[key] = (expr.value, guards)
                     break
         return memo[key]
 
+    def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[str]:
+        """The name of a project function of another file that builds a network, freezes it and
+        returns it, for this call's arguments: the fine-tuning tutorial's
+        ``initialize_model(num_classes, feature_extract)`` calling
+        ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``."""
+        func = site.call.func
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            return None
+        callees = self.r.resolve(func, rctx)
+        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
+            return None
+        scope = callees[0].scope
+        if scope.module is site.scope.module or not scope.returns:
+            return None
+        returned = {r.value for r in scope.returns if isinstance(r, cst.Name)}
+        if not returned:
+            return None
+        inner = Ctx(scope, self.r.bind_args(scope, site.call, rctx, skip_self=False))
+        for _node, expr, guards in self.gated_freezes(scope):
+            if isinstance(expr, cst.Name) and expr.value in returned and self.bn.guards_hold(guards, inner):
+                return scope.short_name
+        for inner_site in scope.calls:
+            callee = inner_site.call.func
+            if not isinstance(callee, (cst.Name, cst.Attribute)) or not inner_site.call.args:
+                continue
+            refs = self.r.resolve(callee, inner)
+            if len(refs) != 1 or not isinstance(refs[0], FuncRef) or refs[0].bound_self is not None:
+                continue
+            arg = self._passed_frozen(refs[0].scope, inner_site.call, inner)
+            if isinstance(arg, cst.Name) and arg.value in returned and self.bn.guards_hold(inner_site.guards, inner):
+                return scope.short_name
+        return None
+
     def scope_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
         """(node, module expression) for the freezes written in ``scope`` itself."""
+        for node, expr, _guards in self.gated_freezes(scope):
+            yield node, expr
+
+    def gated_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression, Tuple]]:
+        """(node, module expression, parameter tests) for the freezes written in ``scope``: the tests
+        on the function's own parameters (``if feature_extracting:``) each call decides."""
         rctx = self.r.ctx_for(scope)
         for site in scope.calls:
             func = site.call.func
             if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
                 arg = call_arg(site.call, 0, "requires_grad")
                 if arg is not None and self.r.const(arg, rctx) is False and self._holds(site, rctx):
-                    yield site.call, func.value
+                    yield site.call, func.value, self._param_guards(scope, site.call, rctx)
         for loop in scope.loops:
-            module_expr = self._param_loop_module(scope, loop, rctx)
-            if module_expr is not None:
-                yield loop.iter, module_expr
+            found = self._param_loop_module(scope, loop, rctx)
+            if found is not None:
+                yield loop.iter, found[0], self._param_guards(scope, loop.iter, rctx) + found[1]
 
-    def _method_freezes_self(self, func: cst.Attribute, rctx: Ctx, module: ModuleInfo) -> bool:
+    def _called_with(self, scope: Scope, call: cst.Call, ctx: Ctx, guards: Tuple, bound_self=None) -> bool:
+        """The parameter tests ``guards`` of ``scope`` hold for this call's arguments."""
+        if not guards:
+            return True
+        bound = Ctx(scope, self.r.bind_args(scope, call, ctx, skip_self=bound_self is not None), bound_self)
+        return self.bn.guards_hold(guards, bound)
+
+    def _method_freezes_self(self, call: cst.Call, rctx: Ctx, module: ModuleInfo) -> bool:
         """``obj.method(...)`` runs a project method of another file that freezes ``self`` or a
-        submodule of it (a method of this file is analysed where its own freeze is written)."""
-        callees = self.r.resolve(func, rctx)
+        submodule of it, with these arguments (a method of this file is analysed where its own
+        freeze is written)."""
+        callees = self.r.resolve(call.func, rctx)
         bound = [v for v in callees if isinstance(v, FuncRef) and v.bound_self is not None]
         if not bound or len(bound) != len(callees) or any(v.scope.module is module for v in bound):
             return False
-        return all(self._freezes_self(v.scope) for v in bound) and any(self._freezes_bn(v) for v in bound)
+        return all(any(self._called_with(v.scope, call, rctx, guards, v.bound_self)
+                       for guards in self._freezes_self(v.scope)) for v in bound) \
+            and any(self._freezes_bn(v) for v in bound)
+
+    def _frozen_part(self, func: cst.Attribute, rctx: Ctx) -> cst.BaseExpression:
+        """What ``obj.method(...)`` freezes, written on the receiver: ``encoder.resnet`` when the
+        method freezes ``self.resnet`` (a ``train()`` override may keep that part in eval mode),
+        else the receiver itself. (A node of no tree, as for the stand-in calls of ``module.py``.)"""
+        attrs = set()
+        for v in self.r.resolve(func, rctx):
+            for _node, expr, _guards in self.gated_freezes(v.scope):
+                if rooted_at(expr, v.scope.self_name):  # (a local such as a child of ``self.resnet`` is inside it)
+                    attrs.add(self_attribute(expr, v.scope.self_name))
+        if len(attrs) == 1 and None not in attrs:
+            key = ("frozen_part", id(func))
+            memo = self.r.index.memo
+            if key not in memo:
+                memo[key] = cst.Attribute(value=func.value, attr=cst.Name(attrs.pop()))
+            return memo[key]
+        return func.value
 
     def _freezes_bn(self, method: FuncRef) -> bool:
         """What the method freezes has BN, read with ``self`` bound to the receiver: a
@@ -163,15 +237,19 @@ class FreezeAnalysis:
         return any(self.bn.has_bn(v) for _node, expr in self.scope_freezes(method.scope)
                    if rooted_at(expr, method.scope.self_name) for v in self.r.resolve(expr, mctx))
 
-    def _freezes_self(self, method: Scope) -> bool:
+    def _freezes_self(self, method: Scope) -> List[Tuple]:
+        """The parameter tests of each freeze of ``self`` (or a part of it) the method writes."""
         key = ("freezes_self", id(method))
         memo = self.r.index.memo
         if key not in memo:
-            memo[key] = any(rooted_at(expr, method.self_name) for _node, expr in self.scope_freezes(method))
+            memo[key] = [guards for _node, expr, guards in self.gated_freezes(method)
+                         if rooted_at(expr, method.self_name)]
         return memo[key]
 
-    def _param_loop_module(self, scope: Scope, loop, rctx: Ctx) -> Optional[cst.BaseExpression]:
-        """``X`` in ``for p in X.parameters(): p.requires_grad = False`` (or ``named_parameters``)."""
+    def _param_loop_module(self, scope: Scope, loop, rctx: Ctx) -> Optional[Tuple[cst.BaseExpression, Tuple]]:
+        """``X`` in ``for p in X.parameters(): p.requires_grad = False`` (or ``named_parameters``), with
+        the parameter test a value read from a parameter needs: ``p.requires_grad = train_bn``
+        freezes when ``train_bn`` is false (``self.train_bn`` set from it, alike)."""
         func = param_loop_func(loop)
         if func is None:
             return None
@@ -183,7 +261,15 @@ class FreezeAnalysis:
             return None
         for stmt in freezing_statements(loop.body, param):
             if not _guarded_by_bn_test(scope, stmt, loop):
-                return func.value
+                return func.value, ()
+        for stmt in freezing_statements(loop.body, param, None):
+            value = stmt.value
+            if _guarded_by_bn_test(scope, stmt, loop) or isinstance(value, cst.Name) and value.value == "True":
+                continue
+            if self.r.const(value, rctx) is False:
+                return func.value, ()
+            if _tests_parameters(value, scope):
+                return func.value, ((value, False),)
         return None
 
     def _holds(self, site: CallSite, rctx: Ctx) -> bool:
@@ -243,11 +329,15 @@ def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> b
 
 
 def _tests_parameters(test: cst.BaseExpression, scope: Scope) -> bool:
-    """``test`` reads only parameters of ``scope``, a constructor: ``pretrained``, ``not freeze``,
-    ``mode == "linear"``; whether it holds depends on each object's construction."""
-    if scope.short_name != "__init__" or scope.cls is None:
+    """``test`` reads only parameters of ``scope``, a function: ``pretrained``, ``not freeze``,
+    ``mode == "linear"``; whether it holds depends on each call (each object's construction)."""
+    if scope.parent is None:
         return False
     params = {p.name for p in scope.params} - {scope.self_name}
+    if isinstance(test, cst.Attribute) and isinstance(test.value, cst.Name) and test.value.value == scope.self_name \
+            and scope.short_name == "__init__":
+        # ``self.train_bn`` in a constructor: set from its parameter, read back per object
+        return any(b.scope is scope for b in scope.cls.attrs.get(test.attr.value, []))
     names = [n.value for n in names_in(test)]
     return bool(names) and all(n in params for n in names)
 
@@ -275,14 +365,15 @@ def param_name(target: cst.BaseExpression, named: bool) -> Optional[str]:
     return None
 
 
-def freezing_statements(body: cst.CSTNode, param: str, value: str = "False") -> List[cst.CSTNode]:
+def freezing_statements(body: cst.CSTNode, param: str, value: Optional[str] = "False") -> List[cst.CSTNode]:
     """``param.requires_grad = False`` / ``param.requires_grad_(False)`` statements in a loop body
-    (``value="True"``: the statements that unfreeze)."""
+    (``value="True"``: the statements that unfreeze; ``None``: the assignments of any value)."""
     out = []
     stack = [body]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == value:
+        if isinstance(node, cst.Assign) and (value is None or isinstance(node.value, cst.Name)
+                                             and node.value.value == value):
             for t in node.targets:
                 if _is_param_attr(t.target, param, "requires_grad"):
                     out.append(node)

@@ -77,6 +77,8 @@ PASS_THROUGH_CALLS = frozenset(
         "tqdm.notebook.tqdm",
         "tqdm.std.tqdm",
         "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
+        "torch.nn.modules.batchnorm.SyncBatchNorm.convert_sync_batchnorm",
+        "apex.parallel.convert_syncbn_model",  # (the model itself, its BN layers swapped in place)
         "itertools.cycle",
         "iter",
     }
@@ -485,8 +487,13 @@ class Resolver:
             return found
         return bindings if bindings is not None else scope.bindings.get(name, [])
 
-    def star_import(self, module: ModuleInfo, name: str, depth: int, _seen=None) -> Optional[List[Value]]:
+    def star_import(self, module: ModuleInfo, name: str, depth: int) -> Optional[List[Value]]:
         """``name`` provided by a ``from X import *`` of a project module (followed transitively)."""
+        source = self.star_source(module, name)
+        return self.lookup(name, Ctx(source.scope), depth) if source is not None else None
+
+    def star_source(self, module: ModuleInfo, name: str, _seen=None) -> Optional[ModuleInfo]:
+        """The project module whose ``name`` a ``from X import *`` chain of ``module`` provides."""
         seen = _seen if _seen is not None else set()
         if id(module) in seen:
             return None
@@ -496,8 +503,8 @@ class Resolver:
             if info is None:
                 continue
             if name in info.scope.bindings and not name.startswith("_"):
-                return self.lookup(name, Ctx(info.scope), depth)
-            found = self.star_import(info, name, depth, seen)
+                return info
+            found = self.star_source(info, name, seen)
             if found is not None:
                 return found
         return None
@@ -595,7 +602,13 @@ class Resolver:
             return self.instance_attr(base, attr, depth)
         if isinstance(base, ClassRef):
             method = self.find_method(base.cls, base.module, attr)
-            return [FuncRef(method)] if method else [UNKNOWN]
+            if method is not None:
+                return [FuncRef(method)]
+            for cls, _module in self.mro(base.cls, base.module):
+                if attr in cls.class_bindings:  # a settings class: ``class config: checkpoint = None``
+                    return [v for b in cls.class_bindings[attr]
+                            for v in self.binding_values(b, attr, Ctx(b.scope), depth)]
+            return [UNKNOWN]
         if isinstance(base, ArgsNamespace):
             for module in (base.module,) + base.parser_modules:
                 found = self.argparse_default(module, attr)
@@ -1307,7 +1320,9 @@ class Resolver:
         while scope is not None and base.value not in scope.bindings:
             scope = scope.parent
         if scope is None:
-            return out
+            # A settings dict filled in another module and star-imported (``from dataPre import *``).
+            source = self.star_source(ctx.module, base.value)
+            return out + self.item_exprs(base, key, Ctx(source.scope), depth + 1) if source is not None else out
         sctx = ctx if scope is ctx.scope else Ctx(scope)
         # A module-level dict is also filled by the functions that use it as a global.
         writers = [scope] if scope.parent is not None else [

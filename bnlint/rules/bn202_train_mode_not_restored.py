@@ -72,7 +72,7 @@ class TrainModeNotRestored(Rule):
         """The whole model is frozen with ``requires_grad=False`` in this file: it does not train, so
         keeping it in eval mode in the loop is the right thing (a frozen feature extractor)."""
         modes = ctx.analysis.modes
-        return any(f.option is None and modes.receiver_relation(f.expr, ctx.resolver.ctx_for(f.scope), target) == "covers"
+        return any(f.option is None and not f.param_guards and modes.receiver_relation(f.expr, ctx.resolver.ctx_for(f.scope), target) == "covers"
                    for f in ctx.analysis.freezes.freezes(ctx.module))
 
     @staticmethod

@@ -1,6 +1,7 @@
 """BN203 frozen-batchnorm-stats-updating: a BN module frozen with requires_grad=False but trained in train mode."""
 from __future__ import annotations
 
+import re
 from typing import List, Optional
 
 import libcst as cst
@@ -30,7 +31,8 @@ WHY_NO_GRAD = (
 )
 
 
-FREEZE_METHOD_CALL = r"\.[ \t]*\w*(?i:freeze)\w*[ \t]*\("
+FREEZING_WORDS = r"(?i:freeze|fine_?tune)"  # ``freeze_backbone()``, captioning encoders' ``fine_tune(False)``
+FREEZE_METHOD_CALL = r"\.[ \t]*\w*" + FREEZING_WORDS + r"\w*[ \t]*\("
 
 
 class FrozenBatchNormStatsUpdating(Rule):
@@ -40,7 +42,8 @@ class FrozenBatchNormStatsUpdating(Rule):
     # ``x.requires_grad_(False)`` / ``p.requires_grad = False`` in the file, a training step that may
     # call a project method freezing its model (``encoder.fine_tune(False)``), or a ``no_grad`` block
     # (a model's forward that runs its backbone without gradients), or a call of a project method
-    # named for freezing (``model.freeze_backbone()`` in a script whose training step is in a helper).
+    # named for freezing (``model.freeze_backbone()``, ``encoder.fine_tune(False)``) in a script whose
+    # training step is in a helper or a trainer class.
     triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad"), *TRAINING_STEP_PATTERNS,
                        text("no_grad"), FREEZE_METHOD_CALL),)
 
@@ -50,7 +53,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         step_here = step_visible(ctx.module)
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
-            if freeze.method and not step_here and "freeze" not in freeze.method.lower():
+            if freeze.method and not step_here and not re.search(FREEZING_WORDS, freeze.method):
                 continue  # (the pre-filter's scope: a file without a step calls a method named for freezing)
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
@@ -67,8 +70,9 @@ class FrozenBatchNormStatsUpdating(Rule):
                 in_constructors.append((freeze, held))
                 continue
             if freeze.param_guards:
-                # ``if pretrained: <freeze self.model>``: only the objects built that way are frozen.
-                attr = self_attribute(expr, scope.self_name)
+                # ``if pretrained: <freeze self.model>``: only the objects built that way are frozen
+                # (in another function, each call decides: see the calls that freeze, above).
+                attr = self_attribute(expr, scope.self_name) if scope.short_name == "__init__" else None
                 if attr is not None:
                     in_constructors.append((freeze, attr))
                 continue
@@ -84,7 +88,7 @@ class FrozenBatchNormStatsUpdating(Rule):
             option = freeze.option
             if option is not None and _mode_switched_under(ctx, option):
                 continue  # ``if args.freeze: ... backbone.eval()``: the option's own mode handling
-            name = " ".join(ctx.module.code(expr).split())
+            name = _shown(ctx, expr)
             by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
@@ -182,10 +186,16 @@ class FrozenBatchNormStatsUpdating(Rule):
     # -- runs in train mode --------------------------------------------------------------------
     @staticmethod
     def _training_forwards(ctx: RuleContext, module=None) -> List[ForwardCall]:
+        """Forward calls of training loops, and of step functions whose loop is elsewhere (a
+        trainer's ``gen_update()`` that runs backward and the optimizer step, called per batch)."""
         out = []
         for scope in (module or ctx.module).scopes:
-            for loop in ctx.training.training_loops(scope):
+            loops = ctx.training.training_loops(scope)
+            for loop in loops:
                 out.extend(fc for fc in ctx.training.loop_forward_calls(loop, scope)
+                           if ctx.analysis.modes.is_forward(fc))
+            if not loops and scope.parent is not None and ctx.analysis.steps.is_step_function(scope):
+                out.extend(fc for fc in ctx.training.forward_calls(scope.calls, ctx.resolver.ctx_for(scope))
                            if ctx.analysis.modes.is_forward(fc))
         return out
 
@@ -210,6 +220,16 @@ class FrozenBatchNormStatsUpdating(Rule):
             if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
                 return fc
         return None
+
+
+def _shown(ctx: RuleContext, expr: cst.BaseExpression) -> str:
+    """How the message names the frozen module: its text, or for a factory call that returns it
+    frozen (``model_ft = initialize_model(...)``), the name it is bound to."""
+    stmt = ctx.module.parents.get(expr)
+    if isinstance(expr, cst.Call) and isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 \
+            and isinstance(stmt.targets[0].target, cst.Name):
+        return stmt.targets[0].target.value
+    return " ".join(ctx.module.code(expr).split())
 
 
 def _trainer_calls(ctx: RuleContext, module) -> List[ForwardCall]:
