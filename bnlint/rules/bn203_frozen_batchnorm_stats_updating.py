@@ -189,12 +189,17 @@ class FrozenBatchNormStatsUpdating(Rule):
         """Forward calls of training loops, and of step functions whose loop is elsewhere (a
         trainer's ``gen_update()`` that runs backward and the optimizer step, called per batch)."""
         out = []
-        for scope in (module or ctx.module).scopes:
+        module = module or ctx.module
+        looped = set()  # functions called in a training loop of this module: reached through it
+        for scope in module.scopes:
             loops = ctx.training.training_loops(scope)
             for loop in loops:
-                out.extend(fc for fc in ctx.training.loop_forward_calls(loop, scope)
-                           if ctx.analysis.modes.is_forward(fc))
-            if not loops and scope.parent is not None and ctx.analysis.steps.is_step_function(scope):
+                found = [fc for fc in ctx.training.loop_forward_calls(loop, scope) if ctx.analysis.modes.is_forward(fc)]
+                looped.update(id(site.scope) for fc in found for site in fc.chain[1:] + (fc.site,))
+                out.extend(found)
+        for scope in module.scopes:
+            if id(scope) not in looped and scope.parent is not None and not ctx.training.training_loops(scope) \
+                    and ctx.analysis.steps.is_step_function(scope):
                 out.extend(fc for fc in ctx.training.forward_calls(scope.calls, ctx.resolver.ctx_for(scope))
                            if ctx.analysis.modes.is_forward(fc))
         return out
@@ -203,6 +208,8 @@ class FrozenBatchNormStatsUpdating(Rule):
     def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target, freeze: cst.CSTNode,
                             wrappers: bool = True) -> Optional[ForwardCall]:
         modes = ctx.analysis.modes
+        undecided = set()  # calls that some path reaches in a mode we cannot tell: none of its paths counts
+        candidates = []
         for fc in forwards:
             runs = modes.target(fc.models)
             if not any(relation(k, t) == "covers" for k in runs.keys for t in target.keys):
@@ -217,9 +224,11 @@ class FrozenBatchNormStatsUpdating(Rule):
             if _unfrozen_each_iteration(ctx, fc, target, freeze):
                 continue  # frozen only for validation; every training iteration sets requires_grad=True
             states = modes.forward_states(fc, target)
-            if states & {S_FRESH, S_USED, S_DEFAULT} and S_UNKNOWN not in states:
-                return fc
-        return None
+            if S_UNKNOWN in states:
+                undecided.add(id(fc.site.call))
+            elif states & {S_FRESH, S_USED, S_DEFAULT}:
+                candidates.append(fc)
+        return next((fc for fc in candidates if id(fc.site.call) not in undecided), None)
 
 
 def _shown(ctx: RuleContext, expr: cst.BaseExpression) -> str:
