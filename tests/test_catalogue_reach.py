@@ -128,9 +128,17 @@ def test_bn203_follows_a_freezing_method_defined_in_the_model_file(tmp_path):
     assert found(result) == _expected(paths, "BN203") != set()
 
 
-def test_bn203_silent_when_the_method_only_sets_requires_grad_from_its_argument(tmp_path):
-    # ``p.requires_grad = fine_tune`` may unfreeze as well: not a freeze the rule can be sure of.
-    paths = _project(tmp_path, {"models.py": MODELS, "train.py": CAPTION_TRAIN.format(cls="Encoder", marker="")})
+def test_bn203_decides_a_requires_grad_set_from_the_argument_per_call(tmp_path):
+    # ``p.requires_grad = fine_tune``: ``encoder.fine_tune(False)`` freezes, ``fine_tune(True)`` does not.
+    paths = _project(tmp_path, {"models.py": MODELS,
+                                "train.py": CAPTION_TRAIN.format(cls="Encoder", marker="  # expect: BN203")})
+    result = lint(paths, select=["BN203"])
+    assert not result.errors
+    assert found(result) == _expected(paths, "BN203") != set()
+
+    unfrozen = CAPTION_TRAIN.format(cls="Encoder", marker="").replace("fine_tune(False)", "fine_tune(True)")
+    (tmp_path / "unfrozen").mkdir()
+    paths = _project(tmp_path / "unfrozen", {"models.py": MODELS, "train.py": unfrozen})
     result = lint(paths, select=["BN203"])
     assert not result.errors and found(result) == set()
 
