@@ -31,8 +31,9 @@ class Freeze:
     expr: cst.BaseExpression  # the frozen module (``backbone``, ``model.f``, ``encoder``)
     option: Optional[str] = None  # "args.freeze" when only that option turns it on
     method: Optional[str] = None  # "fine_tune" when a model method of another file freezes it
-    # In a constructor, the tests on its parameters the freeze needs (``if pretrained:``): frozen
-    # only in the objects built with arguments that pass them (see ``built_frozen``).
+    # The tests on the function's own parameters the freeze needs (``if pretrained:``,
+    # ``requires_grad = train_bn``): each call decides, in a constructor each object built
+    # (see ``built_frozen``).
     param_guards: Tuple = ()
 
 
@@ -103,14 +104,8 @@ class FreezeAnalysis:
         module it is given (``for p in module.parameters(): p.requires_grad = False``). A function of
         this file counts only in a constructor freezing its own submodule: elsewhere the freeze is
         reported where the function writes it."""
-        func = site.call.func
-        if not isinstance(func, (cst.Name, cst.Attribute)) or not site.call.args:
-            return None
-        callees = self.r.resolve(func, rctx)
-        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
-            return None
-        scope = callees[0].scope
-        arg = self._passed_frozen(scope, site.call, rctx)
+        scope = self._plain_function(site.call, rctx) if site.call.args else None
+        arg = self._passed_frozen(scope, site.call, rctx) if scope is not None else None
         if arg is None:
             return None
         if scope.module is site.scope.module and not (
@@ -146,14 +141,8 @@ class FreezeAnalysis:
         returns it, for this call's arguments: the fine-tuning tutorial's
         ``initialize_model(num_classes, feature_extract)`` calling
         ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``."""
-        func = site.call.func
-        if not isinstance(func, (cst.Name, cst.Attribute)):
-            return None
-        callees = self.r.resolve(func, rctx)
-        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
-            return None
-        scope = callees[0].scope
-        if scope.module is site.scope.module or not scope.returns:
+        scope = self._plain_function(site.call, rctx)
+        if scope is None or scope.module is site.scope.module or not scope.returns:
             return None
         returned = {r.value for r in scope.returns if isinstance(r, cst.Name)}
         if not returned:
@@ -163,16 +152,20 @@ class FreezeAnalysis:
             if isinstance(expr, cst.Name) and expr.value in returned and self.bn.guards_hold(guards, inner):
                 return scope.short_name
         for inner_site in scope.calls:
-            callee = inner_site.call.func
-            if not isinstance(callee, (cst.Name, cst.Attribute)) or not inner_site.call.args:
-                continue
-            refs = self.r.resolve(callee, inner)
-            if len(refs) != 1 or not isinstance(refs[0], FuncRef) or refs[0].bound_self is not None:
-                continue
-            arg = self._passed_frozen(refs[0].scope, inner_site.call, inner)
+            helper = self._plain_function(inner_site.call, inner) if inner_site.call.args else None
+            arg = self._passed_frozen(helper, inner_site.call, inner) if helper is not None else None
             if isinstance(arg, cst.Name) and arg.value in returned and self.bn.guards_hold(inner_site.guards, inner):
                 return scope.short_name
         return None
+
+    def _plain_function(self, call: cst.Call, ctx: Ctx) -> Optional[Scope]:
+        """The one project function (not a bound method) ``call`` runs, if that is all it can be."""
+        if not isinstance(call.func, (cst.Name, cst.Attribute)):
+            return None
+        callees = self.r.resolve(call.func, ctx)
+        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
+            return None
+        return callees[0].scope
 
     def scope_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
         """(node, module expression) for the freezes written in ``scope`` itself."""
@@ -273,8 +266,8 @@ class FreezeAnalysis:
         return None
 
     def _holds(self, site: CallSite, rctx: Ctx) -> bool:
-        """Every condition around the freeze holds by default, is a command-line option, or (in a
-        constructor) tests its parameters."""
+        """Every condition around the freeze holds by default, is a command-line option, or tests the
+        function's own parameters (each call decides)."""
         return all(self.bn.guards_hold((guard,), rctx) or self.option_name(guard[0], rctx)
                    or _tests_parameters(guard[0], site.scope) for guard in site.guards)
 
@@ -286,7 +279,7 @@ class FreezeAnalysis:
         return None
 
     def _param_guards(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> Tuple:
-        """The constructor-parameter tests (``if pretrained:``) the freeze needs."""
+        """The tests on the function's own parameters (``if pretrained:``) the freeze needs."""
         return tuple(g for g in self._unsure_guards(scope, node, rctx) if _tests_parameters(g[0], scope))
 
     def _unsure_guards(self, scope: Scope, node: cst.CSTNode, rctx: Ctx) -> list:
@@ -298,10 +291,7 @@ class FreezeAnalysis:
         (``ResNet18(pretrained=True)`` for ``if pretrained: <freeze>``)."""
         if not freeze.param_guards:
             return True
-        if inst.call is None:
-            return False
-        bound = Ctx(freeze.scope, self.r.bind_args(freeze.scope, inst.call, inst.ctx, skip_self=True), inst)
-        return self.bn.guards_hold(freeze.param_guards, bound)
+        return inst.call is not None and self._called_with(freeze.scope, inst.call, inst.ctx, freeze.param_guards, inst)
 
     def option_name(self, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
         """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,

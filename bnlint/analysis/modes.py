@@ -585,13 +585,12 @@ class ModeAnalysis:
         return self.memo[key] or self.r.callers(scope)
 
     def _own_model(self, scope: Scope, target: Target) -> bool:
-        """``scope`` is a method of a plain class (no base class: no framework calls it) and
-        ``target`` is a model that class builds in its own ``__init__`` (a metric's Inception
-        network): called from outside the project, the method still finds it as built, unless
-        another function switches it (see ``_switched_elsewhere``)."""
+        """``scope`` is a method of a plain class (no base but project classes and ``object``: no
+        framework calls it) and ``target`` is a model that class builds in its own ``__init__`` (a
+        metric's Inception network): called from outside the project, the method still finds it as
+        built, unless another function switches it (see ``_switched_elsewhere``)."""
         init = scope.cls.methods.get("__init__")
-        if init is None or not target.keys or not all(
-                isinstance(b, cst.Name) and b.value == "object" for b in scope.cls.bases):
+        if init is None or not target.keys or not self.r.plain_class(scope.cls, scope.module):
             return False
         built = {id(site.call) for site in init.calls}
         return all(k[0] == "ext" and k[1] in built for k in target.keys)

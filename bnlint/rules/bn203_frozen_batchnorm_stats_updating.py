@@ -366,7 +366,7 @@ def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.
     if anchor.scope is not scope:
         rctx = ctx.resolver.ctx_for(scope)
         return bool(fc.chain) or not any(f.scope is anchor.scope for site in scope.calls
-                                   for f in ctx.training.called_functions(site, rctx))
+                                         for f in ctx.training.called_functions(site, rctx))
     module = scope.module
     if module.order(anchor.call) > module.order(freeze):
         return True
