@@ -112,10 +112,17 @@ def _gone_within(pids, timeout: float) -> Set[int]:
         time.sleep(0.02)
 
 
+def _default_signals() -> None:
+    """In the child before exec: a signal the test runner inherited as ignored (a suite started in
+    the background from a script) would stay ignored across exec; the tests send them."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _popen(argv, log: Path, **kwargs) -> subprocess.Popen:
     """Standard error goes to a file: a pipe would block reading it while any orphan holds it open."""
     with open(log, "wb") as handle:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=handle, **kwargs)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=handle, preexec_fn=_default_signals, **kwargs)
     proc.log = log
     return proc
 
