@@ -151,7 +151,7 @@ class Linter:
                 where = source.cite_lines(f"line {line}") if hasattr(source, "cite_lines") else f"line {line}"
                 result.errors.append(FileError(target.display, f"invalid `# noqa` directive at {where}: "
                                                                f"`{word}` is not a bnlint rule code", "warning"))
-        seen: Dict[int, bool] = {}
+        seen: Dict[str, bool] = {}
         rules = [r for r in self.rules
                  if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text, seen)]
         tree = syntax_check(source.text)

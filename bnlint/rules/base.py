@@ -11,7 +11,7 @@ import libcst as cst
 from ..analysis.context import Analysis
 from ..analysis.module import ModuleInfo
 from ..findings import Autofix, Finding, Related, rule_url
-from ..patterns import Trigger
+from ..patterns import Trigger, found_in
 
 
 class RuleContext:
@@ -131,18 +131,10 @@ class Rule:
     # applies them even with the pre-filter off, so findings never depend on it.
     scoped_by_triggers: ClassVar[bool] = False
 
-    def wants(self, text: str, seen: Optional[Dict[int, bool]] = None) -> bool:
-        """Whether ``text`` matches every trigger; ``seen`` memoises triggers that rules share."""
-        for trigger in self.triggers:
-            if seen is None:
-                found = bool(trigger.search(text))
-            elif id(trigger) in seen:
-                found = seen[id(trigger)]
-            else:
-                found = seen[id(trigger)] = bool(trigger.search(text))
-            if not found:
-                return False
-        return True
+    def wants(self, text: str, seen: Optional[Dict[str, bool]] = None) -> bool:
+        """Whether ``text`` matches every trigger; ``seen`` memoises patterns that rules share."""
+        memo: Dict[str, bool] = {} if seen is None else seen
+        return all(found_in(trigger, text, memo) for trigger in self.triggers)
 
     def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface
         raise NotImplementedError

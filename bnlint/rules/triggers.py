@@ -27,7 +27,7 @@ TRAINING_STEP = any_of(*TRAINING_STEP_PATTERNS)
 
 # BN101/BN102: the training step, or a model ``forward`` that a training step in another file may
 # run (the calls inside it are reported in the model's file; see ``StepAnalysis.step_modules``).
-STEP_OR_FORWARD = any_of(*TRAINING_STEP_PATTERNS, r"\bdef[ \t]+forward\b")
+STEP_OR_FORWARD = any_of(*TRAINING_STEP_PATTERNS, r"def(?<!\wdef)[ \t]+forward\b")
 
 
 def step_visible(module) -> bool:
