@@ -9,7 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bnlint.cache import (DEFAULT_DIR, KEEP_FINGERPRINTS, MARKER, Deps, ResultCache, _finding_from_json,
+from bnlint.cache import (DEFAULT_DIR, KEEP_FINGERPRINTS, MARKER, TREE_RECORD, Deps, ResultCache,
+                          _finding_from_json,
                           _finding_to_json, _marker_text, files_digest)
 from bnlint.cli import main
 from bnlint.config import Config
@@ -45,6 +46,11 @@ for x, y in loader:
     opt.step()
 '''
 TRAIN_LINE = 7
+
+
+def cache_entries(cache_dir: Path):
+    """The per-file result entries of a cache folder (not the tree record beside them)."""
+    return sorted(p for p in cache_dir.rglob("*.json") if p.name != TREE_RECORD)
 
 
 def _project(tmp_path: Path, models: str = MODELS_BN) -> Path:
@@ -130,10 +136,10 @@ def test_old_fingerprint_folders_are_pruned(tmp_path):
 def test_corrupt_entry_is_a_miss_and_the_lint_still_works(tmp_path):
     root = _project(tmp_path)
     cold = _lint([root / "train.py"])
-    for entry in (root / DEFAULT_DIR).rglob("*.json"):
+    for entry in cache_entries(root / DEFAULT_DIR):
         entry.write_text("{not json", encoding="utf-8")
     assert _lint([root / "train.py"]).findings == cold.findings
-    for entry in (root / DEFAULT_DIR).rglob("*.json"):
+    for entry in cache_entries(root / DEFAULT_DIR):
         json.loads(entry.read_text(encoding="utf-8"))  # rewritten whole
 
 

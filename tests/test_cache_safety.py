@@ -16,7 +16,7 @@ import pytest
 
 from bnlint.cache import DEFAULT_DIR, KEEP_FINGERPRINTS, MARKER, Deps, ResultCache
 
-from .test_cache import MODELS_BN, TRAIN, TRAIN_LINE, _lint
+from .test_cache import MODELS_BN, TRAIN, TRAIN_LINE, _lint, cache_entries
 
 REPO = Path(__file__).resolve().parent.parent
 posix_only = pytest.mark.skipif(os.name != "posix", reason="symlinks, FIFOs and /dev/zero as on POSIX")
@@ -174,7 +174,7 @@ def test_pruning_removes_only_marked_folders_and_never_follows_symlinks(tmp_path
 def test_fifo_and_dev_zero_in_place_of_entries_are_misses_not_hangs(tmp_path):
     root = _project(tmp_path)
     cold = _cli(root)
-    entries = sorted((root / DEFAULT_DIR).rglob("*.json"))
+    entries = cache_entries(root / DEFAULT_DIR)
     assert len(entries) == 2  # train.py and models.py
     entries[0].unlink()
     os.mkfifo(entries[0])
@@ -192,7 +192,7 @@ def test_fifo_and_dev_zero_in_place_of_entries_are_misses_not_hangs(tmp_path):
 def test_deeply_nested_entry_is_a_miss_and_is_overwritten(tmp_path):
     root = _project(tmp_path)
     cold = _cli(root)
-    entries = sorted((root / DEFAULT_DIR).rglob("*.json"))
+    entries = cache_entries(root / DEFAULT_DIR)
     assert entries
     for entry in entries:
         entry.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
@@ -211,7 +211,7 @@ def test_wrongly_typed_entry_fields_are_a_miss(tmp_path):
     cold = _cli(root)
     assert f"train.py:{TRAIN_LINE}:" in cold.stdout
     changed = 0
-    for entry in (root / DEFAULT_DIR).rglob("*.json"):
+    for entry in cache_entries(root / DEFAULT_DIR):
         data = json.loads(entry.read_text(encoding="utf-8"))
         for finding in data["findings"]:
             finding["line"] = "x"
