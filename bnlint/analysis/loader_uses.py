@@ -33,6 +33,17 @@ class LoaderUse:
         self.loop_node = loop_node
 
 
+def drawn_iterator(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """The iterator a call draws the next element of: ``next(it)``, or ``it.next()`` /
+    ``it.__next__()`` (PyTorch before 1.0 named the loader iterator's method ``next``)."""
+    func = call.func
+    if isinstance(func, cst.Name) and func.value == "next":
+        return call_arg(call, 0)
+    if isinstance(func, cst.Attribute) and func.attr.value in ("next", "__next__") and not call.args:
+        return func.value
+    return None
+
+
 class LoaderUses:
     def __init__(self, resolver: Resolver, training: TrainingAnalysis, bn: BNAnalysis):
         self.r = resolver
@@ -75,11 +86,26 @@ class LoaderUses:
             for site in self.r.callers(scope):
                 if site.scope.module not in out:
                     out.append(site.scope.module)
+        # A loader built at module level (``train_loader = DataLoader(...)`` in dataPre.py) is trained
+        # on by the modules importing it, by name or with ``from dataPre import *``.
+        for name in self._module_level_loaders(module):
+            for path in self.r.importing(module, name):
+                importer = self.r.index.module(path)
+                if importer is not None and importer not in out:
+                    out.append(importer)
         for consumer in list(out):
             for imported in self.r.imported_modules(consumer):
                 if imported not in out and len(out) < MAX_CONSUMERS:
                     out.append(imported)
         return out[:MAX_CONSUMERS]
+
+    def _module_level_loaders(self, module: ModuleInfo) -> List[str]:
+        """The module-level names bound to a DataLoader built right there."""
+        calls = {id(site.call) for site in module.scope.calls if self._builds_loader(site)}
+        if not calls:
+            return []
+        return [name for name, bindings in module.scope.bindings.items()
+                if any(b.kind == "assign" and id(b.expr) in calls for b in bindings)]
 
     def _builds_loader(self, site) -> bool:
         """The call site constructs a ``torch.utils.data.DataLoader`` (resolved, not guessed from its name)."""
@@ -105,11 +131,10 @@ class LoaderUses:
         if isinstance(loop, cst.For):
             values.extend(self.r.resolve(loop.iter, rctx))
         for site in scope.calls:
-            func = site.call.func
-            if loop in site.loops and isinstance(func, cst.Name) and func.value == "next":
-                arg = call_arg(site.call, 0)
-                if arg is not None:
-                    values.extend(self.r.resolve(arg, rctx))
+            if loop in site.loops:
+                drawn = drawn_iterator(site.call)
+                if drawn is not None:
+                    values.extend(self.r.resolve(drawn, rctx))
         return iterated_loaders(values)
 
     def _training_callers_loaders(self, scope: Scope, loop: cst.CSTNode) -> Optional[set]:

@@ -22,10 +22,11 @@ _RANDOM_SPLITS = frozenset({"torch.utils.data.random_split", "torch.utils.data.d
 _SUBSETS = frozenset({"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"})
 _PERMUTATIONS = frozenset({"numpy.random.permutation", "torch.randperm", "random.sample"})
 _IN_PLACE_SHUFFLES = frozenset({"numpy.random.shuffle", "random.shuffle"})
+MAX_ORDER_DEPTH = 12  # steps from a dataset back to the shuffle that ordered its rows
 # Datasets and tensors made from an array, in the array's order.
 _FROM_ARRAYS = frozenset({"torch.utils.data.TensorDataset", "torch.utils.data.dataset.TensorDataset", "torch.tensor",
                           "torch.from_numpy", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "numpy.array",
-                          "numpy.asarray", "numpy.expand_dims", "numpy.float32", "torch.unsqueeze"})
+                          "numpy.asarray", "numpy.expand_dims", "numpy.float32", "torch.unsqueeze", "list", "tuple"})
 
 
 _ROW_KEEPING_METHODS = frozenset({"tolist", "astype", "reshape", "float", "double", "long", "to", "cuda", "copy",
@@ -206,13 +207,16 @@ class LoaderAnalysis:
         ``random_split(ds, ...)[i]``, ``Subset(ds, np.random.permutation(n)[:k])``, ``x[perm]`` with a
         random ``perm``, ``TensorDataset(x[perm], ...)`` or a project dataset built from such an array,
         also through names, slices and the return values of project helpers."""
-        if depth > 8:
+        if depth > MAX_ORDER_DEPTH:
             return False
         while isinstance(expr, cst.Subscript) or _row_keeping_method(expr):
             if isinstance(expr, cst.Subscript):
-                index = expr.slice[0].slice if len(expr.slice) == 1 else None
-                if isinstance(index, cst.Index) and self._randomly_ordered(index.value, ctx, depth + 1):
-                    return True  # x[perm]: rows in a random order
+                index = expr.slice[0].slice if expr.slice else None
+                if isinstance(index, cst.Index):
+                    if self._randomly_ordered(index.value, ctx, depth + 1):
+                        return True  # x[perm]: rows in a random order
+                    if self.r.const(index.value, ctx) is None:
+                        return False  # x[train_idx, :]: the rows in the index array's order
                 expr = expr.value  # x[:k] keeps x's order
             else:
                 expr = expr.func.value  # x.astype(...), x.tolist(), x.float(): the same rows
@@ -233,6 +237,9 @@ class LoaderAnalysis:
         if (classes and len(classes) == len(callees)) or quals & _FROM_ARRAYS:
             first = call_arg(expr, 0)  # the data a dataset (or tensor) is made of keeps its order
             return first is not None and self._randomly_ordered(first, ctx, depth + 1)
+        if "zip" in quals and len(expr.args) == 1 and expr.args[0].star == "*":
+            # ``list(zip(*rows))`` after ``random.shuffle(rows)``: columns in the rows' random order
+            return self._randomly_ordered(expr.args[0].value, ctx, depth + 1)
         return False
 
     def _name_randomly_ordered(self, expr: cst.Name, ctx: Ctx, depth: int) -> bool:
@@ -242,7 +249,7 @@ class LoaderAnalysis:
         if scope is None:
             return False
         inner = ctx if scope is ctx.scope else Ctx(scope)
-        if self._shuffled_in_place(expr.value, scope):
+        if self._shuffled_in_place(expr.value, scope) or self._appended_in_random_order(expr.value, scope, inner, depth):
             return True
         bindings = self.r.visible_bindings(scope, expr.value, expr)
         return bool(bindings) and all(
@@ -250,6 +257,29 @@ class LoaderAnalysis:
                 self._returned_randomly_ordered(b.expr, b.path, inner, depth) if b.path
                 else self._randomly_ordered(b.expr, inner, depth + 1))
             for b in bindings)
+
+    def _appended_in_random_order(self, name: str, scope: Scope, ctx: Ctx, depth: int) -> bool:
+        """``X_train.append(x)`` in ``for x, y in zip(spectra, labels)`` over rows in a random order
+        (every append of the list runs in such a loop): the list holds them in that order."""
+        appends = [site for site in scope.calls
+                   if isinstance(site.call.func, cst.Attribute) and site.call.func.attr.value == "append"
+                   and isinstance(site.call.func.value, cst.Name) and site.call.func.value.value == name]
+        if not appends:
+            return False
+        for site in appends:
+            loop = site.loops[-1] if site.loops else None
+            if not isinstance(loop, cst.For) or not self._randomly_ordered_iterable(loop.iter, ctx, depth + 1):
+                return False
+        return True
+
+    def _randomly_ordered_iterable(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> bool:
+        """Iterating ``expr`` yields rows in a random order: a randomly ordered array, or ``zip``/
+        ``enumerate`` over one."""
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("zip", "enumerate"):
+            return any(not a.star and self._randomly_ordered(a.value, ctx, depth + 1) for a in expr.args[:1]) \
+                or (expr.func.value == "zip" and any(not a.star and self._randomly_ordered(a.value, ctx, depth + 1)
+                                                     for a in expr.args))
+        return self._randomly_ordered(expr, ctx, depth + 1)
 
     def _returned_randomly_ordered(self, call, path, ctx: Ctx, depth: int) -> bool:
         """``x_train, x_test = load_data()``: every return of the helper puts a random-order array there."""
@@ -265,8 +295,9 @@ class LoaderAnalysis:
         inner = Ctx(scope, self.r.bind_args(scope, call, ctx, funcs[0].bound_self is not None))
         for ret in scope.returns:
             for i in path:
-                if not isinstance(ret, (cst.Tuple, cst.List)) or not isinstance(i, int) \
-                        or not -len(ret.elements) <= i < len(ret.elements):
+                if not isinstance(ret, (cst.Tuple, cst.List)):
+                    break  # ``return list(zip(*rows))``: every part is in the order of the whole
+                if not isinstance(i, int) or not -len(ret.elements) <= i < len(ret.elements):
                     return False
                 ret = ret.elements[i].value
             if not self._randomly_ordered(ret, inner, depth + 1):

@@ -471,7 +471,9 @@ class Resolver:
         child, cur = node, parents.get(node)
         while cur is not None and cur is not ctx.scope.node:
             if isinstance(cur, cst.If) and child is not cur.test:
-                value = self.truth(cur.test, ctx, depth)  # None: unknown
+                # A side question: the option deciding it (``args.set``) often lies deeper than the
+                # budget left to the resolution that reached this branch.
+                value = self.aside(depth, lambda d: self.truth(cur.test, ctx, d))  # None: unknown
                 if value is not None and value != (child is cur.body):
                     return False
             child, cur = cur, parents.get(cur)
@@ -671,7 +673,7 @@ class Resolver:
             return memo[key]
         memo[key] = []  # recursion guard
         modules = [module]
-        candidates = self._importing(module, cls.name)
+        candidates = self.importing(module, cls.name)
         if len(candidates) <= MAX_CALLER_FILES:
             pattern = subclass_of(cls.name)
             for path in candidates:
@@ -982,7 +984,7 @@ class Resolver:
         # script with a main() of its own. A method is called on objects that may come from a
         # registry, in files that need not import it; those only have to mention the module.
         if scope.cls is None or constructor is not None:
-            candidates = self._importing(scope.module, name)
+            candidates = self.importing(scope.module, name)
         else:
             mentions = self.index.files_mentioning(name)
             words = self._import_words(scope.module, set(mentions))
@@ -1035,7 +1037,33 @@ class Resolver:
                             break
         return found
 
-    def _importing(self, module: ModuleInfo, name: str) -> List[str]:
+    def object_calls(self, forward: Scope) -> List[CallSite]:
+        """``model(images)`` for a module's ``forward``: the calls of objects whose ``forward`` it is
+        (``nn.Module.__call__`` runs it), in its own file and the files that name its class."""
+        cls = forward.cls
+        if cls is None or forward.short_name != "forward":
+            return []
+        memo = self.index.memo
+        key = ("object_calls", id(forward))
+        if key in memo:
+            return memo[key]
+        memo[key] = []  # recursion guard
+        paths = [p for p in self.index.files_mentioning(cls.name) if p != forward.module.fs_path]
+        modules = [forward.module] + [m for m in (self.index.module(p) for p in paths[:MAX_CALLER_FILES])
+                                      if m is not None]
+        found = []
+        for info in modules:
+            for s in info.scopes:
+                for site in s.calls:
+                    if not isinstance(site.call.func, (cst.Name, cst.Attribute)):
+                        continue
+                    if any(isinstance(v, Instance) and self.find_method(v.cls, v.module, "forward") is forward
+                           for v in unwrap(self.resolve(site.call.func, self.ctx_for(s), 4))):
+                        found.append(site)
+        memo[key] = found
+        return found
+
+    def importing(self, module: ModuleInfo, name: str) -> List[str]:
         """The other files that mention ``name`` and whose import statements name ``module`` (or a
         package re-exporting ``name``), or that ``import pkg`` and write the module's name at the use
         (``pkg.mod.f()``): where a function or class of ``module`` can be used by its name."""
@@ -1331,7 +1359,7 @@ class Resolver:
         for writer in writers:
             wctx = sctx if writer is scope else Ctx(writer)
             stores.extend((b, wctx) for key_expr, b in writer.item_stores.get(base.value, [])
-                          if key is None or self.const(key_expr, wctx, depth) in (None, key))
+                          if key is None or self.key_may_be(key_expr, key, wctx, depth))
         # As for names (``_possible``): when the defaults take none of the branches that store the
         # item (``config["network"]`` set only under ``--dset office-home``), every store counts.
         out.extend((b.expr, wctx) for b, wctx in
@@ -1345,6 +1373,18 @@ class Resolver:
                 for expr, caller_ctx in passed:
                     out.extend(self._expr_items(expr, key, caller_ctx, depth + 1))
         return out
+
+    def key_may_be(self, key_expr: cst.BaseExpression, key, ctx: Ctx, depth: int) -> bool:
+        """Whether the dict key written as ``key_expr`` may be the constant ``key``. A computed key
+        (``"val" + str(i)``, ``f"test{i}"``) is its literal text followed by a converted value, which
+        is never empty: the ten-crop loaders ``loaders["val" + str(i)]`` are not ``loaders["val"]``."""
+        known = self.const(key_expr, ctx, depth)
+        if known is not None:
+            return known == key
+        prefix = _literal_prefix(key_expr)
+        if prefix is None or not isinstance(key, str):
+            return True
+        return key.startswith(prefix) and len(key) > len(prefix)
 
     def _expr_items(self, expr, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
         """Items of the dict ``expr`` evaluates to: a dict name, a dict literal, or ``d["k"]``."""
