@@ -104,8 +104,10 @@ class FreezeAnalysis:
         module it is given (``for p in module.parameters(): p.requires_grad = False``). A function of
         this file counts only in a constructor freezing its own submodule: elsewhere the freeze is
         reported where the function writes it."""
-        scope = self._plain_function(site.call, rctx) if site.call.args else None
-        arg = self._passed_frozen(scope, site.call, rctx) if scope is not None else None
+        callee = self._one_function(site.call, rctx) if site.call.args else None
+        scope = callee.scope if callee is not None else None
+        # (also a method of the model freezing what it is given: ``self.set_parameter_requires_grad(self.resnet50, True)``)
+        arg = self._passed_frozen(scope, site.call, rctx, callee.bound_self) if scope is not None else None
         if arg is None:
             return None
         if scope.module is site.scope.module and not (
@@ -113,13 +115,14 @@ class FreezeAnalysis:
             return None
         return scope.short_name, arg
 
-    def _passed_frozen(self, scope: Scope, call: cst.Call, ctx: Ctx) -> Optional[cst.BaseExpression]:
+    def _passed_frozen(self, scope: Scope, call: cst.Call, ctx: Ctx, bound_self=None) -> Optional[cst.BaseExpression]:
         """The argument of ``call`` that ``scope`` freezes as a whole, when its tests hold for this call
-        (``set_parameter_requires_grad(model, feature_extract)`` with ``if feature_extracting:``)."""
+        (``set_parameter_requires_grad(model, feature_extract)`` with ``if feature_extracting:``);
+        ``bound_self``: the object when ``call`` runs a method."""
         frozen = self._frozen_param(scope)
-        if frozen is None or not self._called_with(scope, call, ctx, frozen[1]):
+        if frozen is None or not self._called_with(scope, call, ctx, frozen[1], bound_self):
             return None
-        passed = self.r.bind_args(scope, call, ctx, skip_self=False).get(frozen[0])
+        passed = self.r.bind_args(scope, call, ctx, skip_self=bound_self is not None).get(frozen[0])
         return passed[0][0] if passed and len(passed) == 1 else None
 
     def _frozen_param(self, scope: Scope) -> Optional[Tuple[str, Tuple]]:
@@ -160,12 +163,17 @@ class FreezeAnalysis:
 
     def _plain_function(self, call: cst.Call, ctx: Ctx) -> Optional[Scope]:
         """The one project function (not a bound method) ``call`` runs, if that is all it can be."""
+        callee = self._one_function(call, ctx)
+        return callee.scope if callee is not None and callee.bound_self is None else None
+
+    def _one_function(self, call: cst.Call, ctx: Ctx) -> Optional[FuncRef]:
+        """The one project function or method ``call`` runs, if that is all it can be."""
         if not isinstance(call.func, (cst.Name, cst.Attribute)):
             return None
         callees = self.r.resolve(call.func, ctx)
-        if len(callees) != 1 or not isinstance(callees[0], FuncRef) or callees[0].bound_self is not None:
+        if len(callees) != 1 or not isinstance(callees[0], FuncRef):
             return None
-        return callees[0].scope
+        return callees[0]
 
     def scope_freezes(self, scope: Scope) -> Iterator[Tuple[cst.CSTNode, cst.BaseExpression]]:
         """(node, module expression) for the freezes written in ``scope`` itself."""

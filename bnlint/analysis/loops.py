@@ -119,6 +119,8 @@ class TrainingAnalysis:
     def forward_calls(self, sites: List[CallSite], ctx: Ctx, chain=(), depth: int = 0) -> List[ForwardCall]:
         out: List[ForwardCall] = []
         for site in sites:
+            if chain and not self.r.branch_possible(site.call, ctx, 0):
+                continue  # in a followed helper, a branch its arguments rule out (``label="real"``)
             models = self.model_values(site.call.func, ctx)
             if models:
                 out.append(ForwardCall(site, ctx, models, chain))

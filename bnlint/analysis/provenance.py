@@ -244,6 +244,13 @@ class Provenance:
         if comp.inner_for_in is not None or comp.ifs:
             return None
         item = self.of(expr.elt, ctx, depth)
+        if isinstance(item, Batch) and not has_any(item):
+            return item  # ``[f.detach() for f in fakes]``: the scales of one generated batch, still that batch
+        if isinstance(item, Alt):
+            # Over a written list of batches (``[augment(f) for f in (real, fake)]``): item by item.
+            source = self.of(comp.iter, ctx, depth)
+            if isinstance(source, Tup) and len(source.items) == len(item.options):
+                return Tup(item.options)
         return Spread(item) if item is not None and has_any(item) else None
 
     def _name(self, name: str, ctx: Ctx, depth: int, use: Optional[cst.Name] = None) -> Optional[Struct]:
@@ -333,7 +340,8 @@ class Provenance:
                 return Batch((Part(origin),))
             return None
         # A step function analysed on its own: every caller must pass the same provenance.
-        sites = self.r.callers(scope)
+        # (A module whose ``forward`` is the training step is called as ``model(images)``.)
+        sites = self.r.callers(scope) or self.r.object_calls(scope)
         if not sites:
             return None
         results = []
@@ -605,6 +613,8 @@ class Provenance:
             struct = self.of(expr, ctx, depth + 1)
             if isinstance(struct, Spread):
                 return struct.template  # for x, y in minibatches: one loader's batch per iteration
+            if isinstance(struct, Batch) and struct.parts[0].via and not has_any(struct):
+                return struct  # the outputs of a model (a generator's images at each scale): that batch
         if _is_slice(expr):
             # ``for chunk in chunks[1:]`` after ``model(chunks[0])``: pieces of the batch ``chunks``
             # holds (a list of splits of one mixed batch), not another source

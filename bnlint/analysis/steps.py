@@ -249,12 +249,21 @@ class StepAnalysis:
             sites = list(fc.chain[1:]) + ([fc.site] if fc.chain else [])
             if any(self._in_training_loop(s) for s in sites):
                 continue
-            if any(self.is_step_function(s.scope) for s in sites):
+            if any(self._updates_on_its_own(s.scope) for s in sites):
                 continue  # a helper that is a training step itself is analysed (and reported) on its own
             if any(not s.scope.returns for s in sites) and not _stored_on_self(fc.site):
                 continue  # a helper returning nothing (sampling, logging): its outputs feed no loss
             out.append(fc)
         return out
+
+    def _updates_on_its_own(self, scope: Scope) -> bool:
+        """A step function that also steps an optimizer. One that only calls ``backward()``
+        (``train_discriminator(real, ...)`` then ``train_discriminator(fake, ...)`` before the
+        caller's ``optimizer_d.step()``) adds its gradients to its caller's update."""
+        if not self.is_step_function(scope):
+            return False
+        ctx = self.r.ctx_for(scope)
+        return any(self._steps_optimizer(s, ctx, 0) for s in scope.calls) or not scope.returns
 
     def _in_training_loop(self, site: CallSite) -> bool:
         loops = self.t.training_loops(site.scope)
@@ -460,7 +469,9 @@ class StepAnalysis:
                     if model_key(self.t.model_values(func.value, ctx)) != key:
                         continue
                     if func.attr.value == "eval" or _train_false(site.call, self.r, ctx):
-                        set_up = set_up or scope.short_name in _SETUP_SCOPES
+                        # (Not under a branch the defaults skip: ``if is_load: net_D.eval()``.)
+                        set_up = set_up or (scope.short_name in _SETUP_SCOPES
+                                            and self.r.branch_possible(site.call, ctx, 0))
                     else:
                         switched_on = True
             self.memo[memo_key] = (set_up, switched_on)
@@ -690,9 +701,17 @@ def _root_text(expr, ctx: Ctx, depth: int) -> str:
 
 
 def exclusive(a: Use, b: Use) -> bool:
-    """The two calls sit on opposite branches of one ``if``."""
-    for test, branch in a.guards:
-        for test2, branch2 in b.guards:
+    """The two calls sit on opposite branches of one ``if``. Inside a helper reached by two
+    different calls (``train_d(D, real, "real")``, ``train_d(D, fake, "fake")``) each call takes
+    its own branch: only the ``if``s down to where the two call chains part count."""
+    path_a, path_b = list(a.fc.chain) + [a.fc.site], list(b.fc.chain) + [b.fc.site]
+    common = 0
+    while common < min(len(path_a), len(path_b)) and path_a[common] is path_b[common]:
+        common += 1
+    guards_a = [g for s in path_a[:common + 1] for g in s.guards]
+    guards_b = [g for s in path_b[:common + 1] for g in s.guards]
+    for test, branch in guards_a:
+        for test2, branch2 in guards_b:
             if test is test2 and branch != branch2:
                 return True
     return False

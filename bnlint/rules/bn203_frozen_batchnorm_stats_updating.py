@@ -33,6 +33,8 @@ WHY_NO_GRAD = (
 
 FREEZING_WORDS = r"(?i:freeze|fine_?tune)"  # ``freeze_backbone()``, captioning encoders' ``fine_tune(False)``
 FREEZE_METHOD_CALL = r"\.[ \t]*\w*" + FREEZING_WORDS + r"\w*[ \t]*\("
+FREEZE_WRITES = (method_call("requires_grad_"), attribute_assignment("requires_grad"))  # a freeze written here
+_WRITES_FREEZE = any_of(*FREEZE_WRITES)
 
 
 class FrozenBatchNormStatsUpdating(Rule):
@@ -44,16 +46,18 @@ class FrozenBatchNormStatsUpdating(Rule):
     # (a model's forward that runs its backbone without gradients), or a call of a project method
     # named for freezing (``model.freeze_backbone()``, ``encoder.fine_tune(False)``) in a script whose
     # training step is in a helper or a trainer class.
-    triggers = (any_of(method_call("requires_grad_"), attribute_assignment("requires_grad"), *TRAINING_STEP_PATTERNS,
+    triggers = (any_of(*FREEZE_WRITES, *TRAINING_STEP_PATTERNS,
                        text("no_grad"), FREEZE_METHOD_CALL),)
 
     def check(self, ctx: RuleContext):
         forwards = None
         in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
         step_here = step_visible(ctx.module)
+        # The file writes a freeze itself (``requires_grad = False``): any helper freezing for it counts.
+        wanted = bool(_WRITES_FREEZE.search(ctx.module.source.text))
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
-            if freeze.method and not step_here and not re.search(FREEZING_WORDS, freeze.method):
+            if freeze.method and not (step_here or re.search(FREEZING_WORDS, freeze.method) or wanted):
                 continue  # (the pre-filter's scope: a file without a step calls a method named for freezing)
             rctx = ctx.resolver.ctx_for(scope)
             models = [v for v in ctx.resolver.resolve(expr, rctx) if ctx.bn.has_bn(v)]
@@ -82,8 +86,9 @@ class FrozenBatchNormStatsUpdating(Rule):
                                            target, node)
             if hit is None:
                 attr = self_attribute(expr, scope.self_name)
-                if attr is not None and scope.short_name == "__init__" and freeze.option is None:
-                    in_constructors.append((freeze, attr))
+                if attr is not None and scope.short_name == "__init__" and not (
+                        freeze.option is not None and _mode_switched_under(ctx, freeze.option)):
+                    in_constructors.append((freeze, attr))  # (an option's own mode handling: see below)
                 continue
             option = freeze.option
             if option is not None and _mode_switched_under(ctx, option):
@@ -103,6 +108,8 @@ class FrozenBatchNormStatsUpdating(Rule):
             when = " and ".join(f"`{'' if branch else 'not '}{' '.join(ctx.module.code(test).split())}`"
                                 for test, branch in freeze.param_guards)
             how = f"in `__init__` if {when}" if when else "with requires_grad=False in `__init__`"
+            if freeze.option is not None:
+                how = f"when `{freeze.option}` is set"  # (the finding sits in `__init__`)
             self._check_class_freeze(ctx, freeze.scope.cls, freeze.scope, freeze.node, freeze.expr, attr, how, WHY,
                                      freeze)
         for cls, site, attr in ctx.analysis.freezes.no_grad_submodules(ctx.module):
@@ -329,21 +336,25 @@ def _calls_self(site: CallSite, self_name: Optional[str]) -> bool:
 
 
 def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
-    """A mode call of the module sits under a test of the same option."""
+    """A mode call of the module sits under a test of the same option (read as ``args.freeze``
+    or, in a model's ``train()`` override, ``self.args.freeze``)."""
     freezes = ctx.analysis.freezes
+    name = option.rsplit(".", 1)[-1]
     for scope in ctx.module.scopes:
         rctx = ctx.resolver.ctx_for(scope)
         for site in scope.calls:
             func = site.call.func
             if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train") and any(
-                    freezes.option_name(test, rctx) == option for test, _branch in site.guards):
+                    (freezes.option_name(test, rctx) or "").rsplit(".", 1)[-1] == name for test, _branch in site.guards):
                 return True
     return False
 
 
 def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
-    """Modules that build the class: its constructor's callers, and the callers of the factories
-    that return what they build (``model = resnet18()`` in ``setup()``, called by the training script)."""
+    """Modules that build the class: its constructor's callers, the callers of the factories
+    that return what they build (``model = resnet18()`` in ``setup()``, called by the training script),
+    and those of the classes whose constructors build it as a part (``self.encoder = EncoderCNN(...)``
+    in a captioning model the script builds)."""
     out = []
     scopes = [init]
     for _ in range(factories + 1):
@@ -351,8 +362,10 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
         for scope in scopes:
             for site in ctx.resolver.callers(scope):
                 out.append(site.scope.module)
-                if site.scope.parent is not None and site.scope.returns and site.scope is not scope:
-                    returned.append(site.scope)
+                builder = site.scope
+                if builder is not scope and builder.parent is not None and (
+                        builder.returns or (builder.short_name == "__init__" and builder.cls is not None)):
+                    returned.append(builder)
         scopes = returned
     return out
 
