@@ -87,17 +87,29 @@ class FreezeAnalysis:
                 # What the call freezes first, its guards last: evaluating a condition may search
                 # the project for callers, and nearly no call freezes anything.
                 func = site.call.func
-                if isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
+                writes = self._may_freeze(func)
+                if writes and isinstance(func, cst.Attribute) and func.attr.value != "requires_grad_" \
                         and self._method_freezes_self(site.call, rctx, module):
                     frozen = (func.attr.value, self._frozen_part(func, rctx))
                 else:
-                    frozen = self._frozen_argument(site, rctx)
-                    if frozen is None:
+                    frozen = self._frozen_argument(site, rctx) if writes else None
+                    if frozen is None and _from_another_module(func, module):
                         factory = self.returned_frozen(site, rctx)
                         frozen = (factory, site.call) if factory else None
                 if frozen is not None and self._holds(site, rctx):
                     yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0],
                                  self._param_guards(scope, site.call, rctx))
+
+    def _may_freeze(self, func: cst.BaseExpression) -> bool:
+        """A function of that name is defined in a project file that writes ``requires_grad``: the
+        only calls worth resolving (resolving every call of every module was most of this analysis).
+        A factory returning what a helper froze is found through the helper's call, not gated here."""
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name is None:
+            return False
+        index = self.r.index
+        writers = set(index.files_mentioning("requires_grad"))
+        return any(path in writers for path in index.files_mentioning(name))
 
     def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, cst.BaseExpression]]:
         """(function name, argument) for ``freeze(self.bn1)``: a project function that freezes the
@@ -312,6 +324,21 @@ class FreezeAnalysis:
                 isinstance(v, ArgsNamespace) for v in self.r.resolve(test.value, rctx)):
             return " ".join(rctx.scope.module.code(test).split())
         return None
+
+
+def _from_another_module(func: cst.BaseExpression, module: ModuleInfo) -> bool:
+    """``initialize_model(...)`` or ``utils.initialize_model(...)``: a name the module imports (or
+    does not bind at all: a star import), or an attribute of an imported module; not a method
+    call on an object nor a function of this module (a factory of another file, cheaply told)."""
+    if isinstance(func, cst.Attribute):
+        func = func.value
+        if not isinstance(func, cst.Name):
+            return False
+        bindings = module.scope.bindings.get(func.value, [])
+        return bool(bindings) and all(b.kind == "import" for b in bindings)
+    if not isinstance(func, cst.Name):
+        return False
+    return all(b.kind == "import" for b in module.scope.bindings.get(func.value, []))
 
 
 def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> bool:
