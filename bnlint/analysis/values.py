@@ -1505,11 +1505,22 @@ def _main_guard(expr: cst.Comparison) -> Optional[bool]:
 
 
 def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:
-    """dest -> default for every ``add_argument`` call in the module (literal values only)."""
+    """dest -> default for every ``add_argument`` call in the module (literal values only), with
+    ``parser.set_defaults(dest=value)`` over them: argparse's parser-level defaults win."""
     defaults: Dict[str, object] = {}
+    overrides: Dict[str, object] = {}
     for scope in module.scopes:
         for site in scope.calls:
             func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "set_defaults":
+                for arg in site.call.args:
+                    if arg.keyword is not None:
+                        value = _literal(arg.value)
+                        if value is _NOT_LITERAL or overrides.get(arg.keyword.value, value) != value:
+                            overrides[arg.keyword.value] = _NOT_LITERAL  # not one known value
+                        else:
+                            overrides[arg.keyword.value] = value
+                continue
             if not (isinstance(func, cst.Attribute) and func.attr.value == "add_argument"):
                 continue
             names = []
@@ -1540,6 +1551,11 @@ def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:
                     defaults.pop(dest, None)
                     continue
             defaults[dest] = default
+    for dest, value in overrides.items():
+        if value is _NOT_LITERAL:
+            defaults.pop(dest, None)
+        else:
+            defaults[dest] = value
     return defaults
 
 
