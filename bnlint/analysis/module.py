@@ -75,8 +75,9 @@ class Scope:
     loops: List[cst.CSTNode] = field(default_factory=list)
     returns: List[cst.BaseExpression] = field(default_factory=list)
     decorators: List[cst.BaseExpression] = field(default_factory=list)
-    # ``config["network"] = {...}``: (key expression, binding of the stored value) per dict name
-    item_stores: Dict[str, List[Tuple[cst.BaseExpression, Binding]]] = field(default_factory=dict)
+    # ``config["network"] = {...}`` and ``config["network"]["name"] = ...``: (the key expressions,
+    # binding of the stored value) per dict name
+    item_stores: Dict[str, List[Tuple[Tuple[cst.BaseExpression, ...], Binding]]] = field(default_factory=dict)
     flow: Optional[object] = None  # reaching.Flow, computed on first use
 
     @property
@@ -483,17 +484,32 @@ class _Collector:
                 if isinstance(element, cst.StarredElement):
                     return  # positions after a star are unknown
                 self._bind(ctx, element.value, kind, expr, path + (i,), stmt)
-        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
-            self.info.mutated.add(target.value.value)  # d["key"] = ...: the dict's literal is not all of it
-            if len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index) and not path:
-                ctx.scope.item_stores.setdefault(target.value.value, []).append(
-                    (target.slice[0].slice.value, Binding(kind, expr, path, stmt, ctx.scope, ctx.guards, ctx.loops)))
+        elif isinstance(target, cst.Subscript) and _subscript_root(target) is not None:
+            root, keys = _subscript_root(target)
+            self.info.mutated.add(root)  # d["key"] = ...: the dict's literal is not all of it
+            if keys and not path:
+                ctx.scope.item_stores.setdefault(root, []).append(
+                    (keys, Binding(kind, expr, path, stmt, ctx.scope, ctx.guards, ctx.loops)))
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             scope = ctx.scope
             if scope.cls is not None and target.value.value == scope.self_name:
                 scope.cls.attrs.setdefault(target.attr.value, []).append(
                     Binding(kind, expr, path, stmt, scope)
                 )
+
+
+def _subscript_root(target: cst.Subscript) -> Optional[Tuple[str, Tuple[cst.BaseExpression, ...]]]:
+    """``d["a"]["b"]`` -> ("d", (key a, key b)); the keys are empty when one is a slice or a tuple
+    of indices (only the root is known to change)."""
+    keys: List[cst.BaseExpression] = []
+    node: cst.BaseExpression = target
+    while isinstance(node, cst.Subscript):
+        single = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
+        keys = [node.slice[0].slice.value] + keys if single and keys is not None else None
+        node = node.value
+    if not isinstance(node, cst.Name):
+        return None
+    return node.value, tuple(keys or ())
 
 
 def _functional_forward(call: cst.Call) -> Optional[cst.Call]:

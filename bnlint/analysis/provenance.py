@@ -357,6 +357,11 @@ class Provenance:
             # ``set_input(data)`` from the training loop and from ``test()``: a training step
             # sees what the training loop's calls set.
             agreed = _agreed([r for site, r in results if self.in_training_loop(site)])
+        scripts = sorted({site.scope.module.fs_path for site, _r in results})
+        if agreed is None and len(scripts) > 1:
+            # ``train.py`` and ``train_custom.py`` both drive the model, each with its own loader: a run
+            # is one script's, so read the calls of one (the first by path, for the same answer always).
+            agreed = _agreed([r for site, r in results if site.scope.module.fs_path == scripts[0]])
         return agreed
 
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -492,7 +497,8 @@ class Provenance:
     def _model_output(self, models, func, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
         key = model_key(models)
         if key is None or not all(_module_like(m) for m in models):
-            return None
+            # An object of a library class, or of a module missing from the checkout, called on noise.
+            return self._unknown_on_noise(func, call, ctx, depth)
         arg = batch_argument(call)
         inner = self.of(arg, ctx, depth) if arg is not None else None
         label = describe_expr(func.value if isinstance(func, cst.Attribute) and func.attr.value == "forward"
@@ -681,7 +687,9 @@ def detached(struct: Optional[Struct]) -> Optional[Struct]:
     return struct
 
 
-_MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.")
+_MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.",
+                    # a whole pickled or scripted network loaded from a file (``G = torch.load(path)``)
+                    "torch.load", "torch.jit.load", "torch.hub.load")
 
 
 def has_any(struct: Optional[Struct]) -> bool:

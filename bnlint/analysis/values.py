@@ -21,6 +21,7 @@ in ``Maybe``; rules treat those as unknown (precision over recall).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
@@ -28,7 +29,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 
 from ..patterns import call_of, subclass_of
-from . import model_zoo
+from . import config_files, model_zoo
 from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
 from .reaching import declared_escaping, global_reaching, reaching
@@ -157,6 +158,22 @@ class Partial(Value):
 @dataclass(frozen=True, eq=False, repr=False)
 class Const(Value):
     value: object
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Data(Value):
+    """A mapping or list read from a settings file (``config_files``); its scalars resolve to ``Const``."""
+
+    value: object
+
+
+def data_value(obj) -> "Value":
+    """The value of one item of a settings file."""
+    if isinstance(obj, (dict, list)):
+        return Data(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return Const(obj)
+    return UNKNOWN
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -590,8 +607,59 @@ class Resolver:
         attr = expr.attr.value
         out: List[Value] = []
         for base in self.resolve(expr.value, ctx, depth):
+            if isinstance(base, (Unknown, ArgsNamespace)):
+                own = self._class_option_default(ctx.scope, attr)
+                if own is not None:
+                    out.append(own)
+                    continue
+            if isinstance(base, ExtCall) and base.qualname in ATTRIBUTE_DICTS and depth < MAX_DEPTH:
+                # ``extractor_dict = Munch({"ResNet50Extractor": ResNet50Extractor, ...})``: attributes are items
+                items = self.item_exprs(expr.value, attr, ctx, depth + 1)
+                if items:
+                    out.extend(v for item, ictx in items for v in self.resolve(item, ictx, depth + 1))
+                    continue
             out.extend(self.attribute_of(base, attr, depth))
         return out
+
+    def _class_option_default(self, scope: Scope, attr: str) -> Optional[Value]:
+        """``opt.norm`` in a method of a model class whose static ``modify_commandline_options(parser)``
+        calls ``parser.set_defaults(norm="batch")`` unguarded: the pix2pix/CycleGAN framework applies
+        the chosen model class's defaults before parsing, so that class always sees them (unless the
+        command line overrides them)."""
+        while scope is not None and scope.cls is None:
+            scope = scope.parent
+        if scope is None:
+            return None
+        key = ("class_option_defaults", id(scope.cls))
+        defaults = self.index.memo.get(key)
+        if defaults is None:
+            defaults = {}
+            hooked = False
+            for cls, _module in reversed(self.mro(scope.cls, scope.module)):
+                hook = cls.methods.get("modify_commandline_options")
+                if hook is not None:
+                    hooked = True
+                    defaults.update(_unguarded_set_defaults(hook))
+            if hooked:
+                # Below them, the options module's own defaults (the parser the hook is handed).
+                defaults = {**self._option_module_defaults(), **defaults}
+            self.index.memo[key] = defaults
+        return Const(defaults[attr]) if attr in defaults else None
+
+    def _option_module_defaults(self) -> Dict[str, object]:
+        """argparse defaults of the project modules that hand their parser to the model classes
+        (``models.get_option_setter(opt.model)(parser)``); a name they disagree on is left out."""
+        merged: Dict[str, object] = {}
+        clash = set()
+        for path in self.index.files_mentioning("get_option_setter"):
+            module = self.index.module(path)
+            if module is None or not self.index.text_matches(path, _ADDS_ARGUMENTS):
+                continue
+            for name, value in _argparse_defaults(module).items():
+                if name in merged and merged[name] != value:
+                    clash.add(name)
+                merged.setdefault(name, value)
+        return {k: v for k, v in merged.items() if k not in clash}
 
     def attribute_of(self, base: Value, attr: str, depth: int) -> List[Value]:
         if isinstance(base, Maybe):
@@ -619,6 +687,8 @@ class Resolver:
             return [UNKNOWN]
         if isinstance(base, (ExtCall, SubModule)):
             return [SubModule(base, attr)]
+        if isinstance(base, Data):
+            return [_data_item(base, attr)]  # ``EasyDict(settings).model.base_model``
         return [UNKNOWN]
 
     def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
@@ -827,9 +897,37 @@ class Resolver:
                 return self.resolve(whole, ctx, depth)
         if qual == "functools.partial" and first is not None:
             return [Partial(v, call, ctx) for v in self.resolve(first, ctx, depth)]
+        if qual in config_files.LOADERS and first is not None:
+            return [self._settings_file(first, qual in config_files.YAML_LOADERS, ctx, depth)]
+        if qual in ATTRIBUTE_DICTS and first is not None and len(call.args) == 1:
+            read = self.resolve(first, ctx, depth)
+            if read and all(isinstance(v, Data) for v in read):
+                return read  # ``EasyDict(yaml.safe_load(f))``: the same settings, read by attribute
         if qual == "getattr" and first is not None:
             return self._registry_lookup(first, call_arg(call, 1), ctx, depth)  # getattr(models, arch)
         return [ExtCall(qual, call, ctx)]
+
+    def _settings_file(self, stream: cst.BaseExpression, as_yaml: bool, ctx: Ctx, depth: int) -> Value:
+        """``yaml.safe_load(f)`` / ``json.load(f)`` with ``f = open(<constant path>)``: the file's data,
+        when it lies in the project (recorded as a dependency of the linted file), else unknown."""
+        found: List[Value] = []
+        for v in self.resolve(stream, ctx, depth):
+            written = call_arg(v.call, 0, "file") if isinstance(v, ExtCall) and v.qualname in _OPENERS else None
+            path = self.const(written, v.ctx, depth) if written is not None else None
+            if not isinstance(path, str):
+                return UNKNOWN
+            data = None
+            for candidate in config_files.candidate_paths(self.index.root, os.path.dirname(os.path.abspath(ctx.module.fs_path)), path):
+                data = config_files.load_data(candidate, as_yaml, self.index.memo)
+                if data is None:
+                    self.index.probed.add(candidate)  # (a file appearing there would be read instead)
+                    continue
+                self.index.consulted.add(candidate)
+                break
+            if data is None:
+                return UNKNOWN
+            found.append(data_value(data))
+        return found[0] if len(found) == 1 else UNKNOWN
 
     def _children_source(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[cst.BaseExpression]:
         """``X`` of ``Sequential(*list(X.children())[a:b])`` (the slice optional, the list possibly
@@ -983,6 +1081,7 @@ class Resolver:
         # its module (or a package re-exporting it): ``main()`` of main.py is not called by every
         # script with a main() of its own. A method is called on objects that may come from a
         # registry, in files that need not import it; those only have to mention the module.
+        plugin = None
         if scope.cls is None or constructor is not None:
             candidates = self.importing(scope.module, name)
         else:
@@ -994,6 +1093,11 @@ class Resolver:
             for sub, sub_module in self.subclasses(scope.cls, scope.module):
                 if sub_module is not scope.module:
                     words |= self._import_words(sub_module, set(self.index.files_mentioning(sub.name)))
+            # ... or a package that loads its modules by name (``importlib.import_module("models." + name)``
+            # in a ``create_model(opt)`` factory): its objects may be of any class of those modules.
+            plugin = self._plugin_package(scope.module)
+            if plugin is not None:
+                words.add(plugin)
             importers = set().union(*(self.index.files_mentioning(w) for w in words))
             candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
         calls = call_of(name)
@@ -1030,12 +1134,28 @@ class Resolver:
                         func.value if isinstance(func, cst.Name) else None)
                     if last != name:
                         continue
-                    for v in unwrap(self.resolve(func, self.ctx_for(s), 4)):
+                    values = unwrap(self.resolve(func, self.ctx_for(s), 4))
+                    for v in values:
                         if (isinstance(v, FuncRef) and v.scope is scope) or (
                                 isinstance(v, ClassRef) and constructor is not None and v.cls is constructor):
                             found.append(site)
                             break
+                    else:
+                        if plugin is not None and info is not scope.module and isinstance(func, cst.Attribute) \
+                                and values and all(isinstance(v, Unknown) for v in values):
+                            found.append(site)  # ``model.set_input(data)`` on what the plugin factory made
         return found
+
+    def _plugin_package(self, module: ModuleInfo) -> Optional[str]:
+        """The name of the package directly above ``module`` when its ``__init__`` imports the package's
+        modules by name (``importlib.import_module``): a registry of model or dataset classes."""
+        parts = [p for p in module.module_name.split(".") if p]
+        if len(parts) < 2:
+            return None
+        init = self.index.resolve_module(".".join(parts[:-1]), module.fs_path)
+        if init is None or not init.endswith("__init__.py") or not self.index.text_matches(init, _IMPORTS_BY_NAME):
+            return None
+        return parts[-2]
 
     def object_calls(self, forward: Scope) -> List[CallSite]:
         """``model(images)`` for a module's ``forward``: the calls of objects whose ``forward`` it is
@@ -1212,6 +1332,17 @@ class Resolver:
             sizes = {len(v.items) if isinstance(v, Seq) and v.kind == "tuple" else None
                      for v in self.resolve(expr.args[0].value, ctx, depth)}
             return sizes.pop() if len(sizes) == 1 else None  # len(dims) of a literal tuple/list
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+                and expr.func.attr.value in _STR_METHODS and not any(a.star or a.keyword for a in expr.args):
+            # ``args.backbone.startswith("ResNet")``, ``args.net.lower()``: pure methods of a known string
+            text = self.const(expr.func.value, ctx, depth)
+            args = [self.const(a.value, ctx, depth) for a in expr.args]
+            if isinstance(text, str) and all(isinstance(a, (str, tuple)) for a in args):
+                try:
+                    return getattr(text, expr.func.attr.value)(*args)
+                except TypeError:
+                    return None
+            return None
         if isinstance(expr, cst.BinaryOperation) and type(expr.operator) in _ARITHMETIC:
             left = self.const(expr.left, ctx, depth)
             right = self.const(expr.right, ctx, depth)
@@ -1292,7 +1423,9 @@ class Resolver:
             items = self.item_exprs(base, index, ctx, depth)
             appended = self._appended(base, ctx, depth) if isinstance(base, cst.Name) else []
             for v in self.resolve(base, ctx, depth):
-                if appended and isinstance(v, Seq) and v.kind == "tuple":
+                if isinstance(v, Data):
+                    out.append(_data_item(v, index))
+                elif appended and isinstance(v, Seq) and v.kind == "tuple":
                     # ``nets = []; nets.append(a); nets.append(b)`` then ``nets[i]``: any of them
                     out.extend(x for item in v.items for x in item)
                     out.extend(appended)
@@ -1309,7 +1442,10 @@ class Resolver:
         if isinstance(base, (cst.Dict, cst.DictComp)):
             return self._dict_lookup(base, index, ctx, depth)
         for v in self.resolve(base, ctx, depth):
-            out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
+            if isinstance(v, Data):
+                out.append(_data_item(v, index))
+            else:
+                out.extend(self.index_value(v, index) if isinstance(index, int) else [UNKNOWN])
         return out
 
     def _appended(self, name: cst.Name, ctx: Ctx, depth: int) -> List[Value]:
@@ -1334,14 +1470,19 @@ class Resolver:
             return self.lookup(name, Ctx(ctx.module.scope), depth)
         return [UNKNOWN]
 
-    def item_exprs(self, base, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
+    def item_exprs(self, base, key, ctx: Ctx, depth: int,
+                   outer: tuple = ()) -> List[Tuple[cst.BaseExpression, Ctx]]:
         """(value expression, its ctx) of ``base[key]`` for a dict: the entries of its dict literals,
         the items stored into it (``config["network"] = {...}`` on a branch the defaults take), through
-        names bound to another dict's item (``net = config["network"]``) and parameters (``train(config)``).
-        ``key`` None (not a constant): every entry."""
+        names bound to another dict's item (``net = config["network"]``), parameters (``train(config)``)
+        and project functions that return the dict (``config = make_config(args)``).
+        ``key`` None (not a constant): every entry. ``outer``: the keys before ``key``, for items
+        stored at depth (``config["network"]["name"] = ResNetFc`` is ``config``, ``"name"``, outer
+        ``("network",)``); the literals of ``base`` itself are then another level and not read."""
         out: List[Tuple[cst.BaseExpression, Ctx]] = []
-        for node, dctx in self._dict_sources(base, ctx, depth):
-            out.extend(self._literal_items(node, key, dctx, depth))
+        if not outer:
+            for node, dctx in self._dict_sources(base, ctx, depth):
+                out.extend(self._literal_items(node, key, dctx, depth))
         if not isinstance(base, cst.Name) or depth >= MAX_DEPTH:
             return out
         scope = ctx.scope
@@ -1350,28 +1491,31 @@ class Resolver:
         if scope is None:
             # A settings dict filled in another module and star-imported (``from dataPre import *``).
             source = self.star_source(ctx.module, base.value)
-            return out + self.item_exprs(base, key, Ctx(source.scope), depth + 1) if source is not None else out
+            return out + self.item_exprs(base, key, Ctx(source.scope), depth + 1, outer) if source is not None \
+                else out
         sctx = ctx if scope is ctx.scope else Ctx(scope)
         # A module-level dict is also filled by the functions that use it as a global.
         writers = [scope] if scope.parent is not None else [
             s for s in scope.module.scopes if s is scope or base.value not in s.bindings]
         stores = []
+        path = outer + (key,)
         for writer in writers:
             wctx = sctx if writer is scope else Ctx(writer)
-            stores.extend((b, wctx) for key_expr, b in writer.item_stores.get(base.value, [])
-                          if key is None or self.key_may_be(key_expr, key, wctx, depth))
+            stores.extend((b, wctx) for keys, b in writer.item_stores.get(base.value, [])
+                          if len(keys) == len(path) and all(
+                              k is None or self.key_may_be(e, k, wctx, depth) for e, k in zip(keys, path)))
         # As for names (``_possible``): when the defaults take none of the branches that store the
         # item (``config["network"]`` set only under ``--dset office-home``), every store counts.
         out.extend((b.expr, wctx) for b, wctx in
                    [(b, w) for b, w in stores if self.branch_possible(b.stmt, w, depth)] or stores)
         for b in scope.bindings[base.value]:
-            if b.kind == "assign" and not b.path and isinstance(b.expr, cst.Subscript):
-                out.extend(self._expr_items(b.expr, key, sctx, depth + 1))
+            if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Subscript, cst.Call)):
+                out.extend(self._expr_items(b.expr, key, sctx, depth + 1, outer))
             elif b.kind == "param":
                 passed = ctx.env.get(base.value, []) if ctx.scope is scope and ctx.env is not None \
                     else self.callers_args(scope, base.value, depth)
                 for expr, caller_ctx in passed:
-                    out.extend(self._expr_items(expr, key, caller_ctx, depth + 1))
+                    out.extend(self._expr_items(expr, key, caller_ctx, depth + 1, outer))
         return out
 
     def key_may_be(self, key_expr: cst.BaseExpression, key, ctx: Ctx, depth: int) -> bool:
@@ -1386,19 +1530,34 @@ class Resolver:
             return True
         return key.startswith(prefix) and len(key) > len(prefix)
 
-    def _expr_items(self, expr, key, ctx: Ctx, depth: int) -> List[Tuple[cst.BaseExpression, Ctx]]:
-        """Items of the dict ``expr`` evaluates to: a dict name, a dict literal, or ``d["k"]``."""
+    def _expr_items(self, expr, key, ctx: Ctx, depth: int, outer: tuple = ()) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        """Items of the dict ``expr[*outer]`` evaluates to: ``expr`` a dict name, a dict literal,
+        ``d["k"]`` or a call of a project function that returns a dict."""
         if isinstance(expr, cst.Name):
-            return self.item_exprs(expr, key, ctx, depth)
+            return self.item_exprs(expr, key, ctx, depth, outer)
         if isinstance(expr, (cst.Dict, cst.DictComp)):
+            if outer:
+                return [item for value, vctx in self._literal_items(expr, outer[0], ctx, depth)
+                        for item in self._expr_items(value, key, vctx, depth + 1, outer[1:])]
             return self._literal_items(expr, key, ctx, depth)
         if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
                 and depth < MAX_DEPTH:
-            outer = self.const(expr.slice[0].slice.value, ctx, depth)
+            first = self.const(expr.slice[0].slice.value, ctx, depth)
             out: List[Tuple[cst.BaseExpression, Ctx]] = []
-            for value, vctx in self.item_exprs(expr.value, outer, ctx, depth + 1):
-                if isinstance(value, (cst.Dict, cst.DictComp, cst.Name, cst.Subscript)):
-                    out.extend(self._expr_items(value, key, vctx, depth + 1))
+            for value, vctx in self.item_exprs(expr.value, first, ctx, depth + 1):
+                if isinstance(value, (cst.Dict, cst.DictComp, cst.Name, cst.Subscript, cst.Call)):
+                    out.extend(self._expr_items(value, key, vctx, depth + 1, outer))
+            # Items stored at depth into the outer dict (``config["network"]["name"] = ResNetFc``).
+            return out + self._expr_items(expr.value, key, ctx, depth + 1, (first,) + outer)
+        if isinstance(expr, cst.Call) and depth < MAX_DEPTH:
+            # A settings dict a project function builds and returns (``config = make_config(args)``).
+            out = []
+            for fref in self.resolve(expr.func, ctx, depth + 1):
+                if isinstance(fref, FuncRef):
+                    env = self.bind_args(fref.scope, expr, ctx, skip_self=fref.bound_self is not None)
+                    inner = Ctx(fref.scope, env, fref.bound_self)
+                    for ret in fref.scope.returns:
+                        out.extend(self._expr_items(ret, key, inner, depth + 1, outer))
             return out
         return []
 
@@ -1454,6 +1613,12 @@ class Resolver:
         ``{"num_workers": 1} if torch.cuda.is_available() else {}`` that may be taken."""
         if isinstance(expr, (cst.Dict, cst.DictComp)):
             return [expr]
+        if isinstance(expr, cst.Call) and len(expr.args) == 1 and not expr.args[0].keyword \
+                and not expr.args[0].star and isinstance(expr.args[0].value, (cst.Dict, cst.DictComp)):
+            # ``Munch({...})``, ``EasyDict({...})``: a dict with attribute access, the same items
+            if any(isinstance(v, ExtCall) and v.qualname in ATTRIBUTE_DICTS for v in self.resolve(expr, ctx, depth)):
+                return [expr.args[0].value]
+            return []
         if isinstance(expr, cst.IfExp):
             taken = self.truth(expr.test, ctx, depth)
             branches = [expr.body] if taken is True else [expr.orelse] if taken is False else [expr.body, expr.orelse]
@@ -1472,6 +1637,20 @@ class Resolver:
         return out
 
 
+def _data_item(data: Data, key) -> Value:
+    """``settings[key]`` of data read from a settings file; unknown for a key it does not hold."""
+    container = data.value
+    if isinstance(container, dict) and key is not None and not isinstance(key, (list, dict)):
+        try:
+            return data_value(container[key]) if key in container else UNKNOWN
+        except TypeError:
+            return UNKNOWN
+    if isinstance(container, list) and isinstance(key, int) and not isinstance(key, bool) \
+            and -len(container) <= key < len(container):
+        return data_value(container[key])
+    return UNKNOWN
+
+
 def _counted(values: List[Value]) -> List[Value]:
     """The values of a name or attribute also updated in place (``+=``): a constant it starts
     from is not its value everywhere (a list it starts from still holds what it holds)."""
@@ -1483,6 +1662,18 @@ _ARITHMETIC = {
     cst.Add: lambda a, b: a + b, cst.Subtract: lambda a, b: a - b, cst.Multiply: lambda a, b: a * b,
     cst.FloorDivide: lambda a, b: a // b, cst.Modulo: lambda a, b: a % b,
 }
+
+# ``importlib.import_module(...)``: a package that loads its modules by name.
+_IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
+_ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")
+# Calls that open a file for reading, whose first argument is its path.
+_OPENERS = frozenset({"open", "io.open", "codecs.open"})
+# Dicts whose items are also attributes (``cfg.lr`` is ``cfg["lr"]``).
+ATTRIBUTE_DICTS = frozenset({"munch.Munch", "munch.munchify", "easydict.EasyDict", "attrdict.AttrDict",
+                             "addict.Dict", "dotmap.DotMap", "ml_collections.ConfigDict",
+                             "ml_collections.config_dict.ConfigDict"})
+# String methods that only read the string: evaluated on a constant receiver.
+_STR_METHODS = frozenset({"startswith", "endswith", "lower", "upper", "strip", "casefold"})
 
 # Numeric comparisons ``const`` decides (``if domains > 1:`` with a literal default).
 _ORDERINGS = {
@@ -1560,6 +1751,20 @@ def _argparse_defaults(module: ModuleInfo) -> Dict[str, object]:
 
 
 _NOT_LITERAL = object()
+
+
+def _unguarded_set_defaults(scope: Scope) -> Dict[str, object]:
+    """Literal keyword values of the ``X.set_defaults(...)`` calls ``scope`` makes on every path."""
+    out: Dict[str, object] = {}
+    for site in scope.calls:
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "set_defaults" and not site.guards \
+                and not site.loops:
+            for arg in site.call.args:
+                value = _literal(arg.value) if arg.keyword is not None else _NOT_LITERAL
+                if value is not _NOT_LITERAL:
+                    out[arg.keyword.value] = value
+    return out
 
 
 def _literal(node):

@@ -228,7 +228,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                 if hit is not None:
                     return hit
                 continue
-            if _unfrozen_each_iteration(ctx, fc, target, freeze):
+            if _unfrozen_each_iteration(ctx, fc, target, freeze) or _toggled_around(ctx, fc, target, freeze):
                 continue  # frozen only for validation; every training iteration sets requires_grad=True
             states = modes.forward_states(fc, target)
             if S_UNKNOWN in states:
@@ -384,6 +384,32 @@ def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.
     if module.order(anchor.call) > module.order(freeze):
         return True
     return any(within(module, freeze, loop) for loop in anchor.loops)
+
+
+def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
+    """Frozen before the call and unfrozen later in the same iteration of the batch loop around the
+    call (after the call, or before it: then the call sees it unfrozen): a toggle for one update of
+    another network (a GAN's discriminator frozen while the generator learns through it, then trained
+    in the same iteration), not a frozen model."""
+    site = fc.site
+    if not site.loops:
+        return False
+    scope, module, batch_loop = site.scope, site.scope.module, site.loops[-1]
+    here = module.order(site.call)
+    if not (within(module, freeze, batch_loop) and module.order(freeze) < here):
+        return False
+    rctx = ctx.resolver.ctx_for(scope)
+    for loop in scope.loops:
+        if not isinstance(loop, cst.For) or module.order(loop) < module.order(freeze) \
+                or not within(module, loop, batch_loop) \
+                or conditional_within(module, loop, batch_loop):
+            continue
+        func = param_loop_func(loop)
+        param = param_name(loop.target, func.attr.value == "named_parameters") if func is not None else None
+        if param is not None and freezing_statements(loop.body, param, "True") \
+                and ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers":
+            return True
+    return False
 
 
 def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
