@@ -264,7 +264,7 @@ class Provenance:
                 results = [r for r in results if r is not _SKIP]
                 if not results or any(r is None for r in results):
                     return None
-                return _agreed(results)
+                return _agreed(results) or _optionally_transformed(results)
             scope = scope.parent
             cur = Ctx(scope) if scope is not None else None
         return None
@@ -799,6 +799,19 @@ def _agreed(results: List[Optional[Struct]]) -> Optional[Struct]:
         return None
     first = results[0]
     return first if all(same(first, r) for r in results[1:]) else None
+
+
+def _optionally_transformed(results: List[Optional[Struct]]) -> Optional[Struct]:
+    """``if self.is_DA: real = self.aug(real)``: the same rows with or without a module applied on an
+    undecided branch are still those rows (real images stay real, the generator's stay generated), read
+    as the ones without it; anything else that differs stays unknown."""
+    parts = [r.parts[0] for r in results if isinstance(r, Batch) and len(r.parts) == 1]
+    if len(parts) != len(results) or len({p.origin.key if p.origin is not None else None for p in parts}) != 1:
+        return None
+    base = min(parts, key=lambda p: len(p.via))
+    if (base.origin is not None or base.via) and all(p.via[:len(base.via)] == base.via for p in parts):
+        return Batch((base,))  # (no origin: a generator's output, known by the generator it came from)
+    return None
 
 
 def _allocation(expr) -> bool:

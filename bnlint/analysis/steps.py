@@ -113,8 +113,8 @@ class StepAnalysis:
             return self.memo[key]
         out = []
         for scope in module.scopes:
-            loops = self.t.training_loops(scope)
             ctx = self.r.ctx_for(scope)
+            loops = self._update_loops(scope, self.t.training_loops(scope), ctx)
             parts = [[s for s in scope.calls if _innermost(s, loops) is loop] for loop in loops]
             if self._is_step_function(scope, loops, ctx):
                 parts.append([s for s in scope.calls if _innermost(s, loops) is None])
@@ -123,6 +123,23 @@ class StepAnalysis:
                     self._step_of[id(site.call)] = tuple(sites)
                 out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, ctx)))))
         self.memo[key] = out
+        return out
+
+    def _update_loops(self, scope: Scope, loops: List[cst.CSTNode], ctx: Ctx) -> List[cst.CSTNode]:
+        """The training loops that are steps of their own: a loop inside another training loop that
+        only accumulates gradients (``backward()`` per unlabelled chunk, the optimizer step after it in
+        the outer loop) is part of the outer loop's update."""
+        if len(loops) < 2:
+            return loops
+        out = []
+        for loop in loops:
+            inside_another = any(other is not loop and loop in site.loops and other in site.loops
+                                 and site.loops.index(other) < site.loops.index(loop)
+                                 for other in loops for site in scope.calls)
+            if inside_another and not any(loop in site.loops and self._steps_optimizer(site, ctx, 0)
+                                          for site in scope.calls):
+                continue
+            out.append(loop)
         return out
 
     # -- updates within a step ------------------------------------------------------------

@@ -800,7 +800,7 @@ class Resolver:
         func = call.func
         if isinstance(func, cst.Attribute):
             name = func.attr.value
-            if name in PASS_THROUGH_METHODS:
+            if name in PASS_THROUGH_METHODS or name == "type" and call.args:  # ``model.type(dtype)``
                 receiver = self.resolve(func.value, ctx, depth)
                 if not all(isinstance(v, ModuleRef) for v in receiver):
                     return receiver  # else ``utils.cuda(model)``: a function of a project module

@@ -22,8 +22,25 @@ FIX = (
 
 
 def _data(use: Use) -> bool:
-    part = use.batch.parts[0]
-    return use.batch.pure and part.origin is not None and part.origin.kind == "data"
+    """A batch of data: from one source, or concatenated raw batches of several (MME's labelled
+    source and target rows in one call, beside the unlabelled target in another)."""
+    if use.batch.pure:
+        part = use.batch.parts[0]
+        return part.origin is not None and part.origin.kind == "data"
+    return _mixed(use)
+
+
+def _mixed(use: Use) -> bool:
+    parts = use.batch.parts
+    return len(parts) > 1 and all(p.origin is not None and p.origin.kind == "data" and not p.via for p in parts)
+
+
+def _label(use: Use) -> str:
+    labels = []
+    for part in use.batch.parts:
+        if part.origin.label not in labels:
+            labels.append(part.origin.label)
+    return " + ".join(labels)
 
 
 def _both(ctx: RuleContext, la: str, lb: str) -> str:
@@ -72,7 +89,7 @@ class SharedTowerPerDomainBatches(Rule):
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
                     if steps.segment(a) == steps.segment(b):
                         return a, b, sites
-                    if evaluation_only(a.batch.parts[0].origin.label) == evaluation_only(b.batch.parts[0].origin.label):
+                    if evaluation_only(_label(a)) == evaluation_only(_label(b)):
                         # (a validation batch run in train mode after the update, to save samples, is
                         # BN201's concern; a target split named ``test_loader`` in the same update is a domain)
                         found.append((a, b, sites))
@@ -81,6 +98,12 @@ class SharedTowerPerDomainBatches(Rule):
         return found[0] if found else None
 
     def _separate_sources(self, steps, a: Use, b: Use) -> bool:
+        if _mixed(a) or _mixed(b):
+            if _mixed(a) and _mixed(b):
+                return False  # two concatenated calls (interleaved chunks of one mixed batch)
+            mixed, pure = (a, b) if _mixed(a) else (b, a)
+            if pure.batch.parts[0].via or pure.batch.parts[0].origin.key in {p.origin.key for p in mixed.batch.parts}:
+                return False  # (the source alone again after the mix: another shape, not paired)
         pa, pb = a.batch.parts[0], b.batch.parts[0]
         if pa.origin.key == pb.origin.key:
             return False
@@ -102,7 +125,7 @@ class SharedTowerPerDomainBatches(Rule):
         if line_a in seen:
             return
         seen.add(line_a)
-        la, lb = a.batch.parts[0].origin.label, b.batch.parts[0].origin.label
+        la, lb = _label(a), _label(b)
         via = a.batch.parts[0].via_labels
         what = "batches from" if not via else f"{' then '.join(ctx.clip(v, 20) for v in via)} outputs of"
         inside = ctx.analysis.steps.where(sites)
@@ -116,7 +139,7 @@ class SharedTowerPerDomainBatches(Rule):
             f"`{group.callee}` (BatchNorm) gets {what} {_both(ctx, la, lb)} "
             f"{'separately' if inside else 'in separate calls'}{inside}{where}"
         )
-        if spread_of(a.batch.parts[0].origin, b.batch.parts[0].origin) and not via:
+        if a.batch.pure and b.batch.pure and spread_of(a.batch.parts[0].origin, b.batch.parts[0].origin) and not via:
             # ``[net(x) for x, y in next(zip(*loaders))]``: one call per loader of the list
             message = (f"`{group.callee}` (BatchNorm) runs once per loader of {ctx.clip(la, 40)}, on that loader's "
                        f"batch alone{inside}")
