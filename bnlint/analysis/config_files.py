@@ -58,8 +58,10 @@ def load_data(path: str, as_yaml: bool, memo: dict):
 def _parse(text: str, as_yaml: bool) -> Optional[object]:
     if not as_yaml:
         return json.loads(text)
-    import yaml  # a dependency of libcst
-
+    try:
+        import yaml  # PyYAML, a dependency of libcst
+    except ImportError:  # (a libcst without it: the settings stay unknown)
+        return None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - the safe loader: plain data only
