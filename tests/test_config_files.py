@@ -95,6 +95,9 @@ def test_paths_outside_the_project_are_never_read(tmp_path):
     assert config_files.candidate_paths(str(root), str(root / "sub"), "../../x.yaml") == []
     assert config_files.candidate_paths(str(root), str(root / "sub"), "c.yaml") == [
         str(root / "c.yaml"), str(root / "sub" / "c.yaml")]
+    # a link inside the project to a file outside it is not followed either
+    (root / "linked.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    assert config_files.candidate_paths(str(root), str(root), "linked.yaml") == []
     # a settings file written outside the project is not followed: the network stays unknown
     outside = tmp_path / "outside.yaml"
     outside.write_text("model:\n  name: NetBN\n", encoding="utf-8")

@@ -25,16 +25,22 @@ _MISSING = object()
 
 def candidate_paths(root: str, script_dir: str, written: str):
     """Where a relative path written in a script may point: the project root (where scripts are
-    usually run from) and the script's own folder. Absolute paths and paths leaving the project are
-    not read."""
+    usually run from) and the script's own folder. Absolute paths and paths leaving the project
+    (by ``..`` or by a symbolic link) are not read."""
     if os.path.isabs(written) or "\0" in written:
         return []
+    real_root = os.path.realpath(root)
     out = []
     for base in (root, script_dir):
         path = os.path.normpath(os.path.join(base, written))
-        if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and path not in out:
+        # (also through symbolic links: a link in the project to a file elsewhere is not followed)
+        if _inside(path, root) and _inside(os.path.realpath(path), real_root) and path not in out:
             out.append(path)
     return out
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def load_data(path: str, as_yaml: bool, memo: dict):
