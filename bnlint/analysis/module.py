@@ -501,7 +501,7 @@ class _Collector:
 def _subscript_root(target: cst.Subscript) -> Optional[Tuple[str, Tuple[cst.BaseExpression, ...]]]:
     """``d["a"]["b"]`` -> ("d", (key a, key b)); the keys are empty when one is a slice or a tuple
     of indices (only the root is known to change)."""
-    keys: List[cst.BaseExpression] = []
+    keys: Optional[List[cst.BaseExpression]] = []
     node: cst.BaseExpression = target
     while isinstance(node, cst.Subscript):
         single = len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)

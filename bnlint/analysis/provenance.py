@@ -687,9 +687,9 @@ def detached(struct: Optional[Struct]) -> Optional[Struct]:
     return struct
 
 
-_MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.",
-                    # a whole pickled or scripted network loaded from a file (``G = torch.load(path)``)
-                    "torch.load", "torch.jit.load", "torch.hub.load")
+_MODULE_PREFIXES = ("torch.nn.", "torchvision.models.", "timm.", "segmentation_models_pytorch.")
+# A whole pickled or scripted network loaded from a file (``G = torch.load(path)``).
+_LOADED_MODULES = frozenset({"torch.load", "torch.jit.load", "torch.hub.load"})
 
 
 def has_any(struct: Optional[Struct]) -> bool:
@@ -852,7 +852,8 @@ def _module_like(value: Value) -> bool:
         value = value.parent
     if isinstance(value, Instance):
         return True
-    return isinstance(value, ExtCall) and value.qualname.startswith(_MODULE_PREFIXES)
+    return isinstance(value, ExtCall) and (value.qualname.startswith(_MODULE_PREFIXES)
+                                           or value.qualname in _LOADED_MODULES)
 
 
 def _noise(call: cst.Call) -> Batch:

@@ -917,7 +917,8 @@ class Resolver:
             if not isinstance(path, str):
                 return UNKNOWN
             data = None
-            for candidate in config_files.candidate_paths(self.index.root, os.path.dirname(os.path.abspath(ctx.module.fs_path)), path):
+            script_dir = os.path.dirname(os.path.abspath(ctx.module.fs_path))
+            for candidate in config_files.candidate_paths(self.index.root, script_dir, path):
                 data = config_files.load_data(candidate, as_yaml, self.index.memo)
                 if data is None:
                     self.index.probed.add(candidate)  # (a file appearing there would be read instead)

@@ -102,7 +102,8 @@ class SharedTowerPerDomainBatches(Rule):
             if _mixed(a) and _mixed(b):
                 return False  # two concatenated calls (interleaved chunks of one mixed batch)
             mixed, pure = (a, b) if _mixed(a) else (b, a)
-            if pure.batch.parts[0].via or pure.batch.parts[0].origin.key in {p.origin.key for p in mixed.batch.parts}:
+            own = pure.batch.parts[0]
+            if own.via or own.origin.key in {p.origin.key for p in mixed.batch.parts}:
                 return False  # (the source alone again after the mix: another shape, not paired)
         pa, pb = a.batch.parts[0], b.batch.parts[0]
         if pa.origin.key == pb.origin.key:

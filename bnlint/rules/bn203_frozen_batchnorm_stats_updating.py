@@ -229,7 +229,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                     return hit
                 continue
             if _unfrozen_each_iteration(ctx, fc, target, freeze) or _toggled_around(ctx, fc, target, freeze):
-                continue  # frozen only for validation; every training iteration sets requires_grad=True
+                continue  # every training iteration unfreezes it (after a validation, or a GAN's toggle)
             states = modes.forward_states(fc, target)
             if S_UNKNOWN in states:
                 undecided.add(id(fc.site.call))
@@ -399,17 +399,19 @@ def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: c
     if not (within(module, freeze, batch_loop) and module.order(freeze) < here):
         return False
     rctx = ctx.resolver.ctx_for(scope)
-    for loop in scope.loops:
-        if not isinstance(loop, cst.For) or module.order(loop) < module.order(freeze) \
-                or not within(module, loop, batch_loop) \
-                or conditional_within(module, loop, batch_loop):
-            continue
-        func = param_loop_func(loop)
-        param = param_name(loop.target, func.attr.value == "named_parameters") if func is not None else None
-        if param is not None and freezing_statements(loop.body, param, "True") \
-                and ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers":
-            return True
-    return False
+    return any(isinstance(loop, cst.For) and module.order(loop) > module.order(freeze)
+               and within(module, loop, batch_loop) and not conditional_within(module, loop, batch_loop)
+               and _unfreezes(ctx, loop, rctx, target) for loop in scope.loops)
+
+
+def _unfreezes(ctx: RuleContext, loop: cst.For, rctx, target: Target) -> bool:
+    """``for p in <x>.parameters(): p.requires_grad = True`` with ``<x>`` covering the frozen target."""
+    func = param_loop_func(loop)
+    if func is None:
+        return False
+    param = param_name(loop.target, func.attr.value == "named_parameters")
+    return param is not None and bool(freezing_statements(loop.body, param, "True")) \
+        and ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers"
 
 
 def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
@@ -427,13 +429,7 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, 
             continue
         if within(module, freeze, outer) and module.order(freeze) < here < module.order(loop):
             continue
-        func = param_loop_func(loop)
-        if func is None:
-            continue
-        param = param_name(loop.target, func.attr.value == "named_parameters")
-        if param is None or not freezing_statements(loop.body, param, "True"):
-            continue
-        if ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers":
+        if _unfreezes(ctx, loop, rctx, target):
             return True
     return False
 
