@@ -21,6 +21,8 @@ _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _IMPORT = re.compile(rb"(?:^|;)[ \t]*(?:import[ \t]+([^\n#;]*)|from[ \t]+([\w.]+)[ \t]+import\b[ \t]*(\([^)]*\)?|[^\n#;]*))",
                      re.M)
 IMPORTED = "import "  # prefix of the table's entries for imported names (no identifier has a space)
+_DEF = re.compile(rb"\bdef[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+DEFINED = "def "  # prefix of the entries for the names a ``def`` statement defines
 
 
 def find_project_root(paths: Iterable[str]) -> str:
@@ -58,8 +60,10 @@ def identifiers(data: bytes) -> Set[str]:
     """The ASCII identifiers in ``data`` (the first ``WORD_READ_LIMIT`` bytes of a file): what a
     project-wide name search matches, for the index and for the cache's record of the tree alike.
     Each name an import statement writes (a module, a package, an imported name) is also there as
-    ``"import <name>"``: the files that can import a module, for reverse call searches."""
+    ``"import <name>"``: the files that can import a module, for reverse call searches; each name
+    a ``def`` defines also as ``"def <name>"``: the files that may define a function called so."""
     words = {word.decode("ascii") for word in set(_IDENTIFIER.findall(data))}
+    words.update(DEFINED + name.decode("ascii") for name in set(_DEF.findall(data)))
     for plain, source, names in _IMPORT.findall(data):
         for part in _IDENTIFIER.findall(plain + b" " + source + b" " + names):
             if part not in (b"as", b"import"):

@@ -17,6 +17,7 @@ import libcst as cst
 from .bn import BNAnalysis
 from .loops import TrainingAnalysis
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
+from ..tree import DEFINED
 from .syntax import names_in, rooted_at
 from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, call_arg
 
@@ -108,8 +109,8 @@ class FreezeAnalysis:
         if name is None:
             return False
         index = self.r.index
-        writers = set(index.files_mentioning("requires_grad"))
-        return any(path in writers for path in index.files_mentioning(name))
+        writers = set(index.files_mentioning("requires_grad")) | set(index.files_mentioning("requires_grad_"))
+        return any(path in writers for path in index.files_mentioning(DEFINED + name))
 
     def _frozen_argument(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, cst.BaseExpression]]:
         """(function name, argument) for ``freeze(self.bn1)``: a project function that freezes the

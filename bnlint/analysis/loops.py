@@ -16,7 +16,7 @@ import libcst as cst
 from .bn import BNAnalysis
 from .module import CallSite, Scope
 from .provenance import NO_GRAD
-from .values import Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
+from .values import Ctx, Elem, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
 
 LIGHTNING_MODULES = frozenset({
     "pytorch_lightning.LightningModule", "lightning.LightningModule", "lightning.pytorch.LightningModule",
@@ -109,8 +109,9 @@ class TrainingAnalysis:
         if isinstance(callee_expr, cst.Attribute) and callee_expr.attr.value == "forward":
             target = callee_expr.value
         for v in self.r.resolve(target, ctx):
-            if isinstance(v, (Instance, ExtCall, SubModule)):
-                out.append(v)
+            for w in self.r.elements(v) if isinstance(v, Elem) else (v,):  # ``for disc in discs: disc(x)``
+                if isinstance(w, (Instance, ExtCall, SubModule)):
+                    out.append(w)
         if target is not callee_expr and out and all(
                 isinstance(v, Instance) and self.r.plain_class(v.cls, v.module) for v in out):
             return []  # ``self.forward()`` of a trainer class: a method call, followed as a helper

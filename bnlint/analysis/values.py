@@ -63,6 +63,7 @@ _FABRIC = frozenset({"lightning.Fabric", "lightning.fabric.Fabric", "lightning_f
 _FABRIC_SETUP = frozenset({"setup", "setup_module", "setup_dataloaders"})
 # Callables that wrap their first argument and keep its identity for our purposes.
 SEQUENTIALS = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"})
 PASS_THROUGH_CALLS = frozenset(
     {
         "torch.nn.DataParallel",
@@ -194,6 +195,9 @@ class Elem(Value):
     """
 
     path: Tuple[int, ...] = ()
+    # A for-loop target's iterable and the context it is read in: resolved only when a model is
+    # called through the loop variable (``for disc in discs: disc(x)``, :meth:`Resolver.elements`).
+    source: Optional[Tuple[cst.BaseExpression, "Ctx"]] = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -323,10 +327,18 @@ class Resolver:
 
     # -- entry points -------------------------------------------------------------
     def ctx_for(self, scope: Scope) -> Ctx:
-        self_value = None
-        if scope.cls is not None and scope.self_name:
-            self_value = Instance(scope.cls, scope.module)
-        return Ctx(scope, None, self_value)
+        """The context of ``scope`` read on its own (no caller's arguments). One per scope and linted
+        file: resolutions are memoised by the context's identity, so every question about the same
+        function asked from its own context shares their answers."""
+        key = ("ctx_for", id(scope))
+        memo = self.index.memo
+        ctx = memo.get(key)
+        if ctx is None:
+            self_value = None
+            if scope.cls is not None and scope.self_name:
+                self_value = Instance(scope.cls, scope.module)
+            ctx = memo[key] = Ctx(scope, None, self_value)
+        return ctx
 
     def resolve(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> List[Value]:
         """What ``expr`` may evaluate to in ``ctx``.
@@ -548,7 +560,7 @@ class Resolver:
         if b.kind == "augassign":
             return []  # ``x += ...`` keeps x's other bindings; lists read it via list_contents
         if b.kind == "for":
-            return [Elem(b.path)]
+            return [Elem(b.path, (b.expr, eval_ctx))]
         values = self.resolve(b.expr, eval_ctx, depth)
         return self.index_path(values, b.path)
 
@@ -566,7 +578,7 @@ class Resolver:
         if isinstance(value, Seq) and isinstance(i, int) and -len(value.items) <= i < len(value.items):
             return list(value.items[i])
         if isinstance(value, Elem) and isinstance(i, int):
-            return [Elem(value.path + (i,))]
+            return [Elem(value.path + (i,), value.source)]
         if isinstance(value, ExtCall) and value.qualname in SEQUENTIALS and isinstance(i, int) \
                 and value.call is not None and value.ctx is not None:
             layers = value.call.args
@@ -690,6 +702,48 @@ class Resolver:
         if isinstance(base, Data):
             return [_data_item(base, attr)]  # ``EasyDict(settings).model.base_model``
         return [UNKNOWN]
+
+    def elements(self, elem: Elem, depth: int = 0) -> List[Value]:
+        """What the loop variable ``elem`` may be, when its loop runs over a list of known values
+        (``discs = [D1(), D2()]; for i, disc in enumerate(discs)``, also ``zip`` and
+        ``nn.ModuleList([...])``): any of them. Else ``[elem]`` itself."""
+        if elem.source is None:
+            return [elem]
+        expr, ctx = elem.source
+        out: List[Value] = []
+        for value in self.resolve(expr, ctx, depth):
+            items = self._iteration(value, depth)
+            if items is None:
+                return [elem]
+            out.extend(self.index_path(items, elem.path))
+        known = [v for v in out if v is not UNKNOWN]
+        return known if known and len(known) == len(out) else [elem]
+
+    def _iteration(self, value: Value, depth: int) -> Optional[List[Value]]:
+        """The values one iteration over ``value`` may give, or None when they are not known."""
+        if isinstance(value, Maybe):
+            inner = self._iteration(value.value, depth)
+            return None if inner is None else [Maybe(v) for v in inner]
+        if isinstance(value, Seq) and value.kind == "tuple":
+            return [v for item in value.items for v in item]
+        if isinstance(value, Seq):  # zip / enumerate: one tuple per step, each position iterating its own
+            positions = []
+            for item in value.items:
+                each = [] if item == (UNKNOWN,) else [self._iteration(v, depth) for v in item]
+                positions.append((UNKNOWN,) if not each or None in each else tuple(v for vs in each for v in vs))
+            return [Seq(tuple(positions))]
+        if isinstance(value, ExtCall) and value.qualname in MODULE_LISTS and value.call is not None:
+            first = call_arg(value.call, 0, "modules")
+            if first is None:
+                return None
+            out: List[Value] = []
+            for v in self.resolve(first, value.ctx, depth):
+                items = self._iteration(v, depth)
+                if items is None:
+                    return None
+                out.extend(items)
+            return out
+        return None
 
     def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
         for cls, module in self.mro(inst.cls, inst.module):

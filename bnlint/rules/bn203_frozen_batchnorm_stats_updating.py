@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import libcst as cst
 
@@ -149,13 +149,24 @@ class FrozenBatchNormStatsUpdating(Rule):
             seen.add(id(module))
             for fc in self._training_forwards(ctx, module) + _trainer_calls(ctx, module):
                 # (one training function may run several project models: those of this class built frozen count)
-                instances = [v for v in fc.models if isinstance(v, Instance) and v.cls is cls
-                             and (freeze is None or ctx.analysis.freezes.built_frozen(freeze, v))]
-                if not instances or not all(isinstance(v, Instance) for v in fc.models):
+                if not fc.models or not all(isinstance(v, Instance) for v in fc.models):
                     continue
+                instances = [v for v in fc.models if v.cls is cls and (freeze is None or ctx.analysis.freezes.built_frozen(freeze, v))]
                 # The submodule as the class builds it (``self.resnet.eval()`` in a ``train()``
                 # override) and as an attribute of this instance (``encoder.resnet.eval()``).
-                target = Target(built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys))
+                keys = built.keys | frozenset(("sub", k, attr) for k in modes.target(instances).keys)
+                if not instances:
+                    # An object holding one built frozen (``self.cnn = CNNResnetEncoder()`` in the
+                    # captioning model the loop trains): ``model.train()`` reaches ``model.cnn.resnet``.
+                    held = [(outer, part, inner) for outer in fc.models
+                            for part, inner in _parts_of_class(ctx, outer, cls, freeze)]
+                    if not held:
+                        continue
+                    keys = built.keys | frozenset(
+                        ("sub", sub, attr) for outer, part, inner in held
+                        for sub in {("sub", k, part) for k in modes.target([outer]).keys}
+                        | set(modes.target([inner]).keys))
+                target = Target(keys)
                 if self._ema_updated(ctx, target):
                     return  # MoCo's key encoder: an EMA copy, meant to run so
                 states = modes.forward_states(fc, target)
@@ -348,6 +359,21 @@ def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
                     (freezes.option_name(test, rctx) or "").rsplit(".", 1)[-1] == name for test, _branch in site.guards):
                 return True
     return False
+
+
+def _parts_of_class(ctx: RuleContext, outer: Instance, cls, freeze: Optional[Freeze]) -> List[Tuple[str, Instance]]:
+    """(attribute, part) for each instance of ``cls`` (built frozen) that ``outer``'s constructor stores
+    as ``self.<attribute>``."""
+    out = []
+    for holder, _module in ctx.resolver.mro(outer.cls, outer.module):
+        for part, bindings in holder.attrs.items():
+            if not any(b.scope.short_name == "__init__" for b in bindings):
+                continue
+            for inner in ctx.resolver.instance_attr(outer, part, 0):
+                if isinstance(inner, Instance) and inner.cls is cls and (
+                        freeze is None or ctx.analysis.freezes.built_frozen(freeze, inner)):
+                    out.append((part, inner))
+    return out
 
 
 def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
