@@ -111,10 +111,11 @@ def count_lines(root: str, files: List[str]) -> int:
 
 
 # -- measurements (each in a fresh child process) -----------------------------------------
-def _child_parse(root: str) -> None:
+def _child_parse(root: str, part: str = "0/1") -> None:
     import libcst
 
-    files = [os.path.join(root, f) for f in json.load(open(os.path.join(root, ".files.json")))]
+    k, n = (int(x) for x in part.split("/"))
+    files = [os.path.join(root, f) for f in json.load(open(os.path.join(root, ".files.json")))][k::n]
     failed = 0
     for path in files:
         with open(path, "rb") as fh:
@@ -124,6 +125,15 @@ def _child_parse(root: str) -> None:
         except Exception:  # syntax the parser rejects counts as parsed (it was read and tried)
             failed += 1
     print(json.dumps({"failed": failed}))
+
+
+def _parse_in_processes(root: str, jobs: int) -> None:
+    """Raw parsing split evenly over ``jobs`` processes at once: how much faster this machine can
+    run ``jobs`` independent parses than one (the ceiling for any ``-j`` speed-up measured here)."""
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "bench.py"), "--_parse", root,
+                               "--_part", f"{k}/{jobs}"], stdout=subprocess.DEVNULL) for k in range(jobs)]
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit(1)
 
 
 def measure(cmd: List[str], cwd: str, env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
@@ -195,12 +205,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary corpus")
     ap.add_argument("--_measure", help=argparse.SUPPRESS)
     ap.add_argument("--_parse", help=argparse.SUPPRESS)
+    ap.add_argument("--_part", default="0/1", help=argparse.SUPPRESS)
+    ap.add_argument("--_parse_parallel", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args._parse_parallel:
+        _parse_in_processes(args._parse_parallel, args.jobs)
+        return 0
     if args._measure:
         _child_measure(json.loads(args._measure))
         return 0
     if args._parse:
-        _child_parse(args._parse)
+        _child_parse(args._parse, args._part)
         return 0
 
     work = tempfile.mkdtemp(prefix="bnlint-bench-")
@@ -245,6 +260,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         print(f"corpus: {len(files)} files, {lines} lines ({root})", file=sys.stderr)
         step("parse", [sys.executable, os.path.join(HERE, "bench.py"), "--_parse", root])
+        step("parse_jN", [sys.executable, os.path.join(HERE, "bench.py"), "--_parse_parallel", root,
+                          "--jobs", str(args.jobs)])
         step("cold_j1", bnlint_cmd(root, 1, select=args.select), fresh_cache=True)
         step("warm_j1", bnlint_cmd(root, 1, select=args.select))
         step("cold_jN", bnlint_cmd(root, args.jobs, select=args.select), fresh_cache=True)
@@ -299,6 +316,7 @@ def render(report: dict) -> str:
             "|---|---|---|---|---|---|"]
     labels = {
         "parse": "raw `libcst.parse_module`, 1 process",
+        "parse_jN": f"raw `libcst.parse_module`, split over {report['jobs']} processes at once",
         "cold_j1": "bnlint cold, -j 1",
         "cold_jN": f"bnlint cold, -j {report['jobs']}",
         "warm_j1": "bnlint warm cache, nothing changed",
@@ -317,7 +335,11 @@ def render(report: dict) -> str:
                         f"{r['cpu'] / base_cpu:.2f} | {r['rss_mib']:.0f} |")
     rows.append("")
     if "cold_j1" in res and "cold_jN" in res:
-        rows.append(f"speed-up -j {report['jobs']} vs -j 1: {res['cold_j1']['wall'] / res['cold_jN']['wall']:.2f}×")
+        line = f"speed-up -j {report['jobs']} vs -j 1: {res['cold_j1']['wall'] / res['cold_jN']['wall']:.2f}×"
+        if "parse_jN" in res:  # what this machine gives independent processes (shared or busy cores)
+            line += (f" (raw parsing in {report['jobs']} processes: "
+                     f"{res['parse']['wall'] / res['parse_jN']['wall']:.2f}× faster than in one)")
+        rows.append(line)
     if "cold_j1" in res:
         cold = res["cold_j1"]["wall"]
         for key in ("warm_j1", "one_file_precommit", "one_file_whole_tree"):

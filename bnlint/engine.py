@@ -13,13 +13,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .cache import Deps, ResultCache, cache_disabled_by_env
 from .config import Config, selected_codes
 from .discovery import Target, discover
 from .findings import FileError, Finding
 from .lifetime import Lifeline, die_with_parent, raise_if_interrupted
+from .schedule import import_order
 from .source import Source, SourceError, decode, read_bytes, read_source
 from .tree import find_project_root
 
@@ -255,7 +256,7 @@ def _lint_chunk(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
         results.append(linter.lint_file(t))
         if ticks is not None:
             try:
-                ticks.send_bytes(str(tag).encode())  # which chunk: see _in_pool
+                ticks.send_bytes(str(tag).encode())  # which call: see _in_pool
             except OSError:  # the parent stopped listening (it is ending the run): results still count
                 _WORKER["ticks"] = ticks = None
     return results
@@ -321,67 +322,80 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
                 if progress:
                     progress(1)
         return out
-    chunks = _chunks(len(targets), jobs)
+    # Each worker lints a stretch of files that import each other (see ``schedule``), piece by piece,
+    # then takes pieces from the far end of the stretch with the most left.
+    order = import_order([t.fs_path for t in targets], root)
+    pieces, bounds = _stretches(len(targets), jobs)
+    pieces = [[order[k] for k in piece] for piece in pieces]
     results: List[Optional[FileResult]] = [None] * len(targets)
-    lost: List[int] = []  # files of chunks whose worker died (a crash, an OOM kill)
 
-    def chunk_done(k: int, chunk_results: Optional[List[FileResult]]) -> None:
-        if chunk_results is None:
-            lost.extend(chunks[k])
-            return
-        for i, r in zip(chunks[k], chunk_results):
-            results[i] = r  # progress: counted file by file as the workers finish them (tick)
+    def stretch_done(_k: int, done: Optional[List[Tuple[int, List[FileResult]]]]) -> None:
+        for j, piece_results in done or ():  # (None: a worker died; its pieces are found below)
+            for i, r in zip(pieces[j], piece_results):
+                results[i] = r  # progress: counted file by file as the workers finish them (tick)
 
-    _in_pool(jobs, root, codes, per_file, [[targets[i] for i in chunk] for chunk in chunks], chunk_done,
-             tick=progress)
+    piece_targets = [[targets[i] for i in piece] for piece in pieces]
+    claims = multiprocessing.get_context().Array("i", [b for bound in bounds for b in bound])
+    _in_pool(jobs, [(_lint_stretch, (root, list(codes), per_file, piece_targets, k)) for k in range(len(bounds))],
+             stretch_done, tick=progress, claims=claims)
+    lost = [i for i, r in enumerate(results) if r is None]  # files of a worker that died (a crash, an OOM kill)
     if lost:
         _retry_lost(targets, lost, results, root, codes, per_file, jobs, progress)
     return [r for r in results if r is not None]
 
 
-def _chunks(n: int, jobs: int) -> List[List[int]]:
-    """Indices of ``n`` targets (in path order) in the order the pool hands them out.
-
-    Each worker process parses, for its own index, every project module its files' analyses
-    read. Files of one folder import the same modules, so a worker that lints a contiguous
-    stretch of the tree parses each of them once, while chunks dealt out in turn from the
-    whole tree make every worker parse nearly the whole project. So the tree is cut into one
-    stretch per worker; the first quarter of each stretch is one chunk, and the pool's first
-    tasks are these heads (each worker takes one); the rest follows in small chunks, stretch by
-    stretch in turn, for whichever worker is free, which keeps the workers balanced (a larger
-    head left one worker alone on a stretch of costly training scripts).
-    """
-    workers = max(1, min(jobs, available_cores(), n // 4))  # chunks of at least 4 files
-    chunk_size = max(4, min(64, n // (workers * 4) or 1))
-    bounds = [n * r // workers for r in range(workers + 1)]
-    heads: List[List[int]] = []
-    tails: List[List[List[int]]] = []
-    for lo, hi in zip(bounds, bounds[1:]):
-        mid = lo + max(chunk_size, (hi - lo) // 4)
-        if hi - mid < chunk_size:
-            mid = hi  # no chunk under chunk_size (>= 4) files: the number of chunks caps the workers
-        heads.append(list(range(lo, mid)))
-        pieces = (hi - mid) // max(4, chunk_size // 4)  # small: the last chunks decide the balance
-        tails.append([list(range(mid + (hi - mid) * k // pieces, mid + (hi - mid) * (k + 1) // pieces))
-                      for k in range(pieces)])
-    rest = [tail[k] for k in range(max(map(len, tails), default=0)) for tail in tails if k < len(tail)]
-    return [h for h in heads if h] + rest
+def _stretches(n: int, jobs: int) -> Tuple[List[List[int]], List[Tuple[int, int]]]:
+    """Positions ``0..n-1`` (files in schedule order) cut into small pieces, and for each worker the
+    range of pieces it starts on: one contiguous stretch each, so that a worker's index parses the
+    modules of its stretch once. Pieces are small because they are what balances the workers: one
+    that ends its stretch early takes pieces from the far end of another (``_claim``)."""
+    workers = max(1, min(jobs, available_cores(), n // 4))  # at least 4 files per worker
+    size = max(2, min(16, n // (workers * 16) or 1))
+    pieces = [list(range(lo, min(n, lo + size))) for lo in range(0, n, size)]
+    bounds = [(len(pieces) * k // workers, len(pieces) * (k + 1) // workers) for k in range(workers)]
+    return pieces, bounds
 
 
-def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
-             chunks: List[List[Target]], done: Callable[[int, Optional[List[FileResult]]], None],
-             tick: Optional[Callable[[int], None]] = None) -> None:
-    """Lint ``chunks`` in a process pool, calling ``done(k, results)`` in chunk order; ``results`` is
-    None for every chunk the pool could not finish because a worker died (the pool is then broken:
-    even submitting more work raises). ``tick(1)`` is called once per file as a worker finishes it
-    (the progress bar), while the results are waited for."""
+def _claim(claims, k: int) -> Optional[int]:
+    """The next piece for the worker on stretch ``k``: the front of its own, else the back of the
+    stretch with the most pieces left (``claims`` holds each stretch's front and back, shared)."""
+    with claims.get_lock():
+        front, back = claims[2 * k], claims[2 * k + 1]
+        if front < back:
+            claims[2 * k] = front + 1
+            return front
+        other = max(range(len(claims) // 2), key=lambda j: claims[2 * j + 1] - claims[2 * j])
+        if claims[2 * other] < claims[2 * other + 1]:
+            claims[2 * other + 1] -= 1
+            return claims[2 * other + 1]
+    return None
+
+
+def _lint_stretch(root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
+                  pieces: Sequence[Sequence[Target]], k: int) -> List[Tuple[int, List[FileResult]]]:
+    """(piece, results) for every piece this worker claimed, starting on stretch ``k``."""
+    out = []
+    while True:
+        j = _claim(_WORKER["claims"], k)
+        if j is None:
+            return out
+        out.append((j, _lint_chunk(root, codes, per_file, pieces[j], k)))
+
+
+def _in_pool(jobs: int, calls: List[Tuple[Callable, tuple]], done: Callable[[int, Optional[object]], None],
+             tick: Optional[Callable[[int], None]] = None, claims=None) -> None:
+    """Run ``calls`` (function, arguments) in a process pool, calling ``done(k, result)`` in call order;
+    ``result`` is None for every call the pool could not finish because a worker died (the pool is
+    then broken: even submitting more work raises). ``tick(1)`` is called once per file as a worker
+    finishes it (the progress bar), while the results are waited for; ``claims``: the pieces shared
+    by ``_lint_stretch`` calls."""
     ctx = multiprocessing.get_context()
     lifeline = Lifeline(ctx)
     # One byte-sized message per file through a pipe with no lock: a write this small is atomic,
     # and a worker killed mid-write cannot leave a lock held that would block the others.
     reader, ticks = ctx.Pipe(duplex=False) if tick is not None else (None, None)
 
-    ticked: Dict[int, int] = {}  # chunk -> files counted so far
+    ticked: Dict[int, int] = {}  # call -> files counted so far (each file's message names its call)
 
     def drain() -> None:
         while reader is not None and reader.poll():
@@ -389,16 +403,16 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
             ticked[k] = ticked.get(k, 0) + 1
             tick(1)
 
-    pool = ProcessPoolExecutor(max_workers=worker_count(jobs, len(chunks)), mp_context=ctx,
-                               initializer=_worker_start, initargs=(lifeline.reader, ticks))
+    pool = ProcessPoolExecutor(max_workers=worker_count(jobs, len(calls)), mp_context=ctx,
+                               initializer=_worker_start, initargs=(lifeline.reader, ticks, claims))
     try:
         futures = []
-        for chunk in chunks:
+        for fn, args in calls:
             try:
-                futures.append(pool.submit(_lint_chunk, root, list(codes), per_file, chunk, len(futures)))
+                futures.append(pool.submit(fn, *args))
             except BrokenProcessPool:
                 break
-        for k in range(len(chunks)):
+        for k in range(len(calls)):
             chunk_results = None
             while k < len(futures):
                 try:
@@ -410,7 +424,7 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
                     break
             drain()
             if chunk_results is None and ticked.get(k):
-                tick(-ticked[k])  # a lost chunk's files are linted again, and counted again, by the caller
+                tick(-ticked[k])  # a lost call's files are linted again, and counted again, by the caller
             done(k, chunk_results)
     except BaseException:
         # Ctrl-C, SIGTERM (raised by the CLI's handler), a failing callback: stop now. Leaving
@@ -426,10 +440,12 @@ def _in_pool(jobs: int, root: str, codes: Sequence[str], per_file: Dict[str, Lis
                 end.close()
 
 
-def _worker_start(lifeline, ticks=None) -> None:
+def _worker_start(lifeline, ticks=None, claims=None) -> None:
     """Initializer of every worker process: die with the parent, leave interrupts to it; ``ticks``
-    (the write end of a pipe, or None) receives one message per linted file, for the parent's progress."""
+    (the write end of a pipe, or None) receives one message per linted file, for the parent's progress;
+    ``claims``: the shared piece counters of a parallel run (``_claim``)."""
     _WORKER["ticks"] = ticks
+    _WORKER["claims"] = claims
     # A terminal's Ctrl-C reaches the whole process group: the parent decides and ends the
     # workers (a KeyboardInterrupt in each worker only printed tracebacks). SIGTERM and SIGHUP
     # keep their default action even if the parent had installed handlers before forking.
@@ -484,7 +500,8 @@ def _retry_lost(targets: Sequence[Target], lost: List[int], results: List[Option
             if progress:
                 progress(1)
 
-        _in_pool(jobs, root, codes, per_file, [[targets[i]] for i in pending], file_done)
+        _in_pool(jobs, [(_lint_chunk, (root, list(codes), per_file, [targets[i]], k)) for k, i in enumerate(pending)],
+                 file_done)
         if not failed:
             return
         # The first failed file either crashed or ran beside the one that did: settle it alone.

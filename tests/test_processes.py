@@ -243,7 +243,7 @@ def test_workers_die_when_bnlint_is_killed(big_tree, tmp_path, prctl):
 
 
 def test_workers_capped_at_chunks_and_cores(tmp_path):
-    """12 files are 3 chunks (of at least 4 files): `-j 8` must not start 8 processes."""
+    """12 files are at most 3 workers (of at least 4 files each): `-j 8` must not start 8 processes."""
     for i in range(12):
         shutil.copy(POSITIVE, tmp_path / f"model_{i:02d}.py")
     proc = _start_lint(tmp_path, 8, tmp_path / "stderr")

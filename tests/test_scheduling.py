@@ -1,5 +1,5 @@
-"""Parallel runs hand each worker a contiguous stretch of the tree first (its index is reused), and
-the benchmark's generated ML projects are valid, self-importing Python."""
+"""Parallel runs hand each worker a stretch of files that import each other first (its index is
+reused), and the benchmark's generated ML projects are valid, self-importing Python."""
 import ast
 import sys
 from pathlib import Path
@@ -12,24 +12,57 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("cores", [1, 2, 8, 64])
-def test_chunks_cover_every_file_once_with_at_least_four_files(monkeypatch, cores):
+def test_stretches_cover_every_file_once_with_at_least_four_files_per_worker(monkeypatch, cores):
     monkeypatch.setattr(engine, "available_cores", lambda: cores)
     for n in range(8, 300):
         for jobs in (2, 3, 4, 8, 16):
-            chunks = engine._chunks(n, jobs)
-            assert sorted(i for c in chunks for i in c) == list(range(n))
-            assert all(len(c) >= 4 for c in chunks), (n, jobs, [len(c) for c in chunks])
-            assert all(c == list(range(c[0], c[0] + len(c))) for c in chunks)  # contiguous
-            # never more workers than chunks of at least 4 files, cores, or -j
-            assert engine.worker_count(jobs, len(chunks)) <= max(1, min(jobs, cores, n // 4))
+            pieces, bounds = engine._stretches(n, jobs)
+            assert [i for p in pieces for i in p] == list(range(n))  # in order, each file once
+            assert all(p == list(range(p[0], p[0] + len(p))) for p in pieces)  # contiguous
+            # one stretch per worker, together every piece; never more workers than cores, -j or n // 4
+            assert bounds[0][0] == 0 and bounds[-1][1] == len(pieces)
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+            assert all(lo < hi for lo, hi in bounds)
+            assert len(bounds) <= max(1, min(jobs, cores, n // 4))
+            assert all(sum(len(pieces[j]) for j in range(lo, hi)) >= 4 for lo, hi in bounds)
 
 
-def test_first_chunks_are_one_contiguous_stretch_per_worker(monkeypatch):
-    monkeypatch.setattr(engine, "available_cores", lambda: 2)
-    chunks = engine._chunks(400, 2)
-    assert chunks[0][0] == 0 and chunks[1][0] == 200  # each worker starts in its own half of the tree
-    assert len(chunks[0]) == len(chunks[1]) == 50
-    assert max(len(c) for c in chunks[2:]) < 50  # the rest in smaller chunks, for balance
+def test_workers_take_their_own_stretch_first_then_the_far_end_of_the_longest():
+    import multiprocessing
+
+    claims = multiprocessing.get_context().Array("i", [0, 4, 4, 10])  # stretch 0: pieces 0-3, stretch 1: 4-9
+    taken0 = [engine._claim(claims, 0) for _ in range(4)]
+    assert taken0 == [0, 1, 2, 3]
+    assert engine._claim(claims, 1) == 4  # its own front
+    assert engine._claim(claims, 0) == 9  # stretch 0 is done: the back of stretch 1
+    rest = []
+    while True:
+        j = engine._claim(claims, 1)
+        if j is None:
+            break
+        rest.append(j)
+    assert rest == [5, 6, 7, 8] and engine._claim(claims, 0) is None
+
+
+def test_import_order_keeps_a_package_with_the_scripts_that_import_it(tmp_path):
+    from bnlint.schedule import import_order
+
+    files = {
+        "alpha/models.py": "import torch\n",
+        "alpha/train_utils.py": "from .models import Net\n",
+        "beta/net.py": "x = 1\n",
+        "beta/run.py": "import net\n",  # script style: the module next to it
+        "gamma.py": "print(1)\n",
+        "scripts/train_alpha.py": "from alpha.train_utils import fit\nfrom alpha import models\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    paths = sorted(str(tmp_path / rel) for rel in files)
+    order = [Path(paths[i]).relative_to(tmp_path).as_posix() for i in import_order(paths, str(tmp_path))]
+    assert sorted(order) == sorted(files)
+    assert order == ["alpha/models.py", "alpha/train_utils.py", "scripts/train_alpha.py",
+                     "beta/net.py", "beta/run.py", "gamma.py"]
 
 
 def test_generated_ml_projects_parse_and_import_each_other(tmp_path):
