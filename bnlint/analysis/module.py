@@ -51,6 +51,7 @@ class Param:
     default: Optional[cst.BaseExpression]
     index: int  # positional index, -1 for keyword-only / star params
     star: str = ""  # "", "*", "**"
+    annotation: Optional[cst.BaseExpression] = None  # ``discriminator: Discriminator``
 
 
 @dataclass(eq=False, repr=False)
@@ -431,12 +432,12 @@ class _Collector:
         params = node.params
         index = 0
         for p in list(params.posonly_params) + list(params.params):
-            scope.params.append(Param(p.name.value, p.default, index))
+            scope.params.append(Param(p.name.value, p.default, index, annotation=_annotation(p)))
             index += 1
         if isinstance(params.star_arg, cst.Param):
             scope.params.append(Param(params.star_arg.name.value, None, -1, "*"))
         for p in params.kwonly_params:
-            scope.params.append(Param(p.name.value, p.default, -1))
+            scope.params.append(Param(p.name.value, p.default, -1, annotation=_annotation(p)))
         if params.star_kwarg is not None:
             scope.params.append(Param(params.star_kwarg.name.value, None, -1, "**"))
         for p in scope.params:
@@ -496,6 +497,10 @@ class _Collector:
                 scope.cls.attrs.setdefault(target.attr.value, []).append(
                     Binding(kind, expr, path, stmt, scope)
                 )
+
+
+def _annotation(param: cst.Param) -> Optional[cst.BaseExpression]:
+    return param.annotation.annotation if param.annotation is not None else None
 
 
 def _subscript_root(target: cst.Subscript) -> Optional[Tuple[str, Tuple[cst.BaseExpression, ...]]]:

@@ -731,7 +731,25 @@ def exclusive(a: Use, b: Use) -> bool:
         for test2, branch2 in guards_b:
             if test is test2 and branch != branch2:
                 return True
+            if branch and branch2 and test is not test2:
+                # ``if optimizer_idx == 0:`` ... ``if optimizer_idx == 1:``: one value, two branches
+                one, other = _equality(test), _equality(test2)
+                if one is not None and other is not None and one[0] == other[0] and one[1] != other[1]:
+                    return True
     return False
+
+
+def _equality(test: cst.BaseExpression) -> Optional[Tuple[str, object]]:
+    """(the tested name, the constant) for ``name == 1`` / ``self.mode == "gen"``, else None."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Equal)):
+        return None
+    left, right = test.left, test.comparisons[0].comparator
+    if isinstance(left, (cst.Integer, cst.SimpleString)):
+        left, right = right, left
+    if not isinstance(left, (cst.Name, cst.Attribute)) or not isinstance(right, (cst.Integer, cst.SimpleString)):
+        return None
+    return cst.Module([]).code_for_node(left), right.evaluated_value
 
 
 def output_unused(use: Use) -> bool:

@@ -612,6 +612,11 @@ class Resolver:
             out.append(UNKNOWN)  # callers we did not look at may pass anything
         if param is not None and param.default is not None:
             out.extend(self.resolve(param.default, Ctx(scope.parent or scope), depth))
+        if not out and param is not None and param.annotation is not None:
+            # No caller in the project (a module built by a notebook or a missing script): a
+            # parameter annotated with a project class (``discriminator: Discriminator``) holds one.
+            out = [Instance(v.cls, v.module) for v in self.resolve(param.annotation, Ctx(scope.parent or scope), depth)
+                   if isinstance(v, ClassRef)]
         return out or [UNKNOWN]
 
     # -- attributes ---------------------------------------------------------------
