@@ -22,6 +22,7 @@ from .source import Source, SourceError, read_bytes, read_source
 # The root and the walk live in ``tree``, free of LibCST: a fully cached run needs them too.
 from .tree import ROOT_MARKERS, find_project_root  # noqa: F401  (re-exported)
 from .tree import python_files as _walk_python_files
+from .tree import module_name as _module_name
 from .tree import word_table as _word_table
 
 # The value resolver explores calls, callers and attributes across the project; in a dense,
@@ -61,15 +62,7 @@ class ProjectIndex:
 
     # -- module names -------------------------------------------------------------
     def module_name(self, abs_path: str) -> str:
-        rel = os.path.relpath(abs_path, self.root)
-        if rel.startswith(".."):
-            rel = os.path.basename(abs_path)
-        parts = rel[:-3].split(os.sep) if rel.endswith(".py") else rel.split(os.sep)
-        if parts and parts[0] == "src" and len(parts) > 1:
-            parts = parts[1:]
-        if parts and parts[-1] == "__init__":
-            parts = parts[:-1]
-        return ".".join(parts)
+        return _module_name(abs_path, self.root)
 
     def package_of(self, abs_path: str) -> str:
         name = self.module_name(abs_path)

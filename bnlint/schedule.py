@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Sequence
 
-from .tree import _IMPORT, _IDENTIFIER, WORD_READ_LIMIT
+from .tree import _IDENTIFIER, _IMPORT, WORD_READ_LIMIT, module_name
 
 
 def import_order(paths: Sequence[str], root: str) -> List[int]:
@@ -26,7 +26,7 @@ def import_order(paths: Sequence[str], root: str) -> List[int]:
     by_path = {p: i for i, p in enumerate(files)}
     by_name: Dict[str, int] = {}
     for i, p in enumerate(files):
-        by_name.setdefault(_module_name(p, root), i)
+        by_name.setdefault(module_name(p, root), i)
     parent = list(range(len(files)))
 
     def find(i: int) -> int:
@@ -36,7 +36,7 @@ def import_order(paths: Sequence[str], root: str) -> List[int]:
         return i
 
     for i, p in enumerate(files):
-        for dotted in _imported(p, _module_name(p, root)):
+        for dotted in _imported(p, module_name(p, root)):
             j = _file_of(dotted, p, by_name, by_path)
             if j is not None:
                 parent[find(i)] = find(j)
@@ -44,16 +44,6 @@ def import_order(paths: Sequence[str], root: str) -> List[int]:
     for i in range(len(files)):
         clusters.setdefault(find(i), []).append(i)
     return [i for members in sorted(clusters.values(), key=lambda m: m[0]) for i in members]
-
-
-def _module_name(path: str, root: str) -> str:
-    rel = os.path.relpath(path, root)
-    parts = rel[:-3].split(os.sep) if rel.endswith(".py") else rel.split(os.sep)
-    if parts and parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
 
 
 def _imported(path: str, module: str) -> List[str]:

@@ -56,6 +56,20 @@ def python_files(root: str) -> List[str]:
     return sorted(files)
 
 
+def module_name(abs_path: str, root: str) -> str:
+    """The dotted module name of a file under ``root`` (``src/`` layouts and ``__init__`` files
+    name their package; a file outside the root is named by its file name)."""
+    rel = os.path.relpath(abs_path, root)
+    if rel.startswith(".."):
+        rel = os.path.basename(abs_path)
+    parts = rel[:-3].split(os.sep) if rel.endswith(".py") else rel.split(os.sep)
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
 def identifiers(data: bytes) -> Set[str]:
     """The ASCII identifiers in ``data`` (the first ``WORD_READ_LIMIT`` bytes of a file): what a
     project-wide name search matches, for the index and for the cache's record of the tree alike.
