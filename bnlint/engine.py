@@ -350,7 +350,7 @@ def _stretches(n: int, jobs: int) -> Tuple[List[List[int]], List[Tuple[int, int]
     modules of its stretch once. Pieces are small because they are what balances the workers: one
     that ends its stretch early takes pieces from the far end of another (``_claim``)."""
     workers = max(1, min(jobs, available_cores(), n // 4))  # at least 4 files per worker
-    size = max(2, min(16, n // (workers * 16) or 1))
+    size = max(2, min(16, n // (workers * 16)))
     pieces = [list(range(lo, min(n, lo + size))) for lo in range(0, n, size)]
     bounds = [(len(pieces) * k // workers, len(pieces) * (k + 1) // workers) for k in range(workers)]
     return pieces, bounds
@@ -413,19 +413,19 @@ def _in_pool(jobs: int, calls: List[Tuple[Callable, tuple]], done: Callable[[int
             except BrokenProcessPool:
                 break
         for k in range(len(calls)):
-            chunk_results = None
+            result = None
             while k < len(futures):
                 try:
-                    chunk_results = futures[k].result(timeout=0.1 if ticks is not None else None)
+                    result = futures[k].result(timeout=0.1 if ticks is not None else None)
                     break
                 except FutureTimeout:
                     drain()
                 except BrokenProcessPool:
                     break
             drain()
-            if chunk_results is None and ticked.get(k):
+            if result is None and ticked.get(k):
                 tick(-ticked[k])  # a lost call's files are linted again, and counted again, by the caller
-            done(k, chunk_results)
+            done(k, result)
     except BaseException:
         # Ctrl-C, SIGTERM (raised by the CLI's handler), a failing callback: stop now. Leaving
         # the pool by its context manager would first lint every queued chunk (minutes).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Sequence
 
+from .source import SourceError, read_bytes
 from .tree import _IDENTIFIER, _IMPORT, WORD_READ_LIMIT, module_name
 
 
@@ -24,9 +25,10 @@ def import_order(paths: Sequence[str], root: str) -> List[int]:
     of their first file, each cluster's files in path order."""
     files = [os.path.abspath(p) for p in paths]
     by_path = {p: i for i, p in enumerate(files)}
+    names = [module_name(p, root) for p in files]
     by_name: Dict[str, int] = {}
-    for i, p in enumerate(files):
-        by_name.setdefault(module_name(p, root), i)
+    for i, name in enumerate(names):
+        by_name.setdefault(name, i)
     parent = list(range(len(files)))
 
     def find(i: int) -> int:
@@ -36,7 +38,7 @@ def import_order(paths: Sequence[str], root: str) -> List[int]:
         return i
 
     for i, p in enumerate(files):
-        for dotted in _imported(p, module_name(p, root)):
+        for dotted in _imported(p, names[i]):
             j = _file_of(dotted, p, by_name, by_path)
             if j is not None:
                 parent[find(i)] = find(j)
@@ -50,9 +52,8 @@ def _imported(path: str, module: str) -> List[str]:
     """Dotted names the file's import statements may load (``from a import b``: ``a`` and ``a.b``),
     relative ones made absolute."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(WORD_READ_LIMIT)
-    except OSError:
+        data = read_bytes(path, WORD_READ_LIMIT)  # (refuses FIFOs and devices instead of blocking on them)
+    except SourceError:
         return []
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
     out: List[str] = []

@@ -149,6 +149,20 @@ def test_fifo_named_like_a_notebook_does_not_block(tmp_path):
     assert f"good.py:{BAD_LINE}:" in proc.stdout
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_fifo_among_files_of_a_parallel_run_does_not_block(tmp_path):
+    """A parallel run first reads every file's imports to group them for the workers: a FIFO named
+    ``.py`` must be refused there too, not waited on."""
+    for i in range(10):
+        (tmp_path / f"m{i}.py").write_text(f"import m{(i + 1) % 10}\n", encoding="utf-8")
+    (tmp_path / "good.py").write_text(BAD, encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.py")
+    proc = bnlint(["-j", "2", "."], tmp_path, timeout=60)  # (the later -j wins over the helper's -j 1)
+    assert proc.returncode == 1
+    assert "not a regular file" in error_lines(proc.stdout)["pipe.py"]
+    assert f"good.py:{BAD_LINE}:" in proc.stdout
+
+
 def test_path_that_does_not_exist(bad_tree):
     _, _, _, missing = bad_tree
     assert missing.returncode == 1

@@ -242,7 +242,7 @@ def test_workers_die_when_bnlint_is_killed(big_tree, tmp_path, prctl):
 # --- 7. the number of workers is bounded ------------------------------------------------------
 
 
-def test_workers_capped_at_chunks_and_cores(tmp_path):
+def test_workers_capped_at_files_and_cores(tmp_path):
     """12 files are at most 3 workers (of at least 4 files each): `-j 8` must not start 8 processes."""
     for i in range(12):
         shutil.copy(POSITIVE, tmp_path / f"model_{i:02d}.py")

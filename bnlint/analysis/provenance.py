@@ -32,6 +32,7 @@ import libcst as cst
 
 from .describe import describe_expr
 from .module import RANDOM_FILLS, Binding, CallSite, Scope
+from .syntax import rooted_at
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -850,26 +851,20 @@ def _pooled_param(scope: Scope) -> Optional[str]:
     if len(params) != 1 or not scope.returns:
         return None
     name = params[0]
-    if not any(isinstance(loop, cst.For) and _moved_name(_attribute_root(loop.iter)) == name for loop in scope.loops):
-        return None
+    if not any(isinstance(loop, cst.For) and (rooted_at(loop.iter, name) or _moved_name(loop.iter) == name)
+               for loop in scope.loops):
+        return None  # (``for image in images``, ``for element in data.data``)
     for ret in scope.returns:
         if isinstance(ret, cst.Call) and isinstance(ret.func, cst.Name) and ret.func.value == "Variable" \
                 and len(ret.args) == 1:
             ret = ret.args[0].value  # (the pre-0.4 autograd wrapper)
         if _moved_name(ret) == name:
             continue
-        if not (isinstance(ret, cst.Call) and isinstance(ret.func, cst.Attribute)
-                and ret.func.attr.value in ("cat", "stack")
-                and isinstance(call_arg(ret, 0, "tensors"), cst.Name) and call_arg(ret, 0, "tensors").value != name):
+        gathered = call_arg(ret, 0, "tensors") if isinstance(ret, cst.Call) else None
+        if not (isinstance(gathered, cst.Name) and gathered.value != name  # (so ``ret`` is a call)
+                and isinstance(ret.func, cst.Attribute) and ret.func.attr.value in ("cat", "stack")):
             return None
     return name
-
-
-def _attribute_root(expr: cst.BaseExpression) -> cst.BaseExpression:
-    """``data`` of ``data.data``."""
-    while isinstance(expr, cst.Attribute):
-        expr = expr.value
-    return expr
 
 
 def _moved_name(expr: cst.BaseExpression) -> Optional[str]:

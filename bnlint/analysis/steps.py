@@ -727,29 +727,39 @@ def exclusive(a: Use, b: Use) -> bool:
         common += 1
     guards_a = [g for s in path_a[:common + 1] for g in s.guards]
     guards_b = [g for s in path_b[:common + 1] for g in s.guards]
+    scope = path_a[min(common, len(path_a) - 1)].scope  # where the two paths part
     for test, branch in guards_a:
         for test2, branch2 in guards_b:
             if test is test2 and branch != branch2:
                 return True
             if branch and branch2 and test is not test2:
                 # ``if optimizer_idx == 0:`` ... ``if optimizer_idx == 1:``: one value, two branches
-                one, other = _equality(test), _equality(test2)
+                one, other = _equality(test, scope), _equality(test2, scope)
                 if one is not None and other is not None and one[0] == other[0] and one[1] != other[1]:
                     return True
     return False
 
 
-def _equality(test: cst.BaseExpression) -> Optional[Tuple[str, object]]:
-    """(the tested name, the constant) for ``name == 1`` / ``self.mode == "gen"``, else None."""
+def _equality(test: cst.BaseExpression, scope: Scope) -> Optional[Tuple[str, object]]:
+    """(the tested name, the constant) for ``name == 1`` / ``self.mode == "gen"`` when the name keeps one
+    value throughout ``scope`` (a parameter or global it never assigns, an attribute it never sets),
+    else None: ``stage = 1`` between two tests would let both branches run."""
     if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
             and isinstance(test.comparisons[0].operator, cst.Equal)):
         return None
     left, right = test.left, test.comparisons[0].comparator
     if isinstance(left, (cst.Integer, cst.SimpleString)):
         left, right = right, left
-    if not isinstance(left, (cst.Name, cst.Attribute)) or not isinstance(right, (cst.Integer, cst.SimpleString)):
+    if not isinstance(right, (cst.Integer, cst.SimpleString)):
         return None
-    return cst.Module([]).code_for_node(left), right.evaluated_value
+    if isinstance(left, cst.Name):
+        fixed = all(b.kind == "param" for b in scope.bindings.get(left.value, []))
+    elif isinstance(left, cst.Attribute) and isinstance(left.value, cst.Name) and scope.cls is not None \
+            and left.value.value == scope.self_name:
+        fixed = not any(b.scope is scope for b in scope.cls.attrs.get(left.attr.value, []))
+    else:
+        fixed = False
+    return (cst.Module([]).code_for_node(left), right.evaluated_value) if fixed else None
 
 
 def output_unused(use: Use) -> bool:

@@ -364,16 +364,11 @@ def _mode_switched_under(ctx: RuleContext, option: str) -> bool:
 def _parts_of_class(ctx: RuleContext, outer: Instance, cls, freeze: Optional[Freeze]) -> List[Tuple[str, Instance]]:
     """(attribute, part) for each instance of ``cls`` (built frozen) that ``outer``'s constructor stores
     as ``self.<attribute>``."""
-    out = []
-    for holder, _module in ctx.resolver.mro(outer.cls, outer.module):
-        for part, bindings in holder.attrs.items():
-            if not any(b.scope.short_name == "__init__" for b in bindings):
-                continue
-            for inner in ctx.resolver.instance_attr(outer, part, 0):
-                if isinstance(inner, Instance) and inner.cls is cls and (
-                        freeze is None or ctx.analysis.freezes.built_frozen(freeze, inner)):
-                    out.append((part, inner))
-    return out
+    parts = {part for holder, _module in ctx.resolver.mro(outer.cls, outer.module)
+             for part, bindings in holder.attrs.items() if any(b.scope.short_name == "__init__" for b in bindings)}
+    return [(part, inner) for part in sorted(parts) for inner in ctx.resolver.instance_attr(outer, part, 0)
+            if isinstance(inner, Instance) and inner.cls is cls
+            and (freeze is None or ctx.analysis.freezes.built_frozen(freeze, inner))]
 
 
 def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
