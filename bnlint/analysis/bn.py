@@ -114,11 +114,46 @@ def _train_false(call: cst.Call, func: cst.Attribute) -> bool:
     return func.attr.value == "train" and isinstance(arg, cst.Name) and arg.value == "False"
 
 
-def _loops_over_modules(loop: cst.CSTNode) -> bool:
-    """``for m in <x>.modules()`` (or ``.children()`` / ``.named_modules()``)."""
+def _covers(paths, depth: int = 0) -> bool:
+    """The branch choices ``paths`` (each a list of (test, branch)) cover every way through their
+    conditions: an empty one covers everything; otherwise split on one test."""
+    if any(not p for p in paths):
+        return True
+    if not paths or depth > 8:
+        return False
+    test = paths[0][0][0]
+
+    def side(branch):
+        out = []
+        for p in paths:
+            if any(t is test and b != branch for t, b in p):
+                continue
+            out.append([(t, b) for t, b in p if t is not test])
+        return out
+    return _covers(side(True), depth + 1) and _covers(side(False), depth + 1)
+
+
+def _loops_over_modules(loop: cst.CSTNode) -> Optional[str]:
+    """"modules" for ``for m in <x>.modules()`` (or ``.named_modules()``), "children" for
+    ``.children()`` / ``.named_children()``, else None."""
     it = getattr(loop, "iter", None)
-    return isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) \
-        and it.func.attr.value in ("modules", "children", "named_modules", "named_children")
+    if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute):
+        name = it.func.attr.value
+        if name in ("modules", "named_modules"):
+            return "modules"
+        if name in ("children", "named_children"):
+            return "children"
+    return None
+
+
+_NORM_ATTRIBUTE = re.compile(r"^(bn|norm|batch_?norm)\d*$|_(bn|norm)\d*$")
+
+
+def _is_bn_layer(value: Value) -> bool:
+    """A BN layer itself: ``nn.BatchNorm2d(64)``, or ``resnet.bn1`` by its name."""
+    if isinstance(value, ExtCall):
+        return is_bn_class(value.qualname)
+    return isinstance(value, SubModule) and bool(_NORM_ATTRIBUTE.search(value.attr))
 
 
 CHILD_ITERATORS = ("children", "named_children", "modules", "named_modules")
@@ -408,17 +443,42 @@ class BNAnalysis:
         train = methods.get("train")
         if train is None or train.cls is None:
             return False
-        return self._evals_modules(train, methods) or any(
-            self._evals_modules(methods[name], methods) for name in _self_calls(train) if name in methods)
+        reach = {self._evals_modules(train)} | {
+            self._evals_modules(methods[name]) for name in _self_calls(train) if name in methods}
+        if "modules" in reach:
+            return True
+        # ``for m in self.children(): if isinstance(m, nn.BatchNorm2d): m.train(False)`` reaches only
+        # the BN layers held directly, not those inside ``self.layer1`` or a whole ResNet.
+        return "children" in reach and self._bn_held_directly(cls, module)
 
     @staticmethod
-    def _evals_modules(scope: Scope, methods) -> bool:
+    def _evals_modules(scope: Scope) -> Optional[str]:
+        """How far a loop that calls ``m.eval()`` / ``m.train(False)`` reaches: "modules" (every
+        submodule), "children" (the direct ones) or None (no such loop)."""
+        found = None
         for site in scope.calls:
             func = site.call.func
-            if isinstance(func, cst.Attribute) and (func.attr.value == "eval" or _train_false(site.call, func)) \
-                    and any(_loops_over_modules(loop) for loop in site.loops):
-                return True
-        return False
+            if isinstance(func, cst.Attribute) and (func.attr.value == "eval" or _train_false(site.call, func)):
+                for loop in site.loops:
+                    reach = _loops_over_modules(loop)
+                    if reach == "modules":
+                        return reach
+                    found = found or reach
+        return found
+
+    def _bn_held_directly(self, cls: ClassInfo, module: ModuleInfo) -> bool:
+        """Every attribute of the class that holds BN is a BN layer itself (``self.bn1 =
+        nn.BatchNorm2d(64)``, ``self.bn1 = resnet.bn1``), not a block or a network containing one."""
+        inst = Instance(cls, module)
+        for holder, _m in self.r.mro(cls, module):
+            for attr, bindings in holder.attrs.items():
+                for b in bindings:
+                    if b.kind != "assign" or b.expr is None:
+                        continue
+                    for v in self.r.resolve(b.expr, Ctx(b.scope, None, inst)):
+                        if self.has_bn(v, 1) and not _is_bn_layer(v):
+                            return False
+        return True
 
     def _injected_bn(self, cls: ClassInfo, init: Scope, ctx: Ctx, depth: int) -> bool:
         """``self.backbone = backbone`` in ``__init__``, with a BN module passed by this constructor call.
@@ -450,6 +510,7 @@ class BNAnalysis:
         return result
 
     def _scope_builds_bn(self, scope: Scope, ctx: Ctx, depth: int) -> bool:
+        undecided = []  # the guards of BN-building calls on branches that cannot be told
         for site in scope.calls:
             func = site.call.func
             callees = self.r.resolve(func, ctx)
@@ -457,11 +518,34 @@ class BNAnalysis:
             builds = (all(isinstance(c, Unknown) for c in callees) and self._written_as_bn(func, scope.module)) \
                 or any(not isinstance(c, (Instance, ExtCall, SubModule)) and self.builds_bn(c, site.call, ctx, depth + 1)
                        for c in callees)
+            if not builds or _after_no_break(site.call, scope):
+                continue
             # The guards last: evaluating a condition such as ``if norm_layer is None`` means
             # searching the callers for the argument, and only a call that builds BN needs it.
-            if builds and self.guards_hold(site.guards, ctx, site.loops) and not _after_no_break(site.call, scope):
+            if self.guards_hold(site.guards, ctx, site.loops):
                 return True
-        return False
+            if site.guards and not site.loops:
+                undecided.append(site.guards)
+        return bool(undecided) and self._on_every_path(undecided, scope, ctx)
+
+    def _on_every_path(self, building: list, scope: Scope, ctx: Ctx) -> bool:
+        """BN is built whichever way the undecided conditions go: ``if model_path:
+        resnet50(pretrained=False) ... else: resnet50(pretrained=True)``. A branch that raises
+        builds nothing, and needs nothing."""
+        def open_guards(guards):
+            out = []
+            for test, branch in guards:
+                value = self.r.truth(test, ctx)
+                if value is None:
+                    out.append((test, branch))
+                elif bool(value) != branch:
+                    return None  # a branch this object does not take
+            return out
+        paths = [p for p in (open_guards(g) for g in building) if p is not None]
+        if not paths:
+            return False
+        paths += [p for p in (open_guards(g) for g in scope.raises) if p is not None]
+        return _covers(paths)
 
     @staticmethod
     def _written_as_bn(func: cst.BaseExpression, module: ModuleInfo) -> bool:

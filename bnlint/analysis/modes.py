@@ -40,6 +40,7 @@ another object even though it resolves alike.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
@@ -55,6 +56,7 @@ from .values import (
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
 # States of a fold.
+_MODE_WORDS = re.compile(r"(?i)mode|eval|train")
 S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
 
 _IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
@@ -373,6 +375,8 @@ class ModeAnalysis:
             return [(UNKNOWN, False)] if kind in (EVAL, UNKNOWN) else []
         if self.t.is_update_call(site, ctx):
             return [(TRAINED, False)]
+        if self._mode_manager(site, ctx, target):
+            return [(UNKNOWN, False)]
         if depth >= MAX_DEPTH:
             return []
         out: List[Tuple[str, bool]] = []
@@ -383,6 +387,25 @@ class ModeAnalysis:
         for init, inner in self._constructors(site, ctx):
             out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(init, inner, target, depth + 1))
         return out
+
+    def _mode_manager(self, site: CallSite, ctx: Ctx, target: Target) -> bool:
+        """``with TrainingModeManager([net, head], train=False):`` (a library's context manager handed
+        the model): it may switch the mode, and we cannot read it."""
+        if not isinstance(site.scope.module.parents.get(site.call), cst.WithItem):
+            return False
+        if any(isinstance(v, (FuncRef, ClassRef)) or (isinstance(v, Ref) and v.qualname.startswith("torch."))
+               for v in self.r.resolve(site.call.func, ctx)):
+            return False  # a project manager (followed as a call) or torch's own (``torch.no_grad()``)
+        # (a manager named for modes may be handed a model we only partly resolve)
+        named = bool(_MODE_WORDS.search(site.scope.module.code(site.call.func))) or any(
+            a.keyword is not None and a.keyword.value in ("train", "mode", "training") for a in site.call.args)
+        wanted = ("covers", "inside", "unknown") if named else ("covers", "inside")
+        for arg in site.call.args:
+            items = [e.value for e in arg.value.elements] if isinstance(arg.value, (cst.List, cst.Tuple)) \
+                else [arg.value]
+            if any(self.receiver_relation(item, ctx, target) in wanted for item in items):
+                return True
+        return False
 
     def _constructors(self, site: CallSite, ctx: Ctx) -> List[Tuple[Scope, Ctx]]:
         """``__init__`` of a project class this call constructs, with the new object as ``self``, when its

@@ -75,6 +75,7 @@ class Scope:
     calls: List[CallSite] = field(default_factory=list)
     loops: List[cst.CSTNode] = field(default_factory=list)
     returns: List[cst.BaseExpression] = field(default_factory=list)
+    raises: List[Tuple[Guard, ...]] = field(default_factory=list)  # the guards of each ``raise`` outside loops
     decorators: List[cst.BaseExpression] = field(default_factory=list)
     # ``config["network"] = {...}`` and ``config["network"]["name"] = ...``: (the key expressions,
     # binding of the stored value) per dict name
@@ -284,7 +285,7 @@ class _Collector:
             cst.Assign: self._assign, cst.AugAssign: self._augassign, cst.AnnAssign: self._annassign,
             cst.NamedExpr: self._namedexpr, cst.For: self._for, cst.CompFor: self._for,
             cst.While: self._while, cst.With: self._with, cst.If: self._if, cst.IfExp: self._ifexp,
-            cst.Call: self._call, cst.Return: self._return, cst.Lambda: self._lambda,
+            cst.Call: self._call, cst.Return: self._return, cst.Lambda: self._lambda, cst.Raise: self._raise,
         }
 
     def run(self) -> None:
@@ -418,6 +419,11 @@ class _Collector:
     def _return(self, node: cst.Return, ctx: _Ctx):
         if node.value is not None:
             ctx.scope.returns.append(node.value)
+        return None
+
+    def _raise(self, node: cst.Raise, ctx: _Ctx):
+        if not ctx.loops:
+            ctx.scope.raises.append(ctx.guards)
         return None
 
     def _lambda(self, node: cst.Lambda, ctx: _Ctx):

@@ -286,6 +286,57 @@ def _identity(v: Value) -> object:
     return id(v)
 
 
+def _bindings_of(scope: Scope, name: str) -> List[Binding]:
+    """The bindings of ``name`` in ``scope`` or the nearest enclosing scope that binds it."""
+    while scope is not None and name not in scope.bindings:
+        scope = scope.parent
+    return scope.bindings[name] if scope is not None else []
+
+
+def _fits(scope: Scope, call: cst.Call) -> bool:
+    """``call`` can bind to the function's parameters: no missing or extra positional argument, no
+    unknown keyword (a sibling class's method of another signature is not what it runs)."""
+    params = scope.params[1:] if scope.self_name is not None else scope.params
+    if any(a.star for a in call.args):
+        return True
+    if any(p.star for p in params):
+        return True
+    positional = [p for p in params if p.index >= 0]
+    names = {p.name for p in params}
+    given = [a for a in call.args if a.keyword is None]
+    keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+    if len(given) > len(positional) or not keywords <= names:
+        return False
+    bound = {p.name for p in positional[:len(given)]} | keywords
+    return all(p.default is not None or p.name in bound for p in params)
+
+
+def _same_objects(a: List[Value], b: List[Value]) -> bool:
+    """Both branches of a conditional build the same things: project objects or external calls of
+    the same classes, made by calls written alike in one context (not one factory's call made with
+    different arguments)."""
+    def keys(values):
+        out = set()
+        for v in values:
+            if isinstance(v, (Instance, ExtCall)) and (v.call is None or v.ctx is None):
+                return None
+            if isinstance(v, Instance):
+                out.add(("instance", id(v.cls), id(v.ctx), _spaced_code(v.call)))
+            elif isinstance(v, ExtCall):
+                out.add(("external", v.qualname, id(v.ctx), _spaced_code(v.call)))
+            elif isinstance(v, (Ref, ClassRef, ModuleRef)) or (isinstance(v, FuncRef) and v.bound_self is None):
+                out.add(_identity(v))
+            else:
+                return None
+        return out
+    ka = keys(a)
+    return bool(ka) and ka == keys(b)
+
+
+def _spaced_code(node: cst.CSTNode) -> str:
+    return "".join(cst.Module([]).code_for_node(node).split())
+
+
 def unwrap(values: Iterable[Value]) -> List[Value]:
     """Drop ``Maybe`` wrappers (for questions where uncertainty does not matter)."""
     out = []
@@ -416,8 +467,11 @@ class Resolver:
                 return self.resolve(expr.body, ctx, depth)
             if test is False:
                 return self.resolve(expr.orelse, ctx, depth)
-            both = self.resolve(expr.body, ctx, depth) + self.resolve(expr.orelse, ctx, depth)
-            return [Maybe(v) for v in both]
+            body, orelse = self.resolve(expr.body, ctx, depth), self.resolve(expr.orelse, ctx, depth)
+            if _same_objects(body, orelse):
+                # ``Net().cuda() if torch.cuda.is_available() else Net()``: a Net either way
+                return body + orelse
+            return [Maybe(v) for v in body + orelse]
         if isinstance(expr, (cst.UnaryOperation, cst.Comparison, cst.BooleanOperation)):
             value = self.const(expr, ctx, depth)
             return [UNKNOWN] if value is None else [Const(value)]
@@ -455,7 +509,23 @@ class Resolver:
             return star
         if name in BUILTINS:
             return [Ref(name)]
+        if name in _CONVENTIONAL_ALIASES and self._external_star(ctx.module):
+            # ``from easydl import *`` then ``nn.DataParallel(...)``: a helper library re-exporting
+            # torch under its usual names.
+            return [Ref(_CONVENTIONAL_ALIASES[name])]
         return [UNKNOWN]
+
+    def _external_star(self, module: ModuleInfo, _seen=None) -> bool:
+        """``module`` (or a project module it star-imports) has ``from <library> import *``."""
+        seen = _seen if _seen is not None else set()
+        if id(module) in seen:
+            return False
+        seen.add(id(module))
+        for star in module.imports.star_modules:
+            info = self.index.module_by_name(star, module.fs_path)
+            if info is None or self._external_star(info, seen):
+                return True
+        return False
 
     def live_bindings(self, scope: Scope, name: str, use: Optional[cst.CSTNode], ctx: Ctx,
                       depth: int = 0) -> List[Binding]:
@@ -1109,7 +1179,8 @@ class Resolver:
         memo[key] = []  # recursion guard
         self._searching[id(scope)] = len(self._frames)
         try:
-            found = self._search_callers(scope) or self._overridden_callers(scope)
+            found = self._search_callers(scope) or self._overridden_callers(scope) \
+                or self._indirect_constructions(scope)
         finally:
             del self._searching[id(scope)]
         memo[key] = found
@@ -1124,10 +1195,70 @@ class Resolver:
         for base, _module in self.mro(cls, scope.module)[1:]:
             method = base.methods.get(scope.short_name)
             if method is not None:
-                return self.callers(method)
+                return self.callers(method) or self._chosen_callers(method, scope)
         return []
 
-    def _search_callers(self, scope: Scope) -> List[CallSite]:
+    def _chosen_callers(self, method: Scope, override: Scope) -> List[CallSite]:
+        """Calls of ``method`` on an object of another subclass whose class was picked at run time
+        (``algorithm = algorithm_class(args)`` from a registry), with arguments that ``override``
+        accepts: which override runs depends on an option, and the default names one of them."""
+        return self._search_callers(method, chosen=override)
+
+    def _indirect_constructions(self, init: Scope) -> List[CallSite]:
+        """A constructor nobody calls by its class's name: the calls of a variable or parameter that
+        holds the class (``encoder_class(model_type, fine_tune=...)`` with ``Encoder`` passed in as
+        ``encoder_class``). For a class a registry hands out (``algorithm_class(num_classes,
+        backbone)`` with ``algorithm_class = globals()[args.algorithm]``), also the calls that build
+        a sibling (a class with a project base class in common) that way: a registry's classes take
+        the same arguments, and the default option names only one of them."""
+        cls = init.cls
+        if init.short_name != "__init__" or cls is None:
+            return []
+        # (the variable is called where the class is defined or imported by its name)
+        paths = {init.module.fs_path} | set(self.importing(init.module, cls.name))
+        bases = {id(c) for c, _m in self.mro(cls, init.module)[1:]}
+        registries = [init.module] if self.index.text_matches(init.module.fs_path, _GLOBALS_REGISTRY) else []
+        for path in self.index.files_mentioning(cls.name):
+            if path != init.module.fs_path and self.index.text_matches(path, _GLOBALS_REGISTRY):
+                registry = self.index.module(path)
+                if registry is not None:
+                    registries.append(registry)
+        siblings = bool(bases and registries)
+        if siblings:
+            words = set().union(*(self._import_words(r, set()) for r in registries))
+            paths |= set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
+        if len(paths) > MAX_CALLER_FILES:
+            return []
+        found = []
+        for path in sorted(paths):
+            info = self.index.module(path)
+            if info is None:
+                continue
+            for s in info.scopes:
+                for site in s.calls:
+                    func = site.call.func
+                    if not isinstance(func, cst.Name) or func.value == cls.name or not any(
+                            b.kind in ("assign", "param") for b in _bindings_of(s, func.value)):
+                        continue  # a class is put in a variable (or passed in) before it is called
+                    for v in unwrap(self.resolve(func, self.ctx_for(s), 4)):
+                        if isinstance(v, ClassRef) and _fits(init, site.call) and (v.cls is cls or siblings and any(
+                                id(c) in bases for c, _m in self.mro(v.cls, v.module)[1:])):
+                            found.append(site)
+                            break
+        return found
+
+    def _picked_subclass(self, value: Value, base: ClassInfo) -> bool:
+        """``value`` is a method bound to an object of a subclass of ``base`` built by calling a
+        class held in a variable (``algorithm_class(args)``), not one named at the call."""
+        inst = value.bound_self if isinstance(value, FuncRef) else None
+        if not isinstance(inst, Instance) or inst.call is None or inst.cls is base:
+            return False
+        func = inst.call.func
+        named = func.attr.value if isinstance(func, cst.Attribute) else (
+            func.value if isinstance(func, cst.Name) else None)
+        return named != inst.cls.name and any(c is base for c, _m in self.mro(inst.cls, inst.module)[1:])
+
+    def _search_callers(self, scope: Scope, chosen: Optional[Scope] = None) -> List[CallSite]:
         memo = self.index.memo
         name = scope.short_name
         constructor = scope.cls if name == "__init__" and scope.cls is not None else None
@@ -1149,6 +1280,12 @@ class Resolver:
             words = self._import_words(scope.module, set(mentions))
             # ... or a package whose ``__init__`` names the class (a ``create_model(opt)`` factory),
             words |= self._import_words(scope.module, set(self.index.files_mentioning(scope.cls.name)))
+            # ... or a registry that imports the class and hands it out by name (``globals()[name]``),
+            for path in self.index.files_mentioning(scope.cls.name):
+                if path != scope.module.fs_path and self.index.text_matches(path, _GLOBALS_REGISTRY):
+                    registry = self.index.module(path)
+                    if registry is not None:
+                        words |= self._import_words(registry, set())
             # ... or the module of a subclass (``DCGAN().optimize(x)`` runs ``BaseGAN.optimize``).
             for sub, sub_module in self.subclasses(scope.cls, scope.module):
                 if sub_module is not scope.module:
@@ -1197,7 +1334,8 @@ class Resolver:
                     values = unwrap(self.resolve(func, self.ctx_for(s), 4))
                     for v in values:
                         if (isinstance(v, FuncRef) and v.scope is scope) or (
-                                isinstance(v, ClassRef) and constructor is not None and v.cls is constructor):
+                                isinstance(v, ClassRef) and constructor is not None and v.cls is constructor) or (
+                                chosen is not None and self._picked_subclass(v, scope.cls) and _fits(chosen, site.call)):
                             found.append(site)
                             break
                     else:
@@ -1724,7 +1862,10 @@ _ARITHMETIC = {
 }
 
 # ``importlib.import_module(...)``: a package that loads its modules by name.
+# The names code gives torch's modules by convention, for names only a library's star import binds.
+_CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
+_GLOBALS_REGISTRY = re.compile(r"\bglobals\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")
 # Calls that open a file for reading, whose first argument is its path.
 _OPENERS = frozenset({"open", "io.open", "codecs.open"})

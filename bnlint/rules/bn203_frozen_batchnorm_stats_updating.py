@@ -86,7 +86,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                                            target, node)
             if hit is None:
                 attr = self_attribute(expr, scope.self_name)
-                if attr is not None and scope.short_name == "__init__" and not (
+                if attr is not None and (scope.short_name == "__init__" or _run_by_own_init(scope)) and not (
                         freeze.option is not None and _mode_switched_under(ctx, freeze.option)):
                     in_constructors.append((freeze, attr))  # (an option's own mode handling: see below)
                 continue
@@ -108,6 +108,9 @@ class FrozenBatchNormStatsUpdating(Rule):
             when = " and ".join(f"`{'' if branch else 'not '}{' '.join(ctx.module.code(test).split())}`"
                                 for test, branch in freeze.param_guards)
             how = f"in `__init__` if {when}" if when else "with requires_grad=False in `__init__`"
+            if freeze.scope.short_name != "__init__":
+                how = how.replace("with requires_grad=False ", "").replace(
+                    "in `__init__`", f"by `{freeze.scope.short_name}()` in `__init__`")
             if freeze.option is not None:
                 how = f"when `{freeze.option}` is set"  # (the finding sits in `__init__`)
             self._check_class_freeze(ctx, freeze.scope.cls, freeze.scope, freeze.node, freeze.expr, attr, how, WHY,
@@ -365,7 +368,8 @@ def _parts_of_class(ctx: RuleContext, outer: Instance, cls, freeze: Optional[Fre
     """(attribute, part) for each instance of ``cls`` (built frozen) that ``outer``'s constructor stores
     as ``self.<attribute>``."""
     parts = {part for holder, _module in ctx.resolver.mro(outer.cls, outer.module)
-             for part, bindings in holder.attrs.items() if any(b.scope.short_name == "__init__" for b in bindings)}
+             for part, bindings in holder.attrs.items()
+             if any(b.scope.short_name == "__init__" or _run_by_own_init(b.scope) for b in bindings)}
     return [(part, inner) for part in sorted(parts) for inner in ctx.resolver.instance_attr(outer, part, 0)
             if isinstance(inner, Instance) and inner.cls is cls
             and (freeze is None or ctx.analysis.freezes.built_frozen(freeze, inner))]
@@ -384,6 +388,8 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
             for site in ctx.resolver.callers(scope):
                 out.append(site.scope.module)
                 builder = site.scope
+                if builder is not scope and builder.parent is not None and _run_by_own_init(builder):
+                    builder = builder.cls.methods["__init__"]  # ``self.init_submodules()`` in ``__init__``
                 if builder is not scope and builder.parent is not None and (
                         builder.returns or (builder.short_name == "__init__" and builder.cls is not None)):
                     returned.append(builder)
@@ -455,3 +461,12 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, 
     return False
 
 
+def _run_by_own_init(scope: Scope) -> bool:
+    """A method its class's ``__init__`` always calls (``self.fine_tune(fine_tune)`` in a captioning
+    encoder): what it freezes is frozen in every object built, as if ``__init__`` froze it."""
+    cls, name = scope.cls, scope.short_name
+    init = cls.methods.get("__init__") if cls is not None and scope.self_name is not None else None
+    if init is None or init.self_name is None:
+        return False
+    return any(not site.guards and not site.loops and self_attribute(site.call.func, init.self_name) == name
+               for site in init.calls)
