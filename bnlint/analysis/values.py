@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
+from functools import lru_cache
+from typing import Callable, Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple, TypeVar
 
 import libcst as cst
 
@@ -286,11 +287,23 @@ def _identity(v: Value) -> object:
     return id(v)
 
 
+def _first_of_method(scope: Scope, name: str) -> bool:
+    """``cls`` of a classmethod (``self`` of a method): the class itself, not one handed in."""
+    return scope.cls is not None and bool(scope.params) and scope.params[0].name == name
+
+
 def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     """The bindings of ``name`` in ``scope`` or the nearest enclosing scope that binds it."""
     while scope is not None and name not in scope.bindings:
         scope = scope.parent
     return scope.bindings[name] if scope is not None else []
+
+
+@lru_cache(maxsize=1024)
+def _as_value(name: str) -> Pattern[str]:
+    """``name`` written as a value, not called: an argument, an assignment, an item (``Encoder,``,
+    ``= Encoder`` at the end of a line, ``"enc": Encoder}``)."""
+    return re.compile(r"(?<![\w.])" + re.escape(name) + r"[ \t]*(?:[,)\]}]|$)", re.M)
 
 
 def _fits(scope: Scope, call: cst.Call) -> bool:
@@ -1214,20 +1227,19 @@ class Resolver:
         cls = init.cls
         if init.short_name != "__init__" or cls is None:
             return []
-        # (the variable is called where the class is defined or imported by its name)
+        # (the variable is called where the class is defined or imported by its name, in a file
+        # that writes the class as a value: ``Captioner(Encoder, ...)``, ``cls = Encoder``)
+        as_value = _as_value(cls.name)
         paths = {init.module.fs_path} | set(self.importing(init.module, cls.name))
-        bases = {id(c) for c, _m in self.mro(cls, init.module)[1:]}
-        registries = [init.module] if self.index.text_matches(init.module.fs_path, _GLOBALS_REGISTRY) else []
-        for path in self.index.files_mentioning(cls.name):
-            if path != init.module.fs_path and self.index.text_matches(path, _GLOBALS_REGISTRY):
-                registry = self.index.module(path)
-                if registry is not None:
-                    registries.append(registry)
-        siblings = bool(bases and registries)
+        if not any(self.index.text_matches(p, as_value) for p in paths):
+            paths = set()
+        registries = self._registries(cls, init.module)
+        bases = {id(c) for c, _m in self.mro(cls, init.module)[1:]} if registries else set()
+        siblings = bool(bases)
         if siblings:
             words = set().union(*(self._import_words(r, set()) for r in registries))
             paths |= set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
-        if len(paths) > MAX_CALLER_FILES:
+        if not paths or len(paths) > MAX_CALLER_FILES:
             return []
         found = []
         for path in sorted(paths):
@@ -1237,15 +1249,32 @@ class Resolver:
             for s in info.scopes:
                 for site in s.calls:
                     func = site.call.func
-                    if not isinstance(func, cst.Name) or func.value == cls.name or not any(
-                            b.kind in ("assign", "param") for b in _bindings_of(s, func.value)):
+                    if not isinstance(func, cst.Name) or func.value == cls.name or not _CLASS_HOLDER.search(
+                            func.value) or not _fits(init, site.call) or not any(
+                            b.kind == "assign" or (b.kind == "param" and not _first_of_method(b.scope, func.value))
+                            for b in _bindings_of(s, func.value)):
                         continue  # a class is put in a variable (or passed in) before it is called
                     for v in unwrap(self.resolve(func, self.ctx_for(s), 4)):
-                        if isinstance(v, ClassRef) and _fits(init, site.call) and (v.cls is cls or siblings and any(
+                        if isinstance(v, ClassRef) and (v.cls is cls or siblings and any(
                                 id(c) in bases for c, _m in self.mro(v.cls, v.module)[1:])):
                             found.append(site)
                             break
         return found
+
+    def _registries(self, cls: ClassInfo, module: ModuleInfo) -> List[ModuleInfo]:
+        """The modules that hand ``cls`` out by name through ``globals()[name]``: its own, or one that
+        imports it."""
+        key = ("registries", id(cls))
+        memo = self.index.memo
+        if key not in memo:
+            found = []
+            for path in set(self.index.files_mentioning(cls.name)) & set(self.index.files_mentioning("globals")):
+                if self.index.text_matches(path, _GLOBALS_REGISTRY):
+                    info = module if path == module.fs_path else self.index.module(path)
+                    if info is not None:
+                        found.append(info)
+            memo[key] = found
+        return memo[key]
 
     def _picked_subclass(self, value: Value, base: ClassInfo) -> bool:
         """``value`` is a method bound to an object of a subclass of ``base`` built by calling a
@@ -1281,11 +1310,8 @@ class Resolver:
             # ... or a package whose ``__init__`` names the class (a ``create_model(opt)`` factory),
             words |= self._import_words(scope.module, set(self.index.files_mentioning(scope.cls.name)))
             # ... or a registry that imports the class and hands it out by name (``globals()[name]``),
-            for path in self.index.files_mentioning(scope.cls.name):
-                if path != scope.module.fs_path and self.index.text_matches(path, _GLOBALS_REGISTRY):
-                    registry = self.index.module(path)
-                    if registry is not None:
-                        words |= self._import_words(registry, set())
+            for registry in self._registries(scope.cls, scope.module):
+                words |= self._import_words(registry, set())
             # ... or the module of a subclass (``DCGAN().optimize(x)`` runs ``BaseGAN.optimize``).
             for sub, sub_module in self.subclasses(scope.cls, scope.module):
                 if sub_module is not scope.module:
@@ -1865,6 +1891,9 @@ _ARITHMETIC = {
 # The names code gives torch's modules by convention, for names only a library's star import binds.
 _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
+# The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
+# resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
+_CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
 _GLOBALS_REGISTRY = re.compile(r"\bglobals\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")
 # Calls that open a file for reading, whose first argument is its path.
