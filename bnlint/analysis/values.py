@@ -528,17 +528,22 @@ class Resolver:
             return [Ref(_CONVENTIONAL_ALIASES[name])]
         return [UNKNOWN]
 
-    def _external_star(self, module: ModuleInfo, _seen=None) -> bool:
+    def _external_star(self, module: ModuleInfo) -> bool:
         """``module`` (or a project module it star-imports) has ``from <library> import *``."""
+        return any(info is None for info in self._star_imports(module))
+
+    def _star_imports(self, module: ModuleInfo, _seen=None) -> Iterable[Optional[ModuleInfo]]:
+        """The project module (None for a library) of each ``from X import *`` of ``module``, each
+        followed depth first by those of its own star imports."""
         seen = _seen if _seen is not None else set()
         if id(module) in seen:
-            return False
+            return
         seen.add(id(module))
         for star in module.imports.star_modules:
             info = self.index.module_by_name(star, module.fs_path)
-            if info is None or self._external_star(info, seen):
-                return True
-        return False
+            yield info
+            if info is not None:
+                yield from self._star_imports(info, seen)
 
     def live_bindings(self, scope: Scope, name: str, use: Optional[cst.CSTNode], ctx: Ctx,
                       depth: int = 0) -> List[Binding]:
@@ -606,22 +611,12 @@ class Resolver:
         source = self.star_source(module, name)
         return self.lookup(name, Ctx(source.scope), depth) if source is not None else None
 
-    def star_source(self, module: ModuleInfo, name: str, _seen=None) -> Optional[ModuleInfo]:
+    def star_source(self, module: ModuleInfo, name: str) -> Optional[ModuleInfo]:
         """The project module whose ``name`` a ``from X import *`` chain of ``module`` provides."""
-        seen = _seen if _seen is not None else set()
-        if id(module) in seen:
+        if name.startswith("_"):
             return None
-        seen.add(id(module))
-        for star in module.imports.star_modules:
-            info = self.index.module_by_name(star, module.fs_path)
-            if info is None:
-                continue
-            if name in info.scope.bindings and not name.startswith("_"):
-                return info
-            found = self.star_source(info, name, seen)
-            if found is not None:
-                return found
-        return None
+        return next((info for info in self._star_imports(module)
+                     if info is not None and name in info.scope.bindings), None)
 
     def binding_values(self, b: Binding, name: str, ctx: Ctx, depth: int) -> List[Value]:
         if b.kind == "param":
