@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import libcst as cst
 
-from .module import Scope
+from .module import Scope, binding_scope
 from .values import ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Resolver, Seq, Value, call_arg, unwrap
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
@@ -111,9 +111,7 @@ class LoaderAnalysis:
         """The ``dict(...)`` calls a name is bound to, when every binding that reaches it is one."""
         if not isinstance(expr, cst.Name):
             return []
-        scope = ctx.scope
-        while scope is not None and expr.value not in scope.bindings:
-            scope = scope.parent
+        scope = binding_scope(ctx.scope, expr.value)
         if scope is None:
             return []
         bindings = self.r.visible_bindings(scope, expr.value, expr)
@@ -243,9 +241,7 @@ class LoaderAnalysis:
         return False
 
     def _name_randomly_ordered(self, expr: cst.Name, ctx: Ctx, depth: int) -> bool:
-        scope = ctx.scope
-        while scope is not None and expr.value not in scope.bindings:
-            scope = scope.parent
+        scope = binding_scope(ctx.scope, expr.value)
         if scope is None:
             return False
         inner = ctx if scope is ctx.scope else Ctx(scope)

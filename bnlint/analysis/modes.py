@@ -47,7 +47,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
-from .module import CallSite, ModuleInfo, Scope, guard_among
+from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
 from .provenance import model_key
 from .syntax import rooted_at, within
 from .values import (
@@ -248,9 +248,7 @@ class ModeAnalysis:
             if ctx.env is not None and expr.value in ctx.env:
                 bindings = [(e, c) for e, c in ctx.env[expr.value] if c is not ctx]
             else:
-                scope = ctx.scope
-                while scope is not None and expr.value not in scope.bindings:
-                    scope = scope.parent
+                scope = binding_scope(ctx.scope, expr.value)
                 if scope is None:
                     return None
                 scope_ctx = ctx if scope is ctx.scope else ctx.enclosing(scope)

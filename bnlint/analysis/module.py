@@ -105,6 +105,13 @@ def _is_static(decorator: cst.BaseExpression) -> bool:
     return isinstance(decorator, cst.Name) and decorator.value in ("staticmethod",)
 
 
+def binding_scope(scope: Optional["Scope"], name: str) -> Optional["Scope"]:
+    """``scope`` or the nearest scope around it that binds ``name`` (None: no scope binds it)."""
+    while scope is not None and name not in scope.bindings:
+        scope = scope.parent
+    return scope
+
+
 @dataclass(eq=False, repr=False)
 class ClassInfo:
     name: str

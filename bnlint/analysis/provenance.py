@@ -31,7 +31,7 @@ from typing import Callable, List, Optional, Tuple, Union
 import libcst as cst
 
 from .describe import describe_expr
-from .module import RANDOM_FILLS, Binding, CallSite, Scope
+from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
 from .syntax import rooted_at
 from .roles import domain_role
 from .values import (
@@ -639,9 +639,7 @@ class Provenance:
 
     def _follow_iterable_name(self, expr: cst.Name, ctx: Ctx, depth: int):
         """``batches = zip(a, b)`` / ``it = iter(loader)``: iterate the bound expression instead."""
-        scope = ctx.scope
-        while scope is not None and expr.value not in scope.bindings:
-            scope = scope.parent
+        scope = binding_scope(ctx.scope, expr.value)
         if scope is None:
             return _SKIP
         bindings = self.r.visible_bindings(scope, expr.value, expr)
@@ -662,9 +660,7 @@ class Provenance:
         """Identity of an iterable by how it is named, qualified by where the name lives."""
         label = describe_expr(expr)
         if isinstance(expr, cst.Name):
-            scope = ctx.scope
-            while scope is not None and expr.value not in scope.bindings:
-                scope = scope.parent
+            scope = binding_scope(ctx.scope, expr.value)
             return Origin(("name", id(scope.node) if scope else None, expr.value), label, "data")
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) \
                 and ctx.scope.self_name == expr.value.value and ctx.scope.cls is not None:

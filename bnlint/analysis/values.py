@@ -32,7 +32,7 @@ import libcst as cst
 from ..patterns import call_of, subclass_of
 from . import config_files, model_zoo
 from ..tree import IMPORTED
-from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope
+from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
 from .reaching import declared_escaping, global_reaching, reaching
 
 # Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
@@ -294,9 +294,8 @@ def _first_of_method(scope: Scope, name: str) -> bool:
 
 def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     """The bindings of ``name`` in ``scope`` or the nearest enclosing scope that binds it."""
-    while scope is not None and name not in scope.bindings:
-        scope = scope.parent
-    return scope.bindings[name] if scope is not None else []
+    binder = binding_scope(scope, name)
+    return binder.bindings[name] if binder is not None else []
 
 
 @lru_cache(maxsize=1024)
@@ -1203,14 +1202,11 @@ class Resolver:
         for base, _module in self.mro(cls, scope.module)[1:]:
             method = base.methods.get(scope.short_name)
             if method is not None:
-                return self.callers(method) or self._chosen_callers(method, scope)
+                # ... else its calls on an object of another subclass whose class was picked at run
+                # time (``algorithm = algorithm_class(args)`` from a registry), with arguments this
+                # override accepts: which override runs depends on an option the default fixes.
+                return self.callers(method) or self._search_callers(method, chosen=scope)
         return []
-
-    def _chosen_callers(self, method: Scope, override: Scope) -> List[CallSite]:
-        """Calls of ``method`` on an object of another subclass whose class was picked at run time
-        (``algorithm = algorithm_class(args)`` from a registry), with arguments that ``override``
-        accepts: which override runs depends on an option, and the default names one of them."""
-        return self._search_callers(method, chosen=override)
 
     def _indirect_constructions(self, init: Scope) -> List[CallSite]:
         """A constructor nobody calls by its class's name: the calls of a variable or parameter that
@@ -1669,9 +1665,7 @@ class Resolver:
 
     def _appended(self, name: cst.Name, ctx: Ctx, depth: int) -> List[Value]:
         """What ``name.append(x)`` calls of the scope that binds the list add to it."""
-        scope = ctx.scope
-        while scope is not None and name.value not in scope.bindings:
-            scope = scope.parent
+        scope = binding_scope(ctx.scope, name.value)
         if scope is None:
             return []
         sctx = ctx if scope is ctx.scope else Ctx(scope)
@@ -1704,9 +1698,7 @@ class Resolver:
                 out.extend(self._literal_items(node, key, dctx, depth))
         if not isinstance(base, cst.Name) or depth >= MAX_DEPTH:
             return out
-        scope = ctx.scope
-        while scope is not None and base.value not in scope.bindings:
-            scope = scope.parent
+        scope = binding_scope(ctx.scope, base.value)
         if scope is None:
             # A settings dict filled in another module and star-imported (``from dataPre import *``).
             source = self.star_source(ctx.module, base.value)

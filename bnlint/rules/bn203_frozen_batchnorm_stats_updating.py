@@ -107,10 +107,10 @@ class FrozenBatchNormStatsUpdating(Rule):
         for freeze, attr in in_constructors:
             when = " and ".join(f"`{'' if branch else 'not '}{' '.join(ctx.module.code(test).split())}`"
                                 for test, branch in freeze.param_guards)
-            how = f"in `__init__` if {when}" if when else "with requires_grad=False in `__init__`"
-            if freeze.scope.short_name != "__init__":
-                how = how.replace("with requires_grad=False ", "").replace(
-                    "in `__init__`", f"by `{freeze.scope.short_name}()` in `__init__`")
+            method = freeze.scope.short_name
+            where = "in `__init__`" if method == "__init__" else f"by `{method}()` in `__init__`"
+            how = f"{where} if {when}" if when else (
+                "with requires_grad=False in `__init__`" if method == "__init__" else where)
             if freeze.option is not None:
                 how = f"when `{freeze.option}` is set"  # (the finding sits in `__init__`)
             self._check_class_freeze(ctx, freeze.scope.cls, freeze.scope, freeze.node, freeze.expr, attr, how, WHY,
