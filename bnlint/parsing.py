@@ -145,6 +145,39 @@ def _legacy_async_names(text: str, tree, error):
     return renamed, renamed_tree, None
 
 
+_STRING_TOKENS = {tokenize.STRING} | {getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "TSTRING_MIDDLE")
+                                       if hasattr(tokenize, n)}
+_LEADING_TABS = re.compile(r"[ \t]*\t[ \t]*")
+
+
+def _spaced_indentation(text: str) -> Optional[str]:
+    """The text with every tab in a line's indentation made one space (same length: every position
+    stays), or None when there is no such tab.
+
+    CPython accepts indentation that mixes tabs and spaces when comparing it with tabs as 8 columns
+    and as 1 column gives the same blocks (else "inconsistent use of tabs and spaces"), so reading
+    each tab as one column keeps the file's structure; LibCST's tokenizer rejects some such files.
+    Lines inside a multi-line string keep their tabs (they are the string's value)."""
+    if "\t" not in text:
+        return None
+    in_strings = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in _STRING_TOKENS and tok.end[0] > tok.start[0]:
+                in_strings.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError, RecursionError, MemoryError):
+        return None
+    lines = text.split("\n")  # as ``StringIO.readline`` splits, so numbers agree with tokenize's
+    changed = False
+    for number, line in enumerate(lines, 1):
+        if number not in in_strings:
+            found = _LEADING_TABS.match(line)
+            if found:
+                lines[number - 1] = found.group().replace("\t", " ") + line[found.end():]
+                changed = True
+    return "\n".join(lines) if changed else None
+
+
 def syntax_check(text: str) -> Optional[ast.AST]:
     """The stdlib AST, or None when the running interpreter cannot parse the file."""
     return _stdlib_parse(text)[0]
@@ -371,6 +404,13 @@ def parse(text: str, tree: Optional[ast.AST] = "unset") -> cst.Module:
         with _unvalidated_nodes():
             return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
+        spaced = _spaced_indentation(text) if tree is not None else None
+        if spaced is not None:
+            try:
+                with _unvalidated_nodes():
+                    return cst.parse_module(spaced)
+            except cst.ParserSyntaxError:
+                pass
         if tree is not None:  # valid for this interpreter, but libcst's grammar disagrees
             raise ParseFailure(f"valid Python, but bnlint's parser (libcst) rejects line {exc.raw_line}, "
                                f"column {exc.raw_column + 1}; file not analyzed")

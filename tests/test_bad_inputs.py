@@ -63,6 +63,15 @@ def _with_endings(text: str, endings) -> bytes:
     return "".join(line + endings[i % len(endings)] for i, line in enumerate(lines)).encode()
 
 
+def _mixed_indentation(text: str) -> bytes:
+    """``text`` inside a function whose loop body is indented with a tab and spaces: CPython
+    accepts it (tabs as 8 columns and as 1 give the same blocks), LibCST's tokenizer does not."""
+    out = ["def main():"]
+    for line in text.splitlines():
+        out.append("\t    " + line[4:] if line.startswith("    ") else "    " + line if line else line)
+    return ("\n".join(out) + "\nmain()\n").encode()
+
+
 # name -> (file bytes, expected error substring or None, line of the BN103 finding or None)
 CASES = {
     "syntax_error.py": (b"def f(:\n    pass\n", "syntax error at line 1, column 7", None),
@@ -77,6 +86,7 @@ CASES = {
     "crlf.py": (_with_endings(BAD, ["\r\n"]), None, BAD_LINE),
     "mixed_endings.py": (_with_endings(BAD, ["\r\n", "\n", "\r"]), None, BAD_LINE),
     "tabs.py": (BAD.replace("    ", "\t").encode(), None, BAD_LINE),
+    "tabs_and_spaces.py": (_mixed_indentation(BAD), None, BAD_LINE + 1),
     "bad_json.ipynb": (b'{"cells": [', "malformed notebook", None),
     "no_cells.ipynb": (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "no `cells`", None),
 }

@@ -407,3 +407,12 @@ def test_folder_without_read_permission_is_a_read_error(tmp_path):
     assert proc.returncode == 1
     assert error_lines(proc.stdout) == {"src/locked": "cannot list folder: permission denied"}
     assert f"src/train.py:{BAD_LINE}:10: BN103" in proc.stdout
+
+
+def test_tabs_mixed_into_indentation_are_read_as_one_column_each_and_strings_keep_theirs():
+    text = ('def f(x):\n    if x:\n\t    doc = """a\n\tb"""\n\t    return doc\n    return "\\t"\n')
+    cst_module = parsing.parse(text)  # LibCST's tokenizer alone rejects the tab-and-spaces body
+    code = cst_module.code
+    assert len(code) == len(text)  # every position stays: findings keep their lines and columns
+    assert '"""a\n\tb"""' in code  # a line inside a string is the string's value
+    assert "\n     doc" in code and "\n     return doc" in code

@@ -365,6 +365,37 @@ class BNAnalysis:
                     if func.attr.value == "extend":
                         vals = [x for v in vals if isinstance(v, Seq) for item in v.items for x in item]
                     out.extend(vals)
+                    if site.loops and isinstance(arg, cst.Call):
+                        out.extend(self._per_iteration_variants(arg, ctx, site.loops))
+        return out
+
+    def _per_iteration_variants(self, call: cst.Call, ctx: Ctx, loops) -> list:
+        """What ``call`` builds in the iterations where an argument decided by the loop variable
+        takes each of its values: SRGAN's ``ConvBlock(..., use_bn=False if idx == 0 else True)`` in
+        ``for idx, f in enumerate(features)`` builds BN from the second block on."""
+        targets = {n.value for loop in loops if isinstance(loop, cst.For) for n in names_in(loop.target)}
+        out = []
+        for i, arg in enumerate(call.args):
+            value = arg.value
+            if arg.star or not targets & {n.value for n in names_in(value)}:
+                continue
+            if isinstance(value, cst.IfExp):
+                options = ((value.test, True, value.body), (value.test, False, value.orelse))
+            elif isinstance(value, (cst.Comparison, cst.BooleanOperation)) \
+                    or isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Not):
+                options = ((value, True, cst.Name("True")), (value, False, cst.Name("False")))
+            else:
+                continue
+            for test, branch, taken in options:
+                if self._some_iteration_takes(test, branch, ctx, loops) != branch:
+                    continue
+                key = ("iteration_variant", id(call), i, branch)
+                variant = self.memo.get(key)
+                if variant is None:  # one node per variant: resolutions are memoised by node
+                    variant = self.memo[key] = call.with_changes(
+                        args=(*call.args[:i], arg.with_changes(value=taken), *call.args[i + 1:]))
+                    self._probes.append((call, variant))  # memo keys hold node ids: keep them alive
+                out.extend(self.r.resolve(variant, ctx))
         return out
 
     def _child_appended(self, site, arg, ctx: Ctx) -> list:
@@ -576,26 +607,37 @@ class BNAnalysis:
         such as VGG's cfg), assumed when they are unknown."""
         mentioned = {n.value for n in names_in(test)}
         for loop in loops:
-            if isinstance(loop, cst.For) and isinstance(loop.target, cst.Tuple) \
-                    and mentioned & {n.value for n in names_in(loop.target)}:
-                # ``for idx, dim in enumerate(dims): if idx == 0: ... else: layers.update(bn)``: the
-                # items are rarely known; taken to vary over the loop, as an unknown table below.
-                return branch
-            if not (isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)
-                    and loop.target.value in mentioned):
+            if not (isinstance(loop, cst.For) and mentioned & {n.value for n in names_in(loop.target)}):
                 continue
-            values = self._iteration_values(loop.iter, ctx)
+            name, values = self._loop_counter(loop, mentioned, ctx)
             if values is None:
                 # Items unknown (a config table picked by name): a test on the loop variable is
-                # taken to vary over the loop, like VGG's ``if v == "M": ... else: ...``.
+                # taken to vary over the loop, like VGG's ``if v == "M": ... else: ...``; so is
+                # ``if idx == 0`` in ``for idx, dim in enumerate(dims)`` over unknown ``dims``.
                 return branch
             for value in values:
-                probe = _substitute(test, loop.target.value, value)
+                probe = _substitute(test, name, value)
                 self._probes.append(probe)  # memo keys hold node ids: keep the probes alive
                 if self.r.const(probe, ctx) == branch:
                     return branch
             return not branch
         return None
+
+    def _loop_counter(self, loop: cst.For, mentioned: set, ctx: Ctx):
+        """(name, the values it takes) of the loop variable a test reads, values None when unknown:
+        ``for i in range(4)``, ``for v in cfg`` over a literal list, or the index of
+        ``for idx, f in enumerate(features)`` over a literal tuple when the test reads only the index."""
+        target, it = loop.target, loop.iter
+        if isinstance(target, cst.Name):
+            return target.value, self._iteration_values(it, ctx)
+        if isinstance(target, cst.Tuple) and len(target.elements) == 2 \
+                and isinstance(target.elements[0].value, cst.Name) \
+                and mentioned & {n.value for n in names_in(target)} == {target.elements[0].value.value} \
+                and isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "enumerate" \
+                and len(it.args) == 1 and not it.args[0].star and not it.args[0].keyword:
+            items = self._literal_items(it.args[0].value, ctx)
+            return target.elements[0].value.value, (list(range(len(items))) if items else None)
+        return None, None
 
     def _iteration_values(self, iterable, ctx: Ctx) -> Optional[list]:
         if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \

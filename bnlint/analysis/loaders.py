@@ -20,7 +20,10 @@ _RANDINT = frozenset({"torch.randint"})
 SHUFFLED, UNSHUFFLED, UNKNOWN = "shuffled", "unshuffled", "unknown"
 _RANDOM_SPLITS = frozenset({"torch.utils.data.random_split", "torch.utils.data.dataset.random_split"})
 _SUBSETS = frozenset({"torch.utils.data.Subset", "torch.utils.data.dataset.Subset"})
-_PERMUTATIONS = frozenset({"numpy.random.permutation", "torch.randperm", "random.sample"})
+_PERMUTATIONS = frozenset({"numpy.random.permutation", "torch.randperm", "random.sample", "sklearn.utils.shuffle"})
+# Splits that shuffle the rows unless told ``shuffle=False`` (scikit-learn's default is True).
+_SHUFFLING_SPLITS = frozenset({"sklearn.model_selection.train_test_split",
+                               "sklearn.model_selection._split.train_test_split"})
 _IN_PLACE_SHUFFLES = frozenset({"numpy.random.shuffle", "random.shuffle"})
 MAX_ORDER_DEPTH = 12  # steps from a dataset back to the shuffle that ordered its rows
 # Datasets and tensors made from an array, in the array's order.
@@ -226,6 +229,9 @@ class LoaderAnalysis:
         quals = {v.qualname for v in callees if hasattr(v, "qualname")}
         if quals & _RANDOM_SPLITS or quals & _PERMUTATIONS:
             return True
+        if quals & _SHUFFLING_SPLITS:
+            shuffle = call_arg(expr, None, "shuffle")
+            return shuffle is None or self.r.const(shuffle, ctx) is not False
         classes = [v for v in callees if isinstance(v, ClassRef)]
         if classes and len(classes) == len(callees) and all(self._shuffles_itself(c) for c in classes):
             return True
@@ -248,11 +254,25 @@ class LoaderAnalysis:
         if self._shuffled_in_place(expr.value, scope) or self._appended_in_random_order(expr.value, scope, inner, depth):
             return True
         bindings = self.r.visible_bindings(scope, expr.value, expr)
-        return bool(bindings) and all(
-            b.kind == "assign" and b.expr is not None and (
-                self._returned_randomly_ordered(b.expr, b.path, inner, depth) if b.path
-                else self._randomly_ordered(b.expr, inner, depth + 1))
-            for b in bindings)
+        return bool(bindings) and all(self._bound_randomly_ordered(b, expr.value, scope, inner, depth)
+                                      for b in bindings)
+
+    def _bound_randomly_ordered(self, b, name: Optional[str], scope: Scope, ctx: Ctx, depth: int) -> bool:
+        """The value binding ``b`` gives (a name's or a dict item's) is in a random order; a dict
+        made empty and filled item by item (``train = {}; train["x"], val["x"] = train_test_split(x)``)
+        is when every array stored into it is. ``name``: the name ``b`` binds (None for an item)."""
+        if b.kind != "assign" or b.expr is None:
+            return False
+        expr, path = b.expr, b.path
+        while path and isinstance(expr, (cst.Tuple, cst.List)) and isinstance(path[0], int) \
+                and 0 <= path[0] < len(expr.elements):
+            expr, path = expr.elements[path[0]].value, path[1:]  # ``train, val = {}, {}``
+        if path:
+            return self._returned_randomly_ordered(expr, path, ctx, depth)
+        if isinstance(expr, cst.Dict) and not expr.elements and name is not None:
+            stores = scope.item_stores.get(name, [])
+            return bool(stores) and all(self._bound_randomly_ordered(s, None, scope, ctx, depth + 1) for _, s in stores)
+        return self._randomly_ordered(expr, ctx, depth + 1)
 
     def _appended_in_random_order(self, name: str, scope: Scope, ctx: Ctx, depth: int) -> bool:
         """``X_train.append(x)`` in ``for x, y in zip(spectra, labels)`` over rows in a random order

@@ -31,6 +31,12 @@ NOT_FORWARD = frozenset(
     "named_children state_dict load_state_dict to cuda cpu half float double zero_grad requires_grad_ "
     "register_forward_hook register_forward_pre_hook register_buffer update_parameters add_module".split()
 )
+# LightningModule methods a module inherits that take tensors (``self.manual_backward(loss)``,
+# ``self.log("loss", loss)``): never a forward pass, though ``self`` is a BN network.
+LIGHTNING_API = frozenset(
+    "log log_dict manual_backward backward all_gather clip_gradients toggle_optimizer untoggle_optimizer "
+    "optimizers lr_schedulers save_hyperparameters print".split()
+)
 
 
 @dataclass(eq=False)
@@ -110,7 +116,7 @@ class TrainingAnalysis:
             target = callee_expr.value
         for v in self.r.resolve(target, ctx):
             for w in self.r.elements(v) if isinstance(v, Elem) else (v,):  # ``for disc in discs: disc(x)``
-                if isinstance(w, (Instance, ExtCall, SubModule)):
+                if isinstance(w, (Instance, ExtCall)) or isinstance(w, SubModule) and w.attr not in LIGHTNING_API:
                     out.append(w)
         if target is not callee_expr and out and all(
                 isinstance(v, Instance) and self.r.plain_class(v.cls, v.module) for v in out):

@@ -501,7 +501,7 @@ class _Collector:
         elif isinstance(target, cst.Subscript) and _subscript_root(target) is not None:
             root, keys = _subscript_root(target)
             self.info.mutated.add(root)  # d["key"] = ...: the dict's literal is not all of it
-            if keys and not path:
+            if keys:  # (with a path: ``train["x"], val["x"] = train_test_split(x)``)
                 ctx.scope.item_stores.setdefault(root, []).append(
                     (keys, Binding(kind, expr, path, stmt, ctx.scope, ctx.guards, ctx.loops)))
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):

@@ -34,6 +34,19 @@ def conditional_within(module: ModuleInfo, node: cst.CSTNode, outer: cst.CSTNode
     return any(isinstance(a, cst.If) for a in ancestors(module, node, outer))
 
 
+def periodic_within(module: ModuleInfo, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    """Every ``if`` between ``node`` and ``outer`` tests a counter modulo a period (``if i % k == 0:``):
+    over the iterations of ``outer``, ``node`` runs again and again, not once from some point on."""
+    return all(_periodic_test(a.test) for a in ancestors(module, node, outer) if isinstance(a, cst.If))
+
+
+def _periodic_test(test: cst.BaseExpression) -> bool:
+    return isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+        and isinstance(test.comparisons[0].operator, (cst.Equal, cst.NotEqual)) \
+        and any(isinstance(side, cst.BinaryOperation) and isinstance(side.operator, cst.Modulo)
+                for side in (test.left, test.comparisons[0].comparator))
+
+
 def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
     """``self`` / ``self.resnet`` / ``self.a.b`` for ``name == "self"``."""
     while isinstance(expr, cst.Attribute):

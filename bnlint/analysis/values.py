@@ -621,8 +621,18 @@ class Resolver:
         if b.kind == "param":
             return self.param_values(b.scope, name, ctx, depth)
         if b.kind == "import":
-            qual = b.scope.module.imports.qualify(name)
-            return self.qualname_values(qual, b.scope.module, depth) if qual else [UNKNOWN]
+            importer = b.scope.module
+            qual = importer.imports.qualify(name)
+            if not qual:
+                return [UNKNOWN]
+            package, _, attr = qual.rpartition(".")
+            if package and isinstance(b.stmt, cst.ImportFrom) and depth < MAX_DEPTH:
+                # ``from models import RRDBNet`` is the package's name ``RRDBNet`` (its ``__init__``
+                # re-exports the class of ``models/RRDBNet.py``), the submodule only if unbound there.
+                info = self.index.module_by_name(package, importer.fs_path)
+                if info is not None and info is not importer and attr in info.scope.bindings:
+                    return self.module_attr(info, attr, depth + 1)
+            return self.qualname_values(qual, importer, depth)
         if b.kind == "def":
             scope = b.scope.module.scope_of.get(b.expr)
             return [FuncRef(scope)] if scope else [UNKNOWN]
@@ -1693,6 +1703,9 @@ class Resolver:
         stored at depth (``config["network"]["name"] = ResNetFc`` is ``config``, ``"name"``, outer
         ``("network",)``); the literals of ``base`` itself are then another level and not read."""
         out: List[Tuple[cst.BaseExpression, Ctx]] = []
+        self.index.fuel -= 1  # one step of the rule's budget, as a resolution is
+        if self.index.fuel < 0:
+            return out
         if not outer:
             for node, dctx in self._dict_sources(base, ctx, depth):
                 out.extend(self._literal_items(node, key, dctx, depth))
@@ -1713,13 +1726,15 @@ class Resolver:
         for writer in writers:
             wctx = sctx if writer is scope else Ctx(writer)
             stores.extend((b, wctx) for keys, b in writer.item_stores.get(base.value, [])
-                          if len(keys) == len(path) and all(
+                          if len(keys) == len(path) and not b.path and all(
                               k is None or self.key_may_be(e, k, wctx, depth) for e, k in zip(keys, path)))
         # As for names (``_possible``): when the defaults take none of the branches that store the
         # item (``config["network"]`` set only under ``--dset office-home``), every store counts.
         out.extend((b.expr, wctx) for b, wctx in
                    [(b, w) for b, w in stores if self.branch_possible(b.stmt, w, depth)] or stores)
-        for b in scope.bindings[base.value]:
+        # Only the bindings reaching this read: ``y = y[idx]`` repeated down a function otherwise
+        # expands every binding from every other one, exponentially.
+        for b in self.visible_bindings(scope, base.value, base, scope.bindings[base.value]):
             if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Subscript, cst.Call)):
                 out.extend(self._expr_items(b.expr, key, sctx, depth + 1, outer))
             elif b.kind == "param":

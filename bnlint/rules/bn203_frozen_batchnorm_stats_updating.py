@@ -10,7 +10,7 @@ from ..analysis.freezes import PARAM_ITERS, Freeze, freezing_statements, param_l
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
-from ..analysis.syntax import conditional_within, within
+from ..analysis.syntax import conditional_within, periodic_within, within
 from ..analysis.values import Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, step_visible, text
@@ -417,17 +417,19 @@ def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: c
     """Frozen before the call and unfrozen later in the same iteration of the batch loop around the
     call (after the call, or before it: then the call sees it unfrozen): a toggle for one update of
     another network (a GAN's discriminator frozen while the generator learns through it, then trained
-    in the same iteration), not a frozen model."""
+    in the same iteration, or every k-th one: ``if i % d_interval == 0:``), not a frozen model."""
     site = fc.site
     if not site.loops:
         return False
-    scope, module, batch_loop = site.scope, site.scope.module, site.loops[-1]
+    scope, module = site.scope, site.scope.module
     here = module.order(site.call)
-    if not (within(module, freeze, batch_loop) and module.order(freeze) < here):
+    # The innermost loop around both (the call may sit in a loop over loss terms inside it).
+    batch_loop = next((loop for loop in reversed(site.loops) if within(module, freeze, loop)), None)
+    if batch_loop is None or module.order(freeze) > here:
         return False
     rctx = ctx.resolver.ctx_for(scope)
     return any(isinstance(loop, cst.For) and module.order(loop) > module.order(freeze)
-               and within(module, loop, batch_loop) and not conditional_within(module, loop, batch_loop)
+               and within(module, loop, batch_loop) and periodic_within(module, loop, batch_loop)
                and _unfreezes(ctx, loop, rctx, target) for loop in scope.loops)
 
 
