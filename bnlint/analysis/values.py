@@ -1815,24 +1815,22 @@ class Resolver:
             return out
         if not isinstance(base, cst.Name):
             return []
-        scope = ctx.scope
-        while scope is not None:
-            if base.value in scope.bindings:
-                out = []
-                for b in scope.bindings[base.value]:
-                    if b.kind == "assign" and not b.path:
-                        bctx = Ctx(b.scope) if b.scope is not ctx.scope else ctx
-                        out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
-                    elif b.kind == "import" and depth < MAX_DEPTH:
-                        # A table imported from a project module: ``from nets import get_model_from_name``.
-                        qual = b.scope.module.imports.qualify(base.value) or ""
-                        modname, _, attr = qual.rpartition(".")
-                        info = self.index.module_by_name(modname, ctx.module.fs_path) if modname else None
-                        if info is not None and info is not ctx.module:
-                            out.extend(self._dict_sources(cst.Name(attr), Ctx(info.scope), depth + 1))
-                return out
-            scope = scope.parent
-        return []
+        scope = binding_scope(ctx.scope, base.value)
+        if scope is None:
+            return []
+        out = []
+        for b in scope.bindings[base.value]:
+            if b.kind == "assign" and not b.path:
+                bctx = Ctx(b.scope) if b.scope is not ctx.scope else ctx
+                out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
+            elif b.kind == "import" and depth < MAX_DEPTH:
+                # A table imported from a project module: ``from nets import get_model_from_name``.
+                qual = b.scope.module.imports.qualify(base.value) or ""
+                modname, _, attr = qual.rpartition(".")
+                info = self.index.module_by_name(modname, ctx.module.fs_path) if modname else None
+                if info is not None and info is not ctx.module:
+                    out.extend(self._dict_sources(cst.Name(attr), Ctx(info.scope), depth + 1))
+        return out
 
     def _dict_literals(self, expr, ctx: Ctx, depth: int):
         """The dict literals ``expr`` may be: itself, or the branches of
@@ -1889,9 +1887,9 @@ _ARITHMETIC = {
     cst.FloorDivide: lambda a, b: a // b, cst.Modulo: lambda a, b: a % b,
 }
 
-# ``importlib.import_module(...)``: a package that loads its modules by name.
 # The names code gives torch's modules by convention, for names only a library's star import binds.
 _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
+# ``importlib.import_module(...)``: a package that loads its modules by name.
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
 # The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
 # resolving every variable called in a file (``model(x)`` is the usual one) costs too much.

@@ -1,13 +1,13 @@
 """BN301 ddp-without-syncbatchnorm: DistributedDataParallel around BatchNorm that stays per-GPU."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 import libcst as cst
 
 from ..analysis.describe import describe_model
 from ..analysis.layers import SYNC_BN, BNSite, named_by_import
-from ..analysis.module import Scope
+from ..analysis.module import Scope, binding_scope
 from ..analysis.names import dotted_name
 from ..analysis.values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, SubModule, call_arg,
@@ -145,9 +145,7 @@ def _converted(ctx: RuleContext, expr, rctx: Ctx, depth: int, seen=None) -> bool
 
 
 def _name_converted(ctx: RuleContext, name: str, rctx: Ctx, depth: int, seen) -> bool:
-    scope: Optional[Scope] = rctx.scope
-    while scope is not None and name not in scope.bindings:
-        scope = scope.parent
+    scope = binding_scope(rctx.scope, name)
     if scope is None:
         return False
     if scope is not rctx.scope and _converts(ctx, scope):

@@ -7,6 +7,7 @@ import libcst as cst
 
 from ..analysis.describe import describe_model
 from ..analysis.layers import named_by_import
+from ..analysis.module import binding_scope
 from ..analysis.values import Ctx, Output, Seq, Value, call_arg
 from .base import Rule, RuleContext
 from .triggers import any_of, text, words
@@ -95,9 +96,7 @@ def _origins(ctx: RuleContext, expr, rctx: Ctx, depth: int) -> set:
         return _origins(ctx, expr.func.value, rctx, depth + 1) | {id(expr)}
     if not isinstance(expr, cst.Name):
         return {id(expr)}
-    scope = rctx.scope
-    while scope is not None and expr.value not in scope.bindings:
-        scope = scope.parent
+    scope = binding_scope(rctx.scope, expr.value)
     if scope is None:
         return set()
     out = set()
