@@ -155,7 +155,10 @@ class Linter:
         seen: Dict[str, bool] = {}
         rules = [r for r in self.rules
                  if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text, seen)]
-        tree = syntax_check(source.text)
+        info, module_tree = (self.index.known_module(target.fs_path, source)
+                             if rules and len(source.text) <= MAX_ANALYZED_CHARS else (None, None))
+        # A tree another file's analysis already parsed passed the same checks on the same text.
+        tree = syntax_check(source.text) if module_tree is None else None
         if not rules:
             # Nothing can fire: only make sure the file is Python (libcst only if the
             # running interpreter is older than the file's syntax).
@@ -172,7 +175,6 @@ class Linter:
                                            f"{MAX_ANALYZED_CHARS // 1024} KiB); syntax checked only, "
                                            "exclude it if it is generated", "parse"))
             return result
-        info, module_tree = self.index.known_module(target.fs_path, source)
         if module_tree is None:
             try:
                 module_tree = parse(source.text, tree)

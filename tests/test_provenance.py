@@ -193,3 +193,49 @@ def test_split_by_sizes_gives_parts_and_split_by_an_int_stays_unknown(tmp_path):
     """)
     assert _labels(first) == ["`src_loader`"] and _labels(second) == ["`tgt_loader`"]
     assert unknown is None
+
+
+def test_restarting_next_helper_draws_from_the_callers_loader(tmp_path):
+    # ``except StopIteration: return next(iter(loader))`` restarts the same stream: the batch is the
+    # iterator's, labelled by the loader the caller's iterator was made from.
+    (xt,) = _probe(tmp_path, """
+        def next_batch(it, loader):
+            try:
+                return next(it)
+            except StopIteration:
+                return next(iter(loader))
+
+        def train():
+            tgt_iter = iter(tgt_loader)
+            for xs, ys in src_loader:
+                xt = next_batch(tgt_iter, tgt_loader)[0]
+                probe(xt)
+    """)
+    assert _labels(xt) == ["`tgt_loader`"]
+
+
+def test_keyword_arguments_item_is_the_callers_keyword(tmp_path):
+    real, fake = _probe(tmp_path, """
+        def d_step(**kwargs):
+            probe(kwargs["real"])
+            probe(kwargs["fake"])
+
+        def train():
+            for xs, _ in src_loader:
+                d_step(real=xs, fake=G(torch.randn(4, 8)).detach())
+    """)
+    assert _labels(real) == ["`src_loader`"]
+    assert isinstance(fake, Batch) and fake.parts[0].via_labels == ("`G`",)
+
+
+def test_rebound_keyword_arguments_are_not_the_callers(tmp_path):
+    (x,) = _probe(tmp_path, """
+        def d_step(**kwargs):
+            kwargs = {"real": torch.randn(4, 8)}
+            probe(kwargs["real"])
+
+        def train():
+            for xs, _ in src_loader:
+                d_step(real=xs)
+    """)
+    assert x is None or _labels(x) != ["`src_loader`"]

@@ -368,8 +368,11 @@ class Provenance:
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
         if len(expr.slice) != 1 and not (expr.slice and isinstance(expr.slice[0].slice, cst.Slice)):
             return None  # ``x[:n, :, :, :]`` goes on: its first element picks the rows, like ``x[:n]``
-        base = self.of(expr.value, ctx, depth)
         sl = expr.slice[0].slice
+        keywords = self._keyword_item(expr.value, sl, ctx)
+        if keywords is not None:  # ``kwargs["real_images"]``: the caller's ``real_images=`` argument
+            return self._param(keywords, self.r.const(sl.value, ctx), ctx, depth)
+        base = self.of(expr.value, ctx, depth)
         if isinstance(base, Spread):  # minibatches[0]: that loader's; minibatches[m] in a loop: any
             i = self.r.const(sl.value, ctx) if isinstance(sl, cst.Index) else None
             return base if isinstance(sl, cst.Slice) else index(base, i)
@@ -394,6 +397,16 @@ class Provenance:
                 if sl.upper is None and sl.lower is not None:
                     return Batch((base.parts[1],))
         return None
+
+    def _keyword_item(self, base: cst.BaseExpression, sl, ctx: Ctx) -> Optional[Scope]:
+        """The function whose ``**`` parameter ``base`` names, when ``sl`` is a constant string key."""
+        if not isinstance(base, cst.Name) or not isinstance(sl, cst.Index):
+            return None
+        scope = binding_scope(ctx.scope, base.value)
+        param = scope.param(base.value) if scope is not None else None
+        if param is None or param.star != "**" or len(scope.bindings[base.value]) != 1:
+            return None  # (a ``kwargs`` rebound or filled in the body is not the callers' keywords)
+        return scope if isinstance(self.r.const(sl.value, ctx), str) else None
 
     def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
@@ -523,7 +536,10 @@ class Provenance:
             expr, arg_ctx = env[same_rows][0]
             return self.of(expr, arg_ctx, depth)
         inner = Ctx(scope, env, fref.bound_self or self.r.ctx_for(scope).self_value)
-        results = [self.of(ret, inner, depth) for ret in scope.returns]
+        # (``try: return next(it)`` / ``except StopIteration: return next(iter(loader))``: the
+        # handler draws from the same stream restarted, not from another source)
+        returns = [ret for ret in scope.returns if not _restarts_iteration(ret, scope)] or scope.returns
+        results = [self.of(ret, inner, depth) for ret in returns]
         first = results[0]
         if first is not None and all(same(first, r) for r in results[1:]):
             return first
@@ -646,7 +662,8 @@ class Provenance:
         if not all(b.kind == "assign" and not b.path for b in bindings):
             if ctx.env is not None and ctx.scope is scope and expr.value in ctx.env and len(bindings) == 1:
                 passed = ctx.env[expr.value]
-                if len(passed) == 1 and _is_iter_wrapper(passed[0][0]):
+                # (``iter(loader)`` passed in, or the caller's iterator: ``next_batch(tgt_iter, ...)``)
+                if len(passed) == 1 and (_is_iter_wrapper(passed[0][0]) or isinstance(passed[0][0], cst.Name)):
                     e, c = passed[0]
                     return self.element_of(e, c, depth + 1)
             return _SKIP
@@ -820,6 +837,20 @@ def _allocation(expr) -> bool:
     func = expr.func
     name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
     return name in _ALLOCATIONS
+
+
+def _restarts_iteration(ret: cst.BaseExpression, scope: Scope) -> bool:
+    """``ret`` is returned from an ``except StopIteration:`` handler of ``scope``."""
+    parents = scope.module.parents
+    node = parents.get(ret)
+    while node is not None and node is not scope.node:
+        if isinstance(node, cst.ExceptHandler) and node.type is not None and any(
+                isinstance(n, (cst.Name, cst.Attribute)) and _qual_tail(n) == "StopIteration"
+                for n in ([*(e.value for e in node.type.elements)] if isinstance(node.type, cst.Tuple)
+                          else [node.type])):
+            return True
+        node = parents.get(node)
+    return False
 
 
 def _moved_param(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:

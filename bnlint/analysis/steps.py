@@ -196,27 +196,29 @@ class StepAnalysis:
         """
         out = list(forwards)
         for fc in forwards:
-            scope = self._forward_scope(fc)
-            if scope is None:
-                continue
-            inner = Ctx(scope, self.r.bind_args(scope, fc.site.call, fc.ctx, skip_self=True), fc.models[0])
-            calls = self.t.forward_calls(scope.calls, inner, fc.chain + (fc.site,),
-                                         max(MAX_CALL_DEPTH - 1, len(fc.chain) + 1))
-            out.extend(c for c in calls if _is_param_batch(c, scope))
+            # (each class the called object may be: ``model`` passed in by callers building DANN,
+            # CDAN, ... runs the forward of the one the caller built)
+            for model, scope in self._forward_scopes(fc):
+                inner = Ctx(scope, self.r.bind_args(scope, fc.site.call, fc.ctx, skip_self=True), model)
+                calls = self.t.forward_calls(scope.calls, inner, fc.chain + (fc.site,),
+                                             max(MAX_CALL_DEPTH - 1, len(fc.chain) + 1))
+                out.extend(c for c in calls if _is_param_batch(c, scope))
         return out
 
-    def _forward_scope(self, fc: ForwardCall) -> Optional[Scope]:
+    def _forward_scopes(self, fc: ForwardCall) -> List[Tuple[Instance, Scope]]:
         call = fc.site.call
         positional = [a for a in call.args if a.keyword is None and not a.star]
-        if len(positional) < 2 or any(a.star for a in call.args) or len(fc.models) != 1:
-            return None
-        model = fc.models[0]
-        if not isinstance(model, Instance):
-            return None  # (``self.plugin(...)`` and ``net.forward(...)`` alike: ``fc.models`` is what is called)
-        scope = self.r.find_method(model.cls, model.module, "forward")
-        if scope is None or scope.self_name is None or len([p for p in scope.params if p.index >= 1]) < 2:
-            return None
-        return scope
+        if len(positional) < 2 or any(a.star for a in call.args):
+            return []
+        found = []
+        for model in fc.models:
+            if not isinstance(model, Instance):
+                continue  # (``self.plugin(...)`` and ``net.forward(...)`` alike: ``fc.models`` is what is called)
+            scope = self.r.find_method(model.cls, model.module, "forward")
+            if scope is not None and scope.self_name is not None and len([p for p in scope.params
+                                                                          if p.index >= 1]) >= 2:
+                found.append((model, scope))
+        return found
 
     def is_step_function(self, scope: Scope) -> bool:
         return self._is_step_function(scope, self.t.training_loops(scope), self.r.ctx_for(scope))
@@ -598,6 +600,10 @@ class StepAnalysis:
                 found = [site.scope.module]
                 if site.scope.module is module and site.scope.parent is not None and site.scope.returns:
                     found = [s.scope.module for s in self.r.callers(site.scope)]  # a factory in the model's file
+                if scope.short_name == "forward" and scope.cls is not None:
+                    # A script that builds the model and hands it to a training function it imports
+                    # (``train_adversarial(model, ...)`` of ``trainer.py``).
+                    found += [m for b in found for m in self.r.imported_function_modules(b)]
                 for m in found:
                     if m is not module and m not in out and len(out) < MAX_CONSUMERS:
                         out.append(m)

@@ -305,6 +305,12 @@ def _as_value(name: str) -> Pattern[str]:
     return re.compile(r"(?<![\w.])" + re.escape(name) + r"[ \t]*(?:[,)\]}]|$)", re.M)
 
 
+@lru_cache(maxsize=1024)
+def _as_dict_value(name: str) -> Pattern[str]:
+    """``name`` (or ``module.name``) as the value of a dict literal's item: ``"ds3tl": ds3tl.Trainer,``."""
+    return re.compile(r":[ \t]*(?:\w+[ \t]*\.[ \t]*)*" + re.escape(name) + r"[ \t]*(?:[,}#]|$)", re.M)
+
+
 def _fits(scope: Scope, call: cst.Call) -> bool:
     """``call`` can bind to the function's parameters: no missing or extra positional argument, no
     unknown keyword (a sibling class's method of another signature is not what it runs)."""
@@ -1230,9 +1236,11 @@ class Resolver:
             return []
         # (the variable is called where the class is defined or imported by its name, in a file
         # that writes the class as a value: ``Captioner(Encoder, ...)``, ``cls = Encoder``)
-        as_value = _as_value(cls.name)
+        as_value, as_item = _as_value(cls.name), _as_dict_value(cls.name)
         paths = {init.module.fs_path} | set(self.importing(init.module, cls.name))
-        if not any(self.index.text_matches(p, as_value) for p in paths):
+        # (``registry[args.alg](model, optimizer, args)`` with the class an item of a dict literal)
+        tables = {p for p in paths if self.index.text_matches(p, as_item)}
+        if not tables and not any(self.index.text_matches(p, as_value) for p in paths):
             paths = set()
         registries = self._registries(cls, init.module)
         bases = {id(c) for c, _m in self.mro(cls, init.module)[1:]} if registries else set()
@@ -1250,6 +1258,14 @@ class Resolver:
             for s in info.scopes:
                 for site in s.calls:
                     func = site.call.func
+                    if path in tables and isinstance(func, cst.Subscript) and _fits(init, site.call):
+                        # Any entry of the table: the option that picks one is what the user varies.
+                        sctx = self.ctx_for(s)
+                        if any(isinstance(v, ClassRef) and v.cls is cls
+                               for expr, ectx in self.item_exprs(func.value, None, sctx, 4)
+                               for v in unwrap(self.resolve(expr, ectx, 5))):
+                            found.append(site)
+                        continue
                     if not isinstance(func, cst.Name) or func.value == cls.name or not _CLASS_HOLDER.search(
                             func.value) or not _fits(init, site.call) or not any(
                             b.kind == "assign" or (b.kind == "param" and not _first_of_method(b.scope, func.value))
@@ -1415,10 +1431,13 @@ class Resolver:
         mentions = self.index.files_mentioning(name)
         words = self._import_words(module, set(mentions))
         importers = set().union(*(self.index.files_mentioning(IMPORTED + w) for w in words))
-        top = [p for p in module.module_name.split(".") if p][:1]
-        if top:
-            importers |= set(self.index.files_mentioning(IMPORTED + top[0])) & set(
-                self.index.files_mentioning(module.module_name.rsplit(".", 1)[-1]))
+        # Any package above it may be the importer's top level (``from trainers import *`` in a
+        # project whose root is a folder above ``trainers``' parent).
+        parts = [p for p in module.module_name.split(".") if p]
+        if len(parts) > 1:
+            writing = set(self.index.files_mentioning(parts[-1]))
+            for package in parts[:-1]:
+                importers |= set(self.index.files_mentioning(IMPORTED + package)) & writing
         return [p for p in mentions if p in importers and p != module.fs_path]
 
     def _next_init(self, cls: ClassInfo, module: ModuleInfo) -> Optional[Scope]:
@@ -1470,6 +1489,15 @@ class Resolver:
                     out.append(target)
         return out
 
+    def imported_function_modules(self, module: ModuleInfo) -> List[ModuleInfo]:
+        """The other project modules whose functions ``module`` imports by name."""
+        out: List[ModuleInfo] = []
+        for qual in module.imports.aliases.values():
+            for v in self.qualname_values(qual, module, MAX_DEPTH - 2):
+                if isinstance(v, FuncRef) and v.scope.cls is None and v.scope.module is not module \
+                        and v.scope.module not in out:
+                    out.append(v.scope.module)
+        return out
 
     def qualname_values(self, qual: str, importer: ModuleInfo, depth: int) -> List[Value]:
         """A project module/symbol when ``qual`` names one, else an external ``Ref``."""
