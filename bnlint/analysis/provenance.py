@@ -32,7 +32,7 @@ import libcst as cst
 
 from .describe import describe_expr
 from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
-from .syntax import rooted_at
+from .syntax import ancestors, rooted_at
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -369,9 +369,9 @@ class Provenance:
         if len(expr.slice) != 1 and not (expr.slice and isinstance(expr.slice[0].slice, cst.Slice)):
             return None  # ``x[:n, :, :, :]`` goes on: its first element picks the rows, like ``x[:n]``
         sl = expr.slice[0].slice
-        keywords = self._keyword_item(expr.value, sl, ctx)
-        if keywords is not None:  # ``kwargs["real_images"]``: the caller's ``real_images=`` argument
-            return self._param(keywords, self.r.const(sl.value, ctx), ctx, depth)
+        keyword = self._keyword_item(expr.value, sl, ctx)
+        if keyword is not None:  # ``kwargs["real_images"]``: the caller's ``real_images=`` argument
+            return self._param(*keyword, ctx, depth)
         base = self.of(expr.value, ctx, depth)
         if isinstance(base, Spread):  # minibatches[0]: that loader's; minibatches[m] in a loop: any
             i = self.r.const(sl.value, ctx) if isinstance(sl, cst.Index) else None
@@ -398,15 +398,17 @@ class Provenance:
                     return Batch((base.parts[1],))
         return None
 
-    def _keyword_item(self, base: cst.BaseExpression, sl, ctx: Ctx) -> Optional[Scope]:
-        """The function whose ``**`` parameter ``base`` names, when ``sl`` is a constant string key."""
+    def _keyword_item(self, base: cst.BaseExpression, sl, ctx: Ctx) -> Optional[Tuple[Scope, str]]:
+        """(the function, the keyword) when ``base`` names the function's ``**`` parameter and
+        ``sl`` is a constant string key."""
         if not isinstance(base, cst.Name) or not isinstance(sl, cst.Index):
             return None
         scope = binding_scope(ctx.scope, base.value)
         param = scope.param(base.value) if scope is not None else None
         if param is None or param.star != "**" or len(scope.bindings[base.value]) != 1:
-            return None  # (a ``kwargs`` rebound or filled in the body is not the callers' keywords)
-        return scope if isinstance(self.r.const(sl.value, ctx), str) else None
+            return None  # (a ``kwargs`` rebound in the body is not the callers' keywords)
+        key = self.r.const(sl.value, ctx)
+        return (scope, key) if isinstance(key, str) else None
 
     def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
@@ -841,15 +843,11 @@ def _allocation(expr) -> bool:
 
 def _restarts_iteration(ret: cst.BaseExpression, scope: Scope) -> bool:
     """``ret`` is returned from an ``except StopIteration:`` handler of ``scope``."""
-    parents = scope.module.parents
-    node = parents.get(ret)
-    while node is not None and node is not scope.node:
-        if isinstance(node, cst.ExceptHandler) and node.type is not None and any(
-                isinstance(n, (cst.Name, cst.Attribute)) and _qual_tail(n) == "StopIteration"
-                for n in ([*(e.value for e in node.type.elements)] if isinstance(node.type, cst.Tuple)
-                          else [node.type])):
-            return True
-        node = parents.get(node)
+    for node in ancestors(scope.module, ret, scope.node):
+        if isinstance(node, cst.ExceptHandler) and node.type is not None:
+            caught = [e.value for e in node.type.elements] if isinstance(node.type, cst.Tuple) else [node.type]
+            if any(_qual_tail(n) == "StopIteration" for n in caught):
+                return True
     return False
 
 

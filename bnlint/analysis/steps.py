@@ -591,7 +591,8 @@ class StepAnalysis:
         for scope in module.scopes:
             if not _calls_on_two_params(scope):
                 continue
-            if scope.short_name == "forward" and scope.cls is not None:
+            model_forward = scope.short_name == "forward" and scope.cls is not None
+            if model_forward:
                 init = scope.cls.methods.get("__init__")
                 sites = self.r.callers(init) if init is not None else []
             else:
@@ -600,10 +601,10 @@ class StepAnalysis:
                 found = [site.scope.module]
                 if site.scope.module is module and site.scope.parent is not None and site.scope.returns:
                     found = [s.scope.module for s in self.r.callers(site.scope)]  # a factory in the model's file
-                if scope.short_name == "forward" and scope.cls is not None:
+                if model_forward:
                     # A script that builds the model and hands it to a training function it imports
                     # (``train_adversarial(model, ...)`` of ``trainer.py``).
-                    found += [m for b in found for m in self.r.imported_function_modules(b)]
+                    found += [m for b in found for m in self.r.imported_modules(b, functions_only=True)]
                 for m in found:
                     if m is not module and m not in out and len(out) < MAX_CONSUMERS:
                         out.append(m)

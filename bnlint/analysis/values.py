@@ -1478,25 +1478,20 @@ class Resolver:
         return out
 
     # -- qualified names and modules --------------------------------------------------
-    def imported_modules(self, module: ModuleInfo) -> List[ModuleInfo]:
-        """Project modules whose names ``module`` imports (for cross-module searches)."""
+    def imported_modules(self, module: ModuleInfo, functions_only: bool = False) -> List[ModuleInfo]:
+        """Project modules whose names ``module`` imports (for cross-module searches); with
+        ``functions_only``, those it imports a plain function from (a training function)."""
         out: List[ModuleInfo] = []
-        for qual in list(module.imports.aliases.values()) + module.imports.star_modules:
+        quals = list(module.imports.aliases.values()) + ([] if functions_only else module.imports.star_modules)
+        for qual in quals:
             for v in self.qualname_values(qual, module, MAX_DEPTH - 2):
-                target = v.module if isinstance(v, (ModuleRef, ClassRef)) else (
-                    v.scope.module if isinstance(v, FuncRef) else None)
+                if functions_only:
+                    target = v.scope.module if isinstance(v, FuncRef) and v.scope.cls is None else None
+                else:
+                    target = v.module if isinstance(v, (ModuleRef, ClassRef)) else (
+                        v.scope.module if isinstance(v, FuncRef) else None)
                 if target is not None and target is not module and target not in out:
                     out.append(target)
-        return out
-
-    def imported_function_modules(self, module: ModuleInfo) -> List[ModuleInfo]:
-        """The other project modules whose functions ``module`` imports by name."""
-        out: List[ModuleInfo] = []
-        for qual in module.imports.aliases.values():
-            for v in self.qualname_values(qual, module, MAX_DEPTH - 2):
-                if isinstance(v, FuncRef) and v.scope.cls is None and v.scope.module is not module \
-                        and v.scope.module not in out:
-                    out.append(v.scope.module)
         return out
 
     def qualname_values(self, qual: str, importer: ModuleInfo, depth: int) -> List[Value]:
