@@ -166,6 +166,13 @@ class ProjectIndex:
         info = self._modules.get(abs_path)
         return bool(pattern.search(info.source.text if info is not None else _read_text(abs_path)))
 
+    def findall(self, abs_path: str, pattern: Pattern[str]) -> List[str]:
+        """``pattern``'s matches in the text of ``abs_path`` (a dependency, as for :meth:`text_matches`)."""
+        abs_path = os.path.abspath(abs_path)
+        self.scanned.add(abs_path)
+        info = self._modules.get(abs_path)
+        return pattern.findall(info.source.text if info is not None else _read_text(abs_path))
+
     def known_module(self, abs_path: str, source: Source) -> Tuple[Optional[ModuleInfo], Optional[cst.Module]]:
         """What an earlier analysis already built for a linted file whose text is ``source``'s (a
         file that another file's analysis needed first): the whole module when it was read under

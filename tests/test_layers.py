@@ -148,6 +148,9 @@ def test_bn_arguments_keyword_positional_partial(tmp_path):
                 self.c = nn.LazyBatchNorm2d(1e-3, 0.3)
                 self.d = nn.BatchNorm2d(8, **{"momentum": 0.5})
 
+            def forward(self, x):
+                return self.d(self.c(self.b(x))) + self.a(x)
+
         model = Net()
     """)
     layers = analysis.layers

@@ -47,7 +47,8 @@ def _project(root: Path) -> Path:
         "pkg/__init__.py": PAYLOAD,
         "pkg/models.py": PAYLOAD + "import torch.nn as nn\n"
                          "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                         "        self.bn = nn.BatchNorm1d(4)\n",
+                         "        self.bn = nn.BatchNorm1d(4)\n"
+                         "    def forward(self, x):\n        return self.bn(x)\n",
         "pkg/train.py": TRAIN_WITH_IMPORTED_MODEL,
         "train.py": "import models\nimport pkg\nfrom pkg import train\n" + BAD,
         "models.py": PAYLOAD,

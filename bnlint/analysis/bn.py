@@ -34,6 +34,8 @@ BN_CLASSES = frozenset(
 # BatchNorm classes of other libraries built on torch's (``encoding.nn.SyncBatchNorm``,
 # ``apex.parallel.SyncBatchNorm``): same batch statistics, same running averages.
 _OTHER_BN = re.compile(r"\.(?:Sync)?BatchNorm(?:[123]d)?$")
+# Code that reaches a module's layers other than by attribute name (``nn.Sequential(*self.children())``).
+_WALKS_CHILDREN = re.compile(r"children\(|_modules\b|__dict__|getattr\(|named_modules\(")
 
 
 def is_bn_class(qual: Optional[str]) -> bool:
@@ -549,7 +551,7 @@ class BNAnalysis:
             builds = (all(isinstance(c, Unknown) for c in callees) and self._written_as_bn(func, scope.module)) \
                 or any(not isinstance(c, (Instance, ExtCall, SubModule)) and self.builds_bn(c, site.call, ctx, depth + 1)
                        for c in callees)
-            if not builds or _after_no_break(site.call, scope):
+            if not builds or _after_no_break(site.call, scope) or self._never_used(site, scope):
                 continue
             # The guards last: evaluating a condition such as ``if norm_layer is None`` means
             # searching the callers for the argument, and only a call that builds BN needs it.
@@ -558,6 +560,25 @@ class BNAnalysis:
             if site.guards and not site.loops:
                 undecided.append(site.guards)
         return bool(undecided) and self._on_every_path(undecided, scope, ctx)
+
+    def _never_used(self, site, scope: Scope) -> bool:
+        """``self.lin1_bn = nn.BatchNorm1d(64)`` in ``__init__`` with ``forward`` rewritten not to use it:
+        no other text of the project names the attribute, nothing walks the children, so the layer
+        never runs (a module that only declares BN has no batch statistics)."""
+        if scope.cls is None or scope.short_name != "__init__" or scope.self_name is None:
+            return False
+        stmt = scope.module.parents.get(site.call)
+        if not (isinstance(stmt, cst.Assign) and stmt.value is site.call and len(stmt.targets) == 1):
+            return False
+        target = stmt.targets[0].target
+        if not (isinstance(target, cst.Attribute) and rooted_at(target, scope.self_name)
+                and isinstance(target.value, cst.Name)):
+            return False
+        attr = target.attr.value
+        text = scope.module.source.text
+        if len(re.findall(r"\b" + re.escape(attr) + r"\b", text)) != 1 or _WALKS_CHILDREN.search(text):
+            return False
+        return self.r.index.files_mentioning(attr) == [scope.module.fs_path]
 
     def _on_every_path(self, building: list, scope: Scope, ctx: Ctx) -> bool:
         """BN is built whichever way the undecided conditions go: ``if model_path:

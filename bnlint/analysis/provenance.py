@@ -25,12 +25,14 @@ The result is a small structure:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple, Union
 
 import libcst as cst
 
 from .describe import describe_expr
+from .names import dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
 from .syntax import ancestors, rooted_at
 from .roles import domain_role
@@ -39,7 +41,7 @@ from .values import (
     SubModule, Unknown, Value, call_arg,
 )
 
-MAX_DEPTH = 24
+MAX_DEPTH = 40
 NO_GRAD = frozenset({
     "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
     "torch.autograd.grad_mode.inference_mode", "torch.autograd.inference_mode",
@@ -58,13 +60,21 @@ _NOISE_METHODS = RANDOM_FILLS  # ``torch.empty(...).normal_()``
 _ROWWISE_FUNCS = frozenset({
     "torch.flatten", "torch.squeeze", "torch.unsqueeze", "torch.reshape", "torch.clamp", "torch.flip",
     "torch.autograd.Variable", "torch.autograd.variable.Variable", "torch.as_tensor",
+    # elementwise: Fourier-style augmentation (``torch.real(torch.fft.ifft2(...))``) keeps the rows
+    "torch.abs", "torch.angle", "torch.real", "torch.imag", "torch.cos", "torch.sin", "torch.exp", "torch.log",
+    "torch.sqrt", "torch.sigmoid", "torch.tanh", "torch.clip", "torch.nan_to_num",
 })
-_ROWWISE_PREFIXES = ("torch.nn.functional.",)
+_RANDOM_TEXT = re.compile(r"\brandn?(?:_like|int|perm)?\s*\(|\.normal_\s*\(|\.uniform_\s*\(")
+_ROWWISE_PREFIXES = ("torch.nn.functional.", "torch.fft.")
+# Elementwise functions of two tensors: the rows' one data source, if both agree (like ``a * b``).
+_ELEMENTWISE_PAIRS = frozenset({"torch.complex", "torch.polar", "torch.mul", "torch.add", "torch.sub"})
+# Classes whose objects map a batch to a batch of the same rows (normalization, augmentation).
+_TRANSFORM_PREFIXES = ("torchvision.transforms.", "kornia.augmentation.", "kornia.enhance.")
 # Methods that draw the next element of an iterator.
 _NEXT_METHODS = frozenset({"next", "__next__"})
 # Tensor methods keeping rows (beyond the resolver's pass-through methods).
 _ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "flatten", "requires_grad_", "pin_memory", "squeeze_",
-                              "unsqueeze_", "sub", "add", "mul", "div", "clamp"})
+                              "unsqueeze_", "sub", "add", "mul", "div", "clamp", "flip"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +83,13 @@ class Origin:
 
     key: tuple
     label: str  # "`src_loader`"
-    kind: str  # "data" | "noise"
+    # "data" | "noise" | "drawn": rows a data manager's method slices out of its arrays, real
+    # samples but of no known split (a matched batch from the training data is no second domain)
+    kind: str
+
+    @property
+    def real(self) -> bool:
+        return self.kind in ("data", "drawn")
 
 
 @dataclass(frozen=True, eq=False)
@@ -363,6 +379,12 @@ class Provenance:
             # ``train.py`` and ``train_custom.py`` both drive the model, each with its own loader: a run
             # is one script's, so read the calls of one (the first by path, for the same answer always).
             agreed = _agreed([r for site, r in results if site.scope.module.fs_path == scripts[0]])
+        if agreed is None and len(results) > 1:
+            # ``update(st_batch, s_batch)`` from three training functions, each looping over its own
+            # loader parameters: one call's arguments belong together, so read one call, the first
+            # training one by place. Every parameter of the step reads the same call, so two batches
+            # compared in the step are never taken from two different callers.
+            agreed = results[_first_call(results, self.in_training_loop)][1]
         return agreed
 
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -383,6 +405,11 @@ class Provenance:
             i = self.r.const(sl.value, ctx)
             if isinstance(i, int):
                 return index(base, i)
+            if isinstance(base, Tup) and self._range_counter(sl.value, ctx, depth) \
+                    and all(isinstance(item, Batch) for item in base.items):
+                # ``for idx in range(len(images)): net(images[idx])`` over a written list of batches:
+                # the call runs once per item
+                return Alt(base.items)
             pure = base if isinstance(base, Batch) and base.pure else None
             if isinstance(i, str):  # ``data["S"]`` / ``data["T"]`` of a paired loader: two domains
                 return with_role(pure, domain_role(i), describe_expr(expr))
@@ -398,6 +425,15 @@ class Provenance:
                     return Batch((base.parts[1],))
         return None
 
+    def _range_counter(self, expr, ctx: Ctx, depth: int) -> bool:
+        """``idx`` here bound only by ``for idx in range(...)``: a loop counter that takes every index."""
+        if not isinstance(expr, cst.Name):
+            return False
+        bindings = self.r.live_bindings(ctx.scope, expr.value, expr, ctx, depth)
+        return bool(bindings) and all(
+            b.kind == "for" and not b.path and isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name)
+            and b.expr.func.value == "range" for b in bindings)
+
     def _keyword_item(self, base: cst.BaseExpression, sl, ctx: Ctx) -> Optional[Tuple[Scope, str]]:
         """(the function, the keyword) when ``base`` names the function's ``**`` parameter and
         ``sl`` is a constant string key."""
@@ -412,12 +448,7 @@ class Provenance:
 
     def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
-        sides = [self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)]
-        known = [s for s in sides if isinstance(s, Batch) and not _is_noise(s)]
-        if not known:
-            return None
-        first = known[0]
-        return first if all(same(first, s) for s in known[1:]) else None
+        return _one_source([self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)])
 
     # -- calls ------------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -443,6 +474,9 @@ class Provenance:
         quals = {v.qualname for v in callees if isinstance(v, Ref)}
         if quals and len(quals) == len(callees):
             return self._external(quals, call, first, ctx, depth)
+        if callees and first is not None and all(
+                isinstance(v, ExtCall) and v.qualname.startswith(_TRANSFORM_PREFIXES) for v in callees):
+            return self.of(first, ctx, depth)  # ``normalize(x)`` with ``normalize = T.Normalize(...)``
         models = self.model_values(func, ctx)
         if models:
             return self._model_output(models, func, call, ctx, depth)
@@ -479,6 +513,8 @@ class Provenance:
             return self.element_of(first, ctx, depth) if first is not None else None
         if qual in _CONCAT:
             return self._concat(qual, call, ctx, depth)
+        if qual in _ELEMENTWISE_PAIRS:
+            return _one_source([self.of(a.value, ctx, depth) for a in call.args[:2] if a.keyword is None])
         if qual in _NOISE_FUNCS or qual.startswith("numpy.random."):
             return _noise(call)
         if first is None:
@@ -543,14 +579,27 @@ class Provenance:
         returns = [ret for ret in scope.returns if not _restarts_iteration(ret, scope)] or scope.returns
         results = [self.of(ret, inner, depth) for ret in returns]
         first = results[0]
-        if first is not None and all(same(first, r) for r in results[1:]):
+        blank = isinstance(first, Tup) and all(i is None for i in first.items)
+        if first is not None and not blank and all(same(first, r) for r in results[1:]):
             return first
-        if all(r is None for r in results) and not any(
-                self.of(a.value, ctx, depth) is not None for a in call.args):
-            # A project function that makes a batch from sizes and seeds (``real_samples(n, gen)``).
-            return Batch((Part(Origin(("code", id(ctx.scope.node), " ".join(_code(call).split())),
-                                      describe_expr(call), "data")),))
-        return None
+        unknown = all(r is None for r in results)
+        # ``x, x_torch, y, y_torch, done = dataset.next_train(batch_size)``: each position unknown, from a
+        # data manager's method (a sampler of noise and codes, ``noise, idx = noise_sample(...)``, is no data)
+        width = {len(r.items) for r in results if isinstance(r, Tup) and not any(i is not None for i in r.items)}
+        if not unknown and not (len(width) == 1 and all(isinstance(r, Tup) for r in results)
+                                and scope.cls is not None and not _draws_noise(scope)):
+            return None
+        if any(self.of(a.value, ctx, depth) is not None for a in call.args):
+            return None
+        # A project function that makes a batch from sizes and seeds (``real_samples(n, gen)``), or a
+        # data manager's method that slices its arrays: a source of its own.
+        key, label = ("code", id(ctx.scope.node), " ".join(_code(call).split())), describe_expr(call)
+        if unknown:
+            return Batch((Part(Origin(key, label, "data")),))
+        named = dotted_name(call.func)  # (the name without arguments: ``test_size`` is no test split)
+        return Tup(tuple(Batch((Part(Origin(key + (i,), f"`{named}(…)[{i}]`" if named else f"item {i} of {label}",
+                                          "drawn")),))
+                         for i in range(next(iter(width)))))
 
     def _under_no_grad(self, node: cst.CSTNode, ctx: Ctx) -> bool:
         """``node`` sits in a ``with torch.no_grad():`` block of its function."""
@@ -809,6 +858,26 @@ _ALLOCATIONS = frozenset({"empty", "zeros", "ones", "Tensor", "FloatTensor", "Lo
 
 def _is_slice(expr) -> bool:
     return isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Slice)
+
+
+def _first_call(results: List[Tuple[CallSite, Optional[Struct]]], in_training_loop) -> int:
+    """Index of the result from the first call by place (file, line), a training loop's if any is."""
+    order = [i for i, (site, _r) in enumerate(results) if in_training_loop(site)] or range(len(results))
+    return min(order, key=lambda i: (results[i][0].scope.module.fs_path, results[i][0].scope.module.line(results[i][0].call)))
+
+
+def _draws_noise(scope: Scope) -> bool:
+    """The function's code calls a random sampler (``torch.randn``, ``np.random.rand``, ``.normal_()``)."""
+    return bool(_RANDOM_TEXT.search(scope.module.tree.code_for_node(scope.node)))
+
+
+def _one_source(sides: List[Optional[Struct]]) -> Optional[Struct]:
+    """An elementwise result's rows: the one data source its known, non-noise operands agree on."""
+    known = [s for s in sides if isinstance(s, Batch) and not _is_noise(s)]
+    if not known:
+        return None
+    first = known[0]
+    return first if all(same(first, s) for s in known[1:]) else None
 
 
 def _agreed(results: List[Optional[Struct]]) -> Optional[Struct]:

@@ -14,7 +14,7 @@ from typing import Optional
 
 _SOURCE = frozenset({"s", "src", "source", "sources"})
 _TARGET = frozenset({"t", "tgt", "trg", "target", "targets"})
-_EVALUATION = frozenset({"val", "valid", "validation", "test", "testing", "eval", "evaluation"})
+_EVALUATION = frozenset({"val", "valid", "validate", "validation", "test", "testing", "eval", "evaluation"})
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 

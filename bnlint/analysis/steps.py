@@ -387,7 +387,7 @@ class StepAnalysis:
                     if batch is None:
                         continue
                     for part in batch.parts:
-                        real = part.origin is not None and part.origin.kind == "data"
+                        real = part.origin is not None and part.origin.real
                         if real and not part.via:
                             takes_data.add(model_key(fc.models))
                         chain = part.via + (model_key(fc.models),)

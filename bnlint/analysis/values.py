@@ -292,6 +292,14 @@ def _first_of_method(scope: Scope, name: str) -> bool:
     return scope.cls is not None and bool(scope.params) and scope.params[0].name == name
 
 
+def _imported_module(expr: cst.BaseExpression, ctx: "Ctx") -> bool:
+    """``torch`` in ``torch.squeeze(x)``: a name only an ``import`` statement binds."""
+    if not isinstance(expr, cst.Name):
+        return False
+    bindings = _bindings_of(ctx.scope, expr.value)
+    return bool(bindings) and all(b.kind == "import" for b in bindings)
+
+
 def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     """The bindings of ``name`` in ``scope`` or the nearest enclosing scope that binds it."""
     binder = binding_scope(scope, name)
@@ -303,6 +311,12 @@ def _as_value(name: str) -> Pattern[str]:
     """``name`` written as a value, not called: an argument, an assignment, an item (``Encoder,``,
     ``= Encoder`` at the end of a line, ``"enc": Encoder}``)."""
     return re.compile(r"(?<![\w.])" + re.escape(name) + r"[ \t]*(?:[,)\]}]|$)", re.M)
+
+
+@lru_cache(maxsize=1024)
+def _imported_as(name: str) -> Pattern[str]:
+    """The local name of ``import ... name as alias``."""
+    return re.compile(r"(?<![\w.])" + re.escape(name) + r"[ \t]+as[ \t]+(\w+)")
 
 
 @lru_cache(maxsize=1024)
@@ -954,8 +968,9 @@ class Resolver:
             name = func.attr.value
             if name in PASS_THROUGH_METHODS or name == "type" and call.args:  # ``model.type(dtype)``
                 receiver = self.resolve(func.value, ctx, depth)
-                if not all(isinstance(v, ModuleRef) for v in receiver):
-                    return receiver  # else ``utils.cuda(model)``: a function of a project module
+                if not all(isinstance(v, ModuleRef) for v in receiver) and not _imported_module(func.value, ctx):
+                    # (else ``utils.cuda(model)``, ``torch.squeeze(x)``: a function of a module)
+                    return receiver
             if name in ("parse_args", "parse_known_args"):
                 made_in = self.aside(depth, lambda d: self._parser_modules(func.value, ctx, d))
                 values = [ArgsNamespace(ctx.module, made_in)]
@@ -1340,15 +1355,18 @@ class Resolver:
                 words.add(plugin)
             importers = set().union(*(self.index.files_mentioning(w) for w in words))
             candidates = [p for p in mentions if p in importers and p != scope.module.fs_path]
-        calls = call_of(name)
         subclasses = subclass_of(name) if constructor is not None else None
         if len(candidates) > MAX_CALLER_FILES:
             # A name used all over a huge tree: reading every candidate would cost minutes.
             # Search only the function's own module and say the answer is incomplete.
             memo[("callers_incomplete", id(scope))] = True
             candidates = []
+        names = {name}
         for path in candidates:
-            if not self.index.text_matches(path, calls) and not (
+            # ``from trainer_gan import LitTrainer as LitTrainer_gan``: its calls go by the alias
+            aliases = set(self.index.findall(path, _imported_as(name))) if scope.cls is None or constructor else set()
+            names |= aliases
+            if not any(self.index.text_matches(path, call_of(n)) for n in {name} | aliases) and not (
                     subclasses is not None and self.index.text_matches(path, subclasses)):
                 continue  # names it without calling it (an import, a comment): no need to parse it
             info = self.index.module(path)
@@ -1372,7 +1390,7 @@ class Resolver:
                         continue
                     last = func.attr.value if isinstance(func, cst.Attribute) else (
                         func.value if isinstance(func, cst.Name) else None)
-                    if last != name:
+                    if last not in names:
                         continue
                     values = unwrap(self.resolve(func, self.ctx_for(s), 4))
                     for v in values:

@@ -20,7 +20,7 @@ FIX = (
 
 def _real(use: Use) -> bool:
     part = use.batch.parts[0]
-    return use.batch.pure and not part.via and part.origin is not None and part.origin.kind == "data"
+    return use.batch.pure and not part.via and part.origin is not None and part.origin.real
 
 
 def _fake(use: Use, key) -> bool:
