@@ -161,17 +161,17 @@ class ProjectIndex:
         parsing a file (e.g. that a candidate caller contains a call of the name at all). The file
         becomes a dependency of the linted file's result either way (adding that call must re-check
         it), but does not count against the per-file module budget."""
-        abs_path = os.path.abspath(abs_path)
-        self.scanned.add(abs_path)
-        info = self._modules.get(abs_path)
-        return bool(pattern.search(info.source.text if info is not None else _read_text(abs_path)))
+        return bool(pattern.search(self._scanned_text(abs_path)))
 
     def findall(self, abs_path: str, pattern: Pattern[str]) -> List[str]:
         """``pattern``'s matches in the text of ``abs_path`` (a dependency, as for :meth:`text_matches`)."""
+        return pattern.findall(self._scanned_text(abs_path))
+
+    def _scanned_text(self, abs_path: str) -> str:
         abs_path = os.path.abspath(abs_path)
         self.scanned.add(abs_path)
         info = self._modules.get(abs_path)
-        return pattern.findall(info.source.text if info is not None else _read_text(abs_path))
+        return info.source.text if info is not None else _read_text(abs_path)
 
     def known_module(self, abs_path: str, source: Source) -> Tuple[Optional[ModuleInfo], Optional[cst.Module]]:
         """What an earlier analysis already built for a linted file whose text is ``source``'s (a

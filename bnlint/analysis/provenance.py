@@ -579,27 +579,23 @@ class Provenance:
         returns = [ret for ret in scope.returns if not _restarts_iteration(ret, scope)] or scope.returns
         results = [self.of(ret, inner, depth) for ret in returns]
         first = results[0]
-        blank = isinstance(first, Tup) and all(i is None for i in first.items)
-        if first is not None and not blank and all(same(first, r) for r in results[1:]):
+        width = _blank_width(results)
+        if first is not None and width is None and all(same(first, r) for r in results[1:]):
             return first
         unknown = all(r is None for r in results)
-        # ``x, x_torch, y, y_torch, done = dataset.next_train(batch_size)``: each position unknown, from a
+        # ``x, x_torch, y, y_torch, done = dataset.next_train(batch_size)``: every position unknown, from a
         # data manager's method (a sampler of noise and codes, ``noise, idx = noise_sample(...)``, is no data)
-        width = {len(r.items) for r in results if isinstance(r, Tup) and not any(i is not None for i in r.items)}
-        if not unknown and not (len(width) == 1 and all(isinstance(r, Tup) for r in results)
-                                and scope.cls is not None and not _draws_noise(scope)):
-            return None
-        if any(self.of(a.value, ctx, depth) is not None for a in call.args):
+        manager = width is not None and scope.cls is not None and not _draws_noise(scope)
+        if not (unknown or manager) or any(self.of(a.value, ctx, depth) is not None for a in call.args):
             return None
         # A project function that makes a batch from sizes and seeds (``real_samples(n, gen)``), or a
         # data manager's method that slices its arrays: a source of its own.
-        key, label = ("code", id(ctx.scope.node), " ".join(_code(call).split())), describe_expr(call)
+        key = ("code", id(ctx.scope.node), " ".join(_code(call).split()))
         if unknown:
-            return Batch((Part(Origin(key, label, "data")),))
-        named = dotted_name(call.func)  # (the name without arguments: ``test_size`` is no test split)
-        return Tup(tuple(Batch((Part(Origin(key + (i,), f"`{named}(…)[{i}]`" if named else f"item {i} of {label}",
-                                          "drawn")),))
-                         for i in range(next(iter(width)))))
+            return Batch((Part(Origin(key, describe_expr(call), "data")),))
+        # (named without its arguments: a ``test_size`` argument is no test split)
+        name = dotted_name(call.func) or "…"
+        return Tup(tuple(Batch((Part(Origin(key + (i,), f"`{name}()[{i}]`", "drawn")),)) for i in range(width)))
 
     def _under_no_grad(self, node: cst.CSTNode, ctx: Ctx) -> bool:
         """``node`` sits in a ``with torch.no_grad():`` block of its function."""
@@ -862,8 +858,17 @@ def _is_slice(expr) -> bool:
 
 def _first_call(results: List[Tuple[CallSite, Optional[Struct]]], in_training_loop) -> int:
     """Index of the result from the first call by place (file, line), a training loop's if any is."""
+    def place(i: int) -> tuple:
+        site = results[i][0]
+        return site.scope.module.fs_path, site.scope.module.line(site.call)
     order = [i for i, (site, _r) in enumerate(results) if in_training_loop(site)] or range(len(results))
-    return min(order, key=lambda i: (results[i][0].scope.module.fs_path, results[i][0].scope.module.line(results[i][0].call)))
+    return min(order, key=place)
+
+
+def _blank_width(results: List[Optional[Struct]]) -> Optional[int]:
+    """The length of the tuples every return gives, when all are tuples of unknowns; else None."""
+    widths = {len(r.items) if isinstance(r, Tup) and all(i is None for i in r.items) else None for r in results}
+    return next(iter(widths)) if len(widths) == 1 else None
 
 
 def _draws_noise(scope: Scope) -> bool:
