@@ -64,7 +64,8 @@ _ROWWISE_FUNCS = frozenset({
     "torch.abs", "torch.angle", "torch.real", "torch.imag", "torch.cos", "torch.sin", "torch.exp", "torch.log",
     "torch.sqrt", "torch.sigmoid", "torch.tanh", "torch.clip", "torch.nan_to_num",
 })
-_RANDOM_TEXT = re.compile(r"\brandn?(?:_like|int|perm)?\s*\(|\.normal_\s*\(|\.uniform_\s*\(")
+# Random values (not random indices: ``randint``/``randperm`` pick rows of a data manager's arrays).
+_RANDOM_TEXT = re.compile(r"\brandn?(?:_like)?\s*\(|\.normal_?\s*\(|\.uniform_?\s*\(")
 _ROWWISE_PREFIXES = ("torch.nn.functional.", "torch.fft.")
 # Elementwise functions of two tensors: the rows' one data source, if both agree (like ``a * b``).
 _ELEMENTWISE_PAIRS = frozenset({"torch.complex", "torch.polar", "torch.mul", "torch.add", "torch.sub"})
