@@ -34,7 +34,7 @@ import libcst as cst
 from .describe import describe_expr
 from .names import dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
-from .syntax import ancestors, rooted_at
+from .syntax import ancestors, names_in, rooted_at
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -62,7 +62,7 @@ _ROWWISE_FUNCS = frozenset({
     "torch.autograd.Variable", "torch.autograd.variable.Variable", "torch.as_tensor",
     # elementwise: Fourier-style augmentation (``torch.real(torch.fft.ifft2(...))``) keeps the rows
     "torch.abs", "torch.angle", "torch.real", "torch.imag", "torch.cos", "torch.sin", "torch.exp", "torch.log",
-    "torch.sqrt", "torch.sigmoid", "torch.tanh", "torch.clip", "torch.nan_to_num",
+    "torch.sqrt", "torch.sigmoid", "torch.tanh", "torch.clip", "torch.nan_to_num", "torch.log1p", "torch.pow",
 })
 # Random values (not random indices: ``randint``/``randperm`` pick rows of a data manager's arrays).
 _RANDOM_TEXT = re.compile(r"\brandn?(?:_like)?\s*\(|\.normal_?\s*\(|\.uniform_?\s*\(")
@@ -70,12 +70,23 @@ _ROWWISE_PREFIXES = ("torch.nn.functional.", "torch.fft.")
 # Elementwise functions of two tensors: the rows' one data source, if both agree (like ``a * b``).
 _ELEMENTWISE_PAIRS = frozenset({"torch.complex", "torch.polar", "torch.mul", "torch.add", "torch.sub"})
 # Classes whose objects map a batch to a batch of the same rows (normalization, augmentation).
-_TRANSFORM_PREFIXES = ("torchvision.transforms.", "kornia.augmentation.", "kornia.enhance.")
+_TRANSFORM_PREFIXES = ("torchvision.transforms.", "torchaudio.transforms.", "kornia.augmentation.", "kornia.enhance.")
+# Arrays of samples read or built from data, whose slices a loop hands out as batches.
+_DATA_ARRAYS = frozenset({
+    "torch.from_numpy", "torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "torch.load",
+    "numpy.load", "numpy.array", "numpy.asarray", "numpy.loadtxt", "numpy.genfromtxt",
+})
 # Methods that draw the next element of an iterator.
 _NEXT_METHODS = frozenset({"next", "__next__"})
 # Tensor methods keeping rows (beyond the resolver's pass-through methods).
-_ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "flatten", "requires_grad_", "pin_memory", "squeeze_",
-                              "unsqueeze_", "sub", "add", "mul", "div", "clamp", "flip"})
+_ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "expand_as", "flatten", "requires_grad_", "pin_memory",
+                              "squeeze_", "unsqueeze_", "sub", "add", "mul", "div", "clamp", "flip",
+                              # elementwise
+                              "abs", "pow", "exp", "log", "log1p", "sqrt", "sigmoid", "tanh", "neg"})
+# Tensor methods (and their ``torch.`` functions) that keep rows when their axis argument names no
+# batch axis: ``x.mean(dim=-1)``, ``x.unfold(-1, size, step)``; ``x.mean()`` reduces the batch away.
+_AXIS_METHODS = frozenset({"mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "unfold",
+                           "cumsum", "softmax", "log_softmax"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,9 +350,10 @@ class Provenance:
             if split_at is None and isinstance(struct, Batch):
                 split_at = k
             struct = index(struct, i)
-        if split_at is not None and _contrasted(name, b, split_at):
-            # ``for source, target in paired_loader``: positions of one item named as two domains.
-            struct = with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
+        if split_at is not None and _contrasted(name, b, split_at) or b.path and _item_unpacked(b.expr):
+            # ``for source, target in paired_loader``: positions of one item named as two domains;
+            # ``source_x, source_y = batch[0]`` then ``target_x, _ = batch[1]``: items named so.
+            return with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
         return struct
 
     def _param(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -424,7 +436,22 @@ class Provenance:
                     return Batch((base.parts[0],))
                 if sl.upper is None and sl.lower is not None:
                     return Batch((base.parts[1],))
+        if isinstance(sl, cst.Slice) and base is None:
+            return self._array_rows(expr.value, sl, ctx, depth)
         return None
+
+    def _array_rows(self, array: cst.BaseExpression, sl: cst.Slice, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``x_data[idx * bs:(idx + 1) * bs]`` with ``idx`` a ``range`` counter and ``x_data`` an array
+        loaded or built from data (``torch.from_numpy(np.load(path))``): the loop's batches of that
+        array, a data source of their own (two arrays sliced alike are two sources)."""
+        bounds = [b for b in (sl.lower, sl.upper) if b is not None]
+        if not any(self._range_counter(n, ctx, depth) for b in bounds for n in names_in(b)):
+            return None
+        values = self.r.resolve(array, ctx, depth)
+        if not values or not all(isinstance(v, ExtCall) and v.qualname in _DATA_ARRAYS for v in values):
+            return None
+        key = ("array",) + tuple(id(v.call) for v in values)
+        return Batch((Part(Origin(key, describe_expr(array), "data")),))
 
     def _range_counter(self, expr, ctx: Ctx, depth: int) -> bool:
         """``idx`` here bound only by ``for idx in range(...)``: a loop counter that takes every index."""
@@ -449,7 +476,12 @@ class Provenance:
 
     def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
-        return _one_source([self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)])
+        sides = [self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)]
+        if isinstance(expr.operator, (cst.Multiply, cst.Divide)):
+            masked = _masked(sides)
+            if masked is not None:
+                return masked
+        return _one_source(sides)
 
     # -- calls ------------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -461,11 +493,15 @@ class Provenance:
             # on its first argument, not on ``torch``.
             if func.attr.value in PASS_THROUGH_METHODS or func.attr.value in _ROWWISE_METHODS:
                 return self.of(first, ctx, depth) if first is not None else None
+            if func.attr.value in _AXIS_METHODS and first is not None and self._keeps_rows(call, 1, ctx):
+                return self.of(first, ctx, depth)
         elif isinstance(func, cst.Attribute) and not self._module_function(func, ctx):
             name = func.attr.value
             if name == "detach":
                 return detached(self.of(func.value, ctx, depth))
             if name in PASS_THROUGH_METHODS or name in _ROWWISE_METHODS:
+                return self.of(func.value, ctx, depth)
+            if name in _AXIS_METHODS and self._keeps_rows(call, 0, ctx):
                 return self.of(func.value, ctx, depth)
             if name in _NOISE_METHODS:
                 return _noise(call)
@@ -487,6 +523,15 @@ class Provenance:
         if all(isinstance(v, Unknown) for v in callees):
             return self._unknown_on_noise(func, call, ctx, depth)
         return None
+
+    def _keeps_rows(self, call: cst.Call, pos: int, ctx: Ctx) -> bool:
+        """The axis argument (``dim``/``dimension``, at ``pos``) is constant and names no batch axis."""
+        expr = call_arg(call, pos, "dim") or call_arg(call, pos, "dimension")
+        if expr is None:
+            return False
+        axes = expr.elements if isinstance(expr, (cst.Tuple, cst.List)) else [expr]
+        values = [self.r.const(a.value if isinstance(a, cst.BaseElement) else a, ctx) for a in axes]
+        return bool(values) and all(type(v) is int and v != 0 for v in values)
 
     def _module_function(self, func: cst.Attribute, ctx: Ctx) -> bool:
         """``utils.cuda(xs)``: a project module's function, not the tensor method of that name."""
@@ -512,6 +557,8 @@ class Provenance:
         qual = next(iter(quals))
         if qual == "next":
             return self.element_of(first, ctx, depth) if first is not None else None
+        if qual == "map" and _moves_only(first) and len(call.args) == 2:
+            return self.of(call.args[1].value, ctx, depth)  # ``map(lambda v: v.to(device), batch)``
         if qual in _CONCAT:
             return self._concat(qual, call, ctx, depth)
         if qual in _ELEMENTWISE_PAIRS:
@@ -532,18 +579,24 @@ class Provenance:
         items = self.of(seq, ctx, depth)
         if isinstance(items, Spread):  # torch.cat([x for x, y in minibatches]): every loader's rows
             items = Tup((at(items.template, 0), at(items.template, 1)))
-        if not isinstance(items, Tup) or not items.items or any(not isinstance(i, Batch) for i in items.items):
+        if not isinstance(items, Tup) or not items.items:
             return None
         dim_expr = call_arg(call, 1, "dim")
         dim = 0 if dim_expr is None else self.r.const(dim_expr, ctx)
         if dim == 0:
+            if any(not isinstance(i, Batch) for i in items.items):
+                return None
             return Batch(tuple(p for item in items.items for p in item.parts))
         if not isinstance(dim, int):
             return None
         # Along features (pix2pix's conditional input): each row holds one sample of every item.
-        # A row with generated content is a generated row; otherwise all items must agree.
-        generated = [i for i in items.items if any(p.generated for p in i.parts)]
-        chosen = generated or list(items.items)
+        # A row with generated content is a generated row; otherwise all items must agree. An item
+        # of unknown source (one-hot labels, a condition code) has the same rows and adds no sample.
+        known = [i for i in items.items if isinstance(i, Batch)]
+        if not known:
+            return None
+        generated = [i for i in known if any(p.generated for p in i.parts)]
+        chosen = generated or known
         first = chosen[0]
         return first if all(same(first, c) for c in chosen[1:]) else None
 
@@ -806,6 +859,13 @@ def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Opti
     return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
 
 
+def _item_unpacked(expr) -> bool:
+    """``batch[0]`` unpacked (``source_x, source_y = batch[0]``): an item that is a tuple itself, one
+    loader's batch of a batch that holds several."""
+    return isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) \
+        and isinstance(expr.slice[0].slice.value, cst.Integer)
+
+
 def _contrasted(name: str, b: Binding, level: int) -> bool:
     """``name`` is unpacked from one batch next to a name of the other domain (``source, target``;
     not ``s_img, s_label``); ``level``: how deep in the unpacking that batch is split."""
@@ -875,6 +935,29 @@ def _blank_width(results: List[Optional[Struct]]) -> Optional[int]:
 def _draws_noise(scope: Scope) -> bool:
     """The function's code calls a random sampler (``torch.randn``, ``np.random.rand``, ``.normal_()``)."""
     return bool(_RANDOM_TEXT.search(scope.module.tree.code_for_node(scope.node)))
+
+
+def _moves_only(func) -> bool:
+    """``lambda v: v.to(device)``: a one-parameter lambda that only moves or casts its argument."""
+    if not isinstance(func, cst.Lambda) or len(func.params.params) != 1 or func.params.kwonly_params \
+            or isinstance(func.params.star_arg, cst.Param) or func.params.star_kwarg is not None:
+        return False
+    body, name = func.body, func.params.params[0].name.value
+    while isinstance(body, cst.Call) and isinstance(body.func, cst.Attribute) \
+            and body.func.attr.value in PASS_THROUGH_METHODS:
+        body = body.func.value
+    return isinstance(body, cst.Name) and body.value == name and body is not func.body
+
+
+def _masked(sides: List[Optional[Struct]]) -> Optional[Struct]:
+    """``fake * masks``: a model's output times a tensor of the batch its input came from (an
+    inpainting mask) is still the model's rows."""
+    pure = [s for s in sides if isinstance(s, Batch) and s.pure]
+    out = [s for s in pure if s.parts[0].generated]
+    data = [s for s in pure if not s.parts[0].generated]
+    if len(out) != 1 or len(data) != 1 or None in (out[0].parts[0].origin, data[0].parts[0].origin):
+        return None
+    return out[0] if data[0].parts[0].origin.key == out[0].parts[0].origin.key else None
 
 
 def _one_source(sides: List[Optional[Struct]]) -> Optional[Struct]:

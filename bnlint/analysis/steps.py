@@ -27,6 +27,7 @@ from ..patterns import BACKWARD_HELPER
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
+from .names import dotted_name
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .syntax import names_in
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
@@ -35,6 +36,10 @@ from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 _MODULE_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
 # Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
 _SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
+# Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
+# one may hold for the object.
+_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})
+MAX_CALLER_CONTEXTS = 4  # training loops calling one step function that are read one by one
 MAX_CONSUMERS = 12  # modules searched for the training steps that reach a forward/helper of this one
 
 
@@ -115,15 +120,30 @@ class StepAnalysis:
         for scope in module.scopes:
             ctx = self.r.ctx_for(scope)
             loops = self._update_loops(scope, self.t.training_loops(scope), ctx)
-            parts = [[s for s in scope.calls if _innermost(s, loops) is loop] for loop in loops]
+            parts = [([s for s in scope.calls if _innermost(s, loops) is loop], [ctx]) for loop in loops]
             if self._is_step_function(scope, loops, ctx):
-                parts.append([s for s in scope.calls if _innermost(s, loops) is None])
-            for sites in parts:
+                parts.append(([s for s in scope.calls if _innermost(s, loops) is None],
+                              self._caller_contexts(scope, ctx)))
+            for sites, contexts in parts:
                 for site in sites:
                     self._step_of[id(site.call)] = tuple(sites)
-                out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, ctx)))))
+                for each in contexts:
+                    out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, each)))))
         self.memo[key] = out
         return out
+
+    def _caller_contexts(self, scope: Scope, ctx: Ctx) -> List[Ctx]:
+        """The contexts to read a step function in: once per training loop that calls it, with that
+        call's arguments, when a few loops do (pre-training the discriminator on stored samples, then
+        training it on generated ones); else on its own, its parameters what every caller agrees on."""
+        if not scope.params or scope.short_name == "training_step":
+            return [ctx]
+        sites = [s for s in self.r.callers(scope) if self._in_training_loop(s)]
+        if not 2 <= len(sites) <= MAX_CALLER_CONTEXTS:
+            return [ctx]
+        method = scope.cls is not None and scope.self_name is not None
+        return [Ctx(scope, self.r.bind_args(scope, site.call, self.r.ctx_for(site.scope), skip_self=method),
+                    ctx.self_value) for site in sites]
 
     def _update_loops(self, scope: Scope, loops: List[cst.CSTNode], ctx: Ctx) -> List[cst.CSTNode]:
         """The training loops that are steps of their own: a loop inside another training loop that
@@ -296,7 +316,7 @@ class StepAnalysis:
             if self.t.without_grad(fc):
                 continue
             key = model_key(fc.models)
-            if key is None or not all(self._network(m) for m in fc.models):
+            if key is None or not all(self._network(m) for m in fc.models) or self._other_type_branch(fc):
                 continue
             bn_models = [m for m in fc.models if self.bn.has_bn(m)]
             if not bn_models or self._line_eval(fc, key) or self._set_up_in_eval(fc, key):
@@ -317,6 +337,25 @@ class StepAnalysis:
                     group.uses.append(Use(fc, batch, anchor, guards, other_arguments(fc.site.call),
                                           len(options) > 1, self._step_of.get(id(anchor.call), ())))
         return [g for g in groups.values() if g.uses]
+
+    def _other_type_branch(self, fc: ForwardCall) -> bool:
+        """The call sits under ``if type(disc) == TimeDiscriminator:`` (or ``isinstance(disc, ...)``)
+        naming none of the classes, project or library, of the object it calls: a branch for
+        another kind of model, not taken by this one."""
+        if not all(isinstance(m, Instance) for m in fc.models):
+            return False
+        callee = _code(fc.site.call.func)
+        for test, branch in fc.site.guards:
+            tested = _type_test(test) if branch else None
+            if tested is None or _code(tested[0]) != callee:
+                continue
+            names = set()
+            for m in fc.models:
+                names |= {c.name for c, _module in self.r.mro(m.cls, m.module)}
+                names |= {q.rsplit(".", 1)[-1] for q in self.r.external_bases(m.cls, m.module)}
+            if not any(c in names or c in _WRAPPERS for c in tested[1]):
+                return True
+        return False
 
     def _generated_input(self, fc: ForwardCall, first: cst.BaseExpression) -> list:
         """A conditional discriminator's generated input: ``D(real_A, fake_B)`` next to
@@ -682,7 +721,7 @@ def _calls_on_two_params(scope: Scope) -> bool:
         param = _param_root(batch_argument(site.call), scope)
         if param is None:
             continue
-        callee = " ".join(cst.Module(body=[]).code_for_node(site.call.func).split())
+        callee = _code(site.call.func)
         if seen.setdefault(callee, param) != param:
             return True
     return False
@@ -721,7 +760,7 @@ def _root_text(expr, ctx: Ctx, depth: int) -> str:
             return _root_text(passed[0][0], passed[0][1], depth + 1)
     if isinstance(expr, cst.Attribute):
         return f"{_root_text(expr.value, ctx, depth + 1)}.{expr.attr.value}"
-    return " ".join(cst.Module(body=[]).code_for_node(expr).split())
+    return _code(expr)
 
 
 def exclusive(a: Use, b: Use) -> bool:
@@ -745,6 +784,34 @@ def exclusive(a: Use, b: Use) -> bool:
                 if one is not None and other is not None and one[0] == other[0] and one[1] != other[1]:
                     return True
     return False
+
+
+def _type_test(test: cst.BaseExpression) -> Optional[Tuple[cst.BaseExpression, Tuple[str, ...]]]:
+    """(the object, the last names of the classes) of ``type(x) == C`` / ``type(x) is C`` /
+    ``isinstance(x, C)`` / ``isinstance(x, (C, D))``; None for any other test."""
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+            and isinstance(test.comparisons[0].operator, (cst.Equal, cst.Is)):
+        call, classes = test.left, [test.comparisons[0].comparator]
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "type"):
+            return None
+    elif isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
+        if len(test.args) != 2:
+            return None
+        call, second = test, test.args[1].value
+        classes = [e.value for e in second.elements] if isinstance(second, cst.Tuple) else [second]
+    else:
+        return None
+    if len(call.args) not in (1, 2) or any(a.keyword or a.star for a in call.args):
+        return None
+    names = tuple(dotted_name(c) for c in classes)
+    if not names or None in names:
+        return None
+    return call.args[0].value, tuple(n.rsplit(".", 1)[-1] for n in names)
+
+
+def _code(node: cst.CSTNode) -> str:
+    """The source of ``node`` on one line, runs of whitespace made one space."""
+    return " ".join(cst.Module(body=[]).code_for_node(node).split())
 
 
 def _equality(test: cst.BaseExpression, scope: Scope) -> Optional[Tuple[str, object]]:

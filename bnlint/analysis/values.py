@@ -857,12 +857,26 @@ class Resolver:
             return out
         return None
 
+    def _possible_attrs(self, inst: Instance, bindings: List[Binding], depth: int) -> List[Binding]:
+        """``bindings`` of an attribute less those the constructor's arguments rule out
+        (``if len(output_shape) == 3: self.D = ...``): this object's, or every construction's."""
+        if len(bindings) < 2:
+            return bindings
+        kept = []
+        for b in bindings:
+            if b.scope.short_name == "__init__":
+                env = self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True) if inst.call is not None else None
+                if not self.branch_possible(b.stmt, Ctx(b.scope, env, inst), depth):
+                    continue
+            kept.append(b)
+        return kept or bindings
+
     def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
         for cls, module in self.mro(inst.cls, inst.module):
             bindings = cls.attrs.get(attr)
             if bindings:
                 out = []
-                for b in bindings:
+                for b in self._possible_attrs(inst, bindings, depth):
                     bctx = Ctx(b.scope, None, inst)
                     if b.scope.short_name == "__init__" and inst.call is not None:
                         bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
@@ -1280,6 +1294,12 @@ class Resolver:
                                for expr, ectx in self.item_exprs(func.value, None, sctx, 4)
                                for v in unwrap(self.resolve(expr, ectx, 5))):
                             found.append(site)
+                        continue
+                    if isinstance(func, cst.Name) and _assigned_class(s, func.value, cls.name) \
+                            and _fits(init, site.call):
+                        # ``trainer = Pix2PixTrainer`` in one branch of a factory: built with these
+                        # arguments whichever option picks it
+                        found.append(site)
                         continue
                     if not isinstance(func, cst.Name) or func.value == cls.name or not _CLASS_HOLDER.search(
                             func.value) or not _fits(init, site.call) or not any(
@@ -1934,6 +1954,13 @@ _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.func
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
 # The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
 # resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
+def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
+    """``trainer = Pix2PixTrainer`` in ``scope``: the variable holds that class by its name."""
+    return any(b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Name, cst.Attribute))
+               and (b.expr.value if isinstance(b.expr, cst.Name) else b.expr.attr.value) == cls_name
+               for b in _bindings_of(scope, name))
+
+
 _CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
 _GLOBALS_REGISTRY = re.compile(r"\bglobals\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")

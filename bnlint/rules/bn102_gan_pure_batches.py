@@ -74,6 +74,8 @@ class GanDiscriminatorPureBatches(Rule):
         seen.add(line_r)
         source = real.batch.parts[0].origin.label
         generator = fake.batch.parts[0].via_labels[-1]
+        if generator == f"`{group.callee}`":  # a generator trainer's own ``self.model``
+            generator = f"{generator} of another object"
         inside = ctx.analysis.steps.where(sites)
         where = "" if inside else ", both inside this call" if sites.a is sites.b else f" (line {line_f})"
         message = (
