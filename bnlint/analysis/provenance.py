@@ -590,12 +590,13 @@ class Provenance:
         if not isinstance(dim, int):
             return None
         # Along features (pix2pix's conditional input): each row holds one sample of every item.
-        # A row with generated content is a generated row; otherwise all items must agree. An item
-        # of unknown source (one-hot labels, a condition code) has the same rows and adds no sample.
+        # A row with generated content is a generated row (whatever else of unknown source, such as
+        # one-hot labels, it holds); otherwise all items must be known and agree: an unknown item
+        # may be an unresolved generator's output.
         known = [i for i in items.items if isinstance(i, Batch)]
-        if not known:
-            return None
         generated = [i for i in known if any(p.generated for p in i.parts)]
+        if not generated and len(known) < len(items.items) or not known:
+            return None
         chosen = generated or known
         first = chosen[0]
         return first if all(same(first, c) for c in chosen[1:]) else None
@@ -631,6 +632,8 @@ class Provenance:
         # (``try: return next(it)`` / ``except StopIteration: return next(iter(loader))``: the
         # handler draws from the same stream restarted, not from another source)
         returns = [ret for ret in scope.returns if not _restarts_iteration(ret, scope)] or scope.returns
+        if len(returns) > 1:  # ``if ret_hid: return out, hidden`` with ``ret_hid=False`` passed or by default
+            returns = [ret for ret in returns if self.r.branch_possible(ret, inner, depth)] or returns
         results = [self.of(ret, inner, depth) for ret in returns]
         first = results[0]
         width = _blank_width(results)
