@@ -34,7 +34,7 @@ import libcst as cst
 from .describe import describe_expr
 from .names import dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
-from .syntax import ancestors, names_in, rooted_at
+from .syntax import ancestors, names_in, one_line, rooted_at
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -595,7 +595,7 @@ class Provenance:
         # may be an unresolved generator's output.
         known = [i for i in items.items if isinstance(i, Batch)]
         generated = [i for i in known if any(p.generated for p in i.parts)]
-        if not generated and len(known) < len(items.items) or not known:
+        if not known or (not generated and len(known) < len(items.items)):
             return None
         chosen = generated or known
         first = chosen[0]
@@ -647,7 +647,7 @@ class Provenance:
             return None
         # A project function that makes a batch from sizes and seeds (``real_samples(n, gen)``), or a
         # data manager's method that slices its arrays: a source of its own.
-        key = ("code", id(ctx.scope.node), " ".join(_code(call).split()))
+        key = ("code", id(ctx.scope.node), one_line(call))
         if unknown:
             return Batch((Part(Origin(key, describe_expr(call), "data")),))
         # (named without its arguments: a ``test_size`` argument is no test split)

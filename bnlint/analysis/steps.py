@@ -29,7 +29,7 @@ from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
-from .syntax import names_in
+from .syntax import names_in, one_line
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
 
 # Bases that make a project class a network (its unknown attributes may be submodules).
@@ -344,10 +344,10 @@ class StepAnalysis:
         another kind of model, not taken by this one."""
         if not all(isinstance(m, Instance) for m in fc.models):
             return False
-        callee = _code(fc.site.call.func)
+        callee = one_line(fc.site.call.func)
         for test, branch in fc.site.guards:
             tested = _type_test(test) if branch else None
-            if tested is None or _code(tested[0]) != callee:
+            if tested is None or one_line(tested[0]) != callee:
                 continue
             names = set()
             for m in fc.models:
@@ -721,7 +721,7 @@ def _calls_on_two_params(scope: Scope) -> bool:
         param = _param_root(batch_argument(site.call), scope)
         if param is None:
             continue
-        callee = _code(site.call.func)
+        callee = one_line(site.call.func)
         if seen.setdefault(callee, param) != param:
             return True
     return False
@@ -760,7 +760,7 @@ def _root_text(expr, ctx: Ctx, depth: int) -> str:
             return _root_text(passed[0][0], passed[0][1], depth + 1)
     if isinstance(expr, cst.Attribute):
         return f"{_root_text(expr.value, ctx, depth + 1)}.{expr.attr.value}"
-    return _code(expr)
+    return one_line(expr)
 
 
 def exclusive(a: Use, b: Use) -> bool:
@@ -807,11 +807,6 @@ def _type_test(test: cst.BaseExpression) -> Optional[Tuple[cst.BaseExpression, T
     if not names or None in names:
         return None
     return call.args[0].value, tuple(n.rsplit(".", 1)[-1] for n in names)
-
-
-def _code(node: cst.CSTNode) -> str:
-    """The source of ``node`` on one line, runs of whitespace made one space."""
-    return " ".join(cst.Module(body=[]).code_for_node(node).split())
 
 
 def _equality(test: cst.BaseExpression, scope: Scope) -> Optional[Tuple[str, object]]:

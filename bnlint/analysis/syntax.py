@@ -12,6 +12,11 @@ import libcst as cst
 from .module import ModuleInfo, Scope, code_children
 
 
+def one_line(node: cst.CSTNode) -> str:
+    """The source of ``node`` on one line, each run of whitespace made one space (a stable key)."""
+    return " ".join(cst.Module(body=[]).code_for_node(node).split())
+
+
 def within(module: ModuleInfo, node: cst.CSTNode, ancestor: cst.CSTNode) -> bool:
     cur = node
     while cur is not None:

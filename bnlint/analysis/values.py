@@ -857,29 +857,28 @@ class Resolver:
             return out
         return None
 
-    def _possible_attrs(self, inst: Instance, bindings: List[Binding], depth: int) -> List[Binding]:
-        """``bindings`` of an attribute less those the constructor's arguments rule out
-        (``if len(output_shape) == 3: self.D = ...``): this object's, or every construction's."""
-        if len(bindings) < 2:
-            return bindings
-        kept = []
+    def _attr_bindings(self, inst: Instance, bindings: List[Binding], depth: int) -> List[Tuple[Binding, Ctx]]:
+        """Each binding of an attribute with the context to read it in (``__init__`` with this
+        object's constructor arguments), less those the arguments rule out (``if len(shape) == 3:
+        self.D = ...``; without a known call, every construction's arguments must)."""
+        out = []
         for b in bindings:
-            if b.scope.short_name == "__init__":
-                env = self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True) if inst.call is not None else None
-                if not self.branch_possible(b.stmt, Ctx(b.scope, env, inst), depth):
-                    continue
-            kept.append(b)
-        return kept or bindings
+            env = None
+            if b.scope.short_name == "__init__" and inst.call is not None:
+                env = self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True)
+            out.append((b, Ctx(b.scope, env, inst)))
+        if len(out) < 2:
+            return out
+        kept = [(b, bctx) for b, bctx in out
+                if b.scope.short_name != "__init__" or self.branch_possible(b.stmt, bctx, depth)]
+        return kept or out
 
     def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
         for cls, module in self.mro(inst.cls, inst.module):
             bindings = cls.attrs.get(attr)
             if bindings:
                 out = []
-                for b in self._possible_attrs(inst, bindings, depth):
-                    bctx = Ctx(b.scope, None, inst)
-                    if b.scope.short_name == "__init__" and inst.call is not None:
-                        bctx = Ctx(b.scope, self.bind_args(b.scope, inst.call, inst.ctx, skip_self=True), inst)
+                for b, bctx in self._attr_bindings(inst, bindings, depth):
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
                                else [Elem(b.path)])
                 if any(attr in c.counters for c, _m in self.mro(inst.cls, inst.module)):
@@ -1952,8 +1951,6 @@ _ARITHMETIC = {
 _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
 # ``importlib.import_module(...)``: a package that loads its modules by name.
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
-# The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
-# resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
 def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
     """``trainer = Pix2PixTrainer`` in ``scope``: the variable holds that class by its name."""
     return any(b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Name, cst.Attribute))
@@ -1961,6 +1958,8 @@ def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
                for b in _bindings_of(scope, name))
 
 
+# The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
+# resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
 _CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
 _GLOBALS_REGISTRY = re.compile(r"\bglobals\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")
