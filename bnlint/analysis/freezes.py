@@ -206,7 +206,8 @@ class FreezeAnalysis:
         for loop in scope.loops:
             found = self._param_loop_module(scope, loop, rctx)
             if found is not None:
-                yield loop.iter, found[0], self._param_guards(scope, loop.iter, rctx) + found[1]
+                call = param_loop(loop)[0]
+                yield call, found[0], self._param_guards(scope, call, rctx) + found[1]
 
     def _called_with(self, scope: Scope, call: cst.Call, ctx: Ctx, guards: Tuple, bound_self=None) -> bool:
         """The parameter tests ``guards`` of ``scope`` hold for this call's arguments."""
@@ -264,13 +265,12 @@ class FreezeAnalysis:
         """``X`` in ``for p in X.parameters(): p.requires_grad = False`` (or ``named_parameters``), with
         the parameter test a value read from a parameter needs: ``p.requires_grad = train_bn``
         freezes when ``train_bn`` is false (``self.train_bn`` set from it, alike)."""
-        func = param_loop_func(loop)
-        if func is None:
+        found = param_loop(loop)
+        if found is None:
             return None
-        param = param_name(loop.target, func.attr.value == "named_parameters")
-        if param is None:
-            return None
-        site = next((s for s in scope.calls if s.call is loop.iter), None)
+        call, param = found
+        func = call.func
+        site = next((s for s in scope.calls if s.call is call), None)
         if site is None or not self._holds(site, rctx):
             return None
         for stmt in freezing_statements(loop.body, param):
@@ -375,15 +375,25 @@ def self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Option
     return None
 
 
-def param_loop_func(loop) -> Optional[cst.Attribute]:
-    """``X.parameters`` of ``for p in X.parameters():`` (or ``named_parameters``), else None."""
+def param_loop(loop) -> Optional[Tuple[cst.Call, str]]:
+    """The ``X.parameters()`` call a loop runs over and its name for one parameter: ``p`` in ``for p
+    in X.parameters():``, ``for name, p in X.named_parameters():``, also under ``enumerate`` (``for
+    i, p in enumerate(X.parameters()):``); else None."""
     if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
         return None
-    func = loop.iter.func
-    return func if isinstance(func, cst.Attribute) and func.attr.value in PARAM_ITERS else None
+    call, target = loop.iter, loop.target
+    if isinstance(call.func, cst.Name) and call.func.value == "enumerate" and len(call.args) == 1 \
+            and isinstance(call.args[0].value, cst.Call) and isinstance(target, cst.Tuple) \
+            and len(target.elements) == 2:
+        call, target = call.args[0].value, target.elements[1].value
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in PARAM_ITERS:
+        return None
+    param = _param_name(target, func.attr.value == "named_parameters")
+    return (call, param) if param is not None else None
 
 
-def param_name(target: cst.BaseExpression, named: bool) -> Optional[str]:
+def _param_name(target: cst.BaseExpression, named: bool) -> Optional[str]:
     if not named:
         return target.value if isinstance(target, cst.Name) else None
     if isinstance(target, cst.Tuple) and len(target.elements) == 2 and isinstance(target.elements[1].value, cst.Name):

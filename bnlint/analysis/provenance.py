@@ -606,6 +606,10 @@ class Provenance:
         if key is None or not all(_module_like(m) for m in models):
             # An object of a library class, or of a module missing from the checkout, called on noise.
             return self._unknown_on_noise(func, call, ctx, depth)
+        if not call.args and all(isinstance(m, Instance) and self.r.plain_class(m.cls, m.module) for m in models):
+            # ``(x_src, y_src), (x_trg, y_trg) = loader_train()``: an object that is no network,
+            # called on nothing, hands out data (a paired sampler), it generates nothing.
+            return Batch((Part(Origin(("object",) + key, describe_expr(func), "data")),))
         arg = batch_argument(call)
         inner = self.of(arg, ctx, depth) if arg is not None else None
         label = describe_expr(func.value if isinstance(func, cst.Attribute) and func.attr.value == "forward"

@@ -28,6 +28,7 @@ from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
+from .optimizers import Stepped, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .syntax import names_in, one_line
 from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
@@ -170,18 +171,77 @@ class StepAnalysis:
         update (followed by G's optimizer step) is in another segment than the discriminator's
         own update that comes after it. Computed on demand: only pair candidates ask.
         """
+        here = use.anchor.scope.module.order(use.anchor.call)
+        return sum(1 for order, _site in self._bounds(use) if order < here)
+
+    def _bounds(self, use: Use) -> List[Tuple[int, CallSite]]:
+        """The optimizer steps of the use's step, (position, call) in source order."""
         sites = use.step_sites
         if not sites:
-            return 0
+            return []
         key = ("step_bounds", id(sites[0].call), len(sites))
         if key not in self.memo:
             ctx = self.r.ctx_for(sites[0].scope)
             module = sites[0].scope.module
-            self.memo[key] = (sites, sorted(module.order(s.call) for s in sites
-                                            if self._steps_optimizer(s, ctx, 0)))
-        bounds = self.memo[key][1]
+            self.memo[key] = (sites, sorted(((module.order(s.call), s) for s in sites
+                                             if self._steps_optimizer(s, ctx, 0)), key=lambda b: b[0]))
+        return self.memo[key][1]
+
+    def stepped_together(self, use: Use, key: tuple, others) -> bool:
+        """The optimizer step that ends the use's update (the first after its call, ``opt.step()``)
+        was built with the parameters of model ``key`` and of one of ``others``, and the step has
+        another optimizer that does not step ``key`` (the discriminators' own: with one optimizer
+        for every network, as in some GANomaly code, nothing sets the generators' side apart)."""
         here = use.anchor.scope.module.order(use.anchor.call)
-        return sum(1 for b in bounds if b < here)
+        bounds = self._bounds(use)
+        after = [site for order, site in bounds if order > here]
+        models = self._stepped(after[0]) if after else None
+        if models is None or key not in models.keys or not any(k in models.keys for k in others):
+            return False
+        rest = [self._stepped(site) for _order, site in bounds if site is not after[0]]
+        return any(m is not None and m.keys and key not in m.keys for m in rest)
+
+    def stepped_nowhere(self, use: Use, key: tuple, model: Value) -> bool:
+        """``model`` (key ``key``) is a network the script builds on its own, and every optimizer
+        the use's step takes a step of is known, with all its parameters, and neither these nor any
+        optimizer built in the step's file steps it: a fixed network (a pretrained identity or
+        perceptual loss), not a discriminator updated in another loop (MMD-GAN's generator loop
+        calls its critic on real and generated data too). A network built inside another (a
+        ``ModuleList`` of discriminators) is stepped with its parent, which keys do not tell."""
+        built = model.ctx.scope if isinstance(model, (Instance, ExtCall)) and model.ctx is not None else None
+        if built is None or built not in (use.anchor.scope, use.anchor.scope.module.scope):
+            return False
+        bounds = self._bounds(use)
+        if not bounds:
+            return False
+        for _order, site in bounds:
+            models = self._stepped(site)
+            if models is None or not models.complete or key in models.keys:
+                return False
+        return not any(key in models.keys for models in self._built_optimizers(use.anchor.scope.module))
+
+    def _built_optimizers(self, module: ModuleInfo) -> List[Stepped]:
+        """What each ``torch.optim`` optimizer constructed in ``module`` steps."""
+        memo_key = ("built_optimizers", id(module))
+        if memo_key not in self.memo:
+            out = []
+            for scope in module.scopes:
+                for site in scope.calls:
+                    name = dotted_name(site.call.func)
+                    qual = module.imports.qualify(name) if name else None
+                    if qual and qual.startswith("torch.optim.") and ".lr_scheduler." not in qual:
+                        models = stepped_models(self.r, site.call, self.r.ctx_for(scope))
+                        if models is not None:
+                            out.append(models)
+            self.memo[memo_key] = (module, out)
+        return self.memo[memo_key][1]
+
+    def _stepped(self, site: CallSite) -> Optional[Stepped]:
+        """The models an ``opt.step()`` call steps (None for a helper that takes the step)."""
+        func = site.call.func
+        if not isinstance(func, cst.Attribute) or func.attr.value != "step":
+            return None
+        return stepped_models(self.r, func.value, self.r.ctx_for(site.scope))
 
     def _steps_optimizer(self, site: CallSite, ctx: Ctx, depth: int) -> bool:
         """``opt.step()`` (any receiver but a learning-rate scheduler), or a helper that takes one."""

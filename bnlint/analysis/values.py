@@ -823,13 +823,29 @@ class Resolver:
             return [elem]
         expr, ctx = elem.source
         out: List[Value] = []
-        for value in self.resolve(expr, ctx, depth):
+        entries = self._dict_iteration(expr, ctx, depth)
+        for value in ([] if entries is not None else self.resolve(expr, ctx, depth)):
             items = self._iteration(value, depth)
             if items is None:
                 return [elem]
             out.extend(self.index_path(items, elem.path))
+        if entries is not None:
+            out = self.index_path(entries, elem.path)
         known = [v for v in out if v is not UNKNOWN]
         return known if known and len(known) == len(out) else [elem]
+
+    def _dict_iteration(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[List[Value]]:
+        """What one step of ``for key, model in models.items()`` (or ``models.values()``) gives when
+        ``models`` is a dict whose entries are known (``{"elu": EEGNet(nn.ELU), ...}``, also a
+        caller's); None otherwise."""
+        if not (isinstance(expr, cst.Call) and not expr.args and isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("items", "values") and isinstance(expr.func.value, cst.Name)):
+            return None
+        entries = self.item_exprs(expr.func.value, None, ctx, depth + 1)
+        if not entries:
+            return None
+        values = tuple(v for item, ictx in entries for v in self.resolve(item, ictx, depth + 1))
+        return [Seq(((UNKNOWN,), values))] if expr.func.attr.value == "items" else list(values)
 
     def _iteration(self, value: Value, depth: int) -> Optional[List[Value]]:
         """The values one iteration over ``value`` may give, or None when they are not known."""
@@ -1865,12 +1881,14 @@ class Resolver:
             for v in self.resolve(base.value, ctx, depth):
                 if isinstance(v, ModuleRef):
                     out.extend(self._dict_sources(base.attr, Ctx(v.module.scope), depth))
-                elif isinstance(v, Instance):
-                    # A table an object keeps: ``self._builders = {"resnet18": Resnet18, ...}``.
+                elif isinstance(v, (Instance, ClassRef)):
+                    # A table an object keeps (``self._builders = {"resnet18": Resnet18, ...}``) or
+                    # its class does (``class LAMDA: encoders = {"small": Generator_Small, ...}``).
                     for cls, _module in self.mro(v.cls, v.module):
-                        for b in cls.attrs.get(base.attr.value, []):
+                        attrs = cls.attrs.get(base.attr.value, []) if isinstance(v, Instance) else []
+                        for b in attrs + cls.class_bindings.get(base.attr.value, []):
                             if b.kind == "assign" and not b.path:
-                                bctx = Ctx(b.scope, None, v)
+                                bctx = Ctx(b.scope, None, v) if isinstance(v, Instance) else Ctx(b.scope)
                                 out.extend((node, bctx) for node in self._dict_literals(b.expr, bctx, depth))
             return out
         if not isinstance(base, cst.Name):

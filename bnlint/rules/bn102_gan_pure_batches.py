@@ -56,7 +56,12 @@ class GanDiscriminatorPureBatches(Rule):
     def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use, Sites]]:
         steps = ctx.analysis.steps
         reals = sorted((u for u in group.uses if _real(u)), key=steps.place)
-        fakes = sorted((u for u in group.uses if _fake(u, group.key)), key=steps.place)
+        # Not a discriminator: a network that the generators' optimizer steps with them (Recycle-GAN's
+        # frame predictor fed real and generated frames), or one that no optimizer of the step
+        # steps (a pretrained network scoring identity on real and generated faces).
+        fakes = sorted((u for u in group.uses if _fake(u, group.key)
+                        and not steps.stepped_together(u, group.key, u.batch.parts[0].via)
+                        and not steps.stepped_nowhere(u, group.key, group.model)), key=steps.place)
         for real in reals:
             for fake in fakes:
                 if exclusive(real, fake) or steps.apart(real, fake) or steps.segment(real) != steps.segment(fake):

@@ -6,12 +6,12 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
-from ..analysis.freezes import PARAM_ITERS, Freeze, freezing_statements, param_loop_func, param_name, self_attribute
+from ..analysis.freezes import PARAM_ITERS, Freeze, freezing_statements, param_loop, self_attribute
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
 from ..analysis.syntax import conditional_within, periodic_within, within
-from ..analysis.values import Ctx, Instance
+from ..analysis.values import MAX_CALLER_FILES, Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, step_visible, text
 
@@ -84,6 +84,10 @@ class FrozenBatchNormStatsUpdating(Rule):
                 forwards = self._training_forwards(ctx) + _trainer_calls(ctx, ctx.module)
             hit = self._runs_in_train_mode(ctx, [fc for fc in forwards if _may_run_after(ctx, fc, scope, node)],
                                            target, node)
+            if hit is None and scope.parent is None and isinstance(expr, cst.Name):
+                # Frozen when its module is imported (``pretrained_model`` of ``model.py``): the
+                # scripts importing it train it.
+                hit = self._runs_in_train_mode(ctx, _importers_forwards(ctx, expr.value), target, node)
             if hit is None:
                 attr = self_attribute(expr, scope.self_name)
                 if attr is not None and (scope.short_name == "__init__" or _run_by_own_init(scope)) and not (
@@ -97,8 +101,7 @@ class FrozenBatchNormStatsUpdating(Rule):
             by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
-                f"train mode at line "
-                f"{ctx.module.line(hit.chain[0].call if hit.chain else hit.site.call)}"
+                f"train mode at {_at(ctx, hit.chain[0] if hit.chain else hit.site)}"
             )
             fix = (f"call `{name}.eval()` after every `model.train()` (or override the model's `train()` to "
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
@@ -177,10 +180,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                     continue
                 anchor = fc.chain[0] if fc.chain else fc.site
                 where = ctx.related(anchor.scope.module, anchor.call, "the training loop runs the model in train mode")
-                loop_module = anchor.scope.module
-                at = (f"line {loop_module.line(anchor.call)}" if loop_module is ctx.module
-                      else f"{ctx.short_path(loop_module)}:{loop_module.line(anchor.call)}")
-                message = f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at {at}"
+                message = f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at {_at(ctx, anchor)}"
                 fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`), "
                        "or build it with `torchvision.ops.FrozenBatchNorm2d`")
                 ctx.report(node, message, fix, why=why, related=(where,))
@@ -397,6 +397,23 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
     return out
 
 
+def _at(ctx: RuleContext, site: CallSite) -> str:
+    """``line 12`` in the linted file, ``train.py:12`` in another."""
+    module = site.scope.module
+    line = module.line(site.call)
+    return f"line {line}" if module is ctx.module else f"{ctx.short_path(module)}:{line}"
+
+
+def _importers_forwards(ctx: RuleContext, name: str) -> List[ForwardCall]:
+    """The training forward calls of the files that import ``name`` from the linted module."""
+    out = []
+    for path in ctx.resolver.importing(ctx.module, name)[:MAX_CALLER_FILES]:
+        module = ctx.analysis.index.module(path)
+        if module is not None:
+            out.extend(FrozenBatchNormStatsUpdating._training_forwards(ctx, module) + _trainer_calls(ctx, module))
+    return out
+
+
 def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
     """The forward call can run after the freeze: later in the same function, or in a loop around both
     (a pre-training loop that ends before the freeze never sees a frozen model). In another function
@@ -435,12 +452,12 @@ def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: c
 
 def _unfreezes(ctx: RuleContext, loop: cst.For, rctx, target: Target) -> bool:
     """``for p in <x>.parameters(): p.requires_grad = True`` with ``<x>`` covering the frozen target."""
-    func = param_loop_func(loop)
-    if func is None:
+    found = param_loop(loop)
+    if found is None:
         return False
-    param = param_name(loop.target, func.attr.value == "named_parameters")
-    return param is not None and bool(freezing_statements(loop.body, param, "True")) \
-        and ctx.analysis.modes.receiver_relation(func.value, rctx, target) == "covers"
+    call, param = found
+    return bool(freezing_statements(loop.body, param, "True")) \
+        and ctx.analysis.modes.receiver_relation(call.func.value, rctx, target) == "covers"
 
 
 def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
