@@ -33,7 +33,7 @@ import libcst as cst
 
 from .describe import describe_expr
 from .names import dotted_name
-from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope
+from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope, code_children
 from .syntax import ancestors, names_in, one_line, rooted_at
 from .roles import domain_role
 from .values import (
@@ -767,6 +767,8 @@ class Provenance:
         if scope is None:
             return _SKIP
         bindings = self.r.visible_bindings(scope, expr.value, expr)
+        if len(bindings) == 1 and bindings[0].kind == "for":
+            return self._per_loader_iterator(bindings[0], ctx if ctx.scope is scope else Ctx(scope), depth)
         if not all(b.kind == "assign" and not b.path for b in bindings):
             if ctx.env is not None and ctx.scope is scope and expr.value in ctx.env and len(bindings) == 1:
                 passed = ctx.env[expr.value]
@@ -780,6 +782,36 @@ class Provenance:
         bctx = ctx if ctx.scope is scope else Ctx(scope)
         results = [self.element_of(b.expr, bctx, depth + 1) for b in bindings]
         return _agreed(results)
+
+    def _per_loader_iterator(self, b: Binding, ctx: Ctx, depth: int):
+        """``for j, it in enumerate(iters): x, y = it.next()`` with ``iters`` filled in a loop, one
+        iterator or loader per member of a collection (``iters.append(iter(loader))`` for each source
+        domain's loader): each pass reads another loader, a spread's template. Not when the loop
+        over the collection also updates the model (one loader after another, each trained on
+        its own)."""
+        it, path = b.expr, b.path
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "enumerate" \
+                and len(it.args) == 1 and path[:1] == (1,):
+            it, path = it.args[0].value, path[1:]
+        if path or not isinstance(it, cst.Name) or _updates_within(b.stmt):
+            return _SKIP
+        scope = binding_scope(b.scope, it.value)
+        filled = scope.bindings.get(it.value, []) if scope is not None else []
+        if len(filled) != 1 or not (isinstance(filled[0].expr, cst.List) and not filled[0].expr.elements):
+            return _SKIP
+        appends = [site for site in scope.calls if isinstance(site.call.func, cst.Attribute)
+                   and site.call.func.attr.value == "append" and isinstance(site.call.func.value, cst.Name)
+                   and site.call.func.value.value == it.value and len(site.call.args) == 1]
+        if not appends or not all(site.loops for site in appends):
+            return _SKIP
+        sctx = ctx if ctx.scope is scope else Ctx(scope)
+        for site in appends:
+            item = self.element_of(site.call.args[0].value, sctx, depth + 1)
+            if not (isinstance(item, Batch) and item.pure and item.parts[0].origin is not None
+                    and item.parts[0].origin.real and not item.parts[0].via):
+                return _SKIP
+        origin = self._origin(it, sctx)
+        return Batch((Part(Origin(("spread", origin.key, ANY), origin.label, "data")),))
 
     def _origin(self, expr: cst.BaseExpression, ctx: Ctx) -> Origin:
         """Identity of an iterable by how it is named, qualified by where the name lives."""
@@ -864,6 +896,18 @@ def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Opti
         return struct
     tagged = Origin(origin.key + (("role", role),), label, "data")
     return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
+
+
+def _updates_within(node: cst.CSTNode) -> bool:
+    """``node`` holds a ``.backward()`` or ``.step()`` call."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute) \
+                and cur.func.attr.value in ("backward", "step"):
+            return True
+        stack.extend(code_children(cur))
+    return False
 
 
 def _item_unpacked(expr) -> bool:

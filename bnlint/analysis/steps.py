@@ -30,8 +30,8 @@ from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
 from .optimizers import Stepped, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
-from .syntax import names_in, one_line
-from .values import Ctx, ExtCall, FuncRef, Instance, SubModule, Value, unwrap
+from .syntax import ancestors, names_in, one_line, within
+from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
 
 # Bases that make a project class a network (its unknown attributes may be submodules).
 _MODULE_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
@@ -40,6 +40,7 @@ _SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "
 # Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
 # one may hold for the object.
 _WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})
+MAX_FORWARD_NESTING = 2  # a model's forward(a, b) handing both to a submodule's forward(a, b)
 MAX_CALLER_CONTEXTS = 4  # training loops calling one step function that are read one by one
 MAX_CONSUMERS = 12  # modules searched for the training steps that reach a forward/helper of this one
 
@@ -272,17 +273,24 @@ class StepAnalysis:
 
         ``net(xs, xt)`` whose ``forward`` runs ``self.trunk(a)`` and ``self.trunk(b)``: the inner
         calls, with ``a``/``b`` bound to the caller's batches and ``self`` to the called object,
-        are uses of ``trunk`` like calls written in the step itself.
+        are uses of ``trunk`` like calls written in the step itself. A ``forward(x, y)`` that hands
+        both on to a submodule's own ``forward(x, y)`` (``self.feature_layers(x, y)``) is followed
+        there too, up to ``MAX_FORWARD_NESTING`` levels.
         """
         out = list(forwards)
-        for fc in forwards:
-            # (each class the called object may be: ``model`` passed in by callers building DANN,
-            # CDAN, ... runs the forward of the one the caller built)
-            for model, scope in self._forward_scopes(fc):
-                inner = Ctx(scope, self.r.bind_args(scope, fc.site.call, fc.ctx, skip_self=True), model)
-                calls = self.t.forward_calls(scope.calls, inner, fc.chain + (fc.site,),
-                                             max(MAX_CALL_DEPTH - 1, len(fc.chain) + 1))
-                out.extend(c for c in calls if _is_param_batch(c, scope))
+        todo = forwards
+        for _level in range(MAX_FORWARD_NESTING):
+            found = []
+            for fc in todo:
+                # (each class the called object may be: ``model`` passed in by callers building DANN,
+                # CDAN, ... runs the forward of the one the caller built)
+                for model, scope in self._forward_scopes(fc):
+                    inner = Ctx(scope, self.r.bind_args(scope, fc.site.call, fc.ctx, skip_self=True), model)
+                    calls = self.t.forward_calls(scope.calls, inner, fc.chain + (fc.site,),
+                                                 max(MAX_CALL_DEPTH - 1, len(fc.chain) + 1))
+                    found.extend(c for c in calls if _is_param_batch(c, scope))
+            out.extend(found)
+            todo = found
         return out
 
     def _forward_scopes(self, fc: ForwardCall) -> List[Tuple[Instance, Scope]]:
@@ -497,6 +505,22 @@ class StepAnalysis:
             self.memo[key] = (forwards, out)  # the list keeps its id alive
         return self.memo[key][1]
 
+    def varies_per_pass(self, use: Use) -> bool:
+        """An argument of a looped use besides the batch reads a name its loop sets on each pass
+        (``model(x, domain=j)`` in ``for j, x in enumerate(batches)``, or a value computed from
+        ``j`` in the body): a domain-specific path. ``alpha=alpha``, set outside, is not."""
+        site = use.fc.site
+        module = site.scope.module
+        if not site.loops or any(isinstance(a, (cst.CompFor, cst.Lambda)) for a in
+                                 ancestors(module, site.call, site.loops[-1])):
+            return bool(use.args)  # (a comprehension's own targets: not read here)
+        loop, scope = site.loops[-1], site.scope
+        batch = batch_argument(site.call)
+        names = {n.value for arg in site.call.args if arg.value is not batch for n in names_in(arg.value)}
+        if isinstance(loop, cst.For) and names & {n.value for n in names_in(loop.target)}:
+            return True
+        return any(within(module, b.stmt, loop) for name in names for b in scope.bindings.get(name, []))
+
     def place(self, use: Use) -> tuple:
         """Sort key of a use: file, then position of its step call, then of the call itself."""
         return (use.anchor.scope.module.path, use.anchor.scope.module.order(use.anchor.call),
@@ -656,6 +680,19 @@ class StepAnalysis:
             return Sites(pa[0], pb[0], None, pa[0], (pa[i], pb[i]), pa[i - 1])
         return Sites(pa[i], pb[i], pa[i - 1] if i > 0 else None, pa[0])
 
+    def outermost(self, found: list) -> list:
+        """Of the ``(group, (a, b, sites))`` pairs found through one call of the step into a model's
+        ``forward(x, y)``, those at the shallowest nesting of followed forwards: a model whose
+        forward runs its trunk per domain (reported there) runs the layers of a submodule's own
+        ``forward(x, y)`` per domain further in too, which says the same again."""
+        def nesting(use: Use) -> int:
+            return sum(1 for site in use.path[:-1] if self._is_model_call(site))
+        least: Dict[int, int] = {}
+        for _group, (a, _b, sites) in found:
+            key = id(sites.anchor.call)
+            least[key] = min(least.get(key, nesting(a)), nesting(a))
+        return [(g, f) for g, f in found if nesting(f[0]) <= max(1, least[id(f[2].anchor.call)])]
+
     def apart(self, a: Use, b: Use) -> bool:
         """The uses come from different calls of a model whose ``forward`` was followed (``model(xa, 0)``
         and ``model(xb, 1)``): those outer calls are uses of ``model`` and are paired themselves, with
@@ -700,6 +737,10 @@ class StepAnalysis:
                 found = [site.scope.module]
                 if site.scope.module is module and site.scope.parent is not None and site.scope.returns:
                     found = [s.scope.module for s in self.r.callers(site.scope)]  # a factory in the model's file
+                elif model_forward and site.scope.module is module and site.scope.short_name == "__init__":
+                    # A submodule of another model of this file (``self.feature_layers = DCRN_02(...)``,
+                    # whose ``forward(x, y)`` hands both on): where that model is built.
+                    found = [s.scope.module for s in self.r.callers(site.scope)]
                 if model_forward:
                     # A script that builds the model and hands it to a training function it imports
                     # (``train_adversarial(model, ...)`` of ``trainer.py``).
@@ -736,13 +777,14 @@ def _shares_guards(switch: CallSite, site: CallSite) -> bool:
 def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[str]:
     """The parameter of ``scope`` that ``expr`` is computed from: through method calls (``x.to(dev)``,
     ``x.detach()``), calls on it (``self.front1(x)``, ``F.relu(x)``), arithmetic with it on the left
-    (``x * mask``) and a local name bound once (``masked = x * mask``)."""
-    for _ in range(8):
+    (``x * mask``) and a local name by the one binding that reaches the read (``x1 = self.conv1(x)``
+    then ``self.bn1(x1)``, also when ``x1`` is rebound further down)."""
+    for _ in range(12):
         if isinstance(expr, cst.BinaryOperation):
             expr = expr.left
             continue
         if isinstance(expr, cst.Name) and scope.param(expr.value) is None:
-            bindings = scope.bindings.get(expr.value, [])
+            bindings = Resolver.visible_bindings(scope, expr.value, expr)
             if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path:
                 break
             expr = bindings[0].expr

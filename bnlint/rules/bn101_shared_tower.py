@@ -68,12 +68,15 @@ class SharedTowerPerDomainBatches(Rule):
         seen = set()
         for module in steps.step_modules(ctx.module, step_visible):
             for _scope, forwards in steps.steps(module):
+                pairs = []
                 for group in steps.bn_model_uses(forwards):
                     found = self._pair(ctx, group)
                     if found is None:
                         continue
                     if steps.calls_method_on(module, group.key, lambda m: "domain" in m.lower()):
                         continue  # model.set_domain(...): domain-specific BN switched between calls
+                    pairs.append((group, found))
+                for group, found in steps.outermost(pairs):
                     self._report(ctx, group, found, seen)
         return ctx.findings
 
@@ -112,7 +115,7 @@ class SharedTowerPerDomainBatches(Rule):
             return False  # a raw batch vs features of another: not two towers of one kind of input
         # Same length, other models: per-domain front ends feeding one shared trunk (CoGAN, ADDA's
         # source/target encoders before one BN discriminator): the trunk still sees one domain per call.
-        if (a.args != b.args and not steps.flags_gate_bn_free_code(a, b)) or (a.looped and a.args):
+        if (a.args != b.args and not steps.flags_gate_bn_free_code(a, b)) or (a.looped and steps.varies_per_pass(a)):
             return False  # model(x, domain=0) / model(x, domain=1): a domain-specific path
         if exclusive(a, b):
             return False
@@ -128,6 +131,8 @@ class SharedTowerPerDomainBatches(Rule):
         seen.add(line_a)
         la, lb = _label(a), _label(b)
         via = a.batch.parts[0].via_labels
+        if len(via) > 2:  # (a layer deep in a forward: the modules just before it are enough)
+            via = ("…",) + via[-1:]
         what = "batches from" if not via else f"{' then '.join(ctx.clip(v, 20) for v in via)} outputs of"
         inside = ctx.analysis.steps.where(sites)
         if sites.a is sites.b and a.fc.site is b.fc.site:
