@@ -424,6 +424,11 @@ class Provenance:
                 # the call runs once per item
                 return Alt(base.items)
             pure = base if isinstance(base, Batch) and base.pure else None
+            if isinstance(i, str) and base is None and depth < MAX_DEPTH - 2:
+                # ``batch["src_images"]`` of a dict built by storing items (``batch["src_images"] =
+                # src_images`` in a trainer's ``_merge_batches``, handed to a loss helper): that item.
+                items = self.r.item_exprs(expr.value, i, ctx, depth + 1)
+                return _agreed([self.of(item, ictx, depth + 1) for item, ictx in items])
             if isinstance(i, str):  # ``data["S"]`` / ``data["T"]`` of a paired loader: two domains
                 return with_role(pure, domain_role(i), describe_expr(expr))
             return pure
