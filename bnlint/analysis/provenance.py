@@ -34,7 +34,7 @@ import libcst as cst
 from .describe import describe_expr
 from .names import dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope, code_children
-from .syntax import ancestors, names_in, one_line, rooted_at
+from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -63,6 +63,9 @@ _ROWWISE_FUNCS = frozenset({
     # elementwise: Fourier-style augmentation (``torch.real(torch.fft.ifft2(...))``) keeps the rows
     "torch.abs", "torch.angle", "torch.real", "torch.imag", "torch.cos", "torch.sin", "torch.exp", "torch.log",
     "torch.sqrt", "torch.sigmoid", "torch.tanh", "torch.clip", "torch.nan_to_num", "torch.log1p", "torch.pow",
+    # an image grid of the batch for logging: the same samples, so ``gen_hr = make_grid(gen_hr)`` in a
+    # sampling block later in the loop does not make ``gen_hr`` unknown on the next iteration
+    "torchvision.utils.make_grid",
 })
 # Random values (not random indices: ``randint``/``randperm`` pick rows of a data manager's arrays).
 _RANDOM_TEXT = re.compile(r"\brandn?(?:_like)?\s*\(|\.normal_?\s*\(|\.uniform_?\s*\(")
@@ -87,6 +90,8 @@ _ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "expand_as", "flatten"
 # batch axis: ``x.mean(dim=-1)``, ``x.unfold(-1, size, step)``; ``x.mean()`` reduces the batch away.
 _AXIS_METHODS = frozenset({"mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "unfold",
                            "cumsum", "softmax", "log_softmax"})
+# Methods that swap two axes: rows kept when neither is the batch axis (``x.transpose(2, 1)``).
+_SWAP_METHODS = frozenset({"transpose", "swapaxes", "swapdims"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,6 +294,7 @@ class Provenance:
             # Those that reach ``use``, less those under a branch the default configuration skips.
             bindings = self.r.live_bindings(scope, name, use, cur, depth)
             if bindings:
+                bindings = _this_pass(scope.module, bindings, use)
                 results = [self._binding(b, name, cur, depth) for b in bindings]
                 results = [r for r in results if r is not _SKIP]
                 if not results or any(r is None for r in results):
@@ -297,6 +303,18 @@ class Provenance:
             scope = scope.parent
             cur = Ctx(scope) if scope is not None else None
         return None
+
+    def _uncalled_param(self, scope: Scope, name: str) -> Optional[Batch]:
+        """A parameter of a function that nothing in the project calls (a library trainer's
+        ``train_D(self, x, ...)``, a GAN's ``optimize_parameters(self, input_batch)``): data the user's
+        code passes. Parameters are one source unless the name says target (``x1``/``x2`` may be two
+        views of one batch, ``x_src``/``x_aug`` a batch and its augmented copy; ``x_tgt`` is another
+        domain). Not a constructor's: those are loaders and settings."""
+        if scope.short_name == "__init__" or name == scope.self_name or scope.param(name) is None \
+                or self.r.callers_incomplete(scope):
+            return None
+        target = domain_role(name) == "target"
+        return Batch((Part(Origin(("uncalled", id(scope.node), target), f"`{name}`", "data")),))
 
     def _state(self, attr: str, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``self.attr``: what the methods of the class store there (``self.real_A = input["A"]`` in
@@ -373,7 +391,7 @@ class Provenance:
         # (A module whose ``forward`` is the training step is called as ``model(images)``.)
         sites = self.r.callers(scope) or self.r.object_calls(scope)
         if not sites:
-            return None
+            return self._uncalled_param(scope, name)
         results = []
         method = scope.cls is not None and scope.self_name is not None
         for site in sites:
@@ -500,6 +518,8 @@ class Provenance:
                 return self.of(first, ctx, depth) if first is not None else None
             if func.attr.value in _AXIS_METHODS and first is not None and self._keeps_rows(call, 1, ctx):
                 return self.of(first, ctx, depth)
+            if func.attr.value in _SWAP_METHODS and first is not None and self._swaps_feature_axes(call, 1, ctx):
+                return self.of(first, ctx, depth)
         elif isinstance(func, cst.Attribute) and not self._module_function(func, ctx):
             name = func.attr.value
             if name == "detach":
@@ -508,6 +528,8 @@ class Provenance:
                 return self.of(func.value, ctx, depth)
             if name in _AXIS_METHODS and self._keeps_rows(call, 0, ctx):
                 return self.of(func.value, ctx, depth)
+            if name in _SWAP_METHODS and self._swaps_feature_axes(call, 0, ctx):
+                return self.of(func.value, ctx, depth)  # ``points.transpose(2, 1)``: channels first
             if name in _NOISE_METHODS:
                 return _noise(call)
             if name in _NEXT_METHODS and not call.args:
@@ -537,6 +559,12 @@ class Provenance:
         axes = expr.elements if isinstance(expr, (cst.Tuple, cst.List)) else [expr]
         values = [self.r.const(a.value if isinstance(a, cst.BaseElement) else a, ctx) for a in axes]
         return bool(values) and all(type(v) is int and v != 0 for v in values)
+
+    def _swaps_feature_axes(self, call: cst.Call, pos: int, ctx: Ctx) -> bool:
+        """The two axes (at ``pos`` and ``pos + 1``) are constants and neither is the batch axis."""
+        axes = [call_arg(call, pos, "dim0"), call_arg(call, pos + 1, "dim1")]
+        values = [self.r.const(a, ctx) if a is not None else None for a in axes]
+        return all(type(v) is int and v != 0 for v in values)
 
     def _module_function(self, func: cst.Attribute, ctx: Ctx) -> bool:
         """``utils.cuda(xs)``: a project module's function, not the tensor method of that name."""
@@ -901,6 +929,22 @@ def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Opti
         return struct
     tagged = Origin(origin.key + (("role", role),), label, "data")
     return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
+
+
+def _this_pass(module, bindings: List[Binding], use: Optional[cst.CSTNode]) -> List[Binding]:
+    """The bindings reaching ``use`` from the same pass of its innermost loop, when some do: one
+    written after ``use`` inside a loop around it reaches it only from an earlier pass (a sampling
+    block's ``gen_hr = make_grid(gen_hr)``, a validation loop's ``gen_hr = generator(val_lr)`` at
+    the end of the epoch), and the batch a step works on is the one made earlier in that step."""
+    if use is None or len(bindings) < 2:
+        return bindings
+    loops = [a for a in ancestors(module, use) if isinstance(a, (cst.For, cst.While))]
+    if not loops:
+        return bindings
+    here = module.order(use)
+    later = [b for b in bindings if module.order(b.stmt) > here and any(within(module, b.stmt, loop) for loop in loops)]
+    same = [b for b in bindings if module.order(b.stmt) < here and within(module, b.stmt, loops[0])]
+    return [b for b in bindings if b not in later] if same and later else bindings
 
 
 def _updates_within(node: cst.CSTNode) -> bool:
