@@ -15,6 +15,7 @@ import libcst as cst
 
 from .bn import BNAnalysis
 from .module import CallSite, Scope
+from .optimizers import is_optimizer
 from .provenance import NO_GRAD
 from .values import Ctx, Elem, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
 
@@ -62,11 +63,7 @@ class TrainingAnalysis:
                 return True
             if name == "step":
                 for v in unwrap(self.r.resolve(func.value, ctx)):
-                    if isinstance(v, ExtCall) and (
-                        (v.qualname.startswith("torch.optim.") and ".lr_scheduler." not in v.qualname
-                         and ".swa_utils." not in v.qualname)
-                        or v.qualname in _SCALERS
-                    ):
+                    if isinstance(v, ExtCall) and (is_optimizer(v.qualname) or v.qualname in _SCALERS):
                         return True
         elif isinstance(func, cst.Name) and func.value == "backward":
             return any(isinstance(v, Ref) and v.qualname == "torch.autograd.backward"

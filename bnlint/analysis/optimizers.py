@@ -11,6 +11,8 @@ from typing import FrozenSet, List, NamedTuple, Optional
 
 import libcst as cst
 
+from .module import ModuleInfo
+from .names import dotted_name
 from .provenance import model_key
 from .values import Ctx, ExtCall, Resolver, call_arg, unwrap
 
@@ -18,13 +20,18 @@ _PARAM_CALLS = frozenset({"parameters", "named_parameters"})
 _MAX_NAME_HOPS = 2  # ``params = ...; opt = Adam(params)``: names followed back to their bindings
 
 
-# Names in a parameter list that add no parameters: ``list(...)``, ``itertools.chain(...)``.
+# Builtins in a parameter list that only wrap the parameters (``list(G.parameters()) + ...``).
 _HARMLESS = frozenset({"list", "tuple", "set", "filter", "sorted", "True", "False", "None"})
 
 
 class Stepped(NamedTuple):
     keys: FrozenSet[tuple]  # the models whose parameters resolve
     complete: bool  # every parameter source resolved to a model
+
+
+def is_optimizer(qualname: str) -> bool:
+    """A ``torch.optim`` optimizer class (not a learning-rate scheduler or an SWA helper)."""
+    return qualname.startswith("torch.optim.") and ".lr_scheduler." not in qualname and ".swa_utils." not in qualname
 
 
 def stepped_models(r: Resolver, receiver: cst.BaseExpression, ctx: Ctx) -> Optional[Stepped]:
@@ -34,7 +41,7 @@ def stepped_models(r: Resolver, receiver: cst.BaseExpression, ctx: Ctx) -> Optio
     if len(values) != 1 or not isinstance(values[0], ExtCall):
         return None
     opt = values[0]
-    if not opt.qualname.startswith("torch.optim.") or ".lr_scheduler." in opt.qualname:
+    if not is_optimizer(opt.qualname):
         return None
     params = call_arg(opt.call, 0, "params")
     if params is None:
@@ -50,6 +57,24 @@ def stepped_models(r: Resolver, receiver: cst.BaseExpression, ctx: Ctx) -> Optio
         else:
             keys.add(key)
     return Stepped(frozenset(keys), complete and bool(keys))
+
+
+def built_optimizers(r: Resolver, module: ModuleInfo) -> List[Stepped]:
+    """What each ``torch.optim`` optimizer constructed in ``module`` steps."""
+    memo_key = ("built_optimizers", id(module))
+    memo = r.index.memo
+    if memo_key not in memo:
+        out = []
+        for scope in module.scopes:
+            for site in scope.calls:
+                name = dotted_name(site.call.func)
+                qual = module.imports.qualify(name) if name else None
+                if qual and is_optimizer(qual):
+                    models = stepped_models(r, site.call, r.ctx_for(scope))
+                    if models is not None:
+                        out.append(models)
+        memo[memo_key] = (module, out)  # the module keeps the id in the key alive
+    return memo[memo_key][1]
 
 
 def _parameter_calls(r: Resolver, expr: cst.BaseExpression, ctx: Ctx, hops: int) -> List[tuple]:

@@ -33,7 +33,7 @@ import libcst as cst
 
 from .describe import describe_expr
 from .names import dotted_name
-from .module import RANDOM_FILLS, Binding, CallSite, Scope, binding_scope, code_children
+from .module import RANDOM_FILLS, Binding, CallSite, ModuleInfo, Scope, binding_scope, code_children
 from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .roles import domain_role
 from .values import (
@@ -790,7 +790,8 @@ class Provenance:
         return Batch((Part(self._origin(expr, ctx)),))
 
     def _spread_of(self, loaders: cst.BaseExpression, ctx: Ctx) -> Spread:
-        """``zip(*loaders)``: each item holds one batch of every loader in ``loaders``."""
+        """``zip(*loaders)``: each item holds one batch of every loader in ``loaders`` (also a list of
+        per-loader iterators, see ``_per_loader_iterator``)."""
         origin = self._origin(loaders, ctx)
         return Spread(Batch((Part(Origin(("spread", origin.key, ANY), origin.label, "data")),)))
 
@@ -843,8 +844,7 @@ class Provenance:
             if not (isinstance(item, Batch) and item.pure and item.parts[0].origin is not None
                     and item.parts[0].origin.real and not item.parts[0].via):
                 return _SKIP
-        origin = self._origin(it, sctx)
-        return Batch((Part(Origin(("spread", origin.key, ANY), origin.label, "data")),))
+        return self._spread_of(it, sctx).template
 
     def _origin(self, expr: cst.BaseExpression, ctx: Ctx) -> Origin:
         """Identity of an iterable by how it is named, qualified by where the name lives."""
@@ -931,7 +931,7 @@ def with_role(struct: Optional[Struct], role: Optional[str], label: str) -> Opti
     return Batch((Part(tagged, part.via, part.via_labels, part.detached),))
 
 
-def _this_pass(module, bindings: List[Binding], use: Optional[cst.CSTNode]) -> List[Binding]:
+def _this_pass(module: ModuleInfo, bindings: List[Binding], use: Optional[cst.CSTNode]) -> List[Binding]:
     """The bindings reaching ``use`` from the same pass of its innermost loop, when some do: one
     written after ``use`` inside a loop around it reaches it only from an earlier pass (a sampling
     block's ``gen_hr = make_grid(gen_hr)``, a validation loop's ``gen_hr = generator(val_lr)`` at

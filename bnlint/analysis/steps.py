@@ -28,7 +28,7 @@ from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
-from .optimizers import Stepped, stepped_models
+from .optimizers import Stepped, built_optimizers, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .syntax import ancestors, names_in, one_line, within
 from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
@@ -219,23 +219,7 @@ class StepAnalysis:
             models = self._stepped(site)
             if models is None or not models.complete or key in models.keys:
                 return False
-        return not any(key in models.keys for models in self._built_optimizers(use.anchor.scope.module))
-
-    def _built_optimizers(self, module: ModuleInfo) -> List[Stepped]:
-        """What each ``torch.optim`` optimizer constructed in ``module`` steps."""
-        memo_key = ("built_optimizers", id(module))
-        if memo_key not in self.memo:
-            out = []
-            for scope in module.scopes:
-                for site in scope.calls:
-                    name = dotted_name(site.call.func)
-                    qual = module.imports.qualify(name) if name else None
-                    if qual and qual.startswith("torch.optim.") and ".lr_scheduler." not in qual:
-                        models = stepped_models(self.r, site.call, self.r.ctx_for(scope))
-                        if models is not None:
-                            out.append(models)
-            self.memo[memo_key] = (module, out)
-        return self.memo[memo_key][1]
+        return not any(key in models.keys for models in built_optimizers(self.r, use.anchor.scope.module))
 
     def _stepped(self, site: CallSite) -> Optional[Stepped]:
         """The models an ``opt.step()`` call steps (None for a helper that takes the step)."""
