@@ -220,7 +220,11 @@ class BNAnalysis:
             return False
         if isinstance(value, Instance):
             if value.call is None:
-                return self.class_has_bn(value.cls, value.module, None, None, depth)
+                # (``self(images)`` in a template base class: the subclasses' layers)
+                return self.class_has_bn(value.cls, value.module, None, None, depth) or (
+                    self.r.is_template(value.cls) and any(
+                        self.class_has_bn(sub, sub_module, None, None, depth + 1)
+                        for sub, sub_module in self.r.subclasses(value.cls, value.module)))
             return self.class_has_bn(value.cls, value.module, value.call, value.ctx, depth)
         if isinstance(value, ExtCall):
             return self.builds_bn(Ref(value.qualname), value.call, value.ctx, depth)

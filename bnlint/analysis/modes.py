@@ -55,6 +55,9 @@ from .values import (
 )
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
+# A helper that evaluates and then switches back (``model.eval(); ...; model.train()``) leaves the
+# model in train mode, but as it found it: trained before means still trained, not a fresh switch.
+RESTORE = "restore"
 # States of a fold.
 _MODE_WORDS = re.compile(r"(?i)mode|eval|train")
 S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
@@ -149,13 +152,27 @@ def _apply(state: str, events: Sequence[Event]) -> str:
     for e in events:
         if e.kind == EVAL:
             state = S_EVAL
-        elif e.kind == TRAIN:
+        elif e.kind == TRAIN or (e.kind == RESTORE and state not in (S_USED,)):
             state = S_FRESH
         elif e.kind == UNKNOWN:
             state = S_UNKNOWN
         elif e.kind == TRAINED and state in (S_FRESH, S_DEFAULT):
             state = S_USED
     return state
+
+
+def _restoring(events: List[Tuple[str, bool]]) -> List[Tuple[str, bool]]:
+    """A helper's events as its caller sees them: an unconditional ``eval()`` ... ``train()`` at its
+    end, with nothing trained or unknown between, is one RESTORE (the caller's state comes back)."""
+    if not events or events[-1] != (TRAIN, False):
+        return events
+    for i in range(len(events) - 2, -1, -1):
+        kind, cond = events[i]
+        if kind in (TRAINED, UNKNOWN) or (kind == TRAIN and not cond):
+            return events
+        if kind == EVAL and not cond:
+            return events[:i] + [(RESTORE, False)]
+    return events
 
 
 class ModeAnalysis:
@@ -381,7 +398,8 @@ class ModeAnalysis:
         for fref in self.t.called_functions(site, ctx):
             inner = Ctx(fref.scope, self.r.bind_args(fref.scope, call, ctx, fref.bound_self is not None),
                         fref.bound_self or self.r.ctx_for(fref.scope).self_value)
-            out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(fref.scope, inner, target, depth + 1))
+            out.extend(_restoring([(e.kind, e.cond or bool(e.guards))
+                                   for e in self.events(fref.scope, inner, target, depth + 1)]))
         for init, inner in self._constructors(site, ctx):
             out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(init, inner, target, depth + 1))
         return out
@@ -556,7 +574,7 @@ class ModeAnalysis:
         after_body = self.fold(frozenset({S_FRESH}), body, at)
         states = self.fold(after_body, [e for e in body if e.pos < here], at)
         evals = [e.node for e in body if e.kind == EVAL]
-        if any(e.kind == TRAIN for e in body):
+        if any(e.kind in (TRAIN, RESTORE) for e in body):
             return states, None
         return states, (evals[-1] if evals else None)
 
@@ -624,7 +642,7 @@ class ModeAnalysis:
             if other is scope or id(other) in own:
                 continue
             events = self.events(other, self.r.ctx_for(other), target, MAX_DEPTH - 1)
-            if any(e.kind in (EVAL, UNKNOWN) for e in events):
+            if any(e.kind in (EVAL, UNKNOWN, RESTORE) for e in events):
                 return True
         return False
 

@@ -35,6 +35,7 @@ from .describe import describe_expr
 from .names import dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, ModuleInfo, Scope, binding_scope, code_children
 from .syntax import ancestors, names_in, one_line, rooted_at, within
+from .reaching import reaching
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
@@ -1138,9 +1139,12 @@ def _pooled_param(scope: Scope) -> Optional[str]:
                for loop in scope.loops):
         return None  # (``for image in images``, ``for element in data.data``)
     for ret in scope.returns:
-        if isinstance(ret, cst.Call) and isinstance(ret.func, cst.Name) and ret.func.value == "Variable" \
-                and len(ret.args) == 1:
-            ret = ret.args[0].value  # (the pre-0.4 autograd wrapper)
+        ret = _unwrap_variable(ret)
+        if isinstance(ret, cst.Name) and ret.value != name:
+            # ``return_images = Variable(torch.cat(return_images, 0))`` then ``return return_images``
+            bound = reaching(scope, ret.value, ret)
+            if bound and len(bound) == 1 and bound[0].kind == "assign" and not bound[0].path:
+                ret = _unwrap_variable(bound[0].expr)
         if _moved_name(ret) == name:
             continue
         gathered = call_arg(ret, 0, "tensors") if isinstance(ret, cst.Call) else None
@@ -1148,6 +1152,14 @@ def _pooled_param(scope: Scope) -> Optional[str]:
                 and isinstance(ret.func, cst.Attribute) and ret.func.attr.value in ("cat", "stack")):
             return None
     return name
+
+
+def _unwrap_variable(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """The argument of the pre-0.4 autograd wrapper ``Variable(x)``, else ``expr``."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "Variable" \
+            and len(expr.args) == 1:
+        return expr.args[0].value
+    return expr
 
 
 def _moved_name(expr: cst.BaseExpression) -> Optional[str]:

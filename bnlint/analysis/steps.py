@@ -30,7 +30,7 @@ from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
 from .optimizers import Stepped, built_optimizers, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
-from .syntax import ancestors, names_in, one_line, within
+from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
 
 # Bases that make a project class a network (its unknown attributes may be submodules).
@@ -425,31 +425,42 @@ class StepAnalysis:
         return []
 
     def flags_gate_bn_free_code(self, a: Use, b: Use) -> bool:
-        """The calls differ only in keyword flags that the model's own ``forward`` merely tests in
-        ``if`` statements guarding BN-free calls: ``model(x_s, grad_reverse=False)`` /
-        ``model(x_t, grad_reverse=True)`` switch a gradient-reversal layer, not a domain-specific BN
-        path. Anything else (a flag passed on, used as an index, guarding a BN call) is a path."""
-        kw_a, kw_b = _keywords(a.fc.site.call), _keywords(b.fc.site.call)
-        if kw_a is None or kw_b is None or set(kw_a) != set(kw_b) \
-                or _positionals(a.fc.site.call)[1:] != _positionals(b.fc.site.call)[1:]:
+        """The calls differ only in arguments that the model's own ``forward`` merely tests in
+        ``if`` statements guarding BN-free calls, or uses as slice bounds: ``model(x_s,
+        grad_reverse=False)`` / ``model(x_t, grad_reverse=True)`` switch a gradient-reversal layer,
+        DANN's ``net(x_s, x_s.size(0))`` / ``net(x_t, 0)`` say how many rows are labelled; neither is a
+        domain-specific BN path. Anything else (a flag passed on, used as an index, guarding a BN
+        call) is a path."""
+        call_a, call_b = a.fc.site.call, b.fc.site.call
+        kw_a, kw_b = _keywords(call_a), _keywords(call_b)
+        pos_a, pos_b = _positionals(call_a), _positionals(call_b)
+        if kw_a is None or kw_b is None or set(kw_a) != set(kw_b) or len(pos_a) != len(pos_b):
             return False
         differing = {k for k in kw_a if kw_a[k] != kw_b[k]}
-        if not differing:
+        moved = [i for i in range(1, len(pos_a)) if pos_a[i] != pos_b[i]]
+        if not differing and not moved:
             return False
         models = [m for m in a.fc.models if isinstance(m, Instance)]
         if not models:
             return False
         for inst in models:
             forward = self.r.find_method(inst.cls, inst.module, "forward")
-            if forward is None or any(forward.param(k) is None for k in differing):
+            if forward is None:
+                return False
+            positional = [p.name for p in forward.params if p.index >= 0 and p.name != forward.self_name]
+            if moved and moved[-1] >= len(positional):
+                return False
+            names = differing | {positional[i] for i in moved}
+            if any(forward.param(k) is None for k in names):
                 return False
             ctx = Ctx(forward, None, inst)
-            in_tests = [n.value for node in _if_tests(forward.node) for n in names_in(node)]
+            harmless = [n.value for node in _if_tests(forward.node) for n in names_in(node)] \
+                + [n.value for node in _slice_bounds(forward.node) for n in names_in(node)]
             everywhere = [n.value for n in names_in(forward.node.body)]
-            if any(everywhere.count(k) != in_tests.count(k) for k in differing):
-                return False  # the flag is used other than as a condition
+            if any(everywhere.count(k) != harmless.count(k) for k in names):
+                return False  # the argument is used other than as a condition or a row count
             for site in forward.calls:
-                if any(k in {n.value for n in names_in(test)} for test, _ in site.guards for k in differing) \
+                if any(k in {n.value for n in names_in(test)} for test, _ in site.guards for k in names) \
                         and any(self.bn.has_bn(v) for v in self.r.resolve(site.call.func, ctx)):
                     return False
         return True
@@ -975,6 +986,16 @@ def _if_tests(node: cst.CSTNode):
         yield node.test
     for child in code_children(node):
         yield from _if_tests(child)
+
+
+def _slice_bounds(node: cst.CSTNode):
+    """The bounds of ``x[:n]`` / ``x[n:]`` slices of a local tensor (not of a module list)."""
+    if isinstance(node, cst.Subscript) and not rooted_at(node.value, "self"):
+        for element in node.slice:
+            if isinstance(element.slice, cst.Slice):
+                yield from (bound for bound in (element.slice.lower, element.slice.upper) if bound is not None)
+    for child in code_children(node):
+        yield from _slice_bounds(child)
 
 
 def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str], group: Optional[ModelUses] = None) -> tuple:

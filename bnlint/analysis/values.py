@@ -729,6 +729,10 @@ class Resolver:
     # -- attributes ---------------------------------------------------------------
     def _attribute(self, expr: cst.Attribute, ctx: Ctx, depth: int) -> List[Value]:
         attr = expr.attr.value
+        if attr == "value":
+            members = self._enum_member_values(expr.value, ctx, depth)
+            if members is not None:
+                return members
         out: List[Value] = []
         for base in self.resolve(expr.value, ctx, depth):
             if isinstance(base, (Unknown, ArgsNamespace)):
@@ -744,6 +748,27 @@ class Resolver:
                     continue
             out.extend(self.attribute_of(base, attr, depth))
         return out
+
+    def _enum_member_values(self, member: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[List[Value]]:
+        """``Discriminators[key.upper()].value`` / ``Discriminators.PATCHGAN.value`` for ``class
+        Discriminators(Enum): PATCHGAN = PatchGAN``: the value of the member named, or of any member
+        when the name is not known. None when the base is not an ``Enum`` class."""
+        if isinstance(member, cst.Subscript) and len(member.slice) == 1 \
+                and isinstance(member.slice[0].slice, cst.Index):
+            base, name = member.value, self.const(member.slice[0].slice.value, ctx, depth)
+        elif isinstance(member, cst.Attribute):
+            base, name = member.value, member.attr.value
+        else:
+            return None
+        out: List[Value] = []
+        for cls_ref in self.resolve(base, ctx, depth):
+            if not isinstance(cls_ref, ClassRef) or not any(
+                    q.startswith("enum.") and q.endswith("Enum") for q in self.external_bases(cls_ref.cls, cls_ref.module)):
+                return None
+            for attr, bindings in cls_ref.cls.class_bindings.items():
+                if not isinstance(name, str) or attr == name:
+                    out.extend(v for b in bindings for v in self.binding_values(b, attr, Ctx(b.scope), depth + 1))
+        return out or None
 
     def _class_option_default(self, scope: Scope, attr: str) -> Optional[Value]:
         """``opt.norm`` in a method of a model class whose static ``modify_commandline_options(parser)``
@@ -928,6 +953,12 @@ class Resolver:
             if name in sub.methods:
                 out.append(FuncRef(sub.methods[name], Instance(sub, sub_module)))
         return out
+
+    @staticmethod
+    def is_template(cls: ClassInfo) -> bool:
+        """A class with a hook left to its subclasses (``train_model`` that only says "define it in a
+        subclass"): its ``self`` is always an object of a subclass."""
+        return any(_is_abstract(method) for method in cls.methods.values())
 
     def subclasses(self, cls: ClassInfo, module: ModuleInfo) -> List[Tuple[ClassInfo, ModuleInfo]]:
         """The project's subclasses of ``cls``: in its own module, and in the files that import its

@@ -75,7 +75,8 @@ class EvalWithoutEvalMode(Rule):
             return False
         name = ctx.analysis.steps.callee_text(fc)
         state = ("is still in train mode after training" if S_DEFAULT not in states
-                 else "was never put in eval mode")
+                 else "was never put in eval mode" if S_USED not in states
+                 else "is in train mode here (after training, or never switched)")
         message = f"`{name}` (BatchNorm) is evaluated under no_grad but {state}"
         fix = (f"call `{name}.eval()` before this evaluation loop (and `{name}.train()` before training "
                "resumes); `no_grad`/`inference_mode` are still useful, but only together with eval mode")
