@@ -96,7 +96,8 @@ class FreezeAnalysis:
                     frozen = self._frozen_argument(site, rctx) if writes else None
                     if frozen is None and _from_another_module(func, module):
                         factory = self.returned_frozen(site, rctx)
-                        frozen = (factory, site.call) if factory else None
+                        received = _received(module, site.call, factory[1]) if factory else None
+                        frozen = (factory[0], received) if received is not None else None
                 if frozen is not None and self._holds(site, rctx):
                     yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0],
                                  self._param_guards(scope, site.call, rctx))
@@ -152,26 +153,32 @@ class FreezeAnalysis:
                     break
         return memo[key]
 
-    def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[str]:
-        """The name of a project function of another file that builds a network, freezes it and
+    def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, Optional[int]]]:
+        """(name, position) of a project function of another file that builds a network, freezes it and
         returns it, for this call's arguments: the fine-tuning tutorial's
         ``initialize_model(num_classes, feature_extract)`` calling
-        ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``."""
+        ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``
+        (position None), or ``return model, input_size`` (position 0)."""
         scope = self._plain_function(site.call, rctx)
         if scope is None or scope.module is site.scope.module or not scope.returns:
             return None
-        returned = {r.value for r in scope.returns if isinstance(r, cst.Name)}
+        returned: Dict[str, Optional[int]] = {}
+        for ret in scope.returns:
+            if isinstance(ret, cst.Name):
+                returned[ret.value] = None
+            elif isinstance(ret, cst.Tuple):
+                returned.update((e.value.value, i) for i, e in enumerate(ret.elements) if isinstance(e.value, cst.Name))
         if not returned:
             return None
         inner = Ctx(scope, self.r.bind_args(scope, site.call, rctx, skip_self=False))
         for _node, expr, guards in self.gated_freezes(scope):
             if isinstance(expr, cst.Name) and expr.value in returned and self.bn.guards_hold(guards, inner):
-                return scope.short_name
+                return scope.short_name, returned[expr.value]
         for inner_site in scope.calls:
             helper = self._plain_function(inner_site.call, inner) if inner_site.call.args else None
             arg = self._passed_frozen(helper, inner_site.call, inner) if helper is not None else None
             if isinstance(arg, cst.Name) and arg.value in returned and self.bn.guards_hold(inner_site.guards, inner):
-                return scope.short_name
+                return scope.short_name, returned[arg.value]
         return None
 
     def _plain_function(self, call: cst.Call, ctx: Ctx) -> Optional[Scope]:
@@ -325,6 +332,21 @@ class FreezeAnalysis:
                 isinstance(v, ArgsNamespace) for v in self.r.resolve(test.value, rctx)):
             return " ".join(rctx.scope.module.code(test).split())
         return None
+
+
+def _received(module: ModuleInfo, call: cst.Call, position: Optional[int]) -> Optional[cst.BaseExpression]:
+    """What holds the frozen network a factory call returns: the call itself, or for ``return model,
+    size`` the target at that position of ``self.model, self.in_num = factory(...)``."""
+    if position is None:
+        return call
+    stmt = module.parents.get(call)
+    if not isinstance(stmt, cst.Assign) or len(stmt.targets) != 1 \
+            or not isinstance(stmt.targets[0].target, (cst.Tuple, cst.List)):
+        return None
+    elements = stmt.targets[0].target.elements
+    if position >= len(elements) or isinstance(elements[position], cst.StarredElement):
+        return None
+    return elements[position].value
 
 
 def _from_another_module(func: cst.BaseExpression, module: ModuleInfo) -> bool:

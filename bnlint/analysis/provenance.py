@@ -223,7 +223,9 @@ class Provenance:
 
     # -- entry points -------------------------------------------------------------
     def of(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0) -> Optional[Struct]:
-        if depth > MAX_DEPTH:
+        index = self.r.index
+        index.fuel -= 1  # one step of the rule's budget, as a value resolution is
+        if depth > MAX_DEPTH or index.fuel < 0:
             return None
         key = (id(expr), id(ctx.scope), id(ctx.env))
         if key in self._active:
@@ -333,11 +335,15 @@ class Provenance:
                 return None
         results = []
         filled = any(b.kind == "fill" for b in bindings)
+        stored_later = any(b.scope.short_name != "__init__" for b in bindings)
         for b in bindings:
             if b.kind not in ("assign", "for", "fill") or _is_none(b.expr):
                 continue  # ``self.fake = None``: a placeholder until the real store
-            if filled and b.kind == "assign" and _allocation(b.expr):
-                continue  # ``self.input = torch.empty(...)``: the buffer that ``copy_`` fills
+            if b.kind == "assign" and _allocation(b.expr) and (
+                    filled or (stored_later and b.scope.short_name == "__init__")):
+                # ``self.input = torch.empty(...)``: the buffer that ``copy_`` fills; in ``__init__``,
+                # ``self.generated_imgs = torch.empty(3, 128, 128)``: a placeholder until the step stores
+                continue
             bctx = ctx if ctx.scope is b.scope else Ctx(b.scope, None, ctx.self_value)
             results.append(self._binding(b, attr, bctx, depth))
         results = [r for r in results if r is not _SKIP]

@@ -30,6 +30,7 @@ from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
 from .optimizers import Stepped, built_optimizers, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
+from .reaching import reaching
 from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
 
@@ -432,30 +433,23 @@ class StepAnalysis:
         domain-specific BN path. Anything else (a flag passed on, used as an index, guarding a BN
         call) is a path."""
         call_a, call_b = a.fc.site.call, b.fc.site.call
-        kw_a, kw_b = _keywords(call_a), _keywords(call_b)
-        pos_a, pos_b = _positionals(call_a), _positionals(call_b)
-        if kw_a is None or kw_b is None or set(kw_a) != set(kw_b) or len(pos_a) != len(pos_b):
-            return False
-        differing = {k for k in kw_a if kw_a[k] != kw_b[k]}
-        moved = [i for i in range(1, len(pos_a)) if pos_a[i] != pos_b[i]]
-        if not differing and not moved:
+        if _keywords(call_a) == _keywords(call_b) and _positionals(call_a)[1:] == _positionals(call_b)[1:]:
             return False
         models = [m for m in a.fc.models if isinstance(m, Instance)]
         if not models:
             return False
         for inst in models:
             forward = self.r.find_method(inst.cls, inst.module, "forward")
-            if forward is None:
+            bound_a = _bound_texts(forward, call_a) if forward is not None else None
+            bound_b = _bound_texts(forward, call_b) if forward is not None else None
+            if bound_a is None or bound_b is None:
                 return False
-            positional = [p.name for p in forward.params if p.index >= 0 and p.name != forward.self_name]
-            if moved and moved[-1] >= len(positional):
-                return False
-            names = differing | {positional[i] for i in moved}
-            if any(forward.param(k) is None for k in names):
-                return False
+            # (a parameter one call leaves to its default is compared with that default)
+            names = {k for k in bound_a if bound_a[k] != bound_b[k]}
             ctx = Ctx(forward, None, inst)
             harmless = [n.value for node in _if_tests(forward.node) for n in names_in(node)] \
-                + [n.value for node in _slice_bounds(forward.node) for n in names_in(node)]
+                + [n.value for node in _slice_bounds(forward.node) for n in names_in(node)] \
+                + [n.value for node in self._bn_free_helper_args(forward, ctx, names) for n in names_in(node)]
             everywhere = [n.value for n in names_in(forward.node.body)]
             if any(everywhere.count(k) != harmless.count(k) for k in names):
                 return False  # the argument is used other than as a condition or a row count
@@ -464,6 +458,46 @@ class StepAnalysis:
                         and any(self.bn.has_bn(v) for v in self.r.resolve(site.call.func, ctx)):
                     return False
         return True
+
+    def args_rebound(self, a: Use, b: Use) -> bool:
+        """The calls pass the same text besides the batch, but a name it reads is bound anew between
+        them: ``self.model(s_inputs[0], s_inputs[1])`` for the source and again for the next source,
+        each ``s_inputs`` unpacked with its own domain label. The extra argument may pick a path,
+        unless it is another batch of data (a siamese ``model(img0, img1)``)."""
+        sa, sb = a.fc.site, b.fc.site
+        if sa is sb or sa.scope is not sb.scope:
+            return False
+        batches = (batch_argument(sa.call), batch_argument(sb.call))
+        extra = [[arg.value for arg in site.call.args if arg.value is not batch]
+                 for site, batch in zip((sa, sb), batches)]
+        for arg_a, arg_b in zip(*extra):
+            names_a, names_b = list(names_in(arg_a)), list(names_in(arg_b))
+            if [n.value for n in names_a] != [n.value for n in names_b]:
+                continue
+            rebound = False
+            for na, nb in zip(names_a, names_b):
+                ra, rb = reaching(sa.scope, na.value, na), reaching(sb.scope, nb.value, nb)
+                rebound |= ra is not None and rb is not None and {id(x) for x in ra} != {id(x) for x in rb}
+            if rebound and not _is_data(self.prov.of(arg_a, a.fc.ctx)):
+                return True
+        return False
+
+    def _bn_free_helper_args(self, forward: Scope, ctx: Ctx, flags: set) -> List[cst.BaseExpression]:
+        """Arguments ``forward`` hands to a module-level project function that builds no BN, is given
+        nothing of the model and transforms features besides the ``flags`` (``grad_reverse(x,
+        constant)``): such a helper cannot run the model's BN layers, so a coefficient passed to it
+        picks no BN path (unlike ``pick(domain)``, whose result may index the layers)."""
+        out = []
+        for site in forward.calls:
+            args = [arg.value for arg in site.call.args]
+            if any(rooted_at(arg, forward.self_name) for arg in args) or not any(
+                    names and not names & flags for names in ({n.value for n in names_in(arg)} for arg in args)):
+                continue
+            values = self.r.resolve(site.call.func, ctx)
+            if values and all(isinstance(v, FuncRef) and v.scope.cls is None and v.bound_self is None
+                              and not self.bn.function_builds_bn(v.scope, site.call, ctx, None) for v in values):
+                out.extend(args)
+        return out
 
     def generators(self, forwards: List[ForwardCall]) -> set:
         """Keys of the models whose outputs a BN network of the step takes in, directly or after
@@ -986,6 +1020,36 @@ def _if_tests(node: cst.CSTNode):
         yield node.test
     for child in code_children(node):
         yield from _if_tests(child)
+
+
+def _is_data(struct) -> bool:
+    """A batch drawn from data (every part has a data origin): a second input, not a selector."""
+    return isinstance(struct, Batch) and all(p.origin is not None and p.origin.kind == "data" for p in struct.parts)
+
+
+def _bound_texts(forward: Scope, call: cst.Call) -> Optional[Dict[str, Optional[str]]]:
+    """The source text ``call`` passes to each parameter of ``forward`` after the batch (a
+    parameter's default when the call leaves it out, None for neither), or None when the call
+    cannot be bound (``*args``/``**kwargs``, an unknown keyword, too many positionals)."""
+    params = [p for p in forward.params if p.name != forward.self_name]
+    positional = [p for p in params if p.index >= 0 and not p.star]
+    args = _positionals(call)
+    keywords = _keywords(call)
+    if keywords is None or not args or len(args) > len(positional):
+        return None
+    out: Dict[str, Optional[str]] = {}
+    for p in params:
+        if p.star:
+            continue
+        out[p.name] = cst.Module([]).code_for_node(p.default) if p.default is not None else None
+    for p, text in zip(positional, args):
+        out[p.name] = text
+    for name, text in keywords.items():
+        if name not in out:
+            return None
+        out[name] = text
+    out.pop(positional[0].name, None)  # the batch
+    return out
 
 
 def _slice_bounds(node: cst.CSTNode):

@@ -33,6 +33,7 @@ from ..patterns import call_of, subclass_of
 from . import config_files, model_zoo
 from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
+from .names import dotted_name
 from .reaching import declared_escaping, global_reaching, reaching
 
 # Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
@@ -659,8 +660,11 @@ class Resolver:
         if b.kind == "class":
             module = b.scope.module
             cls = module.class_of.get(b.expr)
-            if cls is not None and (b.scope.parent is None or module.classes.get(name) is cls):
-                # (a module-level class, also one of two defined under ``if arch == 0:`` / ``elif``)
+            if cls is not None and (b.scope.parent is None or module.classes.get(name) is cls
+                                    or isinstance(b.scope.node, cst.FunctionDef)):
+                # (a module-level class, also one of two defined under ``if arch == 0:`` / ``elif``,
+                # or one a function defines and builds: ``class Discriminator(nn.Module)`` inside
+                # ``get_generator_discriminator()``)
                 return [ClassRef(cls, module)]
             return [UNKNOWN]
         eval_ctx = ctx if ctx.scope is b.scope else Ctx(b.scope)
@@ -914,12 +918,33 @@ class Resolver:
                 if b.scope.short_name != "__init__" or self.branch_possible(b.stmt, bctx, depth)]
         return kept or out
 
+    def _rewraps(self, b: Binding, attr: str, ctx: Ctx, depth: int) -> bool:
+        """``self.<attr> = <pass-through of self.<attr>>`` (``.cuda()``, ``nn.DataParallel(...)``)."""
+        if b.kind != "assign" or b.path or not b.scope.self_name:
+            return False
+        expr = b.expr
+        while isinstance(expr, cst.Call):
+            func = expr.func
+            if isinstance(func, cst.Attribute) and func.attr.value in PASS_THROUGH_METHODS:
+                expr = func.value
+            elif expr.args and not expr.args[0].keyword and any(
+                    isinstance(v, Ref) and v.qualname in PASS_THROUGH_CALLS for v in self.resolve(func, ctx, depth)):
+                expr = expr.args[0].value
+            else:
+                return False
+        return isinstance(expr, cst.Attribute) and expr.attr.value == attr \
+            and isinstance(expr.value, cst.Name) and expr.value.value == b.scope.self_name
+
     def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
         for cls, module in self.mro(inst.cls, inst.module):
             bindings = cls.attrs.get(attr)
             if bindings:
                 out = []
-                for b, bctx in self._attr_bindings(inst, bindings, depth):
+                pairs = self._attr_bindings(inst, bindings, depth)
+                # ``self.c_net = nn.DataParallel(self.c_net)``, ``self.c_net = self.c_net.cuda()``: the
+                # same object again (read through itself it would only add an unknown).
+                pairs = [(b, bctx) for b, bctx in pairs if not self._rewraps(b, attr, bctx, depth)] or pairs
+                for b, bctx in pairs:
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
                                else [Elem(b.path)])
                 if any(attr in c.counters for c, _m in self.mro(inst.cls, inst.module)):
@@ -1220,11 +1245,20 @@ class Resolver:
             prefix = _literal_prefix(key) if key is not None else None
             zoos = [v for v in self.resolve(base, ctx, depth) if isinstance(v, Ref)] if prefix else []
             found = [Ref(f"{z.qualname}.{n}") for z in zoos for n in model_zoo.family(z.qualname, prefix)]
-            return found or [UNKNOWN]
+            return found or self._module_networks(base, ctx, depth) or [UNKNOWN]
         out: List[Value] = []
         for v in self.resolve(base, ctx, depth):
             out.extend(self.attribute_of(v, name, depth))
         return out
+
+    def _module_networks(self, base, ctx: Ctx, depth: int) -> List[Value]:
+        """``SRGAN_model.__dict__[config["MODEL"]["D"]["NAME"]]`` with a name read from a file: any network
+        class the project module defines (a table whose candidates are reported when one has BN)."""
+        modules = self.resolve(base, ctx, depth)
+        if not modules or not all(isinstance(m, ModuleRef) for m in modules):
+            return []
+        return [ClassRef(cls, m.module) for m in modules for cls in m.module.classes.values()
+                if any(q.startswith("torch.nn.") for q in self.external_bases(cls, m.module))]
 
     def function_returns(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         scope = fref.scope
@@ -1635,6 +1669,11 @@ class Resolver:
             if main is not None:
                 return main  # ``if __name__ == "__main__":``: the file is analysed as the script it is
             op = target.operator
+            if isinstance(op, (cst.In, cst.NotIn)) and dotted_name(target.comparator) == "sys.argv" \
+                    and isinstance(self.const(expr.left, ctx, depth), str):
+                # ``x = sys.argv[sys.argv.index("-m") + 1] if "-m" in sys.argv else "resnet50"``: the
+                # default configuration is the script run without command-line flags
+                return isinstance(op, cst.NotIn)
             if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(target.comparator, cst.Name) \
                     and target.comparator.value == "None":
                 # Before the constant test below: ``args.resume is None`` with ``default=None``.

@@ -6,8 +6,9 @@ from typing import Set
 import libcst as cst
 
 from ..analysis.loops import ForwardCall
-from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN
+from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN, relation
 from ..analysis.module import Scope
+from ..analysis.optimizers import built_optimizers
 from .base import Rule, RuleContext
 from .triggers import LOOP, any_of, identifier_part
 
@@ -46,7 +47,7 @@ class TrainModeNotRestored(Rule):
             if not models or not self._trains(ctx, fc, loop):
                 continue
             target = modes.target_of_call(fc, models)
-            if not target or self._frozen(ctx, target):
+            if not target or self._frozen(ctx, target) or self._never_optimized(ctx, target):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
             switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
@@ -74,6 +75,17 @@ class TrainModeNotRestored(Rule):
         modes = ctx.analysis.modes
         return any(f.option is None and not f.param_guards and modes.receiver_relation(f.expr, ctx.resolver.ctx_for(f.scope), target) == "covers"
                    for f in ctx.analysis.freezes.freezes(ctx.module))
+
+    @staticmethod
+    def _never_optimized(ctx: RuleContext, target) -> bool:
+        """Every optimizer this file builds is read in full and none steps the model, a part of it or
+        a module holding it: a fixed network the training step only consults (a pretrained evaluator
+        scoring generated images), kept in eval mode on purpose."""
+        optimizers = built_optimizers(ctx.resolver, ctx.module)
+        if not optimizers or not all(o.complete for o in optimizers):
+            return False
+        return not any(relation(k, t) is not None
+                       for o in optimizers for model in o.keys for k in model for t in target.keys)
 
     @staticmethod
     def _trains(ctx: RuleContext, fc: ForwardCall, loop: cst.CSTNode) -> bool:

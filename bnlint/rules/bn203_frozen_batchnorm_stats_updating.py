@@ -421,6 +421,8 @@ def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.
     calls, followed from there, tell the order)."""
     anchor = fc.chain[0] if fc.chain else fc.site
     if anchor.scope is not scope:
+        if _runs_before_freezing_call(ctx, fc, scope):
+            return False
         rctx = ctx.resolver.ctx_for(scope)
         return bool(fc.chain) or not any(f.scope is anchor.scope for site in scope.calls
                                          for f in ctx.training.called_functions(site, rctx))
@@ -428,6 +430,20 @@ def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.
     if module.order(anchor.call) > module.order(freeze):
         return True
     return any(within(module, freeze, loop) for loop in anchor.loops)
+
+
+def _runs_before_freezing_call(ctx: RuleContext, fc: ForwardCall, scope: Scope) -> bool:
+    """A function on the way to the forward call also calls the freezing function ``scope``, later
+    and outside any loop around both: ``main()`` runs ``get_feature_dim(encoder)`` and then
+    ``linear_eval(encoder)``, which freezes it. That forward pass is over before the freeze."""
+    for site in tuple(fc.chain) + (fc.site,):
+        module, rctx = site.scope.module, ctx.resolver.ctx_for(site.scope)
+        for other in site.scope.calls:
+            if other is site or not any(f.scope is scope for f in ctx.training.called_functions(other, rctx)):
+                continue
+            if module.order(site.call) < module.order(other.call) and not set(site.loops) & set(other.loops):
+                return True
+    return False
 
 
 def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:

@@ -95,7 +95,7 @@ class AveragedModelWithoutBnUpdate(Rule):
 
     def _site_updates_bn(self, ctx: RuleContext, site: CallSite, rctx: Ctx, depth: int) -> bool:
         func = site.call.func
-        last = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+        last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
         if "update_bn" in last or "bn_update" in last:
             return True  # also a project's own re-estimation helper: precision over recall
         if last == "reset_running_stats" or (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
