@@ -452,10 +452,16 @@ def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: c
     another network (a GAN's discriminator frozen while the generator learns through it, then trained
     in the same iteration, or every k-th one: ``if i % d_interval == 0:``), not a frozen model."""
     site = fc.site
-    if not site.loops:
-        return False
     scope, module = site.scope, site.scope.module
     here = module.order(site.call)
+    if not site.loops:
+        # A step method run once per batch (ESRGAN's ``optimize_parameters``): freeze the
+        # discriminator, update the generator through it, unfreeze it and train it, in one call.
+        rctx = ctx.resolver.ctx_for(scope)
+        return within(module, freeze, scope.node) and module.order(freeze) < here and any(
+            isinstance(loop, cst.For) and module.order(loop) > module.order(freeze)
+            and not conditional_within(module, loop, scope.node) and _unfreezes(ctx, loop, rctx, target)
+            for loop in scope.loops)
     # The innermost loop around both (the call may sit in a loop over loss terms inside it).
     batch_loop = next((loop for loop in reversed(site.loops) if within(module, freeze, loop)), None)
     if batch_loop is None or module.order(freeze) > here:
