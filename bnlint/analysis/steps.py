@@ -426,12 +426,12 @@ class StepAnalysis:
         return []
 
     def flags_gate_bn_free_code(self, a: Use, b: Use) -> bool:
-        """The calls differ only in arguments that the model's own ``forward`` merely tests in
-        ``if`` statements guarding BN-free calls, or uses as slice bounds: ``model(x_s,
-        grad_reverse=False)`` / ``model(x_t, grad_reverse=True)`` switch a gradient-reversal layer,
-        DANN's ``net(x_s, x_s.size(0))`` / ``net(x_t, 0)`` say how many rows are labelled; neither is a
-        domain-specific BN path. Anything else (a flag passed on, used as an index, guarding a BN
-        call) is a path."""
+        """The calls differ only in arguments (a left-out one counts as its default) that the model's
+        own ``forward`` merely tests in ``if`` statements guarding BN-free calls, uses as slice bounds,
+        or hands to a BN-free helper with the features: ``model(x_s)`` / ``model(x_t,
+        grad_reverse=True)`` switch a gradient-reversal layer, DANN's ``net(x_s, x_s.size(0))`` /
+        ``net(x_t, 0)`` say how many rows are labelled; neither is a domain-specific BN path.
+        Anything else (a flag passed on to the model, used as an index, guarding a BN call) is a path."""
         call_a, call_b = a.fc.site.call, b.fc.site.call
         if _keywords(call_a) == _keywords(call_b) and _positionals(call_a)[1:] == _positionals(call_b)[1:]:
             return False
