@@ -21,6 +21,9 @@ D = nn.Sequential(nn.Linear(8, 1))
 """
 
 
+_ALIVE: list = []  # what each test resolved, so that no id is reused while its keys are compared
+
+
 def _stepped(tmp_path, body: str, name: str = "opt"):
     """(keys of G, P, D; what ``name`` steps) at the end of the module."""
     path = tmp_path / "script.py"
@@ -30,7 +33,10 @@ def _stepped(tmp_path, body: str, name: str = "opt"):
     module = index.module(str(path))
     r = analysis.resolver
     ctx = r.ctx_for(module.scope)
-    keys = {n: model_key(r.resolve(cst.parse_expression(n), ctx)) for n in "GPD"}
+    # (the resolved values are kept until the end: keys hold ids of the nodes they came from)
+    values = {n: r.resolve(cst.parse_expression(n), ctx) for n in "GPD"}
+    keys = {n: model_key(v) for n, v in values.items()}
+    _ALIVE.append((index, module, values))
     return keys, stepped_models(r, cst.parse_expression(name), ctx)
 
 

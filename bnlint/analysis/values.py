@@ -1245,20 +1245,11 @@ class Resolver:
             prefix = _literal_prefix(key) if key is not None else None
             zoos = [v for v in self.resolve(base, ctx, depth) if isinstance(v, Ref)] if prefix else []
             found = [Ref(f"{z.qualname}.{n}") for z in zoos for n in model_zoo.family(z.qualname, prefix)]
-            return found or self._module_networks(base, ctx, depth) or [UNKNOWN]
+            return found or [UNKNOWN]
         out: List[Value] = []
         for v in self.resolve(base, ctx, depth):
             out.extend(self.attribute_of(v, name, depth))
         return out
-
-    def _module_networks(self, base, ctx: Ctx, depth: int) -> List[Value]:
-        """``SRGAN_model.__dict__[config["MODEL"]["D"]["NAME"]]`` with a name read from a file: any network
-        class the project module defines (a table whose candidates are reported when one has BN)."""
-        modules = self.resolve(base, ctx, depth)
-        if not modules or not all(isinstance(m, ModuleRef) for m in modules):
-            return []
-        return [ClassRef(cls, m.module) for m in modules for cls in m.module.classes.values()
-                if any(q.startswith("torch.nn.") for q in self.external_bases(cls, m.module))]
 
     def function_returns(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         scope = fref.scope
