@@ -152,7 +152,7 @@ def _apply(state: str, events: Sequence[Event]) -> str:
     for e in events:
         if e.kind == EVAL:
             state = S_EVAL
-        elif e.kind == TRAIN or (e.kind == RESTORE and state not in (S_USED,)):
+        elif e.kind == TRAIN or (e.kind == RESTORE and state != S_USED):
             state = S_FRESH
         elif e.kind == UNKNOWN:
             state = S_UNKNOWN

@@ -448,7 +448,7 @@ class StepAnalysis:
             names = {k for k in bound_a if bound_a[k] != bound_b[k]}
             ctx = Ctx(forward, None, inst)
             harmless = [n.value for node in _if_tests(forward.node) for n in names_in(node)] \
-                + [n.value for node in _slice_bounds(forward.node) for n in names_in(node)] \
+                + [n.value for node in _slice_bounds(forward.node, forward.self_name) for n in names_in(node)] \
                 + [n.value for node in self._bn_free_helper_args(forward, ctx, names) for n in names_in(node)]
             everywhere = [n.value for n in names_in(forward.node.body)]
             if any(everywhere.count(k) != harmless.count(k) for k in names):
@@ -1052,14 +1052,14 @@ def _bound_texts(forward: Scope, call: cst.Call) -> Optional[Dict[str, Optional[
     return out
 
 
-def _slice_bounds(node: cst.CSTNode):
-    """The bounds of ``x[:n]`` / ``x[n:]`` slices of a local tensor (not of a module list)."""
-    if isinstance(node, cst.Subscript) and not rooted_at(node.value, "self"):
+def _slice_bounds(node: cst.CSTNode, self_name: Optional[str]):
+    """The bounds of ``x[:n]`` / ``x[n:]`` slices of a local tensor (not of the model's own module list)."""
+    if isinstance(node, cst.Subscript) and not rooted_at(node.value, self_name):
         for element in node.slice:
             if isinstance(element.slice, cst.Slice):
                 yield from (bound for bound in (element.slice.lower, element.slice.upper) if bound is not None)
     for child in code_children(node):
-        yield from _slice_bounds(child)
+        yield from _slice_bounds(child, self_name)
 
 
 def pair_related(ctx, sites, other: str, inner_labels: Tuple[str, str], group: Optional[ModelUses] = None) -> tuple:
