@@ -443,7 +443,7 @@ class BNAnalysis:
 
     # -- project classes and functions ------------------------------------------------
     def class_has_bn(self, cls: ClassInfo, module: ModuleInfo, call, ctx, depth: int = 0) -> bool:
-        key = ("class_bn", id(cls), id(call))
+        key = ("class_bn", id(cls), id(call), id(ctx.factory_call()) if ctx is not None else None)
         if key in self.memo:
             return self.memo[key]
         self.memo[key] = False  # cycle guard

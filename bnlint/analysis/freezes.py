@@ -137,20 +137,38 @@ class FreezeAnalysis:
         if frozen is None or not self._called_with(scope, call, ctx, frozen[1], bound_self):
             return None
         passed = self.r.bind_args(scope, call, ctx, skip_self=bound_self is not None).get(frozen[0])
-        return passed[0][0] if passed and len(passed) == 1 else None
+        if not passed or len(passed) != 1:
+            return None
+        arg, part = passed[0][0], frozen[2]
+        if not part:
+            return arg
+        # ``freeze_backbone(model)`` freezing ``model.features``: the part, written on the argument
+        # (a node of no tree, as in ``_frozen_part``).
+        key = ("frozen_arg_part", id(arg), part)
+        memo = self.r.index.memo
+        if key not in memo:
+            expr = arg
+            for attr in part:
+                expr = cst.Attribute(value=expr, attr=cst.Name(attr))
+            memo[key] = expr
+        return memo[key]
 
-    def _frozen_param(self, scope: Scope) -> Optional[Tuple[str, Tuple]]:
-        """The parameter a function freezes as a whole (``def freeze(module): for p in module.parameters(): ...``),
-        with the tests on its parameters the freeze needs."""
+    def _frozen_param(self, scope: Scope) -> Optional[Tuple[str, Tuple, Tuple[str, ...]]]:
+        """The parameter a function freezes (``def freeze(module): for p in module.parameters(): ...``),
+        with the tests on its parameters the freeze needs, and the attribute path of the part it
+        freezes (``("features",)`` for ``model.features.parameters()``; empty for the whole)."""
         key = ("frozen_param", id(scope))
         memo = self.r.index.memo
         if key not in memo:
-            memo[key] = None
             params = {p.name for p in scope.params}
+            found = []
             for _node, expr, guards in self.gated_freezes(scope):
-                if isinstance(expr, cst.Name) and expr.value in params:
-                    memo[key] = (expr.value, guards)
-                    break
+                path = _attribute_path(expr)
+                if path is not None and path[0] in params:
+                    found.append((path[0], guards, path[1:]))
+            # The whole parameter first; else one part (several parts: no single answer).
+            whole = [f for f in found if not f[2]]
+            memo[key] = whole[0] if whole else (found[0] if len({f[:1] + f[2:] for f in found}) == 1 else None)
         return memo[key]
 
     def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, Optional[int]]]:
@@ -388,6 +406,15 @@ def _tests_parameters(test: cst.BaseExpression, scope: Scope) -> bool:
         return any(b.scope is scope for b in scope.cls.attrs.get(test.attr.value, []))
     names = [n.value for n in names_in(test)]
     return bool(names) and all(n in params for n in names)
+
+
+def _attribute_path(expr: cst.BaseExpression) -> Optional[Tuple[str, ...]]:
+    """``("model", "features")`` for ``model.features``; None for anything but names and attributes."""
+    parts = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    return (expr.value,) + tuple(reversed(parts)) if isinstance(expr, cst.Name) else None
 
 
 def self_attribute(func: cst.BaseExpression, self_name: Optional[str]) -> Optional[str]:

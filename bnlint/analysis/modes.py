@@ -274,7 +274,8 @@ class ModeAnalysis:
                 live = self.r.live_bindings(scope, expr.value, expr, scope_ctx)
                 if any(b.kind != "assign" or b.path for b in live):
                     return None  # a parameter, loop variable, import...: unknown
-                key = (id(scope), expr.value)
+                # (by the bindings read, not the name: ``model = model.to(device)`` reads an earlier one)
+                key = (id(scope), expr.value, tuple(id(b.stmt) for b in live))
                 if key in seen:
                     return (_CYCLE,)
                 seen.add(key)
@@ -578,13 +579,18 @@ class ModeAnalysis:
             return states, None
         return states, (evals[-1] if evals else None)
 
-    def entry_states(self, scope: Scope, target: Target, depth: int = 0) -> FrozenSet[str]:
-        """States of ``target`` on entry to ``scope``, from its callers."""
+    def entry_states(self, scope: Scope, target: Target, depth: int = 0,
+                     param: Optional[str] = None) -> FrozenSet[str]:
+        """States of ``target`` on entry to ``scope``, from its callers.
+
+        ``param``: the parameter the model comes in by (``def evaluate(model, loader)``): each caller
+        gives the state of the object it passes (``evaluate(model_nobn, ...)`` another object).
+        """
         if scope.parent is None:
             return frozenset({S_DEFAULT})
         if depth >= MAX_CALLER_DEPTH:
             return frozenset({S_UNKNOWN})
-        key = ("mode_entry", id(scope), target)
+        key = ("mode_entry", id(scope), target, param)
         if key in self.memo:
             return self.memo[key]
         self.memo[key] = frozenset({S_UNKNOWN})  # recursion guard
@@ -592,7 +598,9 @@ class ModeAnalysis:
         if callers:
             out = set()
             for site in callers:
-                out |= self.states_at(site.scope, site.call, self.r.ctx_for(site.scope), target, None, depth + 1)
+                ctx = self.r.ctx_for(site.scope)
+                passed = self._passed_target(site, ctx, scope, param) if param is not None else None
+                out |= self.states_at(site.scope, site.call, ctx, passed or target, None, depth + 1)
             result = frozenset(out)
         elif scope.cls is not None and not self._own_model(scope, target) or self.r.callers_incomplete(scope) \
                 or self._switched_elsewhere(scope, target):
@@ -601,6 +609,20 @@ class ModeAnalysis:
             result = frozenset({S_DEFAULT})
         self.memo[key] = result
         return result
+
+    def _passed_target(self, site: CallSite, ctx: Ctx, scope: Scope, param: str) -> Optional[Target]:
+        """The object the call ``site`` passes as ``param``, as a target known at the call (with the
+        calls that created it): ``evaluate(model_nobn, ...)`` passes another object than
+        ``evaluate(model, ...)`` even when both come from one factory."""
+        bound = self.r.bind_args(scope, site.call, ctx, skip_self=scope.self_name is not None).get(param)
+        if not bound or len(bound) != 1:
+            return None
+        expr, actx = bound[0]
+        origin = self.origin(expr, actx)
+        if not origin:
+            return None
+        passed = self.target(self.r.resolve(expr, actx), self.is_copy(expr, actx), origin)
+        return passed or None
 
     def _callers(self, scope: Scope) -> List[CallSite]:
         """Callers in the function's own module when there are any, else anywhere in the project.
@@ -674,7 +696,8 @@ class ModeAnalysis:
         if start is not None:
             states = start
         elif loop is None:
-            states = self.states_at(scope, sites[0].call, ctx, target)
+            entry = self.entry_states(scope, target, param=_model_param(fc, scope)) if not fc.chain else None
+            states = self.states_at(scope, sites[0].call, ctx, target, entry)
         else:
             states = self.iteration_states(scope, sites[0].call, loop, ctx, target)[0]
         for outer, inner_site in zip(sites, sites[1:]):
@@ -717,6 +740,17 @@ class ModeAnalysis:
     def grad_disabled(self, fc: ForwardCall) -> bool:
         """The forward call runs under ``torch.no_grad()``/``inference_mode()`` (a with or a decorator)."""
         return self.t.without_grad(fc)
+
+
+def _model_param(fc: ForwardCall, scope: Scope) -> Optional[str]:
+    """The parameter of ``scope`` the forward call runs directly: ``model`` in ``model(x)``."""
+    func = fc.site.call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+        func = func.value
+    if not isinstance(func, cst.Name) or scope.param(func.value) is None:
+        return None
+    bindings = scope.bindings.get(func.value, ())
+    return func.value if all(b.kind == "param" for b in bindings) else None
 
 
 def _calls_module_switch(method: Scope) -> bool:

@@ -23,6 +23,13 @@ def dotted_name(node: cst.BaseExpression) -> Optional[str]:
     return None
 
 
+def callee_name(func: cst.BaseExpression) -> Optional[str]:
+    """The last name of a callee: ``MethodType`` for ``types.MethodType`` and for ``MethodType``."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else None
+
+
 def _module_dotted(node) -> str:
     if node is None:
         return ""

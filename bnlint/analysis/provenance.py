@@ -652,8 +652,7 @@ class Provenance:
             return Batch((Part(Origin(("object",) + key, describe_expr(func), "data")),))
         arg = batch_argument(call)
         inner = self.of(arg, ctx, depth) if arg is not None else None
-        label = describe_expr(func.value if isinstance(func, cst.Attribute) and func.attr.value == "forward"
-                              else func)
+        label = _model_label(func)
         if isinstance(inner, Batch) and inner.pure:
             part = inner.parts[0]
             return Batch((Part(part.origin, part.via + (key,), part.via_labels + (label,)),))
@@ -1116,20 +1115,44 @@ def _restarts_iteration(ret: cst.BaseExpression, scope: Scope) -> bool:
     return False
 
 
-def _moved_param(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+def _moved_param(expr: cst.BaseExpression, scope: Scope, hops: int = 0) -> Optional[str]:
     """The parameter that ``expr`` returns moved to a device or dtype (``xs.cuda()``,
-    ``[x.cuda() for x in xs]``, ``tuple(x.to(dev) for x in xs)``), else None."""
+    ``[x.cuda() for x in xs]``, ``tuple(x.to(dev) for x in xs)``, ``a if cond else b`` with both
+    moved, a local bound once to such a value, and the elements moved by the helper itself:
+    ``[self.to_device(e) for e in input]``), else None."""
+    if hops > 3:
+        return None
+    if isinstance(expr, cst.IfExp):
+        both = {_moved_param(expr.body, scope, hops + 1), _moved_param(expr.orelse, scope, hops + 1)}
+        return both.pop() if len(both) == 1 else None
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple") \
             and len(expr.args) == 1:
         expr = expr.args[0].value
     if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
         comp = expr.for_in
         if comp.inner_for_in is not None or comp.ifs or not isinstance(comp.target, cst.Name) \
-                or _moved_name(expr.elt) != comp.target.value:
+                or _moved_element(expr.elt, scope) != comp.target.value:
             return None
         expr = comp.iter
     name = _moved_name(expr)
-    return name if name is not None and scope.param(name) is not None else None
+    if name is None or scope.param(name) is not None:
+        return name
+    bindings = scope.bindings.get(name, ())
+    if len(bindings) == 1 and bindings[0].kind == "assign" and not bindings[0].path:
+        return _moved_param(bindings[0].expr, scope, hops + 1)  # ``new_list = [...]; return new_list``
+    return None
+
+
+def _moved_element(expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+    """The name an element expression moves: ``x.cuda()``, or the helper's own recursive call
+    ``self.to_device(x, device)`` / ``to_device(x)``."""
+    if isinstance(expr, cst.Call) and expr.args and not expr.args[0].keyword and not expr.args[0].star:
+        func = expr.func
+        own = func.attr.value if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+            and func.value.value == scope.self_name else func.value if isinstance(func, cst.Name) else None
+        if own == scope.short_name:
+            return _moved_name(expr.args[0].value)
+    return _moved_name(expr)
 
 
 def _pooled_param(scope: Scope) -> Optional[str]:
@@ -1206,6 +1229,18 @@ def _is_iter_wrapper(expr) -> bool:
         name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
         return name in ("zip", "iter", "enumerate", "cycle", "tqdm")
     return False
+
+
+def _model_label(func: cst.BaseExpression) -> str:
+    """How a message names the model of a call: ``netG`` for ``netG.forward(z)``; ``self.forward``
+    for a module's own forward (``self(z)`` in a LightningModule whose ``forward`` runs the generator)."""
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward" and not _is_self(func.value):
+        func = func.value
+    return "`self.forward`" if _is_self(func) else describe_expr(func)
+
+
+def _is_self(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "self"
 
 
 def _qual_tail(func) -> str:

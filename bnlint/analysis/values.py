@@ -33,7 +33,7 @@ from ..patterns import call_of, subclass_of
 from . import config_files, model_zoo
 from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
-from .names import dotted_name
+from .names import callee_name, dotted_name
 from .reaching import declared_escaping, global_reaching, reaching
 
 # Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
@@ -233,7 +233,7 @@ class Ctx:
     and for a nested function called from the function that defines it, that caller's context
     (``outer``), which its free variables read."""
 
-    __slots__ = ("scope", "env", "self_value", "outer")
+    __slots__ = ("scope", "env", "self_value", "outer", "call")
 
     def __init__(self, scope: Scope, env: Optional[Dict[str, List[Tuple[cst.BaseExpression, "Ctx"]]]] = None,
                  self_value: Optional[Value] = None, outer: Optional["Ctx"] = None):
@@ -241,11 +241,44 @@ class Ctx:
         self.env = env
         self.self_value = self_value
         self.outer = outer
+        self.call: Optional[cst.Call] = None  # the call followed into a function, when one was
 
     def enclosing(self, scope: Scope) -> "Ctx":
         """The context for ``scope``, a scope around this one, where a free variable is read."""
         outer = self.outer
-        return outer if outer is not None and outer.scope is scope else Ctx(scope)
+        if outer is not None and outer.scope is scope:
+            return outer
+        return self._maker(scope) or Ctx(scope)
+
+    def factory_call(self) -> Optional[cst.Call]:
+        """The function call this context, or the object it builds, runs under: what tells apart
+        the objects that two calls of one factory build at one constructor call."""
+        ctx: Optional[Ctx] = self
+        for _ in range(8):
+            if ctx.call is not None:
+                return ctx.call
+            inst = ctx.self_value
+            if not isinstance(inst, Instance) or inst.ctx is None:
+                return None
+            ctx = inst.ctx
+        return None
+
+    def _maker(self, scope: Scope) -> Optional["Ctx"]:
+        """For a method of a class defined in the function ``scope`` (a factory's nested class),
+        the context of that function's call that built the object, reached through the objects
+        that built this one: ``get_model(use_bn=True)`` builds ``Net()``, whose ``__init__``
+        builds ``Block()``, whose ``__init__`` reads ``use_bn``."""
+        ctx: Optional[Ctx] = self
+        for _ in range(8):
+            inst = ctx.self_value
+            if not isinstance(inst, Instance) or inst.ctx is None:
+                return None
+            ctx = inst.ctx
+            if ctx.scope is scope:
+                return ctx
+            if ctx.outer is not None and ctx.outer.scope is scope:
+                return ctx.outer
+        return None
 
     @property
     def module(self) -> ModuleInfo:
@@ -717,7 +750,10 @@ class Resolver:
                 return self.resolve(param.default, Ctx(scope.parent or scope), depth)
             return [UNKNOWN]
         out: List[Value] = []
-        for expr, caller_ctx in self.callers_args(scope, name, depth):
+        passed = self.callers_args(scope, name, depth)
+        if not passed and param is not None and param.index == 0 and scope.cls is None:
+            passed = self._bound_by_method_type(scope)
+        for expr, caller_ctx in passed:
             out.extend(self.resolve(expr, caller_ctx, depth))
         if self.callers_incomplete(scope):
             out.append(UNKNOWN)  # callers we did not look at may pass anything
@@ -1065,6 +1101,10 @@ class Resolver:
             if name == "get" and isinstance(func.value, cst.Attribute) and func.value.attr.value == "__dict__":
                 # ``models.__dict__.get(arch)``
                 return self._registry_lookup(func.value.value, call_arg(call, 0), ctx, depth)
+            if name == "get" and isinstance(func.value, cst.Name):
+                got = self._literal_get(func.value, call, ctx, depth)
+                if got is not None:
+                    return got
             if name == "get" and isinstance(func.value, cst.Name) and func.value.value.isupper() \
                     and "REGISTRY" in func.value.value and len(call.args) == 1:
                 entries = self.registered(func.value, ctx, depth)
@@ -1258,6 +1298,7 @@ class Resolver:
         env = self.bind_args(scope, call, ctx, skip_self=fref.bound_self is not None)
         # A helper defined in the calling function reads that call's arguments as free variables.
         inner = Ctx(scope, env, fref.bound_self, ctx if scope.parent is ctx.scope else None)
+        inner.call = call
         returns = scope.returns
         if len(returns) > 1:  # ``if kind == "batch": return nn.BatchNorm2d`` with kind known here
             returns = [r for r in returns if self.branch_possible(r, inner, depth)] or returns
@@ -1308,6 +1349,32 @@ class Resolver:
             del self._searching[id(scope)]
         memo[key] = found
         return found
+
+    def _bound_by_method_type(self, scope: Scope) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        """``self._step = MethodType(training_step, self)``: a module-level function bound to an
+        object as its method (picked by library version, say); its first parameter is that object."""
+        key = ("method_type", id(scope))
+        if key in self.index.memo:
+            return self.index.memo[key]
+        self.index.memo[key] = []
+        out = []
+        for path in [scope.module.fs_path] + self.importing(scope.module, scope.short_name):
+            if not self.index.text_matches(path, _METHOD_TYPE):
+                continue
+            info = self.index.module(path)
+            for s in info.scopes if info is not None else ():
+                ctx = self.ctx_for(s)
+                for site in s.calls:
+                    args = site.call.args
+                    if len(args) != 2 or any(a.keyword or a.star for a in args) \
+                            or callee_name(site.call.func) != "MethodType" \
+                            or not any(isinstance(v, Ref) and v.qualname == "types.MethodType"
+                                       for v in self.resolve(site.call.func, ctx, 4)):
+                        continue
+                    if any(isinstance(v, FuncRef) and v.scope is scope for v in self.resolve(args[0].value, ctx, 4)):
+                        out.append((args[1].value, ctx))
+        self.index.memo[key] = out
+        return out
 
     def _overridden_callers(self, scope: Scope) -> List[CallSite]:
         """An override nobody calls by its own class: the calls of the base method it overrides, which
@@ -1670,6 +1737,14 @@ class Resolver:
                 # Before the constant test below: ``args.resume is None`` with ``default=None``.
                 is_none = self._is_none(expr.left, ctx, depth)
                 return None if is_none is None else is_none == isinstance(op, cst.Is)
+            if isinstance(op, (cst.Is, cst.IsNot)) and isinstance(target.comparator, cst.Name) \
+                    and target.comparator.value in ("True", "False"):
+                # ``if batch_norm is True:`` with ``batch_norm=i != 0``: identity with a bool constant
+                value = self.const(expr.left, ctx, depth)
+                if value is None:
+                    return None
+                same = isinstance(value, bool) and value is (target.comparator.value == "True")
+                return same == isinstance(op, cst.Is)
             left = self.const(expr.left, ctx, depth)
             right = self.const(target.comparator, ctx, depth)
             if left is None and not isinstance(expr.left, cst.Name):
@@ -1988,6 +2063,27 @@ class Resolver:
             return [node for branch in branches for node in self._dict_literals(branch, ctx, depth)]
         return []
 
+    def _literal_get(self, base: cst.Name, call: cst.Call, ctx: Ctx, depth: int) -> Optional[List[Value]]:
+        """``mapping.get(arch, arch)`` with ``mapping`` a dict literal bound once, never changed, and
+        ``arch`` known: the entry, or the default for a key the literal lacks (None: not such a call)."""
+        args = call.args
+        if not 1 <= len(args) <= 2 or any(a.keyword is not None or a.star for a in args) \
+                or base.value in ctx.module.updated:
+            return None
+        bindings = _bindings_of(ctx.scope, base.value)
+        if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path \
+                or not isinstance(bindings[0].expr, cst.Dict):
+            return None
+        literal = bindings[0].expr
+        keys = [self.const(e.key, ctx, depth) if isinstance(e, cst.DictElement) else None for e in literal.elements]
+        key = self.const(args[0].value, ctx, depth)
+        if not isinstance(key, str) or any(not isinstance(k, str) for k in keys):
+            return None
+        items = self.item_exprs(base, key, ctx, depth)  # the literal's entry, or an item stored later
+        if items:
+            return [v for value, vctx in items for v in self.resolve(value, vctx, depth)]
+        return self.resolve(args[1].value, ctx, depth) if len(args) == 2 and key not in keys else None
+
     def _dict_lookup(self, node, key, ctx: Ctx, depth: int) -> List[Value]:
         if isinstance(node, cst.DictComp):
             return self.resolve(node.value, ctx, depth)  # same expression for every key
@@ -2030,6 +2126,7 @@ _ARITHMETIC = {
 _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
 # ``importlib.import_module(...)``: a package that loads its modules by name.
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
+_METHOD_TYPE = re.compile(r"\bMethodType\s*\(")
 def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
     """``trainer = Pix2PixTrainer`` in ``scope``: the variable holds that class by its name."""
     return any(b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Name, cst.Attribute))

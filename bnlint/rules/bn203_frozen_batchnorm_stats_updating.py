@@ -101,7 +101,7 @@ class FrozenBatchNormStatsUpdating(Rule):
             by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
-                f"train mode at {_at(ctx, hit.chain[0] if hit.chain else hit.site)}"
+                f"train mode at {_at(ctx, _entry(hit, scope))}"
             )
             fix = (f"call `{name}.eval()` after every `model.train()` (or override the model's `train()` to "
                    "keep it in eval mode), or build it with `torchvision.ops.FrozenBatchNorm2d` "
@@ -395,6 +395,13 @@ def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
                     returned.append(builder)
         scopes = returned
     return out
+
+
+def _entry(fc: ForwardCall, scope) -> CallSite:
+    """The call that leads to the train-mode forward pass: the one in the freezing function
+    (``train_model(...)`` after ``model.freeze_backbone()`` in ``main``), not ``main()`` itself."""
+    sites = list(fc.chain) + [fc.site]
+    return next((site for site in sites if site.scope is scope), sites[0])
 
 
 def _at(ctx: RuleContext, site: CallSite) -> str:
