@@ -16,6 +16,7 @@ import libcst as cst
 
 from .bn import BNAnalysis
 from .loops import TrainingAnalysis
+from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
 from ..tree import DEFINED
 from .syntax import names_in, rooted_at
@@ -106,7 +107,7 @@ class FreezeAnalysis:
         """A function of that name is defined in a project file that writes ``requires_grad``: the
         only calls worth resolving (resolving every call of every module was most of this analysis).
         A factory returning what a helper froze is found through the helper's call, not gated here."""
-        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        name = callee_name(func)
         if name is None:
             return False
         index = self.r.index

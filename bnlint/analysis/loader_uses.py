@@ -16,9 +16,15 @@ from .bn import BNAnalysis
 from .loaders import is_dataloader, iterated_loaders
 from .loops import TrainingAnalysis
 from .module import ModuleInfo, Scope
-from .values import Ctx, ExtCall, Resolver, Value, call_arg
+from .values import Ctx, ExtCall, Instance, Resolver, Value, call_arg
 
 MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
+# Lightning's Trainer under its import paths (the package was renamed; both are in use).
+LIGHTNING_TRAINERS = frozenset({
+    "pytorch_lightning.Trainer", "pytorch_lightning.trainer.Trainer", "pytorch_lightning.trainer.trainer.Trainer",
+    "lightning.Trainer", "lightning.pytorch.Trainer", "lightning.pytorch.trainer.Trainer",
+    "lightning.pytorch.trainer.trainer.Trainer",
+})
 
 
 class LoaderUse:
@@ -75,6 +81,9 @@ class LoaderUses:
                     uses.extend(self._loop_uses(scope, loop))
             for cls in module.classes.values():
                 uses.extend(self._lightning_uses(module, cls))
+            for scope in module.scopes:
+                for site in scope.calls:
+                    uses.extend(self._fit_uses(site))
             memo[key] = uses
         return memo[key]
 
@@ -164,6 +173,31 @@ class LoaderUses:
             if value is not None and value != branch:
                 return True
         return False
+
+    def _fit_uses(self, site) -> List[LoaderUse]:
+        """``trainer.fit(model, train_loader)`` (``train_dataloaders=``): Lightning's Trainer runs the
+        BN LightningModule's ``training_step`` on each batch of the loader."""
+        call, func = site.call, site.call.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "fit") or any(a.star for a in call.args):
+            return []
+        rctx = self.r.ctx_for(site.scope)
+        if not any(isinstance(v, ExtCall) and v.qualname in LIGHTNING_TRAINERS
+                   for v in self.r.resolve(func.value, rctx)):
+            return []
+        model, loaders = call_arg(call, 0, "model"), call_arg(call, 1, "train_dataloaders")
+        if loaders is None:
+            loaders = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "train_dataloader"), None)
+        if model is None or loaders is None:
+            return []
+        out = []
+        for value in self.r.resolve(model, rctx):
+            cls = getattr(value, "cls", None)
+            step = cls.methods.get("training_step") if isinstance(value, Instance) else None
+            if step is None or not self.training.is_lightning_module(cls, value.module) or not self.bn.has_bn(value):
+                continue
+            out.extend(LoaderUse(loader, value, value.module, step.node)
+                       for loader in iterated_loaders(self.r.resolve(loaders, rctx)))
+        return out
 
     def _lightning_uses(self, module: ModuleInfo, cls) -> List[LoaderUse]:
         """``train_dataloader()`` of a LightningModule with BN feeds its ``training_step``."""

@@ -47,6 +47,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
+from .names import callee_name
 from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
 from .provenance import model_key
 from .syntax import rooted_at, within
@@ -637,7 +638,7 @@ class ModeAnalysis:
             for other in scope.module.scopes:
                 for site in other.calls:
                     func = site.call.func
-                    last = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+                    last = callee_name(func)
                     if last == name and any(
                             isinstance(v, FuncRef) and v.scope is scope
                             for v in self.r.resolve(func, self.r.ctx_for(other), 4)):

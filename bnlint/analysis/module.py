@@ -16,7 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from ..parsing import syntax_check
 from ..source import Source
 from .cst_fields import FIELDS
-from .names import ImportTable
+from .names import ImportTable, callee_name
 
 Guard = Tuple[cst.BaseExpression, bool]  # (test, branch taken)
 
@@ -536,7 +536,7 @@ def _functional_forward(call: cst.Call) -> Optional[cst.Call]:
     text-to-image GANs built on it call every network this way). Known by its name: the function
     has no other common meaning."""
     func = call.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    name = callee_name(func)
     if name != "data_parallel" or any(a.star for a in call.args):
         return None
     named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}

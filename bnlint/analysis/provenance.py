@@ -32,7 +32,7 @@ from typing import Callable, List, Optional, Tuple, Union
 import libcst as cst
 
 from .describe import describe_expr
-from .names import dotted_name
+from .names import callee_name, dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, ModuleInfo, Scope, binding_scope, code_children
 from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .reaching import reaching
@@ -375,11 +375,30 @@ class Provenance:
             if split_at is None and isinstance(struct, Batch):
                 split_at = k
             struct = index(struct, i)
+        if struct is None and b.kind == "assign":
+            struct = self._rebound_through_helper(b, name, bctx, depth)
         if split_at is not None and _contrasted(name, b, split_at) or b.path and _item_unpacked(b.expr):
             # ``for source, target in paired_loader``: positions of one item named as two domains;
             # ``source_x, source_y = batch[0]`` then ``target_x, _ = batch[1]``: items named so.
             return with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
         return struct
+
+    def _rebound_through_helper(self, b: Binding, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``gt, lr = random_crop(gt, lr, size)``, ``x = augment(x)``: a project helper whose result
+        the analysis cannot follow, rebinding each name to what it made of the argument passed at the
+        same position. An augmentation keeps the rows it is given, so the rows keep their source."""
+        call = b.expr
+        if not isinstance(call, cst.Call) or len(b.path) > 1:
+            return None
+        pos = b.path[0] if b.path else 0
+        args = call.args
+        if pos >= len(args) or args[pos].keyword is not None or args[pos].star \
+                or not isinstance(args[pos].value, cst.Name) or args[pos].value.value != name:
+            return None
+        callees = self.r.resolve(call.func, ctx)
+        if not callees or not all(isinstance(v, FuncRef) for v in callees):
+            return None
+        return self.of(args[pos].value, ctx, depth)
 
     def _param(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
         if ctx.scope is scope and ctx.env is not None:
@@ -553,10 +572,31 @@ class Provenance:
             return self._model_output(models, func, call, ctx, depth)
         frefs = [v for v in callees if isinstance(v, FuncRef)]
         if frefs and len(frefs) == len(callees) and len(frefs) == 1:
-            return self._function_result(frefs[0], call, ctx, depth)
+            result = self._function_result(frefs[0], call, ctx, depth)
+            if result is None and self._network_method(frefs[0]) and isinstance(func, cst.Attribute) \
+                    and self._from_rows(func.attr.value, call, ctx, depth):
+                # ``feature_extractor.extract_features(img_s)``: a network's own method on a batch,
+                # beyond what the analysis follows, computes from those rows as a forward call does
+                # (and ``gen.sample(batch_size=n)`` generates rows).
+                return self._model_output([frefs[0].bound_self], func, call, ctx, depth)
+            return result
         if all(isinstance(v, Unknown) for v in callees):
             return self._unknown_on_noise(func, call, ctx, depth)
         return None
+
+    def _network_method(self, fref: FuncRef) -> bool:
+        """A method (not a dunder) bound to an object of a network class (an ``nn.Module`` or a
+        LightningModule; not a ``Dataset``, a pipeline or another library's class)."""
+        inst = fref.bound_self
+        return isinstance(inst, Instance) and not fref.scope.short_name.startswith("__") \
+            and any(q.startswith(_NETWORK_BASES) for q in self.r.external_bases(inst.cls, inst.module))
+
+    def _from_rows(self, name: str, call: cst.Call, ctx: Ctx, depth: int) -> bool:
+        """The method works on a batch of known rows, or is named for generating them."""
+        if name.startswith(("sample", "generate")):
+            return True
+        arg = call.args[0] if call.args else None
+        return arg is not None and arg.keyword is None and not arg.star and self.of(arg.value, ctx, depth) is not None
 
     def _keeps_rows(self, call: cst.Call, pos: int, ctx: Ctx) -> bool:
         """The axis argument (``dim``/``dimension``, at ``pos``) is constant and names no batch axis."""
@@ -743,7 +783,7 @@ class Provenance:
                 pieces = len(count_expr.elements)
             else:
                 count = self.r.const(count_expr, ctx) if count_expr is not None else None
-                pieces = count if _qual_tail(func) == "chunk" and isinstance(count, int) else None
+                pieces = count if callee_name(func) == "chunk" and isinstance(count, int) else None
             i = path[0]
             if pieces != len(base.parts) or not isinstance(i, int) or not -pieces <= i < pieces:
                 return None
@@ -1101,7 +1141,7 @@ def _allocation(expr) -> bool:
     if not isinstance(expr, cst.Call):
         return False
     func = expr.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    name = callee_name(func)
     return name in _ALLOCATIONS
 
 
@@ -1110,7 +1150,7 @@ def _restarts_iteration(ret: cst.BaseExpression, scope: Scope) -> bool:
     for node in ancestors(scope.module, ret, scope.node):
         if isinstance(node, cst.ExceptHandler) and node.type is not None:
             caught = [e.value for e in node.type.elements] if isinstance(node.type, cst.Tuple) else [node.type]
-            if any(_qual_tail(n) == "StopIteration" for n in caught):
+            if any(callee_name(n) == "StopIteration" for n in caught):
                 return True
     return False
 
@@ -1198,6 +1238,9 @@ def _moved_name(expr: cst.BaseExpression) -> Optional[str]:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
+_NETWORK_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
+
+
 def _module_like(value: Value) -> bool:
     """A value that is certainly a network (not a tensor method or another external object)."""
     while isinstance(value, SubModule):
@@ -1226,7 +1269,7 @@ def _is_iter_wrapper(expr) -> bool:
         return True
     if isinstance(expr, cst.Call):
         func = expr.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+        name = callee_name(func)
         return name in ("zip", "iter", "enumerate", "cycle", "tqdm")
     return False
 
@@ -1241,10 +1284,6 @@ def _model_label(func: cst.BaseExpression) -> str:
 
 def _is_self(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "self"
-
-
-def _qual_tail(func) -> str:
-    return func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
 
 
 def _code(node: cst.CSTNode) -> str:

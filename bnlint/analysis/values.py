@@ -1089,8 +1089,10 @@ class Resolver:
             name = func.attr.value
             if name in PASS_THROUGH_METHODS or name == "type" and call.args:  # ``model.type(dtype)``
                 receiver = self.resolve(func.value, ctx, depth)
-                if not all(isinstance(v, ModuleRef) for v in receiver) and not _imported_module(func.value, ctx):
-                    # (else ``utils.cuda(model)``, ``torch.squeeze(x)``: a function of a module)
+                if not all(isinstance(v, ModuleRef) for v in receiver) and not _imported_module(func.value, ctx) \
+                        and not self._own_method(receiver, name):
+                    # (else ``utils.cuda(model)``, ``torch.squeeze(x)``: a function of a module;
+                    # ``data.train(batch_size)``: a plain class's own method, not nn.Module's)
                     return receiver
             if name in ("parse_args", "parse_known_args"):
                 made_in = self.aside(depth, lambda d: self._parser_modules(func.value, ctx, d))
@@ -1114,6 +1116,11 @@ class Resolver:
         for callee in self.resolve(func, ctx, depth):
             out.extend(self.call_value(callee, call, ctx, depth))
         return out
+
+    def _own_method(self, receiver: List[Value], name: str) -> bool:
+        """The receiver is an object of a plain project class (no ``nn.Module``) that defines ``name``."""
+        return any(isinstance(v, Instance) and self.plain_class(v.cls, v.module)
+                   and self.find_method(v.cls, v.module, name) is not None for v in receiver)
 
     def _parser_modules(self, parser: cst.BaseExpression, ctx: Ctx, depth: int) -> Tuple[ModuleInfo, ...]:
         """Other project modules where the ``ArgumentParser`` that ``parser`` holds was made."""
@@ -1473,8 +1480,7 @@ class Resolver:
         if not isinstance(inst, Instance) or inst.call is None or inst.cls is base:
             return False
         func = inst.call.func
-        named = func.attr.value if isinstance(func, cst.Attribute) else (
-            func.value if isinstance(func, cst.Name) else None)
+        named = callee_name(func)
         return named != inst.cls.name and any(c is base for c, _m in self.mro(inst.cls, inst.module)[1:])
 
     def _search_callers(self, scope: Scope, chosen: Optional[Scope] = None) -> List[CallSite]:
@@ -1546,8 +1552,7 @@ class Resolver:
                     if inherits and _is_super_init(func):
                         found.append(site)
                         continue
-                    last = func.attr.value if isinstance(func, cst.Attribute) else (
-                        func.value if isinstance(func, cst.Name) else None)
+                    last = callee_name(func)
                     if last not in names:
                         continue
                     values = unwrap(self.resolve(func, self.ctx_for(s), 4))

@@ -8,6 +8,7 @@ import libcst as cst
 from ..analysis.describe import describe_model
 from ..analysis.loader_uses import LoaderUse
 from ..analysis.loaders import UNSHUFFLED
+from ..analysis.names import dotted_name
 from ..analysis.syntax import slices_by_iteration
 from ..analysis.values import ExtCall, call_arg
 from ..findings import Autofix, Edit
@@ -35,7 +36,7 @@ class UnshuffledTrainLoader(Rule):
         # The finding goes where the fix goes: the ``DataLoader(`` call, wherever the loop that
         # trains on it is written (see loader_uses).
         def unshuffled(loader: ExtCall) -> bool:
-            return ctx.loaders.shuffle_state(loader) == UNSHUFFLED
+            return ctx.loaders.shuffle_state(loader) == UNSHUFFLED and not _whole_dataset_batch(loader)
 
         for use in ctx.analysis.loader_uses.written_in(ctx.module, unshuffled):
             self._report(ctx, use)
@@ -53,6 +54,37 @@ class UnshuffledTrainLoader(Rule):
         # would silently train on mismatched pairs once shuffled: reported, but never fixed.
         ctx.report(use.loader.call, message, FIX_PAIRED if paired else FIX, why=WHY, related=related,
                    autofix=None if paired else _shuffle_autofix(ctx, use.loader.call))
+
+
+def _whole_dataset_batch(loader: ExtCall) -> bool:
+    """``DataLoader(ds, batch_size=len(ds))``, or ``batch_size=train_list.shape[0]`` with
+    ``ds = Dataset(train_list, labels)``: one batch holds the whole dataset, whatever its order."""
+    call, ctx = loader.call, loader.ctx
+    size, dataset = call_arg(call, 1, "batch_size"), call_arg(call, 0, "dataset")
+    counted = _length_of(size) if size is not None else None
+    if counted is None or dataset is None:
+        return False
+    if dotted_name(dataset) == counted:
+        return True
+    bindings = ctx.scope.bindings.get(dataset.value, []) if isinstance(dataset, cst.Name) and ctx else []
+    return len(bindings) == 1 and bindings[0].kind == "assign" and not bindings[0].path \
+        and isinstance(bindings[0].expr, cst.Call) and bool(bindings[0].expr.args) \
+        and dotted_name(bindings[0].expr.args[0].value) == counted
+
+
+def _length_of(size: cst.BaseExpression) -> Optional[str]:
+    """``x`` for ``len(x)``, ``x.shape[0]`` and ``x.size(0)``."""
+    if isinstance(size, cst.Call) and isinstance(size.func, cst.Name) and size.func.value == "len" \
+            and len(size.args) == 1:
+        return dotted_name(size.args[0].value)
+    if isinstance(size, cst.Subscript) and isinstance(size.value, cst.Attribute) and size.value.attr.value == "shape" \
+            and len(size.slice) == 1 and isinstance(size.slice[0].slice, cst.Index) \
+            and isinstance(size.slice[0].slice.value, cst.Integer) and size.slice[0].slice.value.value == "0":
+        return dotted_name(size.value.value)
+    if isinstance(size, cst.Call) and isinstance(size.func, cst.Attribute) and size.func.attr.value == "size" \
+            and len(size.args) == 1 and isinstance(size.args[0].value, cst.Integer) and size.args[0].value.value == "0":
+        return dotted_name(size.func.value)
+    return None
 
 
 def _shuffle_autofix(ctx: RuleContext, call: cst.Call) -> Optional[Autofix]:

@@ -8,6 +8,7 @@ import libcst as cst
 from ..analysis.describe import describe_model
 from ..analysis.syntax import root_kinds
 from ..analysis.module import CallSite
+from ..analysis.names import callee_name
 from ..analysis.values import Ctx, ExtCall, Maybe, Ref, SubModule, Value, call_arg
 from .base import Rule, RuleContext
 from .triggers import any_of, text
@@ -95,7 +96,7 @@ class AveragedModelWithoutBnUpdate(Rule):
 
     def _site_updates_bn(self, ctx: RuleContext, site: CallSite, rctx: Ctx, depth: int) -> bool:
         func = site.call.func
-        last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        last = callee_name(func) or ""
         if "update_bn" in last or "bn_update" in last:
             return True  # also a project's own re-estimation helper: precision over recall
         if last == "reset_running_stats" or (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
