@@ -979,7 +979,10 @@ class Resolver:
                 pairs = self._attr_bindings(inst, bindings, depth)
                 # ``self.c_net = nn.DataParallel(self.c_net)``, ``self.c_net = self.c_net.cuda()``: the
                 # same object again (read through itself it would only add an unknown).
-                pairs = [(b, bctx) for b, bctx in pairs if not self._rewraps(b, attr, bctx, depth)] or pairs
+                kept = [(b, bctx) for b, bctx in pairs if not self._rewraps(b, attr, bctx, depth)]
+                if pairs and not kept and any(attr in c.attrs for c, _m in self.mro(cls, module)[1:]):
+                    continue  # a subclass only re-wraps it (``self.model = self.model.train()``): the base's
+                pairs = kept or pairs
                 for b, bctx in pairs:
                     out.extend(self.index_path(self.resolve(b.expr, bctx, depth), b.path) if b.kind != "for"
                                else [Elem(b.path)])
