@@ -253,3 +253,35 @@ def test_forward_pair_is_not_exclusive_when_the_output_is_reused(tmp_path):
     got = [(module.line(p.where), p.exclusive) for p in analysis.layers.adjacent_pairs(module)
            if p.second.kind == "bn"]
     assert got == [(12, True), (14, False)]
+
+
+def test_two_calls_of_a_factory_with_a_nested_class_have_their_own_bn(tmp_path):
+    # The nested block reads the factory's ``use_bn``: one call builds BN and the other does not,
+    # although both objects come from the same constructor call inside the factory (whichever is
+    # asked first must not decide for the other).
+    module, analysis = analyse(tmp_path, textwrap.dedent("""
+        import torch.nn as nn
+
+        def make_net(use_bn=True):
+            class Block(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.conv = nn.Conv2d(3, 8, 3)
+                    if use_bn:
+                        self.bn = nn.BatchNorm2d(8)
+
+                def forward(self, x):
+                    x = self.conv(x)
+                    return self.bn(x) if use_bn else x
+            return Block()
+
+        with_bn = make_net(use_bn=True)
+        without_bn = make_net(use_bn=False)
+        """))
+    ctx = analysis.resolver.ctx_for(module.scope)
+
+    def has_bn(name):
+        return [analysis.bn.has_bn(v) for v in analysis.resolver.lookup(name, ctx, 0)]
+
+    assert has_bn("with_bn") == [True]
+    assert has_bn("without_bn") == [False]

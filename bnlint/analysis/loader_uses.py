@@ -184,16 +184,16 @@ class LoaderUses:
         if not any(isinstance(v, ExtCall) and v.qualname in LIGHTNING_TRAINERS
                    for v in self.r.resolve(func.value, rctx)):
             return []
-        model, loaders = call_arg(call, 0, "model"), call_arg(call, 1, "train_dataloaders")
-        if loaders is None:
-            loaders = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "train_dataloader"), None)
+        model = call_arg(call, 0, "model")
+        # (``train_dataloader=``: the keyword before Lightning 1.4)
+        loaders = call_arg(call, 1, "train_dataloaders") or call_arg(call, None, "train_dataloader")
         if model is None or loaders is None:
             return []
         out = []
         for value in self.r.resolve(model, rctx):
-            cls = getattr(value, "cls", None)
-            step = cls.methods.get("training_step") if isinstance(value, Instance) else None
-            if step is None or not self.training.is_lightning_module(cls, value.module) or not self.bn.has_bn(value):
+            step = value.cls.methods.get("training_step") if isinstance(value, Instance) else None
+            if step is None or not self.training.is_lightning_module(value.cls, value.module) \
+                    or not self.bn.has_bn(value):
                 continue
             out.extend(LoaderUse(loader, value, value.module, step.node)
                        for loader in iterated_loaders(self.r.resolve(loaders, rctx)))

@@ -589,7 +589,7 @@ class Provenance:
         LightningModule; not a ``Dataset``, a pipeline or another library's class)."""
         inst = fref.bound_self
         return isinstance(inst, Instance) and not fref.scope.short_name.startswith("__") \
-            and any(q.startswith(_NETWORK_BASES) for q in self.r.external_bases(inst.cls, inst.module))
+            and self.r.network_class(inst.cls, inst.module)
 
     def _from_rows(self, name: str, call: cst.Call, ctx: Ctx, depth: int) -> bool:
         """The method works on a batch of known rows, or is named for generating them."""
@@ -1236,9 +1236,6 @@ def _moved_name(expr: cst.BaseExpression) -> Optional[str]:
             and expr.func.attr.value in PASS_THROUGH_METHODS:
         expr = expr.func.value
     return expr.value if isinstance(expr, cst.Name) else None
-
-
-_NETWORK_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
 
 
 def _module_like(value: Value) -> bool:

@@ -34,8 +34,6 @@ from .reaching import reaching
 from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
 
-# Bases that make a project class a network (its unknown attributes may be submodules).
-_MODULE_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
 # Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
 _SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
 # Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
@@ -572,8 +570,7 @@ class StepAnalysis:
         of a test case): only a network's unknown attributes may be submodules."""
         while isinstance(value, SubModule):
             if isinstance(value.parent, Instance):
-                inst = value.parent
-                return any(q.startswith(_MODULE_BASES) for q in self.r.external_bases(inst.cls, inst.module))
+                return self.r.network_class(value.parent.cls, value.parent.module)
             value = value.parent
         return True
 

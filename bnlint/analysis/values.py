@@ -21,11 +21,12 @@ in ``Maybe``; rules treat those as unknown (precision over recall).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Set, Tuple, TypeVar
 
 import libcst as cst
 
@@ -253,32 +254,29 @@ class Ctx:
     def factory_call(self) -> Optional[cst.Call]:
         """The function call this context, or the object it builds, runs under: what tells apart
         the objects that two calls of one factory build at one constructor call."""
-        ctx: Optional[Ctx] = self
-        for _ in range(8):
-            if ctx.call is not None:
-                return ctx.call
-            inst = ctx.self_value
-            if not isinstance(inst, Instance) or inst.ctx is None:
-                return None
-            ctx = inst.ctx
-        return None
+        return next((ctx.call for ctx in self._builders() if ctx.call is not None), None)
 
     def _maker(self, scope: Scope) -> Optional["Ctx"]:
         """For a method of a class defined in the function ``scope`` (a factory's nested class),
         the context of that function's call that built the object, reached through the objects
         that built this one: ``get_model(use_bn=True)`` builds ``Net()``, whose ``__init__``
         builds ``Block()``, whose ``__init__`` reads ``use_bn``."""
-        ctx: Optional[Ctx] = self
-        for _ in range(8):
-            inst = ctx.self_value
-            if not isinstance(inst, Instance) or inst.ctx is None:
-                return None
-            ctx = inst.ctx
+        for ctx in itertools.islice(self._builders(), 1, None):
             if ctx.scope is scope:
                 return ctx
             if ctx.outer is not None and ctx.outer.scope is scope:
                 return ctx.outer
         return None
+
+    def _builders(self) -> Iterator["Ctx"]:
+        """This context, then the context where its object was built, and so on (a few levels)."""
+        ctx = self
+        for _ in range(8):
+            yield ctx
+            inst = ctx.self_value
+            if not isinstance(inst, Instance) or inst.ctx is None:
+                return
+            ctx = inst.ctx
 
     @property
     def module(self) -> ModuleInfo:
@@ -1075,6 +1073,11 @@ class Resolver:
                                          for v in values):
                     return False
         return True
+
+    def network_class(self, cls: ClassInfo, module: ModuleInfo) -> bool:
+        """A base of the class is an ``nn.Module`` or a LightningModule (not a ``Dataset``, a test
+        case or another library's class)."""
+        return any(q.startswith(_NETWORK_BASES) for q in self.external_bases(cls, module))
 
     def external_bases(self, cls: ClassInfo, module: ModuleInfo) -> List[str]:
         out = []
@@ -2132,6 +2135,8 @@ _ARITHMETIC = {
 
 # The names code gives torch's modules by convention, for names only a library's star import binds.
 _CONVENTIONAL_ALIASES = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional", "optim": "torch.optim"}
+# Bases that make a project class a network.
+_NETWORK_BASES = ("torch.nn.", "pytorch_lightning.", "lightning.")
 # ``importlib.import_module(...)``: a package that loads its modules by name.
 _IMPORTS_BY_NAME = re.compile(r"import_module\s*\(")
 _METHOD_TYPE = re.compile(r"\bMethodType\s*\(")

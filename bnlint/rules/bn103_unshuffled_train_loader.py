@@ -66,7 +66,7 @@ def _whole_dataset_batch(loader: ExtCall) -> bool:
         return False
     if dotted_name(dataset) == counted:
         return True
-    bindings = ctx.scope.bindings.get(dataset.value, []) if isinstance(dataset, cst.Name) and ctx else []
+    bindings = ctx.scope.bindings.get(dataset.value, []) if isinstance(dataset, cst.Name) else []
     return len(bindings) == 1 and bindings[0].kind == "assign" and not bindings[0].path \
         and isinstance(bindings[0].expr, cst.Call) and bool(bindings[0].expr.args) \
         and dotted_name(bindings[0].expr.args[0].value) == counted
