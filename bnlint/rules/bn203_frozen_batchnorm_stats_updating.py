@@ -229,7 +229,10 @@ class FrozenBatchNormStatsUpdating(Rule):
     def _runs_in_train_mode(ctx: RuleContext, forwards: List[ForwardCall], target: Target, freeze: cst.CSTNode,
                             wrappers: bool = True) -> Optional[ForwardCall]:
         modes = ctx.analysis.modes
-        undecided = set()  # calls that some path reaches in a mode we cannot tell: none of its paths counts
+        # Calls that some path reaches in a mode we cannot tell: none of that path's ways counts. A
+        # path is the call with the chain of helper calls leading to it: ``train(model)`` called once
+        # before an unfreeze and once after decides each call on its own.
+        undecided = set()
         candidates = []
         for fc in forwards:
             runs = modes.target(fc.models)
@@ -244,12 +247,18 @@ class FrozenBatchNormStatsUpdating(Rule):
                 continue
             if _unfrozen_each_iteration(ctx, fc, target, freeze) or _toggled_around(ctx, fc, target, freeze):
                 continue  # every training iteration unfreezes it (after a validation, or a GAN's toggle)
+            if _unfrozen_before(ctx, fc, target, freeze):
+                continue  # the second phase of a two-phase fine-tuning: it trains the unfrozen model
             states = modes.forward_states(fc, target)
             if S_UNKNOWN in states:
-                undecided.add(id(fc.site.call))
+                undecided.add(_path_key(fc))
             elif states & {S_FRESH, S_USED, S_DEFAULT}:
                 candidates.append(fc)
-        return next((fc for fc in candidates if id(fc.site.call) not in undecided), None)
+        return next((fc for fc in candidates if _path_key(fc) not in undecided), None)
+
+
+def _path_key(fc: ForwardCall) -> Tuple[int, ...]:
+    return tuple(id(site.call) for site in fc.chain) + (id(fc.site.call),)
 
 
 def _shown(ctx: RuleContext, expr: cst.BaseExpression) -> str:
@@ -505,6 +514,31 @@ def _unfrozen_each_iteration(ctx: RuleContext, fc: ForwardCall, target: Target, 
         if within(module, freeze, outer) and module.order(freeze) < here < module.order(loop):
             continue
         if _unfreezes(ctx, loop, rctx, target):
+            return True
+    return False
+
+
+def _unfrozen_before(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
+    """Between the freeze and the call that leads to ``fc``, the same function unfreezes the target
+    on every path (``for p in model.parameters(): p.requires_grad = True``, under no ``if`` and in no
+    loop that does not also hold the call): that call trains it unfrozen (the second phase of
+    a fine-tuning that first trained only the head)."""
+    anchor = next((site for site in tuple(fc.chain) + (fc.site,) if within(site.scope.module, freeze, site.scope.node)),
+                  None)
+    if anchor is None:
+        return False
+    scope, module = anchor.scope, anchor.scope.module
+    start, here = module.order(freeze), module.order(anchor.call)
+    rctx = ctx.resolver.ctx_for(scope)
+    # (what the call runs may be a copy of the frozen model, frozen too: ``best = deepcopy(model)``)
+    runs = ctx.analysis.modes.target(fc.models)
+    for loop in scope.loops:
+        if not isinstance(loop, cst.For) or not start < module.order(loop) < here \
+                or conditional_within(module, loop, scope.node):
+            continue
+        around = [outer for outer in scope.loops if outer is not loop and within(module, loop, outer)]
+        if all(outer in anchor.loops for outer in around) and any(
+                t and _unfreezes(ctx, loop, rctx, t) for t in (target, runs)):
             return True
     return False
 
