@@ -203,7 +203,7 @@ class ProjectIndex:
         """
         self.searched.add(word)
         if not word.isascii():  # the table holds ASCII identifiers only
-            pattern = re.compile(r"\b" + re.escape(word) + r"\b")
+            pattern = re.compile(re.escape(word) + r"(?<!\w" + re.escape(word) + r")\b")
             return [p for p in self.python_files() if pattern.search(_read_text(p))]
         if self._words is None:
             self._words = _word_table(self.python_files())

@@ -23,7 +23,7 @@ from .source import Source, SourceError, decode, line_starts, split_lines
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy", "python", "python3",
                                  "autoreload"})
 # `x = %sx ls`, `files = !ls`: an assignment from IPython syntax.
-_LINE_REF = re.compile(r"\bline (\d+)\b")
+_LINE_REF = re.compile(r"line(?<!\wline) (\d+)\b")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ASSIGN_MAGIC = re.compile(r"^(\s*[A-Za-z_][\w.,\s\[\]()]*?=\s*)[%!]")
 

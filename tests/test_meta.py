@@ -102,3 +102,16 @@ def test_project_fixture_messages_are_one_short_line_with_why_and_fix_apart():
     result = lint(projects, select=["ALL"])
     assert result.findings
     assert not _message_problems(result.findings), "\n".join(_message_problems(result.findings))
+
+
+def test_no_source_search_starts_with_a_word_boundary():
+    """A pattern that starts with ``\\b`` defeats the regex engine's jump to its first literal: over
+    whole files it ran 30 times slower than the same pattern with the boundary as a look-behind after
+    the name (``MethodType(?<!\\wMethodType)``). Patterns searched over file text must not start so."""
+    leading = re.compile(r"""re\.compile\(\s*r?b?r?["']\\b""")
+    offenders = []
+    for path in sorted((REPO / "bnlint").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if leading.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert offenders == [], offenders

@@ -69,7 +69,7 @@ _ROWWISE_FUNCS = frozenset({
     "torchvision.utils.make_grid",
 })
 # Random values (not random indices: ``randint``/``randperm`` pick rows of a data manager's arrays).
-_RANDOM_TEXT = re.compile(r"\brandn?(?:_like)?\s*\(|\.normal_?\s*\(|\.uniform_?\s*\(")
+_RANDOM_TEXT = re.compile(r"rand(?<!\wrand)n?(?:_like)?\s*\(|\.normal_?\s*\(|\.uniform_?\s*\(")  # (no leading \b: slow)
 _ROWWISE_PREFIXES = ("torch.nn.functional.", "torch.fft.")
 # Elementwise functions of two tensors: the rows' one data source, if both agree (like ``a * b``).
 _ELEMENTWISE_PAIRS = frozenset({"torch.complex", "torch.polar", "torch.mul", "torch.add", "torch.sub"})
