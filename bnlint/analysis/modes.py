@@ -595,14 +595,9 @@ class ModeAnalysis:
         if key in self.memo:
             return self.memo[key]
         self.memo[key] = frozenset({S_UNKNOWN})  # recursion guard
-        callers = self._callers(scope)
-        if callers:
-            out = set()
-            for site in callers:
-                ctx = self.r.ctx_for(site.scope)
-                passed = self._passed_target(site, ctx, scope, param) if param is not None else None
-                out |= self.states_at(site.scope, site.call, ctx, passed or target, None, depth + 1)
-            result = frozenset(out)
+        by_caller = self.caller_entries(scope, target, depth, param)
+        if by_caller:
+            result = frozenset().union(*(states for _site, states in by_caller))
         elif scope.cls is not None and not self._own_model(scope, target) or self.r.callers_incomplete(scope) \
                 or self._switched_elsewhere(scope, target):
             result = frozenset({S_UNKNOWN})  # a hook called by a framework, or set up we cannot order
@@ -610,6 +605,17 @@ class ModeAnalysis:
             result = frozenset({S_DEFAULT})
         self.memo[key] = result
         return result
+
+    def caller_entries(self, scope: Scope, target: Target, depth: int = 0,
+                       param: Optional[str] = None) -> List[Tuple[CallSite, FrozenSet[str]]]:
+        """Each caller of ``scope`` with the states of ``target`` it enters ``scope`` in (``param``:
+        as in :meth:`entry_states`). Empty when nobody in the project calls it."""
+        out = []
+        for site in self._callers(scope):
+            ctx = self.r.ctx_for(site.scope)
+            passed = self._passed_target(site, ctx, scope, param) if param is not None else None
+            out.append((site, self.states_at(site.scope, site.call, ctx, passed or target, None, depth + 1)))
+        return out
 
     def _passed_target(self, site: CallSite, ctx: Ctx, scope: Scope, param: str) -> Optional[Target]:
         """The object the call ``site`` passes as ``param``, as a target known at the call (with the
@@ -685,11 +691,13 @@ class ModeAnalysis:
         return seen
 
     def forward_states(self, fc: ForwardCall, target: Target,
-                       loop: Optional[cst.CSTNode] = None, start: Optional[FrozenSet[str]] = None) -> FrozenSet[str]:
+                       loop: Optional[cst.CSTNode] = None, start: Optional[FrozenSet[str]] = None,
+                       entry: Optional[FrozenSet[str]] = None) -> FrozenSet[str]:
         """States at a forward call, walking down the helper chain that reaches it.
 
         With ``loop``, the state in a later iteration of that loop from its own events only; with
-        ``start``, the helper chain's own effect on a model entering it in those states.
+        ``start``, the helper chain's own effect on a model entering it in those states; with
+        ``entry``, the states on entry to the function the chain starts in (one caller's).
         """
         sites = list(fc.chain) + [fc.site]
         scope = sites[0].scope
@@ -697,7 +705,8 @@ class ModeAnalysis:
         if start is not None:
             states = start
         elif loop is None:
-            entry = self.entry_states(scope, target, param=_model_param(fc, scope)) if not fc.chain else None
+            if entry is None and not fc.chain:
+                entry = self.entry_states(scope, target, param=_model_param(fc, scope))
             states = self.states_at(scope, sites[0].call, ctx, target, entry)
         else:
             states = self.iteration_states(scope, sites[0].call, loop, ctx, target)[0]
@@ -708,6 +717,14 @@ class ModeAnalysis:
             states = self.states_at(inner_site.scope, inner_site.call, inner_ctx, target, states)
             ctx = inner_ctx
         return states
+
+    def forward_states_by_caller(self, fc: ForwardCall, target: Target) -> List[Tuple[CallSite, FrozenSet[str]]]:
+        """:meth:`forward_states` once per caller of the function the chain starts in: an evaluation
+        helper called after training from one place and with a model of unknown mode from another."""
+        scope = fc.chain[0].scope if fc.chain else fc.site.scope
+        param = None if fc.chain else _model_param(fc, scope)
+        return [(site, self.forward_states(fc, target, entry=entry))
+                for site, entry in self.caller_entries(scope, target, param=param)]
 
     def _callee_ctx(self, site: CallSite, ctx: Ctx, scope: Scope) -> Optional[Ctx]:
         for fref in self.t.called_functions(site, ctx):

@@ -1839,7 +1839,9 @@ class Resolver:
         """``expr is None``: True/False when every value it may have agrees, else None."""
         vals = self.resolve(expr, ctx, depth)
         if all(isinstance(v, Const) for v in vals):
-            return all(v.value is None for v in vals)
+            nones = {v.value is None for v in vals}
+            # (``None`` from one caller and ``True`` from another: either branch may run)
+            return None if len(nones) > 1 else all(v.value is None for v in vals)
         if all(isinstance(v, (Instance, ClassRef, FuncRef, ModuleRef, Seq))
                or (isinstance(v, ExtCall) and v.qualname.startswith("torch.")) for v in vals):
             return False  # a model, an optimizer, a function, a literal tuple: certainly not None

@@ -6,7 +6,7 @@ from typing import List, Set
 import libcst as cst
 
 from ..analysis.loops import ForwardCall
-from ..analysis.modes import S_DEFAULT, S_USED
+from ..analysis.modes import S_DEFAULT, S_UNKNOWN, S_USED
 from ..analysis.syntax import loop_data_names, mentions
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
@@ -71,6 +71,16 @@ class EvalWithoutEvalMode(Rule):
         if not target:
             return False
         states = modes.forward_states(fc, target)
+        related = ()
+        if S_UNKNOWN in states:
+            # One caller's model may be in any mode: another caller that certainly hands over a model
+            # in train mode is enough (``test()`` right after training, and from a function we cannot
+            # order).
+            site, states = next(((site, st) for site, st in modes.forward_states_by_caller(fc, target)
+                                 if st and st <= {S_USED, S_DEFAULT}), (None, states))
+            if site is not None:
+                related = (ctx.related(site.scope.module, site.call,
+                                       "the call that runs it with the model in train mode"),)
         if not states or not states <= {S_USED, S_DEFAULT}:
             return False
         name = ctx.analysis.steps.callee_text(fc)
@@ -80,7 +90,7 @@ class EvalWithoutEvalMode(Rule):
         message = f"`{name}` (BatchNorm) is evaluated under no_grad but {state}"
         fix = (f"call `{name}.eval()` before this evaluation loop (and `{name}.train()` before training "
                "resumes); `no_grad`/`inference_mode` are still useful, but only together with eval mode")
-        ctx.report(anchor.call, message, fix, why=WHY)
+        ctx.report(anchor.call, message, fix, related, why=WHY)
         return True
 
     @staticmethod
@@ -98,3 +108,4 @@ class EvalWithoutEvalMode(Rule):
                 if ctx.training.scope_trains(fref.scope) and not ctx.training.training_loops(fref.scope):
                     out.add(site.loops[-1])
         return out
+
