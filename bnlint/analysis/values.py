@@ -357,6 +357,39 @@ def _as_dict_value(name: str) -> Pattern[str]:
     return re.compile(r":[ \t]*(?:\w+[ \t]*\.[ \t]*)*" + re.escape(name) + r"[ \t]*(?:[,}#]|$)", re.M)
 
 
+MAX_REGISTRY_ENTRIES = 40
+
+
+def _fitting(offers: List[Value], call: cst.Call) -> List[Value]:
+    """The entries of a registry that ``call`` can build: those whose parameters take its arguments
+    by name (``SRResNet(in_channels=..., num_rcb=...)``), else those that may through ``**kwargs``
+    (``srresnet_x4(**kwargs)``)."""
+    def signature(v: Value) -> Optional[Scope]:
+        if isinstance(v, FuncRef):
+            return v.scope
+        return v.cls.methods.get("__init__") if isinstance(v, ClassRef) else None
+
+    fitting = [(v, sig) for v in offers for sig in [signature(v)] if sig is None or _fits(sig, call)]
+    exact = [v for v, sig in fitting if sig is not None and not any(p.star for p in sig.params)]
+    return exact or [v for v, _sig in fitting]
+
+
+def _all_names(module: ModuleInfo) -> Optional[List[str]]:
+    """The strings of a module's literal ``__all__`` (a list or tuple), None without one."""
+    bindings = module.scope.bindings.get("__all__", [])
+    if len(bindings) != 1 or not isinstance(bindings[0].expr, (cst.List, cst.Tuple)):
+        return None
+    names = []
+    for element in bindings[0].expr.elements:
+        value = element.value
+        if not isinstance(value, cst.SimpleString):
+            return None
+        text = value.evaluated_value
+        if isinstance(text, str) and text.isidentifier():
+            names.append(text)
+    return names
+
+
 def _fits(scope: Scope, call: cst.Call) -> bool:
     """``call`` can bind to the function's parameters: no missing or extra positional argument, no
     unknown keyword (a sibling class's method of another signature is not what it runs)."""
@@ -1108,7 +1141,7 @@ class Resolver:
                 return self._fabric_setup(call, ctx, depth)
             if name == "get" and isinstance(func.value, cst.Attribute) and func.value.attr.value == "__dict__":
                 # ``models.__dict__.get(arch)``
-                return self._registry_lookup(func.value.value, call_arg(call, 0), ctx, depth)
+                return self._registry_lookup(func.value.value, call_arg(call, 0), ctx, depth, call)
             if name == "get" and isinstance(func.value, cst.Name):
                 got = self._literal_get(func.value, call, ctx, depth)
                 if got is not None:
@@ -1209,7 +1242,7 @@ class Resolver:
             if read and all(isinstance(v, Data) for v in read):
                 return read  # ``EasyDict(yaml.safe_load(f))``: the same settings, read by attribute
         if qual == "getattr" and first is not None:
-            return self._registry_lookup(first, call_arg(call, 1), ctx, depth)  # getattr(models, arch)
+            return self._registry_lookup(first, call_arg(call, 1), ctx, depth, call)  # getattr(models, arch)
         return [ExtCall(qual, call, ctx)]
 
     def _settings_file(self, stream: cst.BaseExpression, as_yaml: bool, ctx: Ctx, depth: int) -> Value:
@@ -1287,21 +1320,44 @@ class Resolver:
         memo[key] = out
         return out
 
-    def _registry_lookup(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
-        """``getattr(models, name)`` / ``models.__dict__[name]``: the attribute, when ``name`` is known."""
-        return self.aside(depth, lambda d: self._registry_entry(base, key, ctx, d))
+    def _registry_lookup(self, base, key, ctx: Ctx, depth: int, node: cst.BaseExpression) -> List[Value]:
+        """``getattr(models, name)`` / ``models.__dict__[name]`` (``node``): the attribute, when
+        ``name`` is known."""
+        return self.aside(depth, lambda d: self._registry_entry(base, key, ctx, d, node))
 
-    def _registry_entry(self, base, key, ctx: Ctx, depth: int) -> List[Value]:
+    def _registry_entry(self, base, key, ctx: Ctx, depth: int, node: cst.BaseExpression) -> List[Value]:
         name = self.const(key, ctx, depth) if key is not None else None
         if not isinstance(name, str) or not name.isidentifier():
             # ``f"resnet{depth}"``: a zoo's family of constructors (resnet18 ... resnet152).
             prefix = _literal_prefix(key) if key is not None else None
-            zoos = [v for v in self.resolve(base, ctx, depth) if isinstance(v, Ref)] if prefix else []
+            bases = self.resolve(base, ctx, depth)
+            zoos = [v for v in bases if isinstance(v, Ref)] if prefix else []
             found = [Ref(f"{z.qualname}.{n}") for z in zoos for n in model_zoo.family(z.qualname, prefix)]
+            # ``model.__dict__[config["MODEL"]["D"]["NAME"]]`` with the name in a YAML file: any
+            # model the project module offers (a table whose entry the user picks).
+            if not found and bases and all(isinstance(v, ModuleRef) for v in bases):
+                made = ctx.module.parents.get(node)
+                offers = [c for v in bases for c in self._module_offers(v.module, depth)]
+                found = _fitting(offers, made) if isinstance(made, cst.Call) and made.func is node else offers
             return found or [UNKNOWN]
         out: List[Value] = []
         for v in self.resolve(base, ctx, depth):
             out.extend(self.attribute_of(v, name, depth))
+        return out
+
+    def _module_offers(self, module: ModuleInfo, depth: int) -> List[Value]:
+        """The classes and functions a project module offers by name: those its ``__all__`` lists,
+        else the public ones it defines itself. None past ``MAX_REGISTRY_ENTRIES`` (a library module,
+        not a model table)."""
+        names = _all_names(module)
+        if names is None:
+            names = [n for n, bs in module.scope.bindings.items()
+                     if not n.startswith("_") and all(b.kind in ("def", "class") for b in bs)]
+        if len(names) > MAX_REGISTRY_ENTRIES:
+            return []
+        out: List[Value] = []
+        for n in names:
+            out.extend(v for v in self.module_attr(module, n, depth + 1) if isinstance(v, (ClassRef, FuncRef)))
         return out
 
     def function_returns(self, fref: FuncRef, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
@@ -1861,7 +1917,7 @@ class Resolver:
         key = expr.slice[0].slice.value
         base = expr.value
         if isinstance(base, cst.Attribute) and base.attr.value == "__dict__":
-            return self._registry_lookup(base.value, key, ctx, depth)
+            return self._registry_lookup(base.value, key, ctx, depth, expr)
         if isinstance(base, cst.Call) and not base.args and isinstance(base.func, cst.Name) \
                 and base.func.value == "globals" and "globals" not in ctx.module.scope.bindings:
             # ``globals()[name]``: a registry of what the module imports and defines.
