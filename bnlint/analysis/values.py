@@ -1243,6 +1243,14 @@ class Resolver:
                 return read  # ``EasyDict(yaml.safe_load(f))``: the same settings, read by attribute
         if qual == "getattr" and first is not None:
             return self._registry_lookup(first, call_arg(call, 1), ctx, depth, call)  # getattr(models, arch)
+        if qual == "importlib.import_module" and first is not None and len(call.args) == 1:
+            # ``importlib.import_module(ENVS.get(name, name))`` with the name known: that project module
+            names = self.aside(depth, lambda d: self.resolve(first, ctx, d))  # (a side question, as a registry key)
+            found = [self.index.module_by_name(v.value, ctx.module.fs_path) for v in names
+                     if isinstance(v, Const) and isinstance(v.value, str)
+                     and all(part.isidentifier() for part in v.value.split("."))]
+            if names and len(found) == len(names) and all(found):
+                return [ModuleRef(info) for info in found]
         return [ExtCall(qual, call, ctx)]
 
     def _settings_file(self, stream: cst.BaseExpression, as_yaml: bool, ctx: Ctx, depth: int) -> Value:
