@@ -1355,8 +1355,8 @@ class Resolver:
 
     def _module_offers(self, module: ModuleInfo, depth: int) -> List[Value]:
         """The classes and functions a project module offers by name: those its ``__all__`` lists,
-        else the public ones it defines itself. None past ``MAX_REGISTRY_ENTRIES`` (a library module,
-        not a model table)."""
+        else the public ones it defines itself. Nothing past ``MAX_REGISTRY_ENTRIES`` names (a library
+        module, not a table of models)."""
         names = _all_names(module)
         if names is None:
             names = [n for n, bs in module.scope.bindings.items()
