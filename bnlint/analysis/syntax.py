@@ -34,6 +34,13 @@ def ancestors(module: ModuleInfo, node: cst.CSTNode, stop: Optional[cst.CSTNode]
         cur = module.parents.get(cur)
 
 
+def in_own_body(module: ModuleInfo, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    """``node`` lies in ``outer`` (a function, the module) and runs there, not in a function or class
+    defined inside it."""
+    return within(module, node, outer) and not any(
+        isinstance(a, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) for a in ancestors(module, node, outer))
+
+
 def conditional_within(module: ModuleInfo, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
     """An ``if`` stands between ``node`` and the enclosing ``outer`` (a loop, a function)."""
     return any(isinstance(a, cst.If) for a in ancestors(module, node, outer))

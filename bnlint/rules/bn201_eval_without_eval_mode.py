@@ -108,4 +108,3 @@ class EvalWithoutEvalMode(Rule):
                 if ctx.training.scope_trains(fref.scope) and not ctx.training.training_loops(fref.scope):
                     out.add(site.loops[-1])
         return out
-

@@ -10,7 +10,7 @@ from ..analysis.freezes import PARAM_ITERS, Freeze, freezing_statements, param_l
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
-from ..analysis.syntax import ancestors, conditional_within, periodic_within, within
+from ..analysis.syntax import conditional_within, in_own_body, periodic_within, within
 from ..analysis.values import MAX_CALLER_FILES, Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, step_visible, text
@@ -523,7 +523,7 @@ def _unfrozen_before(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: 
     on every path (``for p in model.parameters(): p.requires_grad = True``, under no ``if`` and in no
     loop that does not also hold the call): that call trains it unfrozen (the second phase of
     a fine-tuning that first trained only the head)."""
-    anchor = next((site for site in tuple(fc.chain) + (fc.site,) if _in_own_body(site.scope, freeze)), None)
+    anchor = next((site for site in tuple(fc.chain) + (fc.site,) if in_own_body(site.scope.module, freeze, site.scope.node)), None)
     if anchor is None:
         return False
     scope, module = anchor.scope, anchor.scope.module
@@ -540,13 +540,6 @@ def _unfrozen_before(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: 
                 t and _unfreezes(ctx, loop, rctx, t) for t in (target, runs)):
             return True
     return False
-
-
-def _in_own_body(scope: Scope, node: cst.CSTNode) -> bool:
-    """``node`` runs in ``scope`` itself, not in a function or class defined inside it."""
-    module = scope.module
-    return within(module, node, scope.node) and not any(
-        isinstance(a, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) for a in ancestors(module, node, scope.node))
 
 
 def _run_by_own_init(scope: Scope) -> bool:
