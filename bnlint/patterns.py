@@ -80,6 +80,10 @@ def text(*fragments: str) -> str:
 LOOP = r"(?m:^[ \t\f]*(?:async[ \t\f]+)?(?:for|while)\b)"
 
 
+# A class statement with no base but ``object`` (``class Extractor(object):``, ``class Predictor:``).
+PLAIN_CLASS = r"(?m:^[ \t\f]*class[ \t\f]+\w+" + GAP + r"(?:\(" + GAP + r"(?:object" + GAP + r")?\)" + GAP + r")?:)"
+
+
 class AnyOf:
     """Matches where any of ``patterns`` matches (a compiled-pattern look-alike: ``search``).
 

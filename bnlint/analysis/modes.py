@@ -319,6 +319,8 @@ class ModeAnalysis:
 
     def receiver_relation(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> Optional[str]:
         """covers / inside / other (a known, different object) / unknown."""
+        if self._another_objects_attribute(expr, ctx, target):
+            return "other"
         values = self.r.resolve(expr, ctx)
         keys = []
         for v in values:
@@ -336,6 +338,24 @@ class ModeAnalysis:
         if rels & {"covers", "inside"}:
             return "inside"  # may be the model or a part of it: not certain
         return "other"
+
+    def _another_objects_attribute(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
+        """``self.net`` in a method of one plain class, with ``target`` the ``self.net`` of another
+        plain class of the module, neither deriving from the other (``FastReIDExtractor`` beside
+        ``Extractor``): each object's own attribute, whatever the first one holds."""
+        cls = ctx.scope.cls
+        if cls is None or not isinstance(expr, cst.Attribute) or not rooted_at(expr, ctx.scope.self_name):
+            return False
+        owners = {k[1][1] for k in target.keys
+                  if k[0] == "sub" and isinstance(k[1], tuple) and k[1][0] == "inst" and k[1][2] is None}
+        if len(owners) != 1:
+            return False
+        owner = next((c for c in ctx.module.classes.values() if id(c.node) in owners), None)
+        if owner is None or owner is cls or not (self.r.plain_class(cls, ctx.module)
+                                                  and self.r.plain_class(owner, ctx.module)):
+            return False
+        return all(id(c.node) != id(owner.node) for c, _ in self.r.mro(cls, ctx.module)) \
+            and all(id(c.node) != id(cls.node) for c, _ in self.r.mro(owner, ctx.module))
 
     def _distinct(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
         if self.is_copy(expr, ctx) != target.copied:
@@ -661,7 +681,12 @@ class ModeAnalysis:
         if init is None or not target.keys or not self.r.plain_class(scope.cls, scope.module):
             return False
         built = {id(site.call) for site in init.calls}
-        return all(k[0] == "ext" and k[1] in built for k in target.keys)
+        own = ("inst", id(scope.cls.node), None)  # the object the method runs on (``self``)
+        # A library network (``ext``) or a project one (``inst``) made by a call in ``__init__``, or
+        # the attribute of ``self`` it is stored in (``self.net = Net(reid=True)``).
+        return all(k[0] == "ext" and k[1] in built or k[0] == "inst" and k[2] in built
+                   or k[0] == "sub" and k[1] == own for k in target.keys) \
+            and any(k[0] != "sub" for k in target.keys)
 
     def _switched_elsewhere(self, scope: Scope, target: Target) -> bool:
         """Another function of the module switches ``target``'s mode, one that ``scope`` does not call

@@ -75,6 +75,9 @@ _ROWWISE_PREFIXES = ("torch.nn.functional.", "torch.fft.")
 _ELEMENTWISE_PAIRS = frozenset({"torch.complex", "torch.polar", "torch.mul", "torch.add", "torch.sub"})
 # Classes whose objects map a batch to a batch of the same rows (normalization, augmentation).
 _TRANSFORM_PREFIXES = ("torchvision.transforms.", "torchaudio.transforms.", "kornia.augmentation.", "kornia.enhance.")
+# A class named for augmenting or transforming samples (``RandAugment``, ``TransformFixMatch``; not a
+# ``Transformer`` network), whatever module it comes from.
+_TRANSFORM_NAME = re.compile(r"(?i:augment|transform(?!er))")
 # Arrays of samples read or built from data, whose slices a loop hands out as batches.
 _DATA_ARRAYS = frozenset({
     "torch.from_numpy", "torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "torch.load",
@@ -239,6 +242,8 @@ class Provenance:
     def alternatives(self, expr: cst.BaseExpression, ctx: Ctx) -> List[Optional[Batch]]:
         """The batches a forward call on ``expr`` runs on: several for a loop over domains."""
         struct = self.of(expr, ctx)
+        if struct is _NO_ROWS:
+            return [None]
         if isinstance(struct, Batch) and has_any(struct):
             struct = Alt((at(struct, 0), at(struct, 1)))  # once per loader of a spread: two of them
         if isinstance(struct, Alt):
@@ -299,7 +304,11 @@ class Provenance:
             if bindings:
                 bindings = _this_pass(scope.module, bindings, use)
                 results = [self._binding(b, name, cur, depth) for b in bindings]
-                results = [r for r in results if r is not _SKIP]
+                kept = [r for r in results if r is not _SKIP and r is not _NO_ROWS]
+                if not kept and _NO_ROWS in results:
+                    # ``batch = torch.empty(0)`` before ``batch = torch.cat((batch, row))`` grows it
+                    return _NO_ROWS
+                results = kept
                 if not results or any(r is None for r in results):
                     return None
                 return _agreed(results) or _optionally_transformed(results)
@@ -362,6 +371,8 @@ class Provenance:
         key = (id(b.expr), id(bctx.scope), id(bctx.env))
         if key in self._active:
             return _SKIP  # ``x = x.to(device)``: the other bindings of x decide
+        if b.kind == "assign" and not b.path and self._no_rows(b.expr, bctx):
+            return _NO_ROWS  # the other bindings decide
         if b.kind == "for":
             struct = self.element_of(b.expr, bctx, depth)
         elif b.path and self._is_split(b.expr, bctx):
@@ -382,6 +393,24 @@ class Provenance:
             # ``source_x, source_y = batch[0]`` then ``target_x, _ = batch[1]``: items named so.
             return with_role(struct, domain_role(name), f"`{name}` of {_first_label(struct)}")
         return struct
+
+    def _no_rows(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
+        """``torch.empty(0)``, ``torch.tensor([]).to(device)``, ``torch.Tensor()``: a tensor without rows,
+        the start of a batch that a loop grows row by row."""
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
+                and expr.func.attr.value in PASS_THROUGH_METHODS:
+            expr = expr.func.value
+        if not isinstance(expr, cst.Call) or callee_name(expr.func) not in _EMPTY_NAMES:
+            return False
+        quals = {v.qualname for v in self.r.resolve(expr.func, ctx) if isinstance(v, Ref)}
+        if not quals or not quals <= _EMPTY_MAKERS or any(a.keyword is not None for a in expr.args):
+            return False
+        if not expr.args:
+            return quals <= {"torch.Tensor", "torch.FloatTensor"}
+        first = expr.args[0].value
+        return len(expr.args) == 1 and (
+            (isinstance(first, cst.Integer) and first.value == "0")
+            or (isinstance(first, (cst.List, cst.Tuple)) and not first.elements))
 
     def _rebound_through_helper(self, b: Binding, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``gt, lr = random_crop(gt, lr, size)``, ``x = augment(x)``: a project helper whose result
@@ -445,6 +474,10 @@ class Provenance:
         return agreed
 
     def _subscript(self, expr: cst.Subscript, ctx: Ctx, depth: int) -> Optional[Struct]:
+        if len(expr.slice) > 1 and isinstance(expr.slice[0].slice, cst.Index) and _whole_axes(expr.slice[1:]):
+            # ``inputs_u[j, :, :, :]``: one row of the batch (a per-sample loop), that batch's source
+            base = self.of(expr.value, ctx, depth)
+            return base if isinstance(base, Batch) and base.pure else None
         if len(expr.slice) != 1 and not (expr.slice and isinstance(expr.slice[0].slice, cst.Slice)):
             return None  # ``x[:n, :, :, :]`` goes on: its first element picks the rows, like ``x[:n]``
         sl = expr.slice[0].slice
@@ -564,9 +597,10 @@ class Provenance:
         quals = {v.qualname for v in callees if isinstance(v, Ref)}
         if quals and len(quals) == len(callees):
             return self._external(quals, call, first, ctx, depth)
-        if callees and first is not None and all(
-                isinstance(v, ExtCall) and v.qualname.startswith(_TRANSFORM_PREFIXES) for v in callees):
-            return self.of(first, ctx, depth)  # ``normalize(x)`` with ``normalize = T.Normalize(...)``
+        if callees and first is not None and all(isinstance(v, ExtCall) and _transform_class(v.qualname) for v in callees):
+            # ``normalize(x)`` with ``normalize = T.Normalize(...)``; ``strong(img)`` with ``strong =
+            # StrongAugment()`` from a module the checkout lacks: an augmentation keeps its rows
+            return self.of(first, ctx, depth)
         models = self.model_values(func, ctx)
         if models:
             return self._model_output(models, func, call, ctx, depth)
@@ -910,6 +944,10 @@ class _Skip:
 
 
 _SKIP = _Skip()
+_NO_ROWS = Batch(())  # a tensor without rows: adds nothing to a concatenation, is no batch of its own
+# Calls that make an empty tensor when given ``0`` or ``[]`` (or, for the classes, nothing).
+_EMPTY_MAKERS = frozenset({"torch.empty", "torch.zeros", "torch.tensor", "torch.Tensor", "torch.FloatTensor"})
+_EMPTY_NAMES = frozenset(q.rsplit(".", 1)[1] for q in _EMPTY_MAKERS)
 
 
 def detached(struct: Optional[Struct]) -> Optional[Struct]:
@@ -1057,6 +1095,17 @@ def _first_label(struct: Optional[Struct]) -> str:
 
 _ALLOCATIONS = frozenset({"empty", "zeros", "ones", "Tensor", "FloatTensor", "LongTensor", "empty_like",
                           "zeros_like"})
+
+
+def _transform_class(qualname: str) -> bool:
+    return qualname.startswith(_TRANSFORM_PREFIXES) or bool(_TRANSFORM_NAME.search(qualname.rsplit(".", 1)[-1]))
+
+
+def _whole_axes(elements) -> bool:
+    """Every subscript element is a bare ``:`` or ``...``: the whole of its axes."""
+    return all((isinstance(e.slice, cst.Slice) and e.slice.lower is None and e.slice.upper is None
+                and e.slice.step is None)
+               or (isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.Ellipsis)) for e in elements)
 
 
 def _is_slice(expr) -> bool:

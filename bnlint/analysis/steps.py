@@ -457,6 +457,27 @@ class StepAnalysis:
                     return False
         return True
 
+    def inputs_from_own_batches(self, a: Use, b: Use) -> bool:
+        """The calls differ only in further inputs drawn from each call's own batch: a model of
+        several inputs (``model(v_d, v_p)`` on the source pair, ``model(v_d_t, v_p_t)`` on the target
+        pair), not an argument that picks a path."""
+        extra = [[(arg.keyword.value if arg.keyword is not None else i, arg.value)
+                  for i, arg in enumerate(use.fc.site.call.args) if arg.value is not batch_argument(use.fc.site.call)]
+                 for use in (a, b)]
+        if [k for k, _ in extra[0]] != [k for k, _ in extra[1]] or any(arg.star for use in (a, b)
+                                                                         for arg in use.fc.site.call.args):
+            return False
+        for (_, xa), (_, xb) in zip(*extra):
+            if one_line(xa) == one_line(xb):
+                continue
+            for use, expr in ((a, xa), (b, xb)):
+                own = use.batch.parts[0]
+                struct = self.prov.of(expr, use.fc.ctx)
+                if own.via or not _is_data(struct) or not struct.pure or struct.parts[0].via \
+                        or struct.parts[0].origin.key != own.origin.key:
+                    return False
+        return True
+
     def args_rebound(self, a: Use, b: Use) -> bool:
         """The calls pass the same text besides the batch, but a name it reads is bound anew between
         them: ``self.model(s_inputs[0], s_inputs[1])`` for the source and again for the next source,
@@ -1021,7 +1042,8 @@ def _if_tests(node: cst.CSTNode):
 
 def _is_data(struct) -> bool:
     """A batch drawn from data (every part has a data origin): a second input, not a selector."""
-    return isinstance(struct, Batch) and all(p.origin is not None and p.origin.kind == "data" for p in struct.parts)
+    return isinstance(struct, Batch) and bool(struct.parts) and all(
+        p.origin is not None and p.origin.kind == "data" for p in struct.parts)
 
 
 def _bound_texts(forward: Scope, call: cst.Call) -> Optional[Dict[str, Optional[str]]]:

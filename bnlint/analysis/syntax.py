@@ -66,6 +66,23 @@ def rooted_at(expr: cst.BaseExpression, name: Optional[str]) -> bool:
     return name is not None and isinstance(expr, cst.Name) and expr.value == name
 
 
+def param_data_names(module: ModuleInfo, scope: Scope) -> FrozenSet[str]:
+    """The function's parameters (not ``self``) and the names computed from them in its body."""
+    names = {p.name for p in scope.params if p.name != scope.self_name}
+    return _grown(names, [(name, b) for name, bs in scope.bindings.items() for b in bs if b.kind != "param"])
+
+
+def _grown(names: set, bindings) -> FrozenSet[str]:
+    """``names`` and every name bound from them (through assignments, to a fixpoint)."""
+    for _ in range(6):
+        grown = {name for name, b in bindings
+                 if name not in names and b.expr is not None and mentions(b.expr, names)}
+        if not grown:
+            break
+        names |= grown
+    return frozenset(names)
+
+
 def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:
     """Names in ``loop`` that hold the data it iterates: the loop target and what is computed from it.
 
@@ -80,13 +97,7 @@ def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> Froz
     for name, b in bindings:
         if isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "next":
             names.add(name)
-    for _ in range(6):  # propagate through assignments, to a fixpoint
-        grown = {name for name, b in bindings
-                 if name not in names and b.expr is not None and mentions(b.expr, names)}
-        if not grown:
-            break
-        names |= grown
-    return frozenset(names)
+    return _grown(names, bindings)
 
 
 def slices_by_iteration(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> bool:

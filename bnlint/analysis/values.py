@@ -53,7 +53,7 @@ _NOT_SEEN = float("inf")
 STARRED = "*"  # ``bind_args`` key for a call's ``*args``/``**kwargs`` (never a parameter name)
 BUILTINS = frozenset(
     "iter next zip enumerate range len list tuple dict set sorted reversed map filter "
-    "isinstance getattr super print open int float str bool type object".split()
+    "isinstance getattr super print open int float str bool type object eval".split()
 )
 # Methods that return their receiver (or a tensor/model with the same provenance).
 PASS_THROUGH_METHODS = frozenset(
@@ -358,6 +358,18 @@ def _as_dict_value(name: str) -> Pattern[str]:
 
 
 MAX_REGISTRY_ENTRIES = 40
+# The classes a module's namespace may hold for ``eval(name)``: its own, its imports, its star imports'.
+MAX_NAMESPACE_ENTRIES = 120
+
+
+def _given_by_name(expr: cst.IfExp) -> bool:
+    """``<lookup> if isinstance(x, str) else x``: ``x`` itself unless it is a name to look up."""
+    test = expr.test
+    if not (isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance"
+            and len(test.args) == 2 and isinstance(test.args[1].value, cst.Name) and test.args[1].value.value == "str"):
+        return False
+    subject = test.args[0].value
+    return isinstance(subject, cst.Name) and isinstance(expr.orelse, cst.Name) and expr.orelse.value == subject.value
 
 
 def _fitting(offers: List[Value], call: cst.Call) -> List[Value]:
@@ -565,6 +577,11 @@ class Resolver:
             if test is False:
                 return self.resolve(expr.orelse, ctx, depth)
             body, orelse = self.resolve(expr.body, ctx, depth), self.resolve(expr.orelse, ctx, depth)
+            if _given_by_name(expr) and not any(isinstance(v, (ClassRef, FuncRef, Instance, Ref, ExtCall, Partial))
+                                                for v in orelse):
+                # ``eval(m) if isinstance(m, str) else m``: a layer given by its name or as itself;
+                # what the name may stand for is all that is known of it
+                return body
             if _same_objects(body, orelse):
                 # ``Net().cuda() if torch.cuda.is_available() else Net()``: a Net either way
                 return body + orelse
@@ -1243,6 +1260,9 @@ class Resolver:
                 return read  # ``EasyDict(yaml.safe_load(f))``: the same settings, read by attribute
         if qual == "getattr" and first is not None:
             return self._registry_lookup(first, call_arg(call, 1), ctx, depth, call)  # getattr(models, arch)
+        if qual == "eval" and first is not None and len(call.args) == 1:
+            # ``m = eval(m)`` with a layer's name read from a model's YAML file (YOLO's ``parse_model``)
+            return self.aside(depth, lambda d: self._evaluated_name(first, ctx, d))
         if qual == "importlib.import_module" and first is not None and len(call.args) == 1:
             # ``importlib.import_module(ENVS.get(name, name))`` with the name known: that project module
             names = self.aside(depth, lambda d: self.resolve(first, ctx, d))  # (a side question, as a registry key)
@@ -1352,6 +1372,24 @@ class Resolver:
         for v in self.resolve(base, ctx, depth):
             out.extend(self.attribute_of(v, name, depth))
         return out
+
+    def _evaluated_name(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> List[Value]:
+        """``eval(name)``: what the name is bound to where ``eval`` runs, when the name is a known
+        identifier; else any class the module holds by name (its own, those it imports, named like
+        classes, and those of its star imports), at most ``MAX_NAMESPACE_ENTRIES``: a table whose
+        entry a settings file picks."""
+        name = self.const(expr, ctx, depth)
+        if isinstance(name, str):
+            return self.lookup(name, ctx, depth) if name.isidentifier() else [UNKNOWN]
+        holders = [ctx.module] + [m for m in self._star_imports(ctx.module) if m is not None]
+        names = {(m, n) for m in holders for n, bs in m.scope.bindings.items()
+                 if n[:1].isupper() and all(b.kind in ("class", "import") for b in bs)}
+        if not names or len(names) > MAX_NAMESPACE_ENTRIES:
+            return [UNKNOWN]
+        out: List[Value] = []
+        for m, n in sorted(names, key=lambda mn: (mn[0].fs_path, mn[1])):
+            out.extend(v for v in self.module_attr(m, n, depth + 1) if isinstance(v, ClassRef))
+        return out or [UNKNOWN]
 
     def _module_offers(self, module: ModuleInfo, depth: int) -> List[Value]:
         """The classes and functions a project module offers by name: those its ``__all__`` lists,

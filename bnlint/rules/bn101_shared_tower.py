@@ -115,7 +115,8 @@ class SharedTowerPerDomainBatches(Rule):
             return False  # a raw batch vs features of another: not two towers of one kind of input
         # Same length, other models: per-domain front ends feeding one shared trunk (CoGAN, ADDA's
         # source/target encoders before one BN discriminator): the trunk still sees one domain per call.
-        if (a.args != b.args and not steps.flags_gate_bn_free_code(a, b)) or (a.looped and steps.varies_per_pass(a)) \
+        if (a.args != b.args and not steps.flags_gate_bn_free_code(a, b) and not steps.inputs_from_own_batches(a, b)) \
+                or (a.looped and steps.varies_per_pass(a)) \
                 or (a.args == b.args and steps.args_rebound(a, b)):
             return False  # model(x, domain=0) / model(x, domain=1): a domain-specific path
         if exclusive(a, b):

@@ -7,10 +7,10 @@ import libcst as cst
 
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_UNKNOWN, S_USED
-from ..analysis.syntax import loop_data_names, mentions
+from ..analysis.syntax import loop_data_names, mentions, param_data_names
 from ..analysis.module import Scope
 from .base import Rule, RuleContext
-from .triggers import LOOP, any_of, text
+from .triggers import LOOP, PLAIN_CLASS, any_of, text
 
 WHY = (
     "`torch.no_grad()`/`torch.inference_mode()` only turn off gradients and do not change module "
@@ -21,12 +21,17 @@ WHY = (
 )
 
 
+def _object(base: cst.BaseExpression) -> bool:
+    return isinstance(base, cst.Name) and base.value == "object"
+
+
 class EvalWithoutEvalMode(Rule):
     code = "BN201"
     name = "eval-without-eval-mode"
     summary = "BN model evaluated under no_grad/inference_mode without .eval(): batch statistics are used"
-    # The evaluation loop must run under a no-grad context named in this file.
-    triggers = (any_of(text("no_grad", "inference_mode", "set_grad_enabled")), any_of(LOOP))
+    # The evaluation loop, or the inference method of a plain class (its users loop), must run under
+    # a no-grad context named in this file.
+    triggers = (any_of(text("no_grad", "inference_mode", "set_grad_enabled")), any_of(LOOP, PLAIN_CLASS))
     scoped_by_triggers = True  # a no-grad context aliased in another module is out of scope
 
     def check(self, ctx: RuleContext):
@@ -39,6 +44,15 @@ class EvalWithoutEvalMode(Rule):
 
     def _check_scope(self, ctx: RuleContext, scope: Scope, reported: Set[int]) -> None:
         if not scope.loops:
+            if self._inference_method(ctx, scope):
+                data = param_data_names(ctx.module, scope)
+                sites = [s for s in scope.calls if not s.loops]
+                for fc in ctx.training.forward_calls(sites, ctx.resolver.ctx_for(scope)):
+                    # (a helper on the way is judged, and reported, at its own forward call)
+                    if not fc.chain and id(fc.site.call) not in reported \
+                            and self._evaluates(ctx, fc, fc.site, data):
+                        reported.add(id(fc.site.call))
+                        break
             return
         training = ctx.training.training_loops(scope)
         steps = self._step_loops(ctx, scope, training)
@@ -92,6 +106,16 @@ class EvalWithoutEvalMode(Rule):
                "resumes); `no_grad`/`inference_mode` are still useful, but only together with eval mode")
         ctx.report(anchor.call, message, fix, related, why=WHY)
         return True
+
+    @staticmethod
+    def _inference_method(ctx: RuleContext, scope: Scope) -> bool:
+        """A method of a plain class (no base but ``object`` and project classes) taking data: an
+        inference API (``Extractor.__call__(self, crops)``) that its users call once per input, the
+        loop being theirs."""
+        cls = scope.cls
+        return cls is not None and scope.name == f"{cls.name}.{scope.short_name}" \
+            and scope.short_name != "__init__" and all(_object(b) for b in cls.bases) \
+            and not ctx.training.scope_trains(scope)  # (a teacher's no-grad forward in a training step)
 
     @staticmethod
     def _step_loops(ctx: RuleContext, scope: Scope, training: List[cst.CSTNode]) -> Set[cst.CSTNode]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from ..patterns import BACKWARD_HELPER, GAP, LOOP, any_of, attribute_assignment, call, identifier_part, method_call, text, words
+from ..patterns import BACKWARD_HELPER, GAP, LOOP, PLAIN_CLASS, any_of, attribute_assignment, call, identifier_part, method_call, text, words
 
-__all__ = ["BACKWARD_HELPER", "GAP", "LOOP", "NORM_NAMED", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
+__all__ = ["BACKWARD_HELPER", "GAP", "LOOP", "NORM_NAMED", "PLAIN_CLASS", "STEP_OR_FORWARD", "TRAINING_STEP", "TRAINING_STEP_PATTERNS", "any_of", "step_visible", "attribute_assignment", "call", "identifier_part", "method_call", "text",
            "words"]
 
 # A BatchNorm layer named in the file: BatchNorm2d, SyncBatchNorm, norm_layer, BN, bn1, ...
