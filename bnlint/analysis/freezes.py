@@ -20,7 +20,7 @@ from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
 from ..tree import DEFINED
 from .syntax import names_in, rooted_at
-from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, call_arg
+from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, Seq, SubModule, call_arg
 
 PARAM_ITERS = ("parameters", "named_parameters")
 _BN_WORDS = ("bn", "norm", "running")  # a freeze guarded by these selects (or spares) BN layers on purpose
@@ -300,17 +300,37 @@ class FreezeAnalysis:
         if site is None or not self._holds(site, rctx):
             return None
         for stmt in freezing_statements(loop.body, param):
-            if not _guarded_by_bn_test(scope, stmt, loop):
+            if not _guarded_by_bn_test(scope, stmt, loop) and not self._selects_from_nothing(scope, stmt, loop, rctx):
                 return func.value, ()
         for stmt in freezing_statements(loop.body, param, None):
             value = stmt.value
-            if _guarded_by_bn_test(scope, stmt, loop) or isinstance(value, cst.Name) and value.value == "True":
+            if _guarded_by_bn_test(scope, stmt, loop) or isinstance(value, cst.Name) and value.value == "True" \
+                    or self._selects_from_nothing(scope, stmt, loop, rctx):
                 continue
             if self.r.const(value, rctx) is False:
                 return func.value, ()
             if _tests_parameters(value, scope):
                 return func.value, ((value, False),)
         return None
+
+    def _selects_from_nothing(self, scope: Scope, stmt: cst.CSTNode, loop, rctx: Ctx) -> bool:
+        """The freeze sits under ``if any(x in name for x in freeze):`` with ``freeze`` an empty list
+        (``freeze = []``, YOLOv5's trainer with nothing to freeze): it never runs."""
+        names = _name_filter(scope.module, stmt, loop)
+        values = self.r.resolve(names, rctx) if names is not None else []
+        return bool(values) and all(isinstance(v, Seq) and not v.items for v in values)
+
+    def selected_by(self, freeze: Freeze) -> Optional[str]:
+        """``freeze`` in ``if any(x in k for x in freeze):`` when every freezing statement of the
+        parameter loop at ``freeze.node`` sits under such a name filter: the parameters it freezes
+        are those the list names (YOLOv5's ``--freeze N``, which names none by default)."""
+        loop = next((lp for lp in freeze.scope.loops if (param_loop(lp) or (None,))[0] is freeze.node), None)
+        if loop is None:
+            return None
+        filters = {_name_filter(freeze.scope.module, stmt, loop) for stmt in freezing_statements(loop.body, param_loop(loop)[1])}
+        if len(filters) != 1 or None in filters:
+            return None
+        return " ".join(freeze.scope.module.code(next(iter(filters))).split())
 
     def _holds(self, site: CallSite, rctx: Ctx) -> bool:
         """Every condition around the freeze holds by default, is a command-line option, or tests the
@@ -381,6 +401,18 @@ def _from_another_module(func: cst.BaseExpression, module: ModuleInfo) -> bool:
     if not isinstance(func, cst.Name):
         return False
     return all(b.kind == "import" for b in module.scope.bindings.get(func.value, []))
+
+
+def _name_filter(module: ModuleInfo, stmt: cst.CSTNode, loop: cst.CSTNode) -> Optional[cst.BaseExpression]:
+    """``freeze`` when ``stmt`` sits (inside ``loop``) under ``if any(x in k for x in freeze):``."""
+    cur = module.parents.get(stmt)
+    while cur is not None and cur is not loop:
+        test = cur.test if isinstance(cur, cst.If) else None
+        if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "any" \
+                and len(test.args) == 1 and isinstance(test.args[0].value, cst.GeneratorExp):
+            return test.args[0].value.for_in.iter
+        cur = module.parents.get(cur)
+    return None
 
 
 def _guarded_by_bn_test(scope: Scope, stmt: cst.CSTNode, loop: cst.CSTNode) -> bool:

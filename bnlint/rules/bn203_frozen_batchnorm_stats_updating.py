@@ -98,7 +98,9 @@ class FrozenBatchNormStatsUpdating(Rule):
             if option is not None and _mode_switched_under(ctx, option):
                 continue  # ``if args.freeze: ... backbone.eval()``: the option's own mode handling
             name = _shown(ctx, expr)
-            by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "")
+            selected = ctx.analysis.freezes.selected_by(freeze)
+            by = (f" by `{freeze.method}()`" if freeze.method else "") + (f" when `{option}` is set" if option else "") \
+                + (f" where names match {ctx.clip(f'`{selected}`', 20)}" if selected else "")
             message = (
                 f"{ctx.clip(f'`{name}`')} (BatchNorm) is frozen with requires_grad=False{by} but runs in "
                 f"train mode at {_at(ctx, _entry(hit, scope))}"
