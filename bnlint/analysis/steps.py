@@ -301,16 +301,18 @@ class StepAnalysis:
                    for s in scope.calls)
 
     def _passes_loss(self, site: CallSite, ctx: Ctx) -> bool:
-        """``self.model_backward_and_update(loss)``: a helper, inherited or not, that calls ``backward()``
-        on a parameter (directly or through one more such helper) and runs no loop of its own (Dassl's
-        trainers; a base trainer's update method)."""
+        """``self.model_backward_and_update(loss)``, ``self.step(loss)``: a helper, inherited or not, that
+        calls ``backward()`` on a parameter (directly or through one more such helper) and runs no loop
+        of its own (Dassl's trainers; a base trainer's update method)."""
         func = site.call.func
-        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                and func.value.value == "self" and BACKWARD_HELPER.fullmatch(f"self.{func.attr.value}(")):
-            return False  # (what the pre-filter sees: ``BACKWARD_HELPER``)
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+                and (BACKWARD_HELPER.fullmatch(f"self.{func.attr.value}(") or func.attr.value == "step")):
+            return False  # (what the pre-filter sees: ``BACKWARD_HELPER``, or ``.step(``: ``self.step(loss)``)
         if not any(a.keyword is None and not a.star for a in site.call.args):
             return False
-        return any(self._backward_on_param(f.scope, 0) for f in self.t.called_functions(site, ctx))
+        # (resolved here: ``called_functions`` leaves out calls named like ``optimizer.step()``)
+        helpers = [v for v in unwrap(self.r.resolve(func, ctx)) if isinstance(v, FuncRef)]
+        return any(self._backward_on_param(f.scope, 0) for f in helpers)
 
     def _backward_on_param(self, scope: Scope, depth: int) -> bool:
         key = ("backward_on_param", id(scope), depth)

@@ -362,6 +362,17 @@ MAX_REGISTRY_ENTRIES = 40
 MAX_NAMESPACE_ENTRIES = 120
 
 
+def _namespace_names(module: ModuleInfo, star: bool) -> List[str]:
+    """The names of ``module`` that ``eval(name)`` may pick: the classes and functions it defines and
+    the classes it imports (named like classes: not every helper it imports); for a module brought in
+    by ``from m import *``, its ``__all__`` when it has one."""
+    listed = _all_names(module) if star else None
+    if listed is not None:
+        return listed
+    return [n for n, bs in module.scope.bindings.items() if not n.startswith("_") and (
+        all(b.kind in ("class", "def") for b in bs) or n[:1].isupper() and all(b.kind == "import" for b in bs))]
+
+
 def _given_by_name(expr: cst.IfExp) -> bool:
     """``<lookup> if isinstance(x, str) else x``: ``x`` itself unless it is a name to look up."""
     test = expr.test
@@ -400,6 +411,19 @@ def _all_names(module: ModuleInfo) -> Optional[List[str]]:
         if isinstance(text, str) and text.isidentifier():
             names.append(text)
     return names
+
+
+def _takes(value: Value, call: cst.Call, keywords: Optional[Set[str]]) -> bool:
+    """The class or function ``value`` can be called with ``call``'s arguments, its ``**`` spread
+    read as ``keywords`` (unknown: None, anything goes)."""
+    scope = value.scope if isinstance(value, FuncRef) else \
+        value.cls.methods.get("__init__") if isinstance(value, ClassRef) else None
+    if scope is None or keywords is None or not any(a.star == "**" for a in call.args):
+        return scope is None or _fits(scope, call)
+    params = scope.params[1:] if scope.self_name is not None else scope.params
+    if any(p.star == "**" for p in params):
+        return True
+    return keywords <= {p.name for p in params if not p.star}
 
 
 def _fits(scope: Scope, call: cst.Call) -> bool:
@@ -1262,7 +1286,13 @@ class Resolver:
             return self._registry_lookup(first, call_arg(call, 1), ctx, depth, call)  # getattr(models, arch)
         if qual == "eval" and first is not None and len(call.args) == 1:
             # ``m = eval(m)`` with a layer's name read from a model's YAML file (YOLO's ``parse_model``)
-            return self.aside(depth, lambda d: self._evaluated_name(first, ctx, d))
+            found = self.aside(depth, lambda d: self._evaluated_name(first, ctx, d))
+            made = ctx.module.parents.get(call)
+            if isinstance(made, cst.Call) and made.func is call and len(found) > 1:
+                # ``eval(name)(**kwargs)``: the entries whose parameters take the call's arguments
+                keywords = self._spread_keywords(made, ctx, depth)
+                found = [v for v in found if _takes(v, made, keywords)] or found
+            return found
         if qual == "importlib.import_module" and first is not None and len(call.args) == 1:
             # ``importlib.import_module(ENVS.get(name, name))`` with the name known: that project module
             names = self.aside(depth, lambda d: self.resolve(first, ctx, d))  # (a side question, as a registry key)
@@ -1373,22 +1403,39 @@ class Resolver:
             out.extend(self.attribute_of(v, name, depth))
         return out
 
+    def _spread_keywords(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Set[str]]:
+        """The keywords ``call`` passes, reading ``**kwargs`` from the one dict literal the name is
+        bound to (``kwargs = {'pretrained': ..., 'num_classes': ...}``); None when unknown."""
+        keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+        for arg in call.args:
+            if arg.star == "*":
+                return None
+            if arg.star == "**":
+                literals = [node for node, _ in self._dict_sources(arg.value, ctx, depth)]
+                if len(literals) != 1 or not isinstance(literals[0], cst.Dict):
+                    return None
+                for element in literals[0].elements:
+                    key = self.const(element.key, ctx, depth) if isinstance(element, cst.DictElement) else None
+                    if not isinstance(key, str):
+                        return None
+                    keywords.add(key)
+        return keywords
+
     def _evaluated_name(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> List[Value]:
         """``eval(name)``: what the name is bound to where ``eval`` runs, when the name is a known
-        identifier; else any class the module holds by name (its own, those it imports, named like
-        classes, and those of its star imports), at most ``MAX_NAMESPACE_ENTRIES``: a table whose
-        entry a settings file picks."""
+        identifier; else any class or function the module holds by name (see ``_namespace_names``),
+        its own and its star imports', at most ``MAX_NAMESPACE_ENTRIES``: a table whose entry a
+        settings file picks (``eval(cfg.MODEL.BASENET)(**kwargs)``)."""
         name = self.const(expr, ctx, depth)
         if isinstance(name, str):
             return self.lookup(name, ctx, depth) if name.isidentifier() else [UNKNOWN]
         holders = [ctx.module] + [m for m in self._star_imports(ctx.module) if m is not None]
-        names = {(m, n) for m in holders for n, bs in m.scope.bindings.items()
-                 if n[:1].isupper() and all(b.kind in ("class", "import") for b in bs)}
+        names = {(m, n) for i, m in enumerate(holders) for n in _namespace_names(m, star=i > 0)}
         if not names or len(names) > MAX_NAMESPACE_ENTRIES:
             return [UNKNOWN]
         out: List[Value] = []
         for m, n in sorted(names, key=lambda mn: (mn[0].fs_path, mn[1])):
-            out.extend(v for v in self.module_attr(m, n, depth + 1) if isinstance(v, ClassRef))
+            out.extend(v for v in self.module_attr(m, n, depth + 1) if isinstance(v, (ClassRef, FuncRef)))
         return out or [UNKNOWN]
 
     def _module_offers(self, module: ModuleInfo, depth: int) -> List[Value]:
