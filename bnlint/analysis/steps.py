@@ -32,8 +32,9 @@ from .optimizers import Stepped, built_optimizers, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .reaching import reaching
 from .syntax import ancestors, names_in, one_line, rooted_at, within
-from .values import Ctx, ExtCall, FuncRef, Instance, Resolver, SubModule, Value, unwrap
+from .values import ClassRef, Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Unknown, Value, unwrap
 
+_AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 # Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
 _SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
 # Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
@@ -514,11 +515,29 @@ class StepAnalysis:
             if any(rooted_at(arg, forward.self_name) for arg in args) or not any(
                     names and not names & flags for names in ({n.value for n in names_in(arg)} for arg in args)):
                 continue
+            if self._gradient_function(site.call.func, ctx):
+                out.extend(args)  # ``KGradF.apply(feature, label_lambda)``: a gradient-scaling layer
+                continue
             values = self.r.resolve(site.call.func, ctx)
             if values and all(isinstance(v, FuncRef) and v.scope.cls is None and v.bound_self is None
                               and not self.bn.function_builds_bn(v.scope, site.call, ctx, None) for v in values):
                 out.extend(args)
         return out
+
+    def _gradient_function(self, func: cst.BaseExpression, ctx: Ctx) -> bool:
+        """``ReverseLayerF.apply``: a project ``torch.autograd.Function`` (a gradient reversal or
+        scaling), which runs no module of the model and so no BN layer."""
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "apply" and isinstance(func.value, cst.Name)):
+            return False
+        classes = self.r.resolve(func.value, ctx)
+        if classes and all(isinstance(v, ClassRef) for v in classes):
+            return all(any(q in _AUTOGRAD_FUNCTIONS for q in self.r.external_bases(v.cls, v.module)) for v in classes)
+        # A class from a module the checkout lacks: ``Module.apply(fn)`` takes one function, a
+        # ``Function.apply`` the tensor and its coefficient.
+        call = ctx.module.parents.get(func)
+        return func.value.value[:1].isupper() and all(isinstance(v, (ExtCall, Ref)) or isinstance(v, Unknown)
+                                                      for v in classes) \
+            and isinstance(call, cst.Call) and len([a for a in call.args if a.keyword is None and not a.star]) >= 2
 
     def generators(self, forwards: List[ForwardCall]) -> set:
         """Keys of the models whose outputs a BN network of the step takes in, directly or after
