@@ -324,10 +324,11 @@ class FreezeAnalysis:
         """``freeze`` in ``if any(x in k for x in freeze):`` when every freezing statement of the
         parameter loop at ``freeze.node`` sits under such a name filter: the parameters it freezes
         are those the list names (YOLOv5's ``--freeze N``, which names none by default)."""
-        loop = next((lp for lp in freeze.scope.loops if (param_loop(lp) or (None,))[0] is freeze.node), None)
-        if loop is None:
+        found = next(((lp, p) for lp in freeze.scope.loops for p in [param_loop(lp)] if p and p[0] is freeze.node), None)
+        if found is None:
             return None
-        filters = {_name_filter(freeze.scope.module, stmt, loop) for stmt in freezing_statements(loop.body, param_loop(loop)[1])}
+        loop, (_call, param) = found
+        filters = {_name_filter(freeze.scope.module, stmt, loop) for stmt in freezing_statements(loop.body, param)}
         if len(filters) != 1 or None in filters:
             return None
         return " ".join(freeze.scope.module.code(next(iter(filters))).split())

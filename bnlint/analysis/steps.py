@@ -464,11 +464,13 @@ class StepAnalysis:
         """The calls differ only in further inputs drawn from each call's own batch: a model of
         several inputs (``model(v_d, v_p)`` on the source pair, ``model(v_d_t, v_p_t)`` on the target
         pair), not an argument that picks a path."""
+        calls = [a.fc.site.call, b.fc.site.call]
+        if any(arg.star for call in calls for arg in call.args):
+            return False
         extra = [[(arg.keyword.value if arg.keyword is not None else i, arg.value)
-                  for i, arg in enumerate(use.fc.site.call.args) if arg.value is not batch_argument(use.fc.site.call)]
-                 for use in (a, b)]
-        if [k for k, _ in extra[0]] != [k for k, _ in extra[1]] or any(arg.star for use in (a, b)
-                                                                         for arg in use.fc.site.call.args):
+                  for i, arg in enumerate(call.args) if arg.value is not batch] for call in calls
+                 for batch in [batch_argument(call)]]
+        if [k for k, _ in extra[0]] != [k for k, _ in extra[1]]:
             return False
         for (_, xa), (_, xb) in zip(*extra):
             if one_line(xa) == one_line(xb):
@@ -535,8 +537,7 @@ class StepAnalysis:
         # A class from a module the checkout lacks: ``Module.apply(fn)`` takes one function, a
         # ``Function.apply`` the tensor and its coefficient.
         call = ctx.module.parents.get(func)
-        return func.value.value[:1].isupper() and all(isinstance(v, (ExtCall, Ref)) or isinstance(v, Unknown)
-                                                      for v in classes) \
+        return func.value.value[:1].isupper() and all(isinstance(v, (ExtCall, Ref, Unknown)) for v in classes) \
             and isinstance(call, cst.Call) and len([a for a in call.args if a.keyword is None and not a.star]) >= 2
 
     def generators(self, forwards: List[ForwardCall]) -> set:

@@ -362,15 +362,16 @@ MAX_REGISTRY_ENTRIES = 40
 MAX_NAMESPACE_ENTRIES = 120
 
 
-def _namespace_names(module: ModuleInfo, star: bool) -> List[str]:
-    """The names of ``module`` that ``eval(name)`` may pick: the classes and functions it defines and
-    the classes it imports (named like classes: not every helper it imports); for a module brought in
-    by ``from m import *``, its ``__all__`` when it has one."""
-    listed = _all_names(module) if star else None
+def _offered_names(module: ModuleInfo, use_all: bool = True, imports: bool = False) -> List[str]:
+    """The names a project module holds for others to pick by name: its ``__all__`` (with ``use_all``)
+    when it has one, else the public classes and functions it defines and, with ``imports``, the
+    classes it imports (named like classes: not every helper it imports)."""
+    listed = _all_names(module) if use_all else None
     if listed is not None:
         return listed
     return [n for n, bs in module.scope.bindings.items() if not n.startswith("_") and (
-        all(b.kind in ("class", "def") for b in bs) or n[:1].isupper() and all(b.kind == "import" for b in bs))]
+        all(b.kind in ("class", "def") for b in bs)
+        or imports and n[:1].isupper() and all(b.kind == "import" for b in bs))]
 
 
 def _given_by_name(expr: cst.IfExp) -> bool:
@@ -383,16 +384,16 @@ def _given_by_name(expr: cst.IfExp) -> bool:
     return isinstance(subject, cst.Name) and isinstance(expr.orelse, cst.Name) and expr.orelse.value == subject.value
 
 
-def _fitting(offers: List[Value], call: cst.Call) -> List[Value]:
+def _fitting(offers: List[Value], call: cst.Call, spread: Optional[Set[str]] = None) -> List[Value]:
     """The entries of a registry that ``call`` can build: those whose parameters take its arguments
     by name (``SRResNet(in_channels=..., num_rcb=...)``), else those that may through ``**kwargs``
-    (``srresnet_x4(**kwargs)``)."""
+    (``srresnet_x4(**kwargs)``). ``spread``: the keys of the dict the call spreads with ``**``."""
     def signature(v: Value) -> Optional[Scope]:
         if isinstance(v, FuncRef):
             return v.scope
         return v.cls.methods.get("__init__") if isinstance(v, ClassRef) else None
 
-    fitting = [(v, sig) for v in offers for sig in [signature(v)] if sig is None or _fits(sig, call)]
+    fitting = [(v, sig) for v in offers for sig in [signature(v)] if sig is None or _fits(sig, call, spread)]
     exact = [v for v, sig in fitting if sig is not None and not any(p.star for p in sig.params)]
     return exact or [v for v, _sig in fitting]
 
@@ -413,31 +414,20 @@ def _all_names(module: ModuleInfo) -> Optional[List[str]]:
     return names
 
 
-def _takes(value: Value, call: cst.Call, keywords: Optional[Set[str]]) -> bool:
-    """The class or function ``value`` can be called with ``call``'s arguments, its ``**`` spread
-    read as ``keywords`` (unknown: None, anything goes)."""
-    scope = value.scope if isinstance(value, FuncRef) else \
-        value.cls.methods.get("__init__") if isinstance(value, ClassRef) else None
-    if scope is None or keywords is None or not any(a.star == "**" for a in call.args):
-        return scope is None or _fits(scope, call)
-    params = scope.params[1:] if scope.self_name is not None else scope.params
-    if any(p.star == "**" for p in params):
-        return True
-    return keywords <= {p.name for p in params if not p.star}
-
-
-def _fits(scope: Scope, call: cst.Call) -> bool:
+def _fits(scope: Scope, call: cst.Call, spread: Optional[Set[str]] = None) -> bool:
     """``call`` can bind to the function's parameters: no missing or extra positional argument, no
-    unknown keyword (a sibling class's method of another signature is not what it runs)."""
+    unknown keyword (a sibling class's method of another signature is not what it runs). A ``**``
+    argument binds the keys ``spread`` (when known), anything otherwise."""
     params = scope.params[1:] if scope.self_name is not None else scope.params
-    if any(a.star for a in call.args):
+    stars = [a.star for a in call.args if a.star]
+    if stars and (spread is None or stars != ["**"]):
         return True
     if any(p.star for p in params):
         return True
     positional = [p for p in params if p.index >= 0]
     names = {p.name for p in params}
-    given = [a for a in call.args if a.keyword is None]
-    keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+    given = [a for a in call.args if a.keyword is None and not a.star]
+    keywords = {a.keyword.value for a in call.args if a.keyword is not None} | (spread or set())
     if len(given) > len(positional) or not keywords <= names:
         return False
     bound = {p.name for p in positional[:len(given)]} | keywords
@@ -1290,8 +1280,7 @@ class Resolver:
             made = ctx.module.parents.get(call)
             if isinstance(made, cst.Call) and made.func is call and len(found) > 1:
                 # ``eval(name)(**kwargs)``: the entries whose parameters take the call's arguments
-                keywords = self._spread_keywords(made, ctx, depth)
-                found = [v for v in found if _takes(v, made, keywords)] or found
+                found = _fitting(found, made, self._spread_keywords(made, ctx, depth)) or found
             return found
         if qual == "importlib.import_module" and first is not None and len(call.args) == 1:
             # ``importlib.import_module(ENVS.get(name, name))`` with the name known: that project module
@@ -1396,7 +1385,8 @@ class Resolver:
             if not found and bases and all(isinstance(v, ModuleRef) for v in bases):
                 made = ctx.module.parents.get(node)
                 offers = [c for v in bases for c in self._module_offers(v.module, depth)]
-                found = _fitting(offers, made) if isinstance(made, cst.Call) and made.func is node else offers
+                found = _fitting(offers, made, self._spread_keywords(made, ctx, depth)) \
+                    if isinstance(made, cst.Call) and made.func is node else offers
             return found or [UNKNOWN]
         out: List[Value] = []
         for v in self.resolve(base, ctx, depth):
@@ -1404,13 +1394,15 @@ class Resolver:
         return out
 
     def _spread_keywords(self, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Set[str]]:
-        """The keywords ``call`` passes, reading ``**kwargs`` from the one dict literal the name is
-        bound to (``kwargs = {'pretrained': ..., 'num_classes': ...}``); None when unknown."""
-        keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+        """The keys ``call`` spreads with ``**kwargs``, read from the one dict literal the name is
+        bound to (``kwargs = {'pretrained': ..., 'num_classes': ...}``); None when unknown or when the
+        call spreads nothing."""
+        keywords: Optional[Set[str]] = None
         for arg in call.args:
             if arg.star == "*":
                 return None
             if arg.star == "**":
+                keywords = set() if keywords is None else keywords
                 literals = [node for node, _ in self._dict_sources(arg.value, ctx, depth)]
                 if len(literals) != 1 or not isinstance(literals[0], cst.Dict):
                     return None
@@ -1423,14 +1415,14 @@ class Resolver:
 
     def _evaluated_name(self, expr: cst.BaseExpression, ctx: Ctx, depth: int) -> List[Value]:
         """``eval(name)``: what the name is bound to where ``eval`` runs, when the name is a known
-        identifier; else any class or function the module holds by name (see ``_namespace_names``),
+        identifier; else any class or function the module holds by name (see ``_offered_names``),
         its own and its star imports', at most ``MAX_NAMESPACE_ENTRIES``: a table whose entry a
         settings file picks (``eval(cfg.MODEL.BASENET)(**kwargs)``)."""
         name = self.const(expr, ctx, depth)
         if isinstance(name, str):
             return self.lookup(name, ctx, depth) if name.isidentifier() else [UNKNOWN]
         holders = [ctx.module] + [m for m in self._star_imports(ctx.module) if m is not None]
-        names = {(m, n) for i, m in enumerate(holders) for n in _namespace_names(m, star=i > 0)}
+        names = {(m, n) for i, m in enumerate(holders) for n in _offered_names(m, use_all=i > 0, imports=True)}
         if not names or len(names) > MAX_NAMESPACE_ENTRIES:
             return [UNKNOWN]
         out: List[Value] = []
@@ -1442,10 +1434,7 @@ class Resolver:
         """The classes and functions a project module offers by name: those its ``__all__`` lists,
         else the public ones it defines itself. Nothing past ``MAX_REGISTRY_ENTRIES`` names (a library
         module, not a table of models)."""
-        names = _all_names(module)
-        if names is None:
-            names = [n for n, bs in module.scope.bindings.items()
-                     if not n.startswith("_") and all(b.kind in ("def", "class") for b in bs)]
+        names = _offered_names(module)
         if len(names) > MAX_REGISTRY_ENTRIES:
             return []
         out: List[Value] = []

@@ -109,9 +109,9 @@ class EvalWithoutEvalMode(Rule):
 
     @staticmethod
     def _inference_method(ctx: RuleContext, scope: Scope) -> bool:
-        """A method of a plain class (no base but ``object`` and project classes) taking data: an
+        """A method (not ``__init__``) of a class with no base but ``object``, that does not train: an
         inference API (``Extractor.__call__(self, crops)``) that its users call once per input, the
-        loop being theirs."""
+        loop being theirs. (The bases are read as written, as the pre-filter's ``PLAIN_CLASS`` does.)"""
         cls = scope.cls
         return cls is not None and scope.name == f"{cls.name}.{scope.short_name}" \
             and scope.short_name != "__init__" and all(_object(b) for b in cls.bases) \
