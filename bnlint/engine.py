@@ -154,7 +154,7 @@ class Linter:
                                                                f"`{word}` is not a bnlint rule code", "warning"))
         seen: Dict[str, bool] = {}
         rules = [r for r in self.rules
-                 if not (self.prefilter or r.scoped_by_triggers) or r.wants(source.text, seen)]
+                 if not (self.prefilter or r.scoped_by_triggers) or r.wants(source, seen)]
         info, module_tree = (self.index.known_module(target.fs_path, source)
                              if rules and len(source.text) <= MAX_ANALYZED_CHARS else (None, None))
         # A tree another file's analysis already parsed passed the same checks on the same text.

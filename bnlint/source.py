@@ -18,6 +18,8 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
+from .patterns import code_only
+
 # `# noqa` or `# noqa: BN101, BN103` (flake8/ruff syntax); a prefix (`BN1`) suppresses every code
 # it starts. Codes of other tools are ignored, so `# noqa: E501` does not silence bnlint; a `BN`
 # code that names no rule (`BN10l`, `BN999`) is an invalid directive: it suppresses nothing and
@@ -67,6 +69,14 @@ class Source:
     _line_starts: Optional[List[int]] = field(default=None, repr=False)
     _noqa: Optional[Dict[int, FrozenSet[str]]] = field(default=None, repr=False)
     _noqa_invalid: List[Tuple[int, str]] = field(default_factory=list, repr=False)
+    _code: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def code(self) -> str:
+        """The text without comments and string literals, which the pre-filter reads (``code_only``)."""
+        if self._code is None:
+            self._code = code_only(self.text)
+        return self._code
 
     @property
     def lines(self) -> List[str]:

@@ -227,7 +227,7 @@ def _copy_fixtures(dest):
 def test_prefilter_does_not_change_results(tmp_path, monkeypatch):
     files = _copy_fixtures(tmp_path)
     with_filter = found(lint(files, select=MY_CODES))
-    monkeypatch.setattr(Rule, "wants", lambda self, text, seen=None: True)
+    monkeypatch.setattr(Rule, "wants", lambda self, source, seen=None: True)
     without_filter = found(lint(files, select=MY_CODES))
     assert with_filter == without_filter
     assert len(with_filter) >= 50  # the fixtures do produce findings

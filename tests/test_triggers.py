@@ -1,6 +1,11 @@
 """Pre-filter patterns: what they must accept (the analysis would look there) and reject."""
 from __future__ import annotations
 
+import importlib.util
+import io
+import pathlib
+import tokenize
+
 import pytest
 
 from bnlint.rules import ALL_RULES
@@ -110,3 +115,68 @@ def test_call_of_finds_exactly_what_the_call_pattern_finds():
     regex = re.compile(call("f"))
     for text in fixed + fuzzed:
         assert bool(call_of("f").search(text)) == bool(regex.search(text)), repr(text)
+
+
+def _code_tokens(text):
+    """The names, operators and numbers of ``text``, with each string literal's prefix letters
+    (``rb``, ``f``) as a name: what ``code_only`` must leave in place. An f-string's inside, which
+    Python 3.12 tokenizes, counts as string."""
+    starts = {getattr(tokenize, n) for n in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, n)}
+    ends = {getattr(tokenize, n) for n in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, n)}
+    out, depth = [], 0
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type in starts or (tok.type == tokenize.STRING and depth == 0):
+            prefix = tok.string[:len(tok.string) - len(tok.string.lstrip("rRbBuUfFtT"))]
+            out.extend([prefix] if prefix else [])
+            depth += tok.type in starts
+        elif tok.type in ends:
+            depth -= 1
+        elif depth == 0 and tok.type in (tokenize.NAME, tokenize.OP, tokenize.NUMBER):
+            out.append(tok.string)
+    return out
+
+
+def _python_files():
+    here = pathlib.Path(__file__).resolve().parent
+    roots = [here.parent / "bnlint", here / "fixtures"]
+    spec = importlib.util.find_spec("torch")  # optional: its sources are docstring-heavy real code
+    if spec is not None and spec.origin:
+        roots.append(pathlib.Path(spec.origin).parent / "nn")
+    return [p for root in roots for p in sorted(root.rglob("*.py"))]
+
+
+def test_code_only_keeps_every_token_of_code_and_drops_comments_and_strings():
+    from bnlint.patterns import code_only
+
+    checked = 0
+    for path in _python_files():
+        text = path.read_text(encoding="utf-8")
+        try:
+            expected = _code_tokens(text)
+        except (SyntaxError, tokenize.TokenError):  # a fixture that is not Python on purpose
+            continue
+        stripped = code_only(text)
+        assert _code_tokens(stripped) == expected, path
+        assert "#" not in stripped and '"' not in stripped and "'" not in stripped, path
+        checked += 1
+    assert checked >= 300
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ('x = """a\n# b\n"""\nfor y in z: pass\n', ["x", "=", "for", "y", "in", "z", ":", "pass"]),
+    ("s = 'it\\'s' # c 'q'\nt = rb'\\\\' + f\"{a!r}\"\n", ["s", "=", "t", "=", "rb", "+", "f"]),
+    ("if'a'in b:pass\n", ["if", "in", "b", ":", "pass"]),
+])
+def test_code_only_on_tricky_literals(text, tokens):
+    from bnlint.patterns import code_only
+
+    assert _code_tokens(code_only(text)) == tokens
+
+
+def test_a_docstring_or_comment_alone_does_not_pass_the_prefilter():
+    from bnlint.source import Source
+
+    rule = next(r for r in ALL_RULES if r.code == "BN403")()
+    prose = Source("m.py", '"""Usage: model.eval()"""\n# model.train()\nx = 1\n')
+    code = Source("m.py", 'def f(model):\n    model.eval()  # "switch"\n')
+    assert not rule.wants(prose) and rule.wants(code)

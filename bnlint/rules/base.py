@@ -12,6 +12,7 @@ from ..analysis.context import Analysis
 from ..analysis.module import ModuleInfo
 from ..findings import Autofix, Finding, Related, rule_url
 from ..patterns import Trigger, found_in
+from ..source import Source
 
 
 class RuleContext:
@@ -131,10 +132,12 @@ class Rule:
     # applies them even with the pre-filter off, so findings never depend on it.
     scoped_by_triggers: ClassVar[bool] = False
 
-    def wants(self, text: str, seen: Optional[Dict[str, bool]] = None) -> bool:
-        """Whether ``text`` matches every trigger; ``seen`` memoises patterns that rules share."""
+    def wants(self, source: Source, seen: Optional[Dict[str, bool]] = None) -> bool:
+        """Whether the code of ``source`` (comments and strings left out: a docstring's
+        ``optimizer.step()`` is no training step) matches every trigger; ``seen`` memoises
+        patterns that rules share."""
         memo: Dict[str, bool] = {} if seen is None else seen
-        return all(found_in(trigger, text, memo) for trigger in self.triggers)
+        return all(found_in(trigger, source.code, memo) for trigger in self.triggers)
 
     def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface
         raise NotImplementedError

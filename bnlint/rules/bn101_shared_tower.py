@@ -88,7 +88,7 @@ class SharedTowerPerDomainBatches(Rule):
             for b in uses[i + 1:]:
                 if not self._separate_sources(steps, a, b) or steps.apart(a, b):
                     continue
-                sites = steps.sites(a, b, lambda m: self.wants(m.source.text))
+                sites = steps.sites(a, b, lambda m: self.wants(m.source))
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
                     if steps.segment(a) == steps.segment(b):
                         return a, b, sites

@@ -66,7 +66,7 @@ class GanDiscriminatorPureBatches(Rule):
             for fake in fakes:
                 if exclusive(real, fake) or steps.apart(real, fake) or steps.segment(real) != steps.segment(fake):
                     continue  # one D update: the calls between two optimizer steps
-                sites = steps.sites(real, fake, lambda m: self.wants(m.source.text))
+                sites = steps.sites(real, fake, lambda m: self.wants(m.source))
                 if sites.module is ctx.module and not (steps.in_eval_mode(real) or steps.in_eval_mode(fake)):
                     return real, fake, sites
         return None

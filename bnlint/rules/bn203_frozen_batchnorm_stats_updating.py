@@ -54,7 +54,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         in_constructors = []  # ``self.stem`` frozen in ``__init__`` and not trained in this file
         step_here = step_visible(ctx.module)
         # The file writes a freeze itself (``requires_grad = False``): any helper freezing for it counts.
-        wanted = bool(_WRITES_FREEZE.search(ctx.module.source.text))
+        wanted = bool(_WRITES_FREEZE.search(ctx.module.source.code))
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
             if freeze.method and not (step_here or re.search(FREEZING_WORDS, freeze.method) or wanted):

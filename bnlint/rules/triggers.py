@@ -31,5 +31,5 @@ STEP_OR_FORWARD = any_of(*TRAINING_STEP_PATTERNS, r"def(?<!\wdef)[ \t]+forward\b
 
 
 def step_visible(module) -> bool:
-    """The training step shows in ``module``'s text (a step is analysed only in such a file)."""
-    return bool(TRAINING_STEP.search(module.source.text))
+    """The training step shows in ``module``'s code (a step is analysed only in such a file)."""
+    return bool(TRAINING_STEP.search(module.source.code))
