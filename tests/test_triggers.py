@@ -180,3 +180,18 @@ def test_a_docstring_or_comment_alone_does_not_pass_the_prefilter():
     prose = Source("m.py", '"""Usage: model.eval()"""\n# model.train()\nx = 1\n')
     code = Source("m.py", 'def f(model):\n    model.eval()  # "switch"\n')
     assert not rule.wants(prose) and rule.wants(code)
+
+
+@pytest.mark.parametrize("code, wanted", [
+    ("bn = nn.BatchNorm2d(64, 0.8)\n", True),
+    ("y = F.batch_norm(x, m, v, eps=0.1)\n", True),
+    ("norm = partial(norm_layer, eps=0.5)\n", True),
+    ("bn = norm_layer(64, eps=0.5, momentum=0.1)\n", True),
+    ("opt = torch.optim.Adam(params, eps=1e-8)\n", False),  # eps, but nothing here can build BN
+    ("y = F.layer_norm(x, shape, eps=1e-5)  # unlike BatchNorm\n", False),
+])
+def test_bn406_wants_a_file_only_where_an_eps_can_reach_a_batchnorm(code, wanted):
+    from bnlint.source import Source
+
+    rule = next(r for r in ALL_RULES if r.code == "BN406")()
+    assert rule.wants(Source("m.py", code)) is wanted

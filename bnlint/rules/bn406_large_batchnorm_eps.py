@@ -18,9 +18,12 @@ class LargeBatchNormEps(Rule):
     code = "BN406"
     name = "large-batchnorm-eps"
     summary = "BatchNorm eps >= 0.01, e.g. BatchNorm2d(c, 0.8): the second positional parameter is eps, not momentum"
-    # Keyword eps needs the word; positional eps is read only on a BN class named through an import, whose
-    # text is then in the file.
-    triggers = (any_of(text("eps", "BatchNorm", "batch_norm")),)
+    # A BN class named through an import (whose text is then in the file; positional eps is read only
+    # there), or a keyword ``eps=`` on a call that can build BN otherwise: a ``partial`` or a layer
+    # variable given ``momentum=``/``track_running_stats=`` (``layers.bn_constructions``). Written as
+    # (BN or eps) and (BN or another way to build one), which is BN or (eps and another way).
+    triggers = (any_of(text("BatchNorm", "batch_norm", "eps")),
+                any_of(text("BatchNorm", "batch_norm", "partial", "momentum", "track_running_stats")))
 
     def check(self, ctx: RuleContext):
         for site, call, expr, values, keyword in ctx.analysis.layers.numeric_bn_arguments(ctx.module, "eps"):
