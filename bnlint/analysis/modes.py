@@ -42,10 +42,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import FrozenSet, List, Optional, Pattern, Sequence, Tuple
 
 import libcst as cst
 
+from ..patterns import GAP
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
@@ -174,6 +176,12 @@ def _restoring(events: List[Tuple[str, bool]]) -> List[Tuple[str, bool]]:
         if kind == EVAL and not cond:
             return events[:i] + [(RESTORE, False)]
     return events
+
+
+@lru_cache(maxsize=256)
+def _attribute_mode_call(attr: str) -> Pattern[str]:
+    return re.compile(r"\." + GAP + re.escape(attr) + r"(?<!\bself\." + re.escape(attr) + r")" + GAP + r"\."
+                      + GAP + r"(?:eval|train)" + GAP + r"\(")
 
 
 class ModeAnalysis:
@@ -677,16 +685,52 @@ class ModeAnalysis:
         framework calls it) and ``target`` is a model that class builds in its own ``__init__`` (a
         metric's Inception network): called from outside the project, the method still finds it as
         built, unless another function switches it (see ``_switched_elsewhere``)."""
-        init = scope.cls.methods.get("__init__")
-        if init is None or not target.keys or not self.r.plain_class(scope.cls, scope.module):
+        if not target.keys or not self.r.plain_class(scope.cls, scope.module):
             return False
-        built = {id(site.call) for site in init.calls}
+        built, owners = self._built_in_constructor(scope.cls, scope.module)
         own = ("inst", id(scope.cls.node), None)  # the object the method runs on (``self``)
         # A library network (``ext``) or a project one (``inst``) made by a call in ``__init__``, or
-        # the attribute of ``self`` it is stored in (``self.net = Net(reid=True)``).
+        # the attribute of ``self`` it is stored in (``self.net = Net(reid=True)``); also one that a
+        # plain object built in ``__init__`` builds in its own (an app's ``self.extractor =
+        # Extractor(device)``, whose ``__init__`` loads the network), unless some file switches an
+        # attribute of that name from outside (``app.extractor.model.eval()``: another object's
+        # attribute, which the switches of this module are not matched with).
         return all(k[0] == "ext" and k[1] in built or k[0] == "inst" and k[2] in built
-                   or k[0] == "sub" and k[1] == own for k in target.keys) \
+                   or k[0] == "sub" and (k[1] == own or k[1] in owners and not self._attribute_switched(k[2]))
+                   for k in target.keys) \
             and any(k[0] != "sub" for k in target.keys)
+
+    def _attribute_switched(self, attr: str) -> bool:
+        """Some project file calls ``<x>.<attr>.eval()`` or ``<x>.<attr>.train(...)`` with ``<x>`` not
+        ``self`` (an object's own switches are its module's, which ``_switched_elsewhere`` reads)."""
+        key = ("attribute_switched", attr)
+        if key not in self.memo:
+            index, pattern = self.r.index, _attribute_mode_call(attr)
+            self.memo[key] = any(index.text_matches(path, pattern) for path in index.files_mentioning(attr))
+        return self.memo[key]
+
+    def _built_in_constructor(self, cls, module: ModuleInfo, depth: int = 0) -> Tuple[set, set]:
+        """(ids of the calls made while a ``cls`` object is constructed, the keys of the objects that
+        hold what they build): ``cls.__init__``'s calls, and those of the ``__init__`` of each plain
+        project class it instantiates (two levels)."""
+        key = ("built_in_constructor", id(cls.node), depth)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = (set(), set())  # recursion guard
+        init = cls.methods.get("__init__")
+        built: set = set()
+        owners = {("inst", id(cls.node), None)}  # the object itself (``self``)
+        if init is not None:
+            built = {id(site.call) for site in init.calls}
+            ctx = self.r.ctx_for(init)
+            for site in init.calls if depth < 2 else ():
+                for v in self.r.resolve(site.call.func, ctx, 4):
+                    if isinstance(v, ClassRef) and v.cls is not cls and self.r.plain_class(v.cls, v.module):
+                        inner_built, inner_owners = self._built_in_constructor(v.cls, v.module, depth + 1)
+                        built |= inner_built
+                        owners |= inner_owners
+        self.memo[key] = (built, owners)
+        return built, owners
 
     def _switched_elsewhere(self, scope: Scope, target: Target) -> bool:
         """Another function of the module switches ``target``'s mode, one that ``scope`` does not call

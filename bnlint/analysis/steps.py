@@ -113,8 +113,9 @@ class StepAnalysis:
         self._step_of: Dict[int, Tuple[CallSite, ...]] = {}  # id(call) -> the calls of its step
 
     # -- steps ------------------------------------------------------------------------
-    def steps(self, module: ModuleInfo) -> List[Tuple[Scope, List[ForwardCall]]]:
-        """(scope, forward calls) for every training step defined in ``module``."""
+    def steps(self, module: ModuleInfo) -> List[Tuple[Scope, List[ForwardCall], bool]]:
+        """(scope, forward calls, across) for every training step defined in ``module``; ``across``
+        for the pass of a loop that holds its own update and a nested update loop (see below)."""
         key = ("steps", id(module))
         if key in self.memo:
             return self.memo[key]
@@ -122,17 +123,31 @@ class StepAnalysis:
         for scope in module.scopes:
             ctx = self.r.ctx_for(scope)
             loops = self._update_loops(scope, self.t.training_loops(scope), ctx)
-            parts = [([s for s in scope.calls if _innermost(s, loops) is loop], [ctx]) for loop in loops]
+            parts = [([s for s in scope.calls if _innermost(s, loops) is loop], [ctx], False) for loop in loops]
             if self._is_step_function(scope, loops, ctx):
                 parts.append(([s for s in scope.calls if _innermost(s, loops) is None],
-                              self._caller_contexts(scope, ctx)))
-            for sites, contexts in parts:
-                for site in sites:
-                    self._step_of[id(site.call)] = tuple(sites)
+                              self._caller_contexts(scope, ctx), False))
+            # An update loop nested in a loop that takes update steps of its own (a generator's
+            # ``for _ in range(num_k)`` after the iteration's other updates) is its own step, and also
+            # part of the outer iteration: the model sees the batches of both within one pass of the
+            # outer loop. That pass is one more part, whose pairs must straddle the two (the others
+            # are each step's own). An epoch loop around the iterations takes no step itself.
+            for loop in loops:
+                if any(loop in s.loops and _innermost(s, loops) is not loop for s in scope.calls) \
+                        and self._steps_itself(scope, loop, loops, ctx):
+                    parts.append(([s for s in scope.calls if loop in s.loops], [ctx], True))
+            for sites, contexts, across in parts:
+                if not across:
+                    for site in sites:
+                        self._step_of[id(site.call)] = tuple(sites)
                 for each in contexts:
-                    out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, each)))))
+                    out.append((scope, self._through_forward(self._direct(self.t.forward_calls(sites, each))), across))
         self.memo[key] = out
         return out
+
+    def _steps_itself(self, scope: Scope, loop: cst.CSTNode, loops: List[cst.CSTNode], ctx: Ctx) -> bool:
+        """``loop`` steps an optimizer in its own body, outside the training loops nested in it."""
+        return any(_innermost(s, loops) is loop and self._steps_optimizer(s, ctx, 0) for s in scope.calls)
 
     def _caller_contexts(self, scope: Scope, ctx: Ctx) -> List[Ctx]:
         """The contexts to read a step function in: once per training loop that calls it, with that
@@ -372,7 +387,7 @@ class StepAnalysis:
             key = model_key(fc.models)
             if key is None or not all(self._network(m) for m in fc.models) or self._other_type_branch(fc):
                 continue
-            bn_models = [m for m in fc.models if self.bn.has_bn(m)]
+            bn_models = [m for m in fc.models if self.bn.has_bn(m) and not self._bn_switched_off(fc, m)]
             if not bn_models or self._line_eval(fc, key) or self._set_up_in_eval(fc, key):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
@@ -391,6 +406,47 @@ class StepAnalysis:
                     group.uses.append(Use(fc, batch, anchor, guards, other_arguments(fc.site.call),
                                           len(options) > 1, self._step_of.get(id(anchor.call), ())))
         return [g for g in groups.values() if g.uses]
+
+    def _bn_switched_off(self, fc: ForwardCall, model: Value) -> bool:
+        """The call's arguments leave every BatchNorm of the model's ``forward`` unreached: a
+        discriminator whose only BN sits in a reconstruction head run ``if reconstruct``, called with
+        ``reconstruct=True`` on real images and without it on fakes (the fakes never meet BN). Every
+        call in ``forward`` that may reach BN (a BN submodule of ``self``, an unresolved one, a project
+        function, the functional ``batch_norm``) must be under a test this call's arguments make false."""
+        if not isinstance(model, Instance):
+            return False
+        forward = self.r.find_method(model.cls, model.module, "forward")
+        if forward is None or forward.cls is None:
+            return False
+        key = ("bn_switched_off", id(forward), id(fc.site.call), id(fc.ctx))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False  # recursion guard
+        own = Ctx(forward, None, model)
+        bound = Ctx(forward, self.r.bind_args(forward, fc.site.call, fc.ctx, skip_self=True), model)
+        off = False
+        for site in forward.calls:
+            if not self._may_reach_bn(site, own, forward):
+                continue
+            if not any(self.r.truth(test, bound) is (not branch) for test, branch in site.guards):
+                off = False
+                break
+            off = True  # (a BN call exists, and this call's arguments skip it)
+        self.memo[key] = off
+        return off
+
+    def _may_reach_bn(self, site: CallSite, ctx: Ctx, forward: Scope) -> bool:
+        func = site.call.func
+        values = self.r.resolve(func, ctx, 4)
+        if any(isinstance(v, FuncRef) or isinstance(v, Ref) and v.qualname.endswith("batch_norm") for v in values):
+            return True
+        if any(self.bn.has_bn(v) for v in values):
+            return True
+        if isinstance(func, cst.Attribute) and not rooted_at(func, forward.self_name):
+            return False  # a method of a tensor (``x.view``) or of a library module
+        # A submodule of ``self`` or a local name (``for layer in self.blocks: x = layer(x)``) that
+        # does not resolve may be a BN layer.
+        return not values or any(isinstance(v, Unknown) for v in values)
 
     def _other_type_branch(self, fc: ForwardCall) -> bool:
         """The call sits under ``if type(disc) == TimeDiscriminator:`` (or ``isinstance(disc, ...)``)
@@ -847,16 +903,16 @@ def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[st
     """The parameter of ``scope`` that ``expr`` is computed from: through method calls (``x.to(dev)``,
     ``x.detach()``), calls on it (``self.front1(x)``, ``F.relu(x)``), arithmetic with it on the left
     (``x * mask``) and a local name by the one binding that reaches the read (``x1 = self.conv1(x)``
-    then ``self.bn1(x1)``, also when ``x1`` is rebound further down)."""
+    then ``self.bn1(x1)``, also when ``x1`` is rebound further down; ``inputs, labels = source``)."""
     for _ in range(12):
         if isinstance(expr, cst.BinaryOperation):
             expr = expr.left
             continue
         if isinstance(expr, cst.Name) and scope.param(expr.value) is None:
             bindings = Resolver.visible_bindings(scope, expr.value, expr)
-            if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path:
+            if len(bindings) != 1 or bindings[0].kind != "assign":
                 break
-            expr = bindings[0].expr
+            expr = bindings[0].expr  # (an element unpacked from it, ``x, y = batch``, comes from it too)
             continue
         if not isinstance(expr, cst.Call):
             break

@@ -66,31 +66,39 @@ class SharedTowerPerDomainBatches(Rule):
     def check(self, ctx: RuleContext):
         steps = ctx.analysis.steps
         seen = set()
+        paired = set()  # (scope, model) pairs found within one step
         for module in steps.step_modules(ctx.module, step_visible):
-            for _scope, forwards in steps.steps(module):
+            for scope, forwards, across in steps.steps(module):
                 pairs = []
                 for group in steps.bn_model_uses(forwards):
-                    found = self._pair(ctx, group)
+                    if across and (id(scope), group.key) in paired:
+                        continue  # (already reported within one of the loop's steps: enough said)
+                    found = self._pair(ctx, group, across)
                     if found is None:
                         continue
                     if steps.calls_method_on(module, group.key, lambda m: "domain" in m.lower()):
                         continue  # model.set_domain(...): domain-specific BN switched between calls
                     pairs.append((group, found))
+                    paired.add((id(scope), group.key))
                 for group, found in steps.outermost(pairs):
                     self._report(ctx, group, found, seen)
         return ctx.findings
 
-    def _pair(self, ctx: RuleContext, group: ModelUses) -> Optional[Tuple[Use, Use, Sites]]:
+    def _pair(self, ctx: RuleContext, group: ModelUses, across: bool = False) -> Optional[Tuple[Use, Use, Sites]]:
+        """The pair to report; ``across``: only a pair of calls from two different steps of one loop
+        pass (an update, then a nested loop of updates), each step's own pairs being found in it."""
         steps = ctx.analysis.steps
         uses = sorted((u for u in group.uses if _data(u)), key=steps.place)
         found = []
         for i, a in enumerate(uses):
             for b in uses[i + 1:]:
+                if across and a.step_sites is b.step_sites:
+                    continue
                 if not self._separate_sources(steps, a, b) or steps.apart(a, b):
                     continue
                 sites = steps.sites(a, b, lambda m: self.wants(m.source))
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
-                    if steps.segment(a) == steps.segment(b):
+                    if not across and steps.segment(a) == steps.segment(b):
                         return a, b, sites
                     if evaluation_only(_label(a)) == evaluation_only(_label(b)):
                         # (a validation batch run in train mode after the update, to save samples, is

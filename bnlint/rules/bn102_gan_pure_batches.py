@@ -42,7 +42,9 @@ class GanDiscriminatorPureBatches(Rule):
         steps = ctx.analysis.steps
         seen = set()
         for module in steps.step_modules(ctx.module, step_visible):
-            for _scope, forwards in steps.steps(module):
+            for _scope, forwards, across in steps.steps(module):
+                if across:
+                    continue  # (a critic loop inside the iteration pairs within its own step)
                 groups = steps.bn_model_uses(forwards)
                 generators = steps.generators(forwards) if groups else set()
                 for group in groups:

@@ -69,8 +69,24 @@ class EvalWithoutEvalMode(Rule):
                 if self._evaluates(ctx, fc, anchor, data):
                     reported.add(id(anchor.call))
                     break
+        if training:
+            self._check_after_training(ctx, scope, training, reported)
 
-    def _evaluates(self, ctx: RuleContext, fc: ForwardCall, anchor, data) -> bool:
+    def _check_after_training(self, ctx: RuleContext, scope: Scope, training: List[cst.CSTNode],
+                              reported: Set[int]) -> None:
+        """A no-grad forward pass on the function's own data after its training loop, outside any loop
+        (``with torch.no_grad(): features = net(x_source)`` to embed the data once trained): an
+        evaluation of a model that training left in train mode."""
+        data = param_data_names(ctx.module, scope)
+        first = min(ctx.module.order(loop) for loop in training)  # (a call in no loop after it is after its end)
+        sites = [s for s in scope.calls if not s.loops and ctx.module.order(s.call) > first]
+        for fc in ctx.training.forward_calls(sites, ctx.resolver.ctx_for(scope)):
+            if not fc.chain and id(fc.site.call) not in reported \
+                    and self._evaluates(ctx, fc, fc.site, data, trained_only=True):
+                reported.add(id(fc.site.call))
+                return
+
+    def _evaluates(self, ctx: RuleContext, fc: ForwardCall, anchor, data, trained_only: bool = False) -> bool:
         if not ctx.analysis.modes.is_forward(fc) or not mentions(anchor.call, data) \
                 or not ctx.analysis.modes.grad_disabled(fc):
             return False
@@ -95,7 +111,7 @@ class EvalWithoutEvalMode(Rule):
             if site is not None:
                 related = (ctx.related(site.scope.module, site.call,
                                        "the call that runs it with the model in train mode"),)
-        if not states or not states <= {S_USED, S_DEFAULT}:
+        if not states or not states <= ({S_USED} if trained_only else {S_USED, S_DEFAULT}):
             return False
         name = ctx.analysis.steps.callee_text(fc)
         state = ("is still in train mode after training" if S_DEFAULT not in states
