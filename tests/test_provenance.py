@@ -161,7 +161,7 @@ def test_helper_called_once_per_domain_is_two_uses_of_one_model(tmp_path):
             loss.backward()
             opt.step()
     """)
-    groups = [g for _, forwards in analysis.steps.steps(module) for g in analysis.steps.bn_model_uses(forwards)]
+    groups = [g for _, forwards, _across in analysis.steps.steps(module) for g in analysis.steps.bn_model_uses(forwards)]
     assert len(groups) == 1 and groups[0].callee == "model"
     uses = groups[0].uses
     assert sorted(u.batch.parts[0].origin.label for u in uses) == ["`src_loader`", "`tgt_loader`"]
@@ -179,7 +179,7 @@ def test_calls_without_gradients_are_not_training_uses(tmp_path, guard):
             loss.backward()
             opt.step()
     """)
-    groups = [g for _, forwards in analysis.steps.steps(module) for g in analysis.steps.bn_model_uses(forwards)]
+    groups = [g for _, forwards, _across in analysis.steps.steps(module) for g in analysis.steps.bn_model_uses(forwards)]
     assert [[_labels(u.batch) for u in g.uses] for g in groups] == [[["`src_loader`"]]]
 
 

@@ -78,7 +78,7 @@ def test_optimizer_steps_split_a_step_into_updates(tmp_path):
                 opt_d.step()
     """)
     steps = analysis.steps
-    ((_scope, forwards),) = steps.steps(module)
+    ((_scope, forwards, _across),) = steps.steps(module)
     (group,) = [g for g in steps.bn_model_uses(forwards) if g.callee == "D"]
     segments = {module.line(u.anchor.call): steps.segment(u) for u in group.uses}
     lines = sorted(segments)
@@ -98,7 +98,7 @@ def test_scheduler_step_is_not_an_update_boundary(tmp_path):
                 opt_d.step()
     """)
     steps = analysis.steps
-    ((_scope, forwards),) = steps.steps(module)
+    ((_scope, forwards, _across),) = steps.steps(module)
     (group,) = [g for g in steps.bn_model_uses(forwards) if g.callee == "D"]
     assert {steps.segment(u) for u in group.uses} == {0}
 
