@@ -33,9 +33,10 @@ BAD = textwrap.dedent('''\
         opt.step()
 ''')
 BAD_LINE = 7  # the unshuffled DataLoader (BN103)
-# Words that make every rule's pre-filter let a file through, so libcst and all rules see it.
-TRIGGERS = ("# DataLoader backward training_step .step( eval train no_grad requires_grad AveragedModel "
-            "checkpoint DistributedDataParallel Conv Linear BatchNorm momentum grad Dropout\n")
+# One line of code that makes every rule's pre-filter let a file through, so libcst and all rules see it
+# (as code: the pre-filter reads no comments or strings). It is linted, never run.
+TRIGGERS = ("_ = (DataLoader, x.backward(), training_step, x.step(), x.eval(), x.train(), no_grad, requires_grad, "
+            "AveragedModel, checkpoint, DistributedDataParallel, Conv, Linear, BatchNorm, momentum, grad, Dropout)\n")
 
 
 def bnlint(args, cwd, timeout=300, **kwargs):
