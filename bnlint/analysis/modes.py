@@ -47,7 +47,7 @@ from typing import FrozenSet, List, Optional, Pattern, Sequence, Tuple
 
 import libcst as cst
 
-from ..patterns import GAP
+from ..patterns import GAP, method_call
 from .loops import NOT_FORWARD, ForwardCall, TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
@@ -180,8 +180,8 @@ def _restoring(events: List[Tuple[str, bool]]) -> List[Tuple[str, bool]]:
 
 @lru_cache(maxsize=256)
 def _attribute_mode_call(attr: str) -> Pattern[str]:
-    return re.compile(r"\." + GAP + re.escape(attr) + r"(?<!\bself\." + re.escape(attr) + r")" + GAP + r"\."
-                      + GAP + r"(?:eval|train)" + GAP + r"\(")
+    return re.compile(r"\." + GAP + re.escape(attr) + r"(?<!\bself\." + re.escape(attr) + r")" + GAP
+                      + method_call("eval", "train"))
 
 
 class ModeAnalysis:

@@ -424,14 +424,9 @@ class StepAnalysis:
         self.memo[key] = False  # recursion guard
         own = Ctx(forward, None, model)
         bound = Ctx(forward, self.r.bind_args(forward, fc.site.call, fc.ctx, skip_self=True), model)
-        off = False
-        for site in forward.calls:
-            if not self._may_reach_bn(site, own, forward):
-                continue
-            if not any(self.r.truth(test, bound) is (not branch) for test, branch in site.guards):
-                off = False
-                break
-            off = True  # (a BN call exists, and this call's arguments skip it)
+        reaching = [site for site in forward.calls if self._may_reach_bn(site, own, forward)]
+        off = bool(reaching) and all(any(self.r.truth(test, bound) is (not branch) for test, branch in site.guards)
+                                     for site in reaching)
         self.memo[key] = off
         return off
 
@@ -442,10 +437,10 @@ class StepAnalysis:
             return True
         if any(self.bn.has_bn(v) for v in values):
             return True
-        if isinstance(func, cst.Attribute) and not rooted_at(func, forward.self_name):
-            return False  # a method of a tensor (``x.view``) or of a library module
-        # A submodule of ``self`` or a local name (``for layer in self.blocks: x = layer(x)``) that
-        # does not resolve may be a BN layer.
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != forward.self_name:
+            return False  # a method of a local tensor (``x.view``) or of a library module (``F.relu``)
+        # A submodule of ``self``, a local name (``for layer in self.blocks: x = layer(x)``) or a method
+        # of anything else (``super().forward(x)``) that does not resolve may reach a BN layer.
         return not values or any(isinstance(v, Unknown) for v in values)
 
     def _other_type_branch(self, fc: ForwardCall) -> bool:
