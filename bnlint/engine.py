@@ -121,6 +121,7 @@ class Linter:
 
     def lint_file(self, target: Target) -> FileResult:
         self.index.start_file()
+        self.index.absolute_paths = os.path.isabs(target.display)
         limit = file_time_limit()
         try:
             with time_limit(limit):  # the last resort against inputs no pre-check foresaw

@@ -59,6 +59,10 @@ class ProjectIndex:
         self.searched: Set[str] = set()  # words looked up project-wide (files_mentioning)
         self.memo: Dict[object, object] = {}  # shared memo for analysis results
         self.fuel = MAX_RESOLVES_PER_RULE  # value resolutions left for the current rule and file
+        # Modules read for the analysis are shown as the linted files are: absolute when the user
+        # named absolute paths. A linted file that another's analysis read first then reuses its
+        # module (no second pass over the tree), and related places read like the reported one.
+        self.absolute_paths = False
 
     # -- module names -------------------------------------------------------------
     def module_name(self, abs_path: str) -> str:
@@ -148,7 +152,7 @@ class ProjectIndex:
             return info
         info = None
         try:
-            source = read_source(abs_path, os.path.relpath(abs_path))
+            source = read_source(abs_path, abs_path if self.absolute_paths else os.path.relpath(abs_path))
             tree = parse_source(source)
             info = ModuleInfo(source, tree, abs_path, self.module_name(abs_path), self.package_of(abs_path))
         except (SourceError, ParseFailure, cst.ParserSyntaxError, RecursionError, ValueError):

@@ -66,6 +66,34 @@ def test_branches_join_and_a_missing_else_keeps_the_binding_before():
     """) == [[3, 5], [8, 10]]
 
 
+def test_a_branch_that_ends_the_program_reaches_nothing():
+    # The fine-tuning tutorial's factory: ``model_ft = None``, one branch per architecture, and
+    # ``exit()`` for an unknown name: the None never reaches the return.
+    assert _probes("""
+        import sys
+        def f(name):
+            m = None        # 4
+            if name == "a":
+                m = 1       # 6
+            elif name == "b":
+                m = 2       # 8
+            else:
+                print("unknown")
+                exit()
+            probe(m)
+            if name:
+                m = 3       # 14
+            else:
+                sys.exit(1)
+            probe(m)
+            if name:
+                m = 4       # 19
+            else:
+                sys.stdout.write("")
+            probe(m)
+    """) == [[6, 8], [14], [14, 19]]
+
+
 def test_loop_back_edge_reaches_earlier_uses_in_the_body_only():
     assert _probes("""
         def f(src, tgt):

@@ -2,10 +2,12 @@
 ``forward``, helpers in other files, and the pre-filter that lets a model file host its findings."""
 from __future__ import annotations
 
+import os
 import textwrap
 
 import libcst as cst
 
+import bnlint.analysis.module as module_tables
 from bnlint.analysis.context import Analysis
 from bnlint.index import ProjectIndex
 from bnlint.rules.triggers import STEP_OR_FORWARD
@@ -145,6 +147,60 @@ def test_forward_of_a_model_in_another_file_reports_there_with_the_loop_related(
     assert finding.line == 12 and "in the `forward` of `net`" in finding.message
     assert any(r.path.endswith("train.py") and r.line == 10 for r in finding.related)
     assert [(f.path, f.line) for f in both.findings] == [(finding.path, finding.line)]
+
+
+def test_related_places_are_written_as_the_linted_paths_are(tmp_path, monkeypatch):
+    # Absolute arguments give absolute paths everywhere in a finding; relative ones relative paths
+    # (a module read for the analysis is shown like the file it was read for).
+    _write(tmp_path, {
+        "towers.py": """
+            import torch.nn as nn
+            import torchvision
+
+
+            class TwoTowerNet(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.trunk = torchvision.models.resnet18()
+
+                def forward(self, a, b):
+                    return self.trunk(a), self.trunk(b)
+        """,
+        "fit.py": """
+            import torch
+            from towers import TwoTowerNet
+
+
+            def fit(src_loader, tgt_loader):
+                net = TwoTowerNet()
+                opt = torch.optim.SGD(net.parameters(), lr=0.1)
+                for (xs, _), (xt, _) in zip(src_loader, tgt_loader):
+                    ys, yt = net(xs, xt)
+                    (ys.sum() + yt.sum()).backward()
+                    opt.step()
+        """,
+    })
+    (absolute,) = lint([tmp_path], select=["BN101"]).findings
+    assert absolute.path == str(tmp_path / "towers.py")
+    assert str(tmp_path / "fit.py") in {r.path for r in absolute.related}
+    assert {r.path for r in absolute.related} <= {str(tmp_path / "fit.py"), str(tmp_path / "towers.py")}
+    monkeypatch.chdir(tmp_path)
+    # Each module is walked once: the linted file reuses the module another file's analysis read.
+    walked = []
+    original = module_tables.ModuleInfo.__init__
+
+    def counting(self, source, *args, **kwargs):
+        walked.append(os.path.basename(source.path))
+        original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(module_tables.ModuleInfo, "__init__", counting)
+    (relative,) = lint(["."], select=["BN101"]).findings
+    assert sorted(walked) == ["fit.py", "towers.py"]
+    walked.clear()
+    lint([tmp_path], select=["BN101"])
+    assert sorted(walked) == ["fit.py", "towers.py"]
+    assert relative.path == "towers.py"
+    assert "fit.py" in {r.path for r in relative.related} and {r.path for r in relative.related} <= {"fit.py", "towers.py"}
 
 
 def test_generator_step_discriminator_call_is_not_paired_with_the_discriminator_step(tmp_path):

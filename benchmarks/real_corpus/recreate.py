@@ -59,6 +59,11 @@ def load_labels(path: Path) -> list[dict]:
             labels.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise SystemExit(f"{path}:{n}: not valid JSON: {exc}") from None
+    seen = set()
+    for label in labels:  # the scorer reports and matches labels by id
+        if label.get("id") in seen:
+            raise SystemExit(f"{path}: label id {label['id']!r} is used twice (add `#2` to the second)")
+        seen.add(label.get("id"))
     return labels
 
 

@@ -15,6 +15,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import libcst as cst
 
 from .bn import BNAnalysis
+from .reaching import exits as _exits
 from .loops import TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
@@ -95,13 +96,26 @@ class FreezeAnalysis:
                     frozen = (func.attr.value, self._frozen_part(func, rctx))
                 else:
                     frozen = self._frozen_argument(site, rctx) if writes else None
-                    if frozen is None and _from_another_module(func, module):
+                    if frozen is None and (_from_another_module(func, module)
+                                           or self._guarded_factory_here(func, module)):
                         factory = self.returned_frozen(site, rctx)
                         received = _received(module, site.call, factory[1]) if factory else None
                         frozen = (factory[0], received) if received is not None else None
                 if frozen is not None and self._holds(site, rctx):
                     yield Freeze(scope, site.call, frozen[1], self._option_gate(scope, site.call, rctx), frozen[0],
                                  self._param_guards(scope, site.call, rctx))
+
+    def _guarded_factory_here(self, func: cst.BaseExpression, module: ModuleInfo) -> bool:
+        """``build_model(name, freeze_backbone=freeze)``: a function of this module that freezes only
+        when its parameters say so (``if freeze_backbone:``). Such a freeze is not reported where it
+        is written (each call decides), so the calls that take it are."""
+        if not isinstance(func, cst.Name):
+            return False
+        bindings = module.scope.bindings.get(func.value, [])
+        if len(bindings) != 1 or bindings[0].kind != "def":
+            return False
+        scope = module.scope_of.get(bindings[0].stmt)
+        return scope is not None and bool(scope.returns) and any(guards for _n, _e, guards in self.gated_freezes(scope))
 
     def _may_freeze(self, func: cst.BaseExpression) -> bool:
         """A function of that name is defined in a project file that writes ``requires_grad``: the
@@ -173,14 +187,15 @@ class FreezeAnalysis:
         return memo[key]
 
     def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, Optional[int]]]:
-        """(name, position) of a project function of another file that builds a network, freezes it and
-        returns it, for this call's arguments: the fine-tuning tutorial's
+        """(name, position) of a project function of another file (or of this one, freezing under a
+        test of its parameters) that builds a network, freezes it and returns it, for this call's arguments: the fine-tuning tutorial's
         ``initialize_model(num_classes, feature_extract)`` calling
         ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``
         (position None), or ``return model, input_size`` (position 0)."""
         scope = self._plain_function(site.call, rctx)
-        if scope is None or scope.module is site.scope.module or not scope.returns:
+        if scope is None or not scope.returns:
             return None
+        here = scope.module is site.scope.module  # (then only a freeze its parameters turn on: see above)
         returned: Dict[str, Optional[int]] = {}
         for ret in scope.returns:
             if isinstance(ret, cst.Name):
@@ -190,9 +205,19 @@ class FreezeAnalysis:
         if not returned:
             return None
         inner = Ctx(scope, self.r.bind_args(scope, site.call, rctx, skip_self=False))
+        unsure: Dict[str, List[Tuple]] = {}  # returned name -> the guards of its freezes this call cannot decide
         for _node, expr, guards in self.gated_freezes(scope):
-            if isinstance(expr, cst.Name) and expr.value in returned and self.bn.guards_hold(guards, inner):
-                return scope.short_name, returned[expr.value]
+            if isinstance(expr, cst.Name) and expr.value in returned and (guards or not here):
+                if self.bn.guards_hold(guards, inner):
+                    return scope.short_name, returned[expr.value]
+                undecided = tuple(g for g in guards if self.r.truth(g[0], inner) is None)
+                if all(self.bn.guards_hold((g,), inner) for g in guards if g not in undecided):
+                    unsure.setdefault(expr.value, []).append(undecided)
+        for name, paths in unsure.items():
+            if _every_branch(scope.module, paths):
+                return scope.short_name, returned[name]
+        if here:
+            return None
         for inner_site in scope.calls:
             helper = self._plain_function(inner_site.call, inner) if inner_site.call.args else None
             arg = self._passed_frozen(helper, inner_site.call, inner) if helper is not None else None
@@ -387,6 +412,35 @@ def _received(module: ModuleInfo, call: cst.Call, position: Optional[int]) -> Op
     if position >= len(elements) or isinstance(elements[position], cst.StarredElement):
         return None
     return elements[position].value
+
+
+def _every_branch(module: ModuleInfo, paths: List[Tuple]) -> bool:
+    """The freezes under these undecided branch paths (each a tuple of (test, branch)) cover every
+    way through one ``if``/``elif`` chain: a factory freezing whichever architecture ``model_name``
+    picks. A final ``else`` may instead end the program (``raise``, ``exit()``)."""
+    taken = {tuple((id(t), b) for t, b in path) for path in paths}
+    first = paths[0][0][0] if paths and paths[0] else None
+    node = module.parents.get(first) if first is not None else None
+    if not isinstance(node, cst.If):
+        return False
+    while True:  # up to the chain's first ``if`` (an ``elif`` is the ``orelse`` of the one before)
+        parent = module.parents.get(node)
+        if not (isinstance(parent, cst.If) and parent.orelse is node):
+            break
+        node = parent
+    before: Tuple = ()
+    while isinstance(node, cst.If):
+        if before + ((id(node.test), True),) not in taken:
+            return False
+        before += ((id(node.test), False),)
+        node = node.orelse
+    if before in taken:
+        return True
+    body = node.body.body if isinstance(node, cst.Else) else ()
+    last = body[-1] if body else None
+    if isinstance(last, cst.SimpleStatementLine):
+        last = last.body[-1]
+    return isinstance(last, cst.Raise) or (isinstance(last, cst.Expr) and _exits(last.value))
 
 
 def _from_another_module(func: cst.BaseExpression, module: ModuleInfo) -> bool:

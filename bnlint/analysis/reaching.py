@@ -367,7 +367,7 @@ class _Walker:
         if isinstance(node, cst.Expr):
             self.expr(node.value, env)
             self.bind(node, env)  # ``buf.copy_(real)`` rebinds ``buf`` (module.py)
-            return env
+            return None if exits(node.value) else env
         if isinstance(node, cst.Return):
             if node.value is not None:
                 self.expr(node.value, env)
@@ -584,3 +584,17 @@ def _always_true(test) -> bool:
     if isinstance(test, cst.Integer):
         return test.evaluated_value != 0
     return False
+
+
+_EXIT_CALLS = frozenset({"exit", "quit", "sys.exit", "os._exit"})
+
+
+def exits(expr: cst.BaseExpression) -> bool:
+    """``exit()``, ``sys.exit(1)``: the program ends there (``else: print("Invalid model"); exit()``
+    leaves no path on which the names of the other branches are unbound)."""
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        return f"{func.value.value}.{func.attr.value}" in _EXIT_CALLS
+    return isinstance(func, cst.Name) and func.value in _EXIT_CALLS

@@ -199,11 +199,11 @@ class FrozenBatchNormStatsUpdating(Rule):
                 if not (isinstance(func, cst.Name) and func.value == "zip"):
                     continue
                 for arg in site.call.args:
-                    v = arg.value
-                    if isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) \
-                            and v.func.attr.value in PARAM_ITERS + ("state_dict", "buffers") \
-                            and modes.receiver_relation(v.func.value, rctx, target) in ("covers", "inside"):
-                        return True
+                    for v, vctx in _zipped_lists(ctx, arg.value, scope, rctx):
+                        if isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) \
+                                and v.func.attr.value in PARAM_ITERS + ("state_dict", "buffers") \
+                                and modes.receiver_relation(v.func.value, vctx, target) in ("covers", "inside"):
+                            return True
         return False
 
     # -- runs in train mode --------------------------------------------------------------------
@@ -430,6 +430,22 @@ def _importers_forwards(ctx: RuleContext, name: str) -> List[ForwardCall]:
         if module is not None:
             out.extend(FrozenBatchNormStatsUpdating._training_forwards(ctx, module) + _trainer_calls(ctx, module))
     return out
+
+
+def _zipped_lists(ctx: RuleContext, expr: cst.BaseExpression, scope: Scope, rctx: Ctx):
+    """(expression, its ctx) for what ``zip`` is handed: the expression itself, or what the name or
+    ``self.<attr>`` holds (an EMA helper keeping ``self.teacher_params = list(teacher.parameters())``),
+    with ``list(...)`` around it read through."""
+    found = [(expr, rctx)]
+    if isinstance(expr, cst.Name):
+        found += [(b.expr, ctx.resolver.ctx_for(b.scope)) for b in ctx.resolver.visible_bindings(scope, expr.value, expr)
+                  if b.kind == "assign" and not b.path]
+    attr = self_attribute(expr, scope.self_name)
+    if attr is not None and scope.cls is not None:
+        found += [(b.expr, ctx.resolver.ctx_for(b.scope)) for b in scope.cls.attrs.get(attr, ())
+                  if b.kind == "assign" and not b.path]
+    return [(e.args[0].value, c) if isinstance(e, cst.Call) and isinstance(e.func, cst.Name)
+            and e.func.value in ("list", "tuple") and len(e.args) == 1 else (e, c) for e, c in found]
 
 
 def _may_run_after(ctx: RuleContext, fc: ForwardCall, scope: Scope, freeze: cst.CSTNode) -> bool:
