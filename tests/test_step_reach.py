@@ -110,35 +110,38 @@ def test_prefilter_keeps_a_model_file_without_a_training_step():
     assert not STEP_OR_FORWARD.search("def forward_pass(x):\n    return x\n")
 
 
+_MODEL_FORWARD_PROJECT = {
+    "models.py": """
+        import torch.nn as nn
+        import torchvision
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.trunk = torchvision.models.resnet18()
+
+            def forward(self, a, b):
+                return self.trunk(a), self.trunk(b)
+    """,
+    "train.py": """
+        import torch
+        from models import Net
+
+
+        def train(src_loader, tgt_loader):
+            net = Net()
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            for (xs, _), (xt, _) in zip(src_loader, tgt_loader):
+                ys, yt = net(xs, xt)
+                (ys.sum() + yt.sum()).backward()
+                opt.step()
+    """,
+}
+
+
 def test_forward_of_a_model_in_another_file_reports_there_with_the_loop_related(tmp_path):
-    _write(tmp_path, {
-        "models.py": """
-            import torch.nn as nn
-            import torchvision
-
-
-            class Net(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.trunk = torchvision.models.resnet18()
-
-                def forward(self, a, b):
-                    return self.trunk(a), self.trunk(b)
-        """,
-        "train.py": """
-            import torch
-            from models import Net
-
-
-            def train(src_loader, tgt_loader):
-                net = Net()
-                opt = torch.optim.SGD(net.parameters(), lr=0.1)
-                for (xs, _), (xt, _) in zip(src_loader, tgt_loader):
-                    ys, yt = net(xs, xt)
-                    (ys.sum() + yt.sum()).backward()
-                    opt.step()
-        """,
-    })
+    _write(tmp_path, _MODEL_FORWARD_PROJECT)
     alone_model = lint([tmp_path / "models.py"], select=["BN101"])
     alone_train = lint([tmp_path / "train.py"], select=["BN101"])
     both = lint([tmp_path], select=["BN101"])
@@ -152,38 +155,11 @@ def test_forward_of_a_model_in_another_file_reports_there_with_the_loop_related(
 def test_related_places_are_written_as_the_linted_paths_are(tmp_path, monkeypatch):
     # Absolute arguments give absolute paths everywhere in a finding; relative ones relative paths
     # (a module read for the analysis is shown like the file it was read for).
-    _write(tmp_path, {
-        "towers.py": """
-            import torch.nn as nn
-            import torchvision
-
-
-            class TwoTowerNet(nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.trunk = torchvision.models.resnet18()
-
-                def forward(self, a, b):
-                    return self.trunk(a), self.trunk(b)
-        """,
-        "fit.py": """
-            import torch
-            from towers import TwoTowerNet
-
-
-            def fit(src_loader, tgt_loader):
-                net = TwoTowerNet()
-                opt = torch.optim.SGD(net.parameters(), lr=0.1)
-                for (xs, _), (xt, _) in zip(src_loader, tgt_loader):
-                    ys, yt = net(xs, xt)
-                    (ys.sum() + yt.sum()).backward()
-                    opt.step()
-        """,
-    })
+    _write(tmp_path, _MODEL_FORWARD_PROJECT)
     (absolute,) = lint([tmp_path], select=["BN101"]).findings
-    assert absolute.path == str(tmp_path / "towers.py")
-    assert str(tmp_path / "fit.py") in {r.path for r in absolute.related}
-    assert {r.path for r in absolute.related} <= {str(tmp_path / "fit.py"), str(tmp_path / "towers.py")}
+    assert absolute.path == str(tmp_path / "models.py")
+    assert str(tmp_path / "train.py") in {r.path for r in absolute.related}
+    assert {r.path for r in absolute.related} <= {str(tmp_path / "train.py"), str(tmp_path / "models.py")}
     monkeypatch.chdir(tmp_path)
     # Each module is walked once: the linted file reuses the module another file's analysis read.
     walked = []
@@ -195,12 +171,12 @@ def test_related_places_are_written_as_the_linted_paths_are(tmp_path, monkeypatc
 
     monkeypatch.setattr(module_tables.ModuleInfo, "__init__", counting)
     (relative,) = lint(["."], select=["BN101"]).findings
-    assert sorted(walked) == ["fit.py", "towers.py"]
+    assert sorted(walked) == ["models.py", "train.py"]
     walked.clear()
     lint([tmp_path], select=["BN101"])
-    assert sorted(walked) == ["fit.py", "towers.py"]
-    assert relative.path == "towers.py"
-    assert "fit.py" in {r.path for r in relative.related} and {r.path for r in relative.related} <= {"fit.py", "towers.py"}
+    assert sorted(walked) == ["models.py", "train.py"]
+    assert relative.path == "models.py"
+    assert "train.py" in {r.path for r in relative.related} and {r.path for r in relative.related} <= {"train.py", "models.py"}
 
 
 def test_generator_step_discriminator_call_is_not_paired_with_the_discriminator_step(tmp_path):
