@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, List, Optional, Pattern, Set, Tuple
+from typing import Callable, Dict, List, Optional, Pattern, Set, Tuple
 
 import libcst as cst
 
 from .analysis.module import ModuleInfo
 from .parsing import ParseFailure, parse
+from .patterns import code_only
 from .source import Source, SourceError, read_bytes, read_source
 # The root and the walk live in ``tree``, free of LibCST: a fully cached run needs them too.
 from .tree import ROOT_MARKERS, find_project_root  # noqa: F401  (re-exported)
@@ -63,6 +64,7 @@ class ProjectIndex:
         # named absolute paths. A linted file that another's analysis read first then reuses its
         # module (no second pass over the tree), and related places read like the reported one.
         self.absolute_paths = False
+        self._run_facts: Dict[str, tuple] = {}  # see run_fact
 
     # -- module names -------------------------------------------------------------
     def module_name(self, abs_path: str) -> str:
@@ -170,6 +172,28 @@ class ProjectIndex:
     def findall(self, abs_path: str, pattern: Pattern[str]) -> List[str]:
         """``pattern``'s matches in the text of ``abs_path`` (a dependency, as for :meth:`text_matches`)."""
         return pattern.findall(self._scanned_text(abs_path))
+
+    def run_fact(self, key: str, compute: Callable[[], object]) -> object:
+        """``compute()``, once per process (the tree does not change during a run), for questions about
+        the whole tree that many files ask. The words it searched and the files it read become
+        dependencies of every linted file that asks, as if each had computed it."""
+        if key not in self._run_facts:
+            mine_scanned, mine_searched = self.scanned, self.searched
+            self.scanned, self.searched = set(), set()
+            try:
+                value = compute()
+                self._run_facts[key] = (value, self.scanned, self.searched)
+            finally:
+                self.scanned, self.searched = mine_scanned | self.scanned, mine_searched | self.searched
+        value, scanned, searched = self._run_facts[key]
+        self.scanned |= scanned
+        self.searched |= searched
+        return value
+
+    def code_of(self, abs_path: str) -> str:
+        """The text of ``abs_path`` with comments and string literals blanked (a dependency, as for
+        :meth:`text_matches`)."""
+        return code_only(self._scanned_text(abs_path))
 
     def _scanned_text(self, abs_path: str) -> str:
         abs_path = os.path.abspath(abs_path)

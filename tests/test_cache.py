@@ -206,3 +206,22 @@ def test_entry_of_the_format_before_explanations_is_a_miss():
     del old["explanation"]
     with pytest.raises(KeyError):
         _finding_from_json(old)
+
+
+def test_a_factory_that_starts_freezing_rechecks_the_script_importing_it(tmp_path):
+    # The script shows neither a freeze nor a training step: BN203 reads it only because a file it
+    # imports from freezes in a factory (a fact about the whole tree, recorded as its dependency).
+    import shutil
+
+    fixture = Path(__file__).parent / "fixtures" / "projects" / "bn203_factory_script_trainer_elsewhere"
+    root = tmp_path / "proj"
+    shutil.copytree(fixture, root)
+    (root / "pyproject.toml").write_text("[tool.bnlint]\n", encoding="utf-8")
+    factory = root / "nets" / "pretrained.py"
+    frozen = factory.read_text(encoding="utf-8")
+    unfrozen = frozen.replace("        for param in model.parameters():\n            param.requires_grad = False\n", "")
+    assert "requires_grad" not in unfrozen
+    factory.write_text(unfrozen, encoding="utf-8")
+    assert _codes(_lint([root / "main.py"], select=("BN203",))) == []
+    factory.write_text(frozen, encoding="utf-8")
+    assert _codes(_lint([root / "main.py"], select=("BN203",))) == [("main.py", 12, "BN203")]

@@ -9,8 +9,9 @@ freezes under a command-line option (``if args.freeze:``): a path the user turns
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
@@ -19,7 +20,8 @@ from .reaching import exits as _exits
 from .loops import TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
-from ..tree import DEFINED
+from ..patterns import GAP
+from ..tree import DEFINED, IMPORTED
 from .syntax import names_in, rooted_at
 from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, Seq, SubModule, call_arg
 
@@ -38,6 +40,36 @@ class Freeze:
     # ``requires_grad = train_bn``): each call decides, in a constructor each object built
     # (see ``built_frozen``).
     param_guards: Tuple = ()
+
+
+# A freeze written as such (``p.requires_grad = False``, ``net.requires_grad_(False)``), and the
+# functions a file defines at module level (what another file can import by name).
+_FREEZE_TEXT = re.compile(r"\." + GAP + r"requires_grad(?:" + GAP + r"=(?!=)" + GAP + r"|_" + GAP + r"\(" + GAP
+                          + r"(?:requires_grad" + GAP + r"=" + GAP + r")?)False\b")
+_TOP_LEVEL = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]+(\w+))?(?=\S)", re.M)  # a statement at column 0
+_RETURNS = re.compile(r"return(?<!\wreturn)\b")
+
+
+def freezer_importers(index) -> FrozenSet[str]:
+    """Project files that import a module-level function of a file that writes a freeze: a script
+    building its network with a factory of another file (``get_pretrained_model('resnet50')``,
+    which freezes it) and handing it to a training function of a third file. Such a script has
+    neither a freeze nor a training step of its own to show, and the finding is the factory call's."""
+    def compute() -> FrozenSet[str]:
+        writers = set(index.files_mentioning("requires_grad")) | set(index.files_mentioning("requires_grad_"))
+        names = set()
+        for path in sorted(writers):
+            names.update(_freezing_factories(index.code_of(path)))
+        return frozenset(f for name in sorted(names) for f in index.files_mentioning(IMPORTED + name))
+    return index.run_fact("freezer_importers", compute)
+
+
+def _freezing_factories(code: str) -> List[str]:
+    """Module-level functions whose text writes a freeze and returns something (``code``: comments
+    and strings blanked, so a docstring's ``return`` or ``requires_grad = False`` does not count)."""
+    starts = [(m.start(), m.group(1)) for m in _TOP_LEVEL.finditer(code)] + [(len(code), None)]
+    return [name for (start, name), (end, _) in zip(starts, starts[1:])
+            if name and _FREEZE_TEXT.search(code, start, end) and _RETURNS.search(code, start, end)]
 
 
 class FreezeAnalysis:

@@ -88,7 +88,8 @@ class LoaderAnalysis:
                     return a.value, ctx
             return None
         else:
-            if isinstance(expr, cst.Name) and expr.value in ctx.module.mutated:
+            if isinstance(expr, cst.Name) and expr.value in ctx.module.mutated \
+                    and not self._mutations_spare(expr.value, name, ctx):
                 return ("?", None)
             calls = self._dict_call_bindings(expr, ctx)
             if calls:  # ``loader_args = dict(batch_size=..., num_workers=...)``
@@ -109,6 +110,49 @@ class LoaderAnalysis:
                 if key == name:
                     return element.value, dctx
         return None
+
+    def _mutations_spare(self, var: str, name: str, ctx: Ctx) -> bool:
+        """Every in-place change of the dict ``var`` in the module leaves the key ``name`` alone:
+        ``opts.update(num_workers=4, persistent_workers=True)`` (keywords, or a dict literal of
+        constant keys) and ``opts["pin_memory"] = True``, none of them ``name``."""
+        module = ctx.module
+        for node, parent in module.parents.items():
+            if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value == var:
+                stored = isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.Del)) or (
+                    isinstance(parent, (cst.Element, cst.Tuple, cst.List)))  # (a target inside an unpacking)
+                if stored and not self._other_key(node, name, ctx):
+                    return False
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                    and isinstance(node.func.value, cst.Name) and node.func.value.value == var:
+                method = node.func.attr.value
+                if method == "update" and not self._update_spares(node, name, ctx):
+                    return False
+                if method in ("setdefault", "pop", "__setitem__") and (
+                        not node.args or self.r.const(node.args[0].value, ctx) in (None, name)):
+                    return False
+        return True
+
+    def _other_key(self, subscript: cst.Subscript, name: str, ctx: Ctx) -> bool:
+        if len(subscript.slice) != 1 or not isinstance(subscript.slice[0].slice, cst.Index):
+            return False
+        key = self.r.const(subscript.slice[0].slice.value, ctx)
+        return isinstance(key, str) and key != name
+
+    def _update_spares(self, call: cst.Call, name: str, ctx: Ctx) -> bool:
+        for arg in call.args:
+            if arg.star or (arg.keyword is None and not isinstance(arg.value, cst.Dict)):
+                return False  # (another dict's keys, or ``**more``: unknown)
+            if arg.keyword is not None:
+                if arg.keyword.value == name:
+                    return False
+                continue
+            for element in arg.value.elements:
+                if not isinstance(element, cst.DictElement):
+                    return False
+                key = self.r.const(element.key, ctx)
+                if not isinstance(key, str) or key == name:
+                    return False
+        return True
 
     def _dict_call_bindings(self, expr, ctx: Ctx):
         """The ``dict(...)`` calls a name is bound to, when every binding that reaches it is one."""

@@ -54,7 +54,7 @@ from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
 from .provenance import model_key
 from .syntax import rooted_at, within
 from .values import (
-    PASS_THROUGH_CALLS, ClassRef, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg,
+    PASS_THROUGH_CALLS, ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg,
 )
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
@@ -330,6 +330,16 @@ class ModeAnalysis:
         if self._another_objects_attribute(expr, ctx, target):
             return "other"
         values = self.r.resolve(expr, ctx)
+        modules = [v for v in values if not isinstance(v, Const)]
+        if modules and len(modules) < len(values):
+            # ``model = None`` (or a factory's name argument) on a path the resolver cannot rule
+            # out: nothing constant has ``.train()``, so when the module values alone certainly
+            # are the target, so is the receiver. Else unknown, as any value we cannot place.
+            found = self._relation_of(expr, ctx, target, modules)
+            return found if found in ("covers", "inside") else "unknown"
+        return self._relation_of(expr, ctx, target, values)
+
+    def _relation_of(self, expr: cst.BaseExpression, ctx: Ctx, target: Target, values: Sequence[Value]) -> str:
         keys = []
         for v in values:
             if isinstance(v, Maybe) or not isinstance(v, (Instance, ExtCall, SubModule)):

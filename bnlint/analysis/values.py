@@ -1052,6 +1052,10 @@ class Resolver:
                     out = _counted(out)  # ``self.iteration = 0`` and ``self.iteration += 1``
                 return out
             method = cls.methods.get(attr)
+            if method is not None and _is_property(method) and depth < MAX_DEPTH:
+                # ``@property def model(self): return self._model``: reading it runs the method.
+                inner = Ctx(method, None, inst)
+                return [v for ret in method.returns for v in self.resolve(ret, inner, depth + 1)]
             if method is not None:
                 if inst.call is None and _is_abstract(method):
                     # ``self.netD = self.getNetD()`` in a base class whose ``getNetD`` only says
@@ -2299,7 +2303,9 @@ _OPENERS = frozenset({"open", "io.open", "codecs.open"})
 # Dicts whose items are also attributes (``cfg.lr`` is ``cfg["lr"]``).
 ATTRIBUTE_DICTS = frozenset({"munch.Munch", "munch.munchify", "easydict.EasyDict", "attrdict.AttrDict",
                              "addict.Dict", "dotmap.DotMap", "ml_collections.ConfigDict",
-                             "ml_collections.config_dict.ConfigDict"})
+                             "ml_collections.config_dict.ConfigDict",
+                             # ``nets = nn.ModuleDict({"discriminator": D(), ...})``: ``nets.discriminator``
+                             "torch.nn.ModuleDict", "torch.nn.modules.container.ModuleDict"})
 # String methods that only read the string: evaluated on a constant receiver.
 _STR_METHODS = frozenset({"startswith", "endswith", "lower", "upper", "strip", "casefold"})
 
@@ -2423,6 +2429,15 @@ def _literal_prefix(key: cst.BaseExpression) -> Optional[str]:
         text = key.left.evaluated_value
         return text if isinstance(text, str) else None
     return None
+
+
+_PROPERTIES = frozenset({"property", "cached_property", "functools.cached_property"})
+
+
+def _is_property(method: Scope) -> bool:
+    """A method read as an attribute: ``@property`` (or ``@functools.cached_property``)."""
+    return isinstance(method.node, cst.FunctionDef) and any(
+        dotted_name(d.decorator) in _PROPERTIES for d in method.node.decorators)
 
 
 def _is_abstract(method: Scope) -> bool:

@@ -8,7 +8,7 @@ import libcst as cst
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN, relation
 from ..analysis.module import Scope
-from ..analysis.optimizers import built_optimizers
+from ..analysis.optimizers import built_optimizers, stepped_models
 from .base import Rule, RuleContext
 from .triggers import LOOP, any_of, identifier_part
 
@@ -47,7 +47,8 @@ class TrainModeNotRestored(Rule):
             if not models or not self._trains(ctx, fc, loop):
                 continue
             target = modes.target_of_call(fc, models)
-            if not target or self._frozen(ctx, target) or self._never_optimized(ctx, target):
+            if not target or self._frozen(ctx, target) or self._never_optimized(ctx, target) \
+                    or _not_stepped_in(ctx, scope, loop, target):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
             switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
@@ -97,6 +98,29 @@ class TrainModeNotRestored(Rule):
         loops = ctx.training.training_loops(fc.site.scope)
         inner = fc.site.loops[fc.site.loops.index(loop):] if loop in fc.site.loops else ()
         return any(l in loops for l in inner)
+
+
+def _not_stepped_in(ctx: RuleContext, scope: Scope, loop: cst.CSTNode, target) -> bool:
+    """Every update of ``loop`` is an optimizer step written in it, each optimizer read in full, and
+    none steps the model: a fixed network this loop only consults (ADDA's source encoder scored by
+    an evaluation helper each step, then feeding the discriminator), right to keep in eval mode."""
+    rctx = ctx.resolver.ctx_for(scope)
+    stepped = []
+    for site in scope.calls:
+        if loop not in site.loops:
+            continue
+        func = site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "step" and ctx.training.is_update_call(site, rctx):
+            models = stepped_models(ctx.resolver, func.value, rctx)
+            if models is None or not models.complete:
+                return False  # (a gradient scaler's step, an optimizer built elsewhere: unknown)
+            stepped.append(models)
+        elif isinstance(func, cst.Attribute) and func.attr.value in ("backward", "manual_backward"):
+            continue  # (gradients alone change no weights)
+        elif any(ctx.training.scope_trains(f.scope) for f in ctx.training.called_functions(site, rctx)):
+            return False  # a helper that may step some optimizer itself
+    return bool(stepped) and not any(relation(k, t) is not None
+                                     for o in stepped for model in o.keys for k in model for t in target.keys)
 
 
 def _is_mode_call(node: cst.CSTNode) -> bool:
