@@ -156,7 +156,7 @@ class Linter:
         seen: Dict[str, bool] = {}
         rules = [r for r in self.rules
                  if not (self.prefilter or r.scoped_by_triggers) or r.wants(source, seen)
-                 or r.wants_in_project(target.fs_path, self.index)]
+                 or r.wants_in_project(source, target.fs_path, self.index)]
         info, module_tree = (self.index.known_module(target.fs_path, source)
                              if rules and len(source.text) <= MAX_ANALYZED_CHARS else (None, None))
         # A tree another file's analysis already parsed passed the same checks on the same text.

@@ -55,7 +55,16 @@ def _imported(path: str, module: str) -> List[str]:
         data = read_bytes(path, WORD_READ_LIMIT)  # (refuses FIFOs and devices instead of blocking on them)
     except SourceError:
         return []
-    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    return _imported_from(data, module, path.endswith("__init__.py"))
+
+
+def imported_names(code: str, module: str, is_package: bool) -> List[str]:
+    """:func:`_imported` for a text already read (the module ``module``; ``is_package``: an ``__init__``)."""
+    return _imported_from(code.encode("utf-8", "surrogateescape"), module, is_package)
+
+
+def _imported_from(data: bytes, module: str, is_package: bool) -> List[str]:
+    package = module if is_package else module.rpartition(".")[0]
     out: List[str] = []
     for plain, source, names in _IMPORT.findall(data):
         if plain:

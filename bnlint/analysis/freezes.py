@@ -9,6 +9,7 @@ freezes under a command-line option (``if args.freeze:``): a path the user turns
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
@@ -21,7 +22,8 @@ from .loops import TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
 from ..patterns import GAP
-from ..tree import DEFINED, IMPORTED
+from ..schedule import imported_names
+from ..tree import DEFINED
 from .syntax import names_in, rooted_at
 from .values import ArgsNamespace, Ctx, ExtCall, FuncRef, Instance, Resolver, Seq, SubModule, call_arg
 
@@ -50,18 +52,22 @@ _TOP_LEVEL = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]+(\w+))?(?=\S)", re.M)  # 
 _RETURNS = re.compile(r"return(?<!\wreturn)\b")
 
 
-def freezer_importers(index) -> FrozenSet[str]:
-    """Project files that import a module-level function of a file that writes a freeze: a script
-    building its network with a factory of another file (``get_pretrained_model('resnet50')``,
-    which freezes it) and handing it to a training function of a third file. Such a script has
-    neither a freeze nor a training step of its own to show, and the finding is the factory call's."""
-    def compute() -> FrozenSet[str]:
-        writers = set(index.files_mentioning("requires_grad")) | set(index.files_mentioning("requires_grad_"))
-        names = set()
-        for path in sorted(writers):
-            names.update(_freezing_factories(index.code_of(path)))
-        return frozenset(f for name in sorted(names) for f in index.files_mentioning(IMPORTED + name))
-    return index.run_fact("freezer_importers", compute)
+def calls_imported_freezing_factory(index, code: str, fs_path: str) -> bool:
+    """The file (``code``: its text with comments and strings blanked) calls a module-level function
+    of a project module it imports, a function that writes a freeze and returns something: a script
+    building its network with ``get_pretrained_model('resnet50')`` of ``models/`` (which freezes it)
+    and handing it to a training function of a third file. Such a script has neither a freeze nor a
+    training step of its own to show; the finding is the factory call's. Only the imported modules'
+    text is read (never parsed), and each becomes a dependency of the file's result."""
+    for dotted in imported_names(code, index.module_name(fs_path), fs_path.endswith("__init__.py")):
+        path = index.resolve_module(dotted, fs_path)
+        if path is None or os.path.abspath(path) == os.path.abspath(fs_path):
+            continue
+        factories = index.run_fact("freezing factories " + os.path.abspath(path),
+                                   lambda path=path: _freezing_factories(index.code_of(path)))
+        if any(re.search(r"(?<!\w)" + re.escape(name) + GAP + r"\(", code) for name in factories):
+            return True
+    return False
 
 
 def _freezing_factories(code: str) -> List[str]:

@@ -139,10 +139,10 @@ class Rule:
         memo: Dict[str, bool] = {} if seen is None else seen
         return all(found_in(trigger, source.code, memo) for trigger in self.triggers)
 
-    def wants_in_project(self, fs_path: str, index) -> bool:
-        """For a file whose code lacks the triggers: whether what other files of the project hold
-        gives the rule something to find here anyway (read from the index's word table, never by
-        parsing). Rules whose triggers are the whole story keep this False."""
+    def wants_in_project(self, source: Source, fs_path: str, index) -> bool:
+        """For a file whose code lacks the triggers: whether what the modules it imports hold gives
+        the rule something to find here anyway (read from their text, never by parsing). Rules
+        whose triggers are the whole story keep this False."""
         return False
 
     def check(self, ctx: RuleContext) -> Iterable[None]:  # pragma: no cover - interface

@@ -1,13 +1,12 @@
 """BN203 frozen-batchnorm-stats-updating: a BN module frozen with requires_grad=False but trained in train mode."""
 from __future__ import annotations
 
-import os
 import re
 from typing import List, Optional, Tuple
 
 import libcst as cst
 
-from ..analysis.freezes import PARAM_ITERS, Freeze, freezer_importers, freezing_statements, param_loop, self_attribute
+from ..analysis.freezes import PARAM_ITERS, Freeze, calls_imported_freezing_factory, freezing_statements, param_loop, self_attribute
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
@@ -50,9 +49,9 @@ class FrozenBatchNormStatsUpdating(Rule):
     triggers = (any_of(*FREEZE_WRITES, *TRAINING_STEP_PATTERNS,
                        text("no_grad"), FREEZE_METHOD_CALL),)
 
-    def wants_in_project(self, fs_path: str, index) -> bool:
+    def wants_in_project(self, source, fs_path: str, index) -> bool:
         # (a script building its network with a freezing factory of another file, trained elsewhere)
-        return os.path.abspath(fs_path) in freezer_importers(index)
+        return calls_imported_freezing_factory(index, source.code, fs_path)
 
     def check(self, ctx: RuleContext):
         forwards = None
@@ -61,7 +60,7 @@ class FrozenBatchNormStatsUpdating(Rule):
         # The file writes a freeze itself (``requires_grad = False``), or imports a function of a file
         # that does: any helper or factory freezing for it counts.
         wanted = bool(_WRITES_FREEZE.search(ctx.module.source.code)) or self.wants_in_project(
-            ctx.module.fs_path, ctx.resolver.index)
+            ctx.module.source, ctx.module.fs_path, ctx.resolver.index)
         for freeze in ctx.analysis.freezes.freezes(ctx.module):
             scope, node, expr = freeze.scope, freeze.node, freeze.expr
             if freeze.method and not (step_here or re.search(FREEZING_WORDS, freeze.method) or wanted):
