@@ -153,19 +153,37 @@ class TrainingAnalysis:
         return None
 
     def without_grad(self, fc: ForwardCall) -> bool:
-        """The call runs under ``no_grad``/``inference_mode`` (a ``with`` or a decorator, also of a helper on the way)."""
-        for site in list(fc.chain) + [fc.site]:
-            ctx = self.r.ctx_for(site.scope)
-            for w in site.withs:
-                for item in w.items:
-                    if self.is_no_grad(item.item, ctx):
-                        return True
-            scope = site.scope
-            while scope is not None and scope.parent is not None:
-                if any(self.is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
+        """The call runs under ``no_grad``/``inference_mode`` (a ``with`` or a decorator, also of a
+        helper on the way), or in a function that every call of it runs so (``with torch.no_grad():
+        inference(encoder, loader)``)."""
+        sites = list(fc.chain) + [fc.site]
+        return any(self._site_without_grad(site) for site in sites) or self._called_without_grad(sites[0].scope)
+
+    def _site_without_grad(self, site: CallSite) -> bool:
+        ctx = self.r.ctx_for(site.scope)
+        for w in site.withs:
+            for item in w.items:
+                if self.is_no_grad(item.item, ctx):
                     return True
-                scope = scope.parent
+        scope = site.scope
+        while scope is not None and scope.parent is not None:
+            if any(self.is_no_grad(d, self.r.ctx_for(scope.parent)) for d in scope.decorators):
+                return True
+            scope = scope.parent
         return False
+
+    def _called_without_grad(self, scope: Scope) -> bool:
+        """Every call of the function ``scope`` the project makes is under ``no_grad`` (one level up;
+        a function without callers, or one that trains, is not)."""
+        if scope.parent is None or scope.cls is not None:
+            return False
+        key = ("called_without_grad", id(scope))
+        if key not in self.memo:
+            self.memo[key] = False  # (recursion guard)
+            sites = self.r.callers(scope) if not self.scope_trains(scope) else []
+            self.memo[key] = bool(sites) and not self.r.callers_incomplete(scope) \
+                and all(self._site_without_grad(site) for site in sites)
+        return self.memo[key]
 
     def is_no_grad(self, expr, ctx: Ctx) -> bool:
         target = expr.func if isinstance(expr, cst.Call) else expr
