@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import libcst as cst
 
 from ..patterns import BACKWARD_HELPER
+from .bn import CONTAINERS
 from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
@@ -435,10 +436,12 @@ class StepAnalysis:
         values = self.r.resolve(func, ctx, 4)
         if any(isinstance(v, FuncRef) or isinstance(v, Ref) and v.qualname.endswith("batch_norm") for v in values):
             return True
-        if any(self.bn.has_bn(v) for v in values):
+        if any(self.bn.has_bn(v) or _opaque_container(v) for v in values):
             return True
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != forward.self_name:
             return False  # a method of a local tensor (``x.view``) or of a library module (``F.relu``)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            return False  # a method of a call's result (``self.head(x).view(-1)``): the inner call is a site of its own
         # A submodule of ``self``, a local name (``for layer in self.blocks: x = layer(x)``) or a method
         # of anything else (``super().forward(x)``) that does not resolve may reach a BN layer.
         return not values or any(isinstance(v, Unknown) for v in values)
@@ -924,6 +927,13 @@ def _param_root(expr: Optional[cst.BaseExpression], scope: Scope) -> Optional[st
 
 def _is_param_batch(fc: ForwardCall, scope: Scope) -> bool:
     return fc.site.scope is scope and _param_root(batch_argument(fc.site.call), scope) is not None
+
+
+def _opaque_container(value: Value) -> bool:
+    """``nn.Sequential(layers)``: a container built from something other than layer constructors
+    written in the call (a dict or list filled in a loop), whose BN layers ``has_bn`` may not see."""
+    return isinstance(value, ExtCall) and value.qualname in CONTAINERS and value.call is not None \
+        and any(arg.star or not isinstance(arg.value, cst.Call) for arg in value.call.args)
 
 
 def _calls_on_two_params(scope: Scope) -> bool:
