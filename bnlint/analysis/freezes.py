@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
 from .bn import BNAnalysis
-from .reaching import exits as _exits
 from .loops import TrainingAnalysis
 from .names import callee_name
 from .module import CallSite, ClassInfo, ModuleInfo, Scope, code_children
+from .reaching import exits as _exits
 from ..patterns import GAP
 from ..schedule import imported_names
 from ..tree import DEFINED
@@ -153,7 +153,8 @@ class FreezeAnalysis:
         if len(bindings) != 1 or bindings[0].kind != "def":
             return False
         scope = module.scope_of.get(bindings[0].stmt)
-        return scope is not None and bool(scope.returns) and any(guards for _n, _e, guards in self.gated_freezes(scope))
+        return scope is not None and bool(scope.returns) and any(
+            guards for _node, _expr, guards in self.gated_freezes(scope))
 
     def _may_freeze(self, func: cst.BaseExpression) -> bool:
         """A function of that name is defined in a project file that writes ``requires_grad``: the
@@ -226,8 +227,8 @@ class FreezeAnalysis:
 
     def returned_frozen(self, site: CallSite, rctx: Ctx) -> Optional[Tuple[str, Optional[int]]]:
         """(name, position) of a project function of another file (or of this one, freezing under a
-        test of its parameters) that builds a network, freezes it and returns it, for this call's arguments: the fine-tuning tutorial's
-        ``initialize_model(num_classes, feature_extract)`` calling
+        test of its parameters) that builds a network, freezes it and returns it, for this call's
+        arguments: the fine-tuning tutorial's ``initialize_model(num_classes, feature_extract)`` calling
         ``set_parameter_requires_grad(model_ft, feature_extracting)`` and returning ``model_ft``
         (position None), or ``return model, input_size`` (position 0)."""
         scope = self._plain_function(site.call, rctx)

@@ -85,8 +85,7 @@ class TrainModeNotRestored(Rule):
         optimizers = built_optimizers(ctx.resolver, ctx.module)
         if not optimizers or not all(o.complete for o in optimizers):
             return False
-        return not any(relation(k, t) is not None
-                       for o in optimizers for model in o.keys for k in model for t in target.keys)
+        return not _steps_target(optimizers, target)
 
     @staticmethod
     def _trains(ctx: RuleContext, fc: ForwardCall, loop: cst.CSTNode) -> bool:
@@ -119,8 +118,12 @@ def _not_stepped_in(ctx: RuleContext, scope: Scope, loop: cst.CSTNode, target) -
             continue  # (gradients alone change no weights)
         elif any(ctx.training.scope_trains(f.scope) for f in ctx.training.called_functions(site, rctx)):
             return False  # a helper that may step some optimizer itself
-    return bool(stepped) and not any(relation(k, t) is not None
-                                     for o in stepped for model in o.keys for k in model for t in target.keys)
+    return bool(stepped) and not _steps_target(stepped, target)
+
+
+def _steps_target(optimizers, target) -> bool:
+    """Some of these optimizers (each read in full) steps the model, a part of it or a module holding it."""
+    return any(relation(k, t) is not None for o in optimizers for model in o.keys for k in model for t in target.keys)
 
 
 def _is_mode_call(node: cst.CSTNode) -> bool:

@@ -6,7 +6,8 @@ from typing import List, Optional, Tuple
 
 import libcst as cst
 
-from ..analysis.freezes import PARAM_ITERS, Freeze, calls_imported_freezing_factory, freezing_statements, param_loop, self_attribute
+from ..analysis.freezes import (PARAM_ITERS, Freeze, calls_imported_freezing_factory, freezing_statements, param_loop,
+                                self_attribute)
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
@@ -444,8 +445,8 @@ def _zipped_lists(ctx: RuleContext, expr: cst.BaseExpression, scope: Scope, rctx
     with ``list(...)`` around it read through."""
     found = [(expr, rctx)]
     if isinstance(expr, cst.Name):
-        found += [(b.expr, ctx.resolver.ctx_for(b.scope)) for b in ctx.resolver.visible_bindings(scope, expr.value, expr)
-                  if b.kind == "assign" and not b.path]
+        found += [(b.expr, ctx.resolver.ctx_for(b.scope))
+                  for b in ctx.resolver.visible_bindings(scope, expr.value, expr) if b.kind == "assign" and not b.path]
     attr = self_attribute(expr, scope.self_name)
     if attr is not None and scope.cls is not None:
         found += [(b.expr, ctx.resolver.ctx_for(b.scope)) for b in scope.cls.attrs.get(attr, ())
