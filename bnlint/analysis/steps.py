@@ -441,9 +441,12 @@ class StepAnalysis:
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != forward.self_name:
             return False  # a method of a local tensor (``x.view``) or of a library module (``F.relu``)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
-            return False  # a method of a call's result (``self.head(x).view(-1)``): the inner call is a site of its own
+            callee = func.value.func
+            # ``super().forward(x)`` runs the base class's layers; a method of another call's
+            # result (``self.head(x).view(-1)``) is a tensor's: that inner call is a site of its own.
+            return isinstance(callee, cst.Name) and callee.value == "super"
         # A submodule of ``self``, a local name (``for layer in self.blocks: x = layer(x)``) or a method
-        # of anything else (``super().forward(x)``) that does not resolve may reach a BN layer.
+        # of anything else that does not resolve may reach a BN layer.
         return not values or any(isinstance(v, Unknown) for v in values)
 
     def _other_type_branch(self, fc: ForwardCall) -> bool:
