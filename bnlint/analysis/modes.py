@@ -54,7 +54,7 @@ from .module import CallSite, ModuleInfo, Scope, binding_scope, guard_among
 from .provenance import model_key
 from .syntax import rooted_at, within
 from .values import (
-    PASS_THROUGH_CALLS, ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg,
+    WRAPPED_ATTRS, ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Ref, SubModule, Value, call_arg, wraps_model,
 )
 
 EVAL, TRAIN, UNKNOWN, TRAINED = "eval", "train", "unknown", "trained"
@@ -65,7 +65,7 @@ RESTORE = "restore"
 _MODE_WORDS = re.compile(r"(?i)mode|eval|train")
 S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
 
-_IDENTITY_ATTRS = ("module", "_orig_mod")  # DataParallel/DDP .module, torch.compile's ._orig_mod
+_IDENTITY_ATTRS = WRAPPED_ATTRS  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
 # How many callers up the entry state is searched (an evaluation helper three private methods below a
 # metric's ``__call__``); each caller's own events still follow helpers at least one level deep.
@@ -258,7 +258,9 @@ class ModeAnalysis:
         if isinstance(expr, cst.Call):
             callees = self.r.resolve(expr.func, ctx)
             quals = {v.qualname for v in callees if isinstance(v, Ref)}
-            if quals & PASS_THROUGH_CALLS and "copy.deepcopy" not in quals and expr.args:
+            wrapper = any(wraps_model(q) for q in quals) and "copy.deepcopy" not in quals or any(
+                isinstance(v, ClassRef) and self.r.parallel_wrapper(v.cls, v.module) for v in callees)
+            if wrapper and expr.args:
                 return self.origin(expr.args[0].value, ctx, seen, _depth)
             self._origin_ctx[id(expr)] = ctx
             funcs = [v for v in callees if isinstance(v, FuncRef)]

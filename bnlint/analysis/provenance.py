@@ -26,7 +26,7 @@ The result is a small structure:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, List, Optional, Tuple, Union
 
 import libcst as cst
@@ -138,6 +138,17 @@ class Batch:
     @property
     def pure(self) -> bool:
         return len({p.key for p in self.parts}) == 1
+
+
+def _named_at_call(struct: "Struct", call: cst.Call) -> "Struct":
+    """Rows a method made with its own object (``return self.forward(z)`` in ``gen.infer(codes)``),
+    named as the caller wrote it: "`gen.infer`", not "`self.forward`"."""
+    name = dotted_name(call.func)
+    if not isinstance(struct, Batch) or name is None:
+        return struct
+    parts = tuple(replace(p, via_labels=p.via_labels[:-1] + (f"`{name}`",))
+                  if p.via_labels and p.via_labels[-1].startswith("`self.") else p for p in struct.parts)
+    return Batch(parts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -605,7 +616,8 @@ class Provenance:
         if models:
             return self._model_output(models, func, call, ctx, depth)
         frefs = [v for v in callees if isinstance(v, FuncRef)]
-        if frefs and len(frefs) == len(callees) and len(frefs) == 1:
+        if frefs and len(frefs) == len(callees) and len({id(f.scope) for f in frefs}) == 1:
+            # (one function, perhaps bound to several objects of its class: ``gen`` wrapped or not)
             result = self._function_result(frefs[0], call, ctx, depth)
             if result is None and self._network_method(frefs[0]) and isinstance(func, cst.Attribute) \
                     and self._from_rows(func.attr.value, call, ctx, depth):
@@ -755,7 +767,7 @@ class Provenance:
         first = results[0]
         width = _blank_width(results)
         if first is not None and width is None and all(same(first, r) for r in results[1:]):
-            return first
+            return _named_at_call(first, call) if fref.bound_self is not None else first
         unknown = all(r is None for r in results)
         # ``x, x_torch, y, y_torch, done = dataset.next_train(batch_size)``: every position unknown, from a
         # data manager's method (a sampler of noise and codes, ``noise, idx = noise_sample(...)``, is no data)

@@ -64,9 +64,15 @@ PASS_THROUGH_METHODS = frozenset(
 _FABRIC = frozenset({"lightning.Fabric", "lightning.fabric.Fabric", "lightning_fabric.Fabric",
                      "lightning.fabric.fabric.Fabric", "lightning_fabric.fabric.Fabric"})
 _FABRIC_SETUP = frozenset({"setup", "setup_module", "setup_dataloaders"})
+# What a wrapper calls the model it wraps (DataParallel/DDP ``.module``, torch.compile's ``._orig_mod``).
+WRAPPED_ATTRS = ("module", "_orig_mod")
+NN_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 # Callables that wrap their first argument and keep its identity for our purposes.
 SEQUENTIALS = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"})
+DATA_PARALLEL = frozenset({
+    "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.data_parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel"})
 PASS_THROUGH_CALLS = frozenset(
     {
         "torch.nn.DataParallel",
@@ -460,6 +466,21 @@ def _spaced_code(node: cst.CSTNode) -> str:
     return "".join(cst.Module([]).code_for_node(node).split())
 
 
+def wraps_model(qual: str) -> bool:
+    """A call that returns (a wrapper running) its first argument: ``DataParallel``, ``torch.compile``,
+    and data-parallel wrappers of other libraries (mmcv's ``MMDataParallel``, jactorch's
+    ``JacDataParallel``, apex's ``DistributedDataParallel``)."""
+    return qual in PASS_THROUGH_CALLS or qual.rpartition(".")[2].endswith("DataParallel")
+
+
+def _attribute_dict_written(attr: str, module: ModuleInfo) -> bool:
+    """Whether the module's code stores into or updates a dict kept as attribute ``attr``
+    (``self.models["ema"] = ...``, ``self.models.update(...)``): then the items found where it was
+    built need not be all it holds."""
+    pattern = re.compile(r"\." + re.escape(attr) + r"\s*(?:\[[^\]\n]*\]\s*=(?!=)|\.\s*(?:update|setdefault|pop|__setitem__)\s*\()")
+    return bool(pattern.search(module.source.code))
+
+
 def unwrap(values: Iterable[Value]) -> List[Value]:
     """Drop ``Maybe`` wrappers (for questions where uncertainty does not matter)."""
     out = []
@@ -767,8 +788,14 @@ class Resolver:
             return []  # ``x += ...`` keeps x's other bindings; lists read it via list_contents
         if b.kind == "for":
             return [Elem(b.path, (b.expr, eval_ctx))]
-        values = self.resolve(b.expr, eval_ctx, depth)
-        return self.index_path(values, b.path)
+        expr, path = b.expr, b.path
+        while path and type(expr) in (cst.Tuple, cst.List) and type(path[0]) is int \
+                and -len(expr.elements) <= path[0] < len(expr.elements) \
+                and not any(isinstance(e, cst.StarredElement) for e in expr.elements):
+            # ``gen, dis = gen.cuda(), dis.cuda()``: only the element bound to the name (the other
+            # would be resolved for nothing, and each unpacking would cost a level of depth).
+            expr, path = expr.elements[path[0]].value, path[1:]
+        return self.index_path(self.resolve(expr, eval_ctx, depth), path)
 
     def index_path(self, values: Sequence[Value], path: Tuple[int, ...]) -> List[Value]:
         for i in path:
@@ -1026,7 +1053,7 @@ class Resolver:
             if isinstance(func, cst.Attribute) and func.attr.value in PASS_THROUGH_METHODS:
                 expr = func.value
             elif expr.args and not expr.args[0].keyword and any(
-                    isinstance(v, Ref) and v.qualname in PASS_THROUGH_CALLS for v in self.resolve(func, ctx, depth)):
+                    isinstance(v, Ref) and wraps_model(v.qualname) for v in self.resolve(func, ctx, depth)):
                 expr = expr.args[0].value
             else:
                 return False
@@ -1073,6 +1100,10 @@ class Resolver:
             overrides = self.subclass_methods(inst.cls, inst.module, attr)
             if overrides:
                 return overrides
+        if attr in WRAPPED_ATTRS and all(b in NN_MODULE_BASES for b in self.external_bases(inst.cls, inst.module)):
+            # ``gen.module.infer(z)`` written for ``nn.DataParallel(gen)`` (wrapped only on several GPUs):
+            # a plain model defines no ``module``, and the code means the model itself.
+            return [inst]
         return [SubModule(inst, attr)]
 
     def subclass_methods(self, cls: ClassInfo, module: ModuleInfo, name: str) -> List[Value]:
@@ -1146,6 +1177,14 @@ class Resolver:
         """A base of the class is an ``nn.Module`` or a LightningModule (not a ``Dataset``, a test
         case or another library's class)."""
         return any(q.startswith(_NETWORK_BASES) for q in self.external_bases(cls, module))
+
+    def parallel_wrapper(self, cls: ClassInfo, module: ModuleInfo) -> bool:
+        """A project subclass of ``DataParallel``/``DistributedDataParallel`` (sync-BN repositories'
+        ``DataParallelWithCallback``): built around a model, it runs that model."""
+        key = ("parallel_wrapper", id(cls))
+        if key not in self.index.memo:
+            self.index.memo[key] = any(q in DATA_PARALLEL for q in self.external_bases(cls, module))
+        return self.index.memo[key]
 
     def external_bases(self, cls: ClassInfo, module: ModuleInfo) -> List[str]:
         out = []
@@ -1223,6 +1262,9 @@ class Resolver:
         if isinstance(callee, Ref):
             return self.external_call(callee.qualname, call, ctx, depth)
         if isinstance(callee, ClassRef):
+            if call.args and not call.args[0].keyword and not call.args[0].star \
+                    and self.parallel_wrapper(callee.cls, callee.module):
+                return self.resolve(call.args[0].value, ctx, depth)  # the model it wraps, as for DataParallel
             return [Instance(callee.cls, callee.module, call, ctx)]
         if isinstance(callee, FuncRef):
             return self.function_returns(callee, call, ctx, depth)
@@ -1234,7 +1276,7 @@ class Resolver:
 
     def external_call(self, qual: str, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         first = call_arg(call, 0)
-        if qual in PASS_THROUGH_CALLS:
+        if wraps_model(qual):
             if first is None:
                 return [UNKNOWN]
             return self.resolve(first, ctx, depth)
@@ -1472,6 +1514,14 @@ class Resolver:
             params = params[1:]
         pos = 0
         for arg in call.args:
+            spread = self._spread(arg.value, ctx) if arg.star == "*" and pos < len(params) else None
+            if spread is not None:
+                # ``train_gan(device, *setup_gan(config))`` with ``return loader, models, optimizers``
+                for elements in spread:
+                    if pos < len(params):
+                        env.setdefault(params[pos].name, []).extend(elements)
+                        pos += 1
+                continue
             if arg.star:
                 # ``*args``/``**kwargs`` may pass any parameter not named here; positions after a
                 # ``*args`` are unknown. The entry under STARRED says so to ``param_values``.
@@ -1485,6 +1535,28 @@ class Resolver:
                 env.setdefault(params[pos].name, []).append((arg.value, ctx))
                 pos += 1
         return env
+
+    def _spread(self, expr: cst.BaseExpression, ctx: Ctx) -> Optional[List[List[Tuple[cst.BaseExpression, Ctx]]]]:
+        """What ``*expr`` passes, position by position, when that is written out: a tuple or list
+        literal, or a call of a project function whose every ``return`` is a literal of one length
+        (``*setup_gan(config)``). None when the positions are unknown."""
+        if type(expr) in (cst.Tuple, cst.List):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return None
+            return [[(e.value, ctx)] for e in expr.elements]
+        if type(expr) is not cst.Call:
+            return None
+        frefs = [v for v in self.resolve(expr.func, ctx, MAX_DEPTH - 4)]
+        if len(frefs) != 1 or not isinstance(frefs[0], FuncRef) or not frefs[0].scope.returns:
+            return None
+        fref = frefs[0]
+        returns = fref.scope.returns
+        if not all(type(r) in (cst.Tuple, cst.List) and len(r.elements) == len(returns[0].elements)
+                   and not any(isinstance(e, cst.StarredElement) for e in r.elements) for r in returns):
+            return None
+        inner = Ctx(fref.scope, self.bind_args(fref.scope, expr, ctx, skip_self=fref.bound_self is not None),
+                    fref.bound_self)
+        return [[(r.elements[i].value, inner) for r in returns] for i in range(len(returns[0].elements))]
 
     # -- reverse lookups ------------------------------------------------------------
     def callers(self, scope: Scope) -> List[CallSite]:
@@ -2023,8 +2095,10 @@ class Resolver:
                     out.extend(appended)
                 elif isinstance(index, int):
                     out.extend(self.index_value(v, index))
-                elif not (items and isinstance(index, str) and isinstance(base, cst.Name)
-                          and base.value not in ctx.module.updated):
+                elif not (items and isinstance(index, str) and (
+                        isinstance(base, cst.Name) and base.value not in ctx.module.updated
+                        or isinstance(base, cst.Attribute) and isinstance(v, Unknown)
+                        and not _attribute_dict_written(base.attr.value, ctx.module))):
                     # (a string key found in the dict's literal or stores is all it can hold, unless
                     # ``d.update(...)`` may have replaced it)
                     out.append(UNKNOWN)
@@ -2076,6 +2150,8 @@ class Resolver:
         if not outer:
             for node, dctx in self._dict_sources(base, ctx, depth):
                 out.extend(self._literal_items(node, key, dctx, depth))
+        if isinstance(base, cst.Attribute) and depth < MAX_DEPTH:
+            return out + self._attribute_items(base, key, ctx, depth, outer)
         if not isinstance(base, cst.Name) or depth >= MAX_DEPTH:
             return out
         scope = binding_scope(ctx.scope, base.value)
@@ -2109,6 +2185,22 @@ class Resolver:
                     else self.callers_args(scope, base.value, depth)
                 for expr, caller_ctx in passed:
                     out.extend(self._expr_items(expr, key, caller_ctx, depth + 1, outer))
+        return out
+
+    def _attribute_items(self, base: cst.Attribute, key, ctx: Ctx, depth: int,
+                         outer: tuple) -> List[Tuple[cst.BaseExpression, Ctx]]:
+        """Items of a dict an object keeps but did not write as a literal: ``self.models = models``
+        in a trainer's constructor, called as ``Trainer(loader, {"gen": G, "dis": D})`` (the
+        literal itself is read by ``_dict_sources``)."""
+        out: List[Tuple[cst.BaseExpression, Ctx]] = []
+        for v in self.resolve(base.value, ctx, depth):
+            if not isinstance(v, Instance) or any(
+                    _attribute_dict_written(base.attr.value, m) for m in {id(ctx.module): ctx.module, id(v.module): v.module}.values()):
+                continue  # (``self.models["dis"] = ...``: the entries passed in need not be what it holds)
+            for cls, _module in self.mro(v.cls, v.module):
+                for b in cls.attrs.get(base.attr.value, []):
+                    if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Name, cst.Subscript, cst.Call)):
+                        out.extend(self._expr_items(b.expr, key, Ctx(b.scope, None, v), depth, outer))
         return out
 
     def key_may_be(self, key_expr: cst.BaseExpression, key, ctx: Ctx, depth: int) -> bool:
