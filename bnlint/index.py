@@ -45,6 +45,14 @@ def parse_source(source: Source) -> cst.Module:
     return parse(source.text)
 
 
+def _names_checkout(package: str, root: str) -> bool:
+    """``package`` is the project folder's name as an identifier (``PytorchUNet`` for ``Pytorch-UNet``,
+    also under an ``owner__name`` folder): letters and digits alike, case aside."""
+    folder = re.sub(r"[^0-9a-z]", "", os.path.basename(os.path.abspath(root)).lower())
+    name = re.sub(r"[^0-9a-z]", "", package.lower())
+    return len(name) >= 4 and folder.endswith(name)
+
+
 class ProjectIndex:
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
@@ -134,6 +142,12 @@ class ProjectIndex:
                 missing.append(os.path.abspath(candidate))
             if found:
                 break
+        if found is None and "." in dotted and top not in EXTERNAL_TOPS and _names_checkout(top, self.root):
+            # ``from PytorchUNet.unet import UNet`` in a clone of ``Pytorch-UNet``: the code was
+            # written inside a folder named for the checkout, which is the project root here.
+            rest = dotted.partition(".")[2]
+            found = self.resolve_module(rest, os.path.join(self.root, "__init__.py"))
+            missing.extend(self._file_cache[f"{rest}|{self.root}"][1])
         self._file_cache[key] = (found, tuple(missing))
         self.probed.update(missing)
         return found
