@@ -16,6 +16,7 @@ from .bn import BNAnalysis
 from .loaders import is_dataloader, iterated_loaders
 from .loops import TrainingAnalysis
 from .module import ModuleInfo, Scope
+from .provenance import model_key
 from .values import Ctx, ExtCall, Instance, Resolver, Value, call_arg
 
 MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
@@ -126,8 +127,8 @@ class LoaderUses:
         if not loaders:
             return []
         model_call = self.training.trains_bn_model(self.training.loop_forward_calls(loop, scope, rctx))
-        if model_call is None:
-            return []
+        if model_call is None or self.training.set_up_in_eval(model_call, model_key(model_call.models)):
+            return []  # (a network put in eval mode where it is built, never back: running statistics only)
         training = self._training_callers_loaders(scope, loop)
         if training is not None:
             loaders = [loader for loader in loaders if id(loader.call) in training]

@@ -14,9 +14,9 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .bn import BNAnalysis
-from .module import CallSite, Scope
+from .module import CallSite, ModuleInfo, Scope
 from .optimizers import is_optimizer
-from .provenance import NO_GRAD
+from .provenance import NO_GRAD, model_key
 from .values import Ctx, Elem, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
 
 LIGHTNING_MODULES = frozenset({
@@ -46,6 +46,15 @@ class ForwardCall:
     ctx: Ctx
     models: List[Value]  # what the callee may be
     chain: Tuple[CallSite, ...] = ()  # helper calls followed to reach it, outermost first
+
+
+# Where a model is set up: an ``.eval()`` there (a frozen feature network) holds until a ``.train()``.
+_SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
+
+
+def train_false(call: cst.Call, resolver: Resolver, ctx: Ctx) -> bool:
+    """``model.train(False)``."""
+    return bool(call.args) and resolver.const(call.args[0].value, ctx) is False
 
 
 class TrainingAnalysis:
@@ -151,6 +160,34 @@ class TrainingAnalysis:
             if any(self.bn.has_bn(m) for m in fc.models) and not self.without_grad(fc):
                 return fc
         return None
+
+    def set_up_in_eval(self, fc: ForwardCall, key: tuple) -> bool:
+        """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back."""
+        modules = {id(s.scope.module): s.scope.module for s in list(fc.chain) + [fc.site]}
+        found = [self._mode_switches(module, key) for module in modules.values()]
+        return any(set_up for set_up, _ in found) and not any(on for _, on in found)
+
+    def _mode_switches(self, module: ModuleInfo, key: tuple) -> Tuple[bool, bool]:
+        """(an ``.eval()`` of the model where it is set up, a ``.train()`` of it anywhere) in ``module``."""
+        memo_key = ("mode_switches", id(module), key)
+        if memo_key not in self.memo:
+            set_up = switched_on = False
+            for scope in module.scopes:
+                ctx = self.r.ctx_for(scope)
+                for site in scope.calls:
+                    func = site.call.func
+                    if not (isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train")):
+                        continue
+                    if model_key(self.model_values(func.value, ctx)) != key:
+                        continue
+                    if func.attr.value == "eval" or train_false(site.call, self.r, ctx):
+                        # (Not under a branch the defaults skip: ``if is_load: net_D.eval()``.)
+                        set_up = set_up or (scope.short_name in _SETUP_SCOPES
+                                            and self.r.branch_possible(site.call, ctx, 0))
+                    else:
+                        switched_on = True
+            self.memo[memo_key] = (set_up, switched_on)
+        return self.memo[memo_key]
 
     def without_grad(self, fc: ForwardCall) -> bool:
         """The call runs under ``no_grad``/``inference_mode`` (a ``with`` or a decorator, also of a

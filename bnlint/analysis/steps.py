@@ -25,7 +25,7 @@ import libcst as cst
 
 from ..patterns import BACKWARD_HELPER
 from .bn import CONTAINERS
-from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis
+from .loops import MAX_CALL_DEPTH, ForwardCall, TrainingAnalysis, train_false
 from .modes import S_DEFAULT, S_EVAL, S_FRESH, S_USED, ModeAnalysis
 from .module import CallSite, ModuleInfo, Scope, code_children, guard_among
 from .names import dotted_name
@@ -37,7 +37,6 @@ from .values import ClassRef, Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, Su
 
 _AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
 # Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
-_SETUP_SCOPES = frozenset({"<module>", "__init__", "setup", "configure_model", "build", "build_model"})
 # Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
 # one may hold for the object.
 _WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})
@@ -389,7 +388,7 @@ class StepAnalysis:
             if key is None or not all(self._network(m) for m in fc.models) or self._other_type_branch(fc):
                 continue
             bn_models = [m for m in fc.models if self.bn.has_bn(m) and not self._bn_switched_off(fc, m)]
-            if not bn_models or self._line_eval(fc, key) or self._set_up_in_eval(fc, key):
+            if not bn_models or self._line_eval(fc, key) or self.t.set_up_in_eval(fc, key):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
             callee = self.callee_text(fc)
@@ -717,34 +716,6 @@ class StepAnalysis:
                           frefs[0].bound_self or self.r.ctx_for(nxt).self_value)
         return False
 
-    def _set_up_in_eval(self, fc: ForwardCall, key: tuple) -> bool:
-        """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back."""
-        modules = {id(s.scope.module): s.scope.module for s in list(fc.chain) + [fc.site]}
-        found = [self._mode_switches(module, key) for module in modules.values()]
-        return any(set_up for set_up, _ in found) and not any(on for _, on in found)
-
-    def _mode_switches(self, module: ModuleInfo, key: tuple) -> Tuple[bool, bool]:
-        """(an ``.eval()`` of the model where it is set up, a ``.train()`` of it anywhere) in ``module``."""
-        memo_key = ("mode_switches", id(module), key)
-        if memo_key not in self.memo:
-            set_up = switched_on = False
-            for scope in module.scopes:
-                ctx = self.r.ctx_for(scope)
-                for site in scope.calls:
-                    func = site.call.func
-                    if not (isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train")):
-                        continue
-                    if model_key(self.t.model_values(func.value, ctx)) != key:
-                        continue
-                    if func.attr.value == "eval" or _train_false(site.call, self.r, ctx):
-                        # (Not under a branch the defaults skip: ``if is_load: net_D.eval()``.)
-                        set_up = set_up or (scope.short_name in _SETUP_SCOPES
-                                            and self.r.branch_possible(site.call, ctx, 0))
-                    else:
-                        switched_on = True
-            self.memo[memo_key] = (set_up, switched_on)
-        return self.memo[memo_key]
-
     def _line_eval(self, fc: ForwardCall, key: tuple) -> bool:
         """``model.eval()`` runs before the call in its function, with no ``model.train()`` in between."""
         for site in list(fc.chain) + [fc.site]:
@@ -762,7 +733,7 @@ class StepAnalysis:
                 if other_line >= line or (last is not None and other_line < last[0]):
                     continue
                 if model_key(self.t.model_values(func.value, ctx)) == key:
-                    last = (other_line, func.attr.value == "eval" or _train_false(other.call, self.r, ctx))
+                    last = (other_line, func.attr.value == "eval" or train_false(other.call, self.r, ctx))
             if last is not None and last[1]:
                 return True
         return False
@@ -960,11 +931,6 @@ def _calls_on_two_params(scope: Scope) -> bool:
         if seen.setdefault(callee, param) != param:
             return True
     return False
-
-
-def _train_false(call: cst.Call, resolver, ctx: Ctx) -> bool:
-    """``model.train(False)``."""
-    return bool(call.args) and resolver.const(call.args[0].value, ctx) is False
 
 
 def _stored_on_self(site: CallSite) -> bool:
