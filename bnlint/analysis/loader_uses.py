@@ -132,6 +132,9 @@ class LoaderUses:
         training = self._training_callers_loaders(scope, loop)
         if training is not None:
             loaders = [loader for loader in loaders if id(loader.call) in training]
+        trained = self._trained_objects_loaders(scope, loop)
+        if trained is not None:
+            loaders = [loader for loader in loaders if id(loader.call) in trained]
         model = next(m for m in model_call.models if self.bn.has_bn(m))
         return [LoaderUse(loader, model, scope.module, loop) for loader in loaders]
 
@@ -165,6 +168,27 @@ class LoaderUses:
             inner = Ctx(scope, env, rctx.self_value)
             if any(not self._known_not_taken(s.guards, inner) for s in updates):
                 out.update(id(loader.call) for loader in self.loop_loaders(scope, loop, inner))
+        return out
+
+    def _trained_objects_loaders(self, scope: Scope, loop: cst.CSTNode) -> Optional[set]:
+        """A method's loop over ``self.dataloaders["train"]`` trains the objects it is called on: the
+        ids of the loaders those objects were built with (a trainer class also built by an evaluation
+        script that never calls ``train()`` there). None when a caller's object is not a known build."""
+        if scope.cls is None or scope.self_name is None or scope.short_name.startswith("__"):
+            return None
+        callers = self.r.callers(scope)
+        if not callers:
+            return None
+        out = set()
+        for site in callers:
+            func = site.call.func
+            if not isinstance(func, cst.Attribute):
+                return None  # ``self.train()`` from another method, ``super()...``: the object is not named
+            objects = [v for v in self.r.resolve(func.value, self.r.ctx_for(site.scope)) if isinstance(v, Instance)]
+            if not objects or any(v.call is None for v in objects):
+                return None
+            for obj in objects:
+                out.update(id(loader.call) for loader in self.loop_loaders(scope, loop, Ctx(scope, None, obj)))
         return out
 
     def _known_not_taken(self, guards, inner: Ctx) -> bool:

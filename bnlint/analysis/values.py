@@ -2198,9 +2198,10 @@ class Resolver:
                     _attribute_dict_written(base.attr.value, m) for m in {id(ctx.module): ctx.module, id(v.module): v.module}.values()):
                 continue  # (``self.models["dis"] = ...``: the entries passed in need not be what it holds)
             for cls, _module in self.mro(v.cls, v.module):
-                for b in cls.attrs.get(base.attr.value, []):
+                # (each binding read with this object's constructor arguments when its build is known)
+                for b, bctx in self._attr_bindings(v, cls.attrs.get(base.attr.value, []), depth):
                     if b.kind == "assign" and not b.path and isinstance(b.expr, (cst.Name, cst.Subscript, cst.Call)):
-                        out.extend(self._expr_items(b.expr, key, Ctx(b.scope, None, v), depth, outer))
+                        out.extend(self._expr_items(b.expr, key, bctx, depth, outer))
         return out
 
     def key_may_be(self, key_expr: cst.BaseExpression, key, ctx: Ctx, depth: int) -> bool:
