@@ -6,6 +6,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from bnlint.analysis.context import Analysis
 from bnlint.index import ProjectIndex
 
 from .helpers import expectations, found, lint
@@ -194,3 +195,66 @@ def test_truth_tells_a_known_none_from_an_unknown_value(tmp_path):
     assert truth("args.amp and where") is False and truth("where and args.amp") is False
     assert truth("args.epochs or where") is True and truth("args.amp or where") is None
     assert truth("args.resume is None") is True
+
+
+ISINSTANCE = """
+import torch.nn as nn
+
+
+class SyncBN(nn.BatchNorm2d):
+    pass
+
+
+class Tower(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(4)
+
+
+class Special(Tower):
+    pass
+
+
+def checks(tower, special, pick):
+    a = isinstance(tower, nn.DataParallel)
+    b = isinstance(tower, (nn.BatchNorm2d, SyncBN))
+    for cls in [nn.BatchNorm1d, nn.BatchNorm2d]:
+        c = isinstance(tower, cls)
+    d = isinstance(special, Tower)
+    e = isinstance(tower, Special)
+    f = isinstance(pick, Tower)
+    g = isinstance(tower, nn.Module)
+
+
+checks(Tower(), Special(), Tower() if len(__file__) > 3 else 7)
+"""
+
+
+def test_isinstance_on_a_project_network_is_decided_when_every_value_and_class_is_known(tmp_path):
+    # sync-BN's ``convert_model``: ``if isinstance(module, pth_module): mod = sync_module(...)`` is never
+    # taken for a whole network, so what it returns is the network itself.
+    _write(tmp_path, {"m.py": ISINSTANCE})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    info = index.module(str(tmp_path / "m.py"))
+    scope = info.functions["checks"]
+    ctx = analysis.resolver.ctx_for(scope)
+    tests = {name: bindings[0].expr for name, bindings in scope.bindings.items() if name in "abcdefg"}
+    truth = {name: analysis.resolver.truth(expr, ctx) for name, expr in tests.items()}
+    # an outside class other than nn.Module is never a base of a project network; a loop over classes
+    # reads each; project classes by MRO; a value that may be a constant, or nn.Module itself: unknown
+    assert truth == {"a": False, "b": False, "c": False, "d": True, "e": False, "f": None, "g": None}
+
+
+def test_an_import_under_the_checkout_name_resolves_from_the_root(tmp_path):
+    # ``from PytorchUNet.unet import UNet`` in a clone of ``Pytorch-UNet``; another top name stays unknown.
+    root = tmp_path / "owner__Pytorch-UNet"
+    root.mkdir()
+    _write(root, {"unet/__init__.py": "from .model import UNet\n", "unet/model.py": "class UNet:\n    pass\n",
+                  "train.py": "from PytorchUNet.unet import UNet\n"})
+    index = ProjectIndex(str(root))
+    importer = str(root / "train.py")
+    assert index.resolve_module("PytorchUNet.unet", importer) == str((root / "unet" / "__init__.py").resolve())
+    assert index.resolve_module("OtherName.unet", importer) is None
+    assert str(root / "PytorchUNet.py") in index.probed  # a module of that name appearing changes the answer

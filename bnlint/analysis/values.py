@@ -2038,8 +2038,39 @@ class Resolver:
             values = self.resolve(expr, ctx, depth)
             truths = {bool(v.value) for v in values if isinstance(v, Const)}
             return truths.pop() if values and len(truths) == 1 and all(isinstance(v, Const) for v in values) else None
+        if kind is cst.Call and isinstance(expr.func, cst.Name) and expr.func.value == "isinstance" \
+                and len(expr.args) == 2 and not any(a.star or a.keyword for a in expr.args) \
+                and binding_scope(ctx.scope, "isinstance") is None:
+            return self._isinstance_truth(expr.args[0].value, expr.args[1].value, ctx, depth)
         value = self.const(expr, ctx, depth)
         return None if value is None else bool(value)
+
+    def _isinstance_truth(self, subject: cst.BaseExpression, classes: cst.BaseExpression, ctx: Ctx,
+                          depth: int) -> Optional[bool]:
+        """``isinstance(module, nn.DataParallel)`` on a project network, also with the class taken from a
+        loop over a list of classes (sync-BN's ``convert_model``): decided when every value of the
+        subject is an object of a project class whose only outside base is ``nn.Module`` and every
+        class is known: an outside class (other than ``nn.Module``) is never among its bases, a project
+        class is or is not on its MRO."""
+        objects = self.resolve(subject, ctx, depth)
+        kinds: List[Value] = []
+        for v in self.resolve(classes, ctx, depth):
+            if isinstance(v, Seq):
+                kinds.extend(x for item in v.items for x in item)
+            elif isinstance(v, Elem):
+                kinds.extend(self.elements(v, depth))
+            else:
+                kinds.append(v)
+        if not objects or not kinds or not all(
+                isinstance(o, Instance) and all(b in NN_MODULE_BASES for b in self.external_bases(o.cls, o.module))
+                for o in objects):
+            return None
+        if not all(isinstance(k, ClassRef) or isinstance(k, Ref) and k.qualname not in NN_MODULE_BASES | {"object"}
+                   for k in kinds):
+            return None
+        answers = {any(isinstance(k, ClassRef) and any(c is k.cls for c, _m in self.mro(o.cls, o.module)) for k in kinds)
+                   for o in objects}
+        return answers.pop() if len(answers) == 1 else None
 
     def _agreed_const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int):
         values = self.resolve(expr, ctx, depth)
