@@ -288,8 +288,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             if os.path.exists(changed):
                 with open(changed, "a", encoding="utf-8") as fh:
                     fh.write(f"\n# edited by the benchmark (round {round_no + 1})\n")
-                step("one_file_precommit", bnlint_cmd(changed, 1, select=args.select))  # only the staged file; index over the tree
-                step("one_file_whole_tree", bnlint_cmd(root, 1, select=args.select))  # whole tree, cache valid except dependents
+                # only the staged file (the index still covers the tree); then the whole tree, whose
+                # cache is valid except for the files that depend on the edited one
+                step("one_file_precommit", bnlint_cmd(changed, 1, select=args.select))
+                step("one_file_whole_tree", bnlint_cmd(root, 1, select=args.select))
         if not args.no_tools:
             for tool in ("torchfix", "fixit"):
                 cmd = tool_cmd(tool, root, args.jobs)
@@ -312,7 +314,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             res["memory_tree"]["files"] = n_big
         report = {"files": len(files), "lines": lines, "jobs": args.jobs, "corpus": args.corpus,
                   "projects": args.projects if args.corpus == "ml" else 0, "select": args.select or "default",
-                  "limit": args.limit, "sample": args.sample, "repeat": args.repeat, "python": sys.version.split()[0], "results": res}
+                  "limit": args.limit, "sample": args.sample, "repeat": args.repeat,
+                  "python": sys.version.split()[0], "results": res}
         print(render(report))
         if args.json_out:
             with open(args.json_out, "w", encoding="utf-8") as fh:

@@ -65,7 +65,6 @@ RESTORE = "restore"
 _MODE_WORDS = re.compile(r"(?i)mode|eval|train")
 S_EVAL, S_UNKNOWN, S_FRESH, S_USED, S_DEFAULT = "eval", "unknown", "train_fresh", "train_used", "default"
 
-_IDENTITY_ATTRS = WRAPPED_ATTRS  # DataParallel/DDP .module, torch.compile's ._orig_mod
 MAX_DEPTH = 3
 # How many callers up the entry state is searched (an evaluation helper three private methods below a
 # metric's ``__call__``); each caller's own events still follow helpers at least one level deep.
@@ -106,7 +105,7 @@ class Event:
 
 
 def _norm(key: Key) -> Key:
-    while key and key[0] == "sub" and key[2] in _IDENTITY_ATTRS and key[1] is not None:
+    while key and key[0] == "sub" and key[2] in WRAPPED_ATTRS and key[1] is not None:
         key = key[1]
     return key
 

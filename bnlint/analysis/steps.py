@@ -36,7 +36,6 @@ from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .values import ClassRef, Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Unknown, Value, unwrap
 
 _AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
-# Scopes that set a model up once: an ``.eval()`` there holds until something calls ``.train()``.
 # Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
 # one may hold for the object.
 _WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})

@@ -477,8 +477,14 @@ def _attribute_dict_written(attr: str, module: ModuleInfo) -> bool:
     """Whether the module's code stores into or updates a dict kept as attribute ``attr``
     (``self.models["ema"] = ...``, ``self.models.update(...)``): then the items found where it was
     built need not be all it holds."""
-    pattern = re.compile(r"\." + re.escape(attr) + r"\s*(?:\[[^\]\n]*\]\s*=(?!=)|\.\s*(?:update|setdefault|pop|__setitem__)\s*\()")
-    return bool(pattern.search(module.source.code))
+    return bool(_dict_write_pattern(attr).search(module.source.code))
+
+
+@lru_cache(maxsize=256)
+def _dict_write_pattern(attr: str) -> Pattern[str]:
+    stored = r"\[[^\]\n]*\]\s*=(?!=)"  # self.models["ema"] = ...
+    updated = r"\.\s*(?:update|setdefault|pop|__setitem__)\s*\("  # self.models.update(...)
+    return re.compile(r"\." + re.escape(attr) + r"\s*(?:" + stored + "|" + updated + ")")
 
 
 def unwrap(values: Iterable[Value]) -> List[Value]:
@@ -2226,7 +2232,7 @@ class Resolver:
         out: List[Tuple[cst.BaseExpression, Ctx]] = []
         for v in self.resolve(base.value, ctx, depth):
             if not isinstance(v, Instance) or any(
-                    _attribute_dict_written(base.attr.value, m) for m in {id(ctx.module): ctx.module, id(v.module): v.module}.values()):
+                    _attribute_dict_written(base.attr.value, m) for m in (ctx.module, v.module)):
                 continue  # (``self.models["dis"] = ...``: the entries passed in need not be what it holds)
             for cls, _module in self.mro(v.cls, v.module):
                 # (each binding read with this object's constructor arguments when its build is known)
