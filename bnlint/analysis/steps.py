@@ -33,12 +33,11 @@ from .optimizers import Stepped, built_optimizers, stepped_models
 from .provenance import Batch, Provenance, batch_argument, model_key, other_arguments
 from .reaching import reaching
 from .syntax import ancestors, names_in, one_line, rooted_at, within
-from .values import ClassRef, Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Unknown, Value, unwrap
+from .values import (
+    ClassRef, Ctx, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Unknown, Value, data_parallel, unwrap,
+)
 
 _AUTOGRAD_FUNCTIONS = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
-# Wrappers the value analysis sees through (``nn.DataParallel(net)`` is ``net``): a type test naming
-# one may hold for the object.
-_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel"})
 MAX_FORWARD_NESTING = 2  # a model's forward(a, b) handing both to a submodule's forward(a, b)
 MAX_CALLER_CONTEXTS = 4  # training loops calling one step function that are read one by one
 MAX_CONSUMERS = 12  # modules searched for the training steps that reach a forward/helper of this one
@@ -462,7 +461,8 @@ class StepAnalysis:
             for m in fc.models:
                 names |= {c.name for c, _module in self.r.mro(m.cls, m.module)}
                 names |= {q.rsplit(".", 1)[-1] for q in self.r.external_bases(m.cls, m.module)}
-            if not any(c in names or c in _WRAPPERS for c in tested[1]):
+            # (the value analysis sees through data-parallel wrappers: a type test naming one may hold)
+            if not any(c in names or data_parallel(c) for c in tested[1]):
                 return True
         return False
 

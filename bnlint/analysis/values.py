@@ -70,9 +70,6 @@ NN_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"
 # Callables that wrap their first argument and keep its identity for our purposes.
 SEQUENTIALS = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 MODULE_LISTS = frozenset({"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"})
-DATA_PARALLEL = frozenset({
-    "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.data_parallel.DataParallel",
-    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel"})
 PASS_THROUGH_CALLS = frozenset(
     {
         "torch.nn.DataParallel",
@@ -466,11 +463,17 @@ def _spaced_code(node: cst.CSTNode) -> str:
     return "".join(cst.Module([]).code_for_node(node).split())
 
 
+def data_parallel(name: str) -> bool:
+    """A data-parallel wrapper class, by its (qualified) name: torch's ``DataParallel``,
+    ``DistributedDataParallel`` and ``FullyShardedDataParallel``, and other libraries' (mmcv's
+    ``MMDataParallel``, jactorch's ``JacDataParallel``, apex's ``DistributedDataParallel``)."""
+    return name.rpartition(".")[2].endswith("DataParallel")
+
+
 def wraps_model(qual: str) -> bool:
-    """A call that returns (a wrapper running) its first argument: ``DataParallel``, ``torch.compile``,
-    and data-parallel wrappers of other libraries (mmcv's ``MMDataParallel``, jactorch's
-    ``JacDataParallel``, apex's ``DistributedDataParallel``)."""
-    return qual in PASS_THROUGH_CALLS or qual.rpartition(".")[2].endswith("DataParallel")
+    """A call that returns (a wrapper running) its first argument: a data-parallel wrapper,
+    ``torch.compile``, ``copy.deepcopy`` and the other pass-through calls."""
+    return qual in PASS_THROUGH_CALLS or data_parallel(qual)
 
 
 def _attribute_dict_written(attr: str, module: ModuleInfo) -> bool:
@@ -1189,7 +1192,7 @@ class Resolver:
         ``DataParallelWithCallback``): built around a model, it runs that model."""
         key = ("parallel_wrapper", id(cls))
         if key not in self.index.memo:
-            self.index.memo[key] = any(q in DATA_PARALLEL for q in self.external_bases(cls, module))
+            self.index.memo[key] = any(data_parallel(q) for q in self.external_bases(cls, module))
         return self.index.memo[key]
 
     def external_bases(self, cls: ClassInfo, module: ModuleInfo) -> List[str]:
