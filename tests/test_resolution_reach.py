@@ -258,3 +258,70 @@ def test_an_import_under_the_checkout_name_resolves_from_the_root(tmp_path):
     assert index.resolve_module("PytorchUNet.unet", importer) == str((root / "unet" / "__init__.py").resolve())
     assert index.resolve_module("OtherName.unet", importer) is None
     assert str(root / "PytorchUNet.py") in index.probed  # a module of that name appearing changes the answer
+
+
+REPLACED = """
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--attention", default=False, type=bool)
+args = parser.parse_args()
+
+
+def pick(flag):
+    a = None
+    if args.attention == True:
+        a = 0
+    if args.attention == False:
+        a = 1
+    use_a = a
+    b = None
+    if flag:
+        b = 2
+    use_b = b
+    if flag:
+        c = None
+    else:
+        if not args.attention:
+            c = 3
+    use_c = c
+    d = None
+    for _ in range(flag):
+        if not args.attention:
+            d = 4
+    use_d = d
+    e = None
+    if flag:
+        if not args.attention:
+            e = 5
+    use_e = e
+    f = None
+    if not args.attention:
+        use_f = f
+        f = 6
+    return use_a, use_b, use_c, use_d, use_e, use_f
+"""
+
+
+def test_a_binding_on_a_branch_the_defaults_take_replaces_the_ones_before_it(tmp_path):
+    # ``encoder = None`` then ``if args.attention == False: encoder = ...``: None never reaches past
+    # the ``if``. An ``if`` that may go either way, a loop, or a read before the binding keep it.
+    _write(tmp_path, {"m.py": REPLACED})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    scope = index.module(str(tmp_path / "m.py")).functions["pick"]
+    ctx = analysis.resolver.ctx_for(scope)
+    values = {name: sorted(str(getattr(v, "value", "?")) for v in
+                           analysis.resolver.resolve(scope.bindings[name][0].expr, ctx))
+              for name in ("use_a", "use_b", "use_c", "use_d", "use_e", "use_f")}
+    assert values == {"use_a": ["1"], "use_b": ["2", "None"], "use_c": ["3", "None"], "use_d": ["4", "None"],
+                      "use_e": ["5", "None"], "use_f": ["None"]}
+
+
+def test_a_batch_dict_moved_by_a_comprehension_is_named_by_its_loader():
+    # ``batch = {k: v.to(device) for k, v in batch.items()}`` keeps each entry: the real batch is the
+    # loader's, not "``batch.items()``".
+    fixture = Path(__file__).parent / "fixtures" / "BN102" / "pos_batch_dict_moved_by_comprehension.py"
+    (finding,) = lint([fixture], select=["BN102"]).findings
+    assert "gets real (`loader`) and fake (`generator`) batches" in finding.message

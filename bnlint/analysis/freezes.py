@@ -183,6 +183,30 @@ class FreezeAnalysis:
             return None
         return scope.short_name, arg
 
+    def unfrozen_by(self, site: CallSite, rctx: Ctx) -> Optional[cst.BaseExpression]:
+        """The module a call certainly unfreezes: ``encoder.requires_grad_(True)``, or a call of a
+        project helper that writes its argument's ``p.requires_grad = requires_grad`` with the value
+        known true here (``set_requires_grad(encoder, requires_grad=True)``)."""
+        call, func = site.call, site.call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
+            arg = call_arg(call, 0, "requires_grad")
+            return func.value if arg is None or self.r.const(arg, rctx) is True else None
+        if not call.args or not self._may_freeze(func):
+            return None
+        callee = self._one_function(call, rctx)
+        frozen = self._frozen_param(callee.scope) if callee is not None else None
+        if frozen is None or frozen[2] or len(frozen[1]) != 1:
+            return None
+        (test, branch), scope = frozen[1][0], callee.scope
+        if not isinstance(scope.module.parents.get(test), cst.Assign):
+            return None  # a test around the freeze (``if freeze:``), not the value written: false writes nothing
+        bound = Ctx(scope, self.r.bind_args(scope, call, rctx, skip_self=callee.bound_self is not None),
+                    callee.bound_self)
+        passed = bound.env.get(frozen[0])
+        if not passed or len(passed) != 1 or self.r.truth(test, bound) is not (not branch):
+            return None
+        return passed[0][0]
+
     def _passed_frozen(self, scope: Scope, call: cst.Call, ctx: Ctx, bound_self=None) -> Optional[cst.BaseExpression]:
         """The argument of ``call`` that ``scope`` freezes as a whole, when its tests hold for this call
         (``set_parameter_requires_grad(model, feature_extract)`` with ``if feature_extracting:``);
@@ -423,7 +447,19 @@ class FreezeAnalysis:
         (``ResNet18(pretrained=True)`` for ``if pretrained: <freeze>``)."""
         if not freeze.param_guards:
             return True
-        return inst.call is not None and self._called_with(freeze.scope, inst.call, inst.ctx, freeze.param_guards, inst)
+        if inst.call is None:
+            return False
+        scope = freeze.scope
+        if scope.short_name == "__init__" or scope.cls is None:
+            return self._called_with(scope, inst.call, inst.ctx, freeze.param_guards, inst)
+        # ``self.set_trainable(trainable)`` in ``__init__``: the constructor's arguments, passed on
+        init = scope.cls.methods.get("__init__")
+        site = next((s for s in init.calls if not s.guards and not s.loops
+                     and self_attribute(s.call.func, init.self_name) == scope.short_name), None) if init else None
+        if site is None:
+            return False
+        init_ctx = Ctx(init, self.r.bind_args(init, inst.call, inst.ctx, skip_self=True), inst)
+        return self._called_with(scope, site.call, init_ctx, freeze.param_guards, inst)
 
     def option_name(self, test: cst.BaseExpression, rctx: Ctx) -> Optional[str]:
         """``args.freeze`` for a test on a command-line option (``args.freeze``, ``not args.x``,
@@ -531,6 +567,9 @@ def _tests_parameters(test: cst.BaseExpression, scope: Scope) -> bool:
             and scope.short_name == "__init__":
         # ``self.train_bn`` in a constructor: set from its parameter, read back per object
         return any(b.scope is scope for b in scope.cls.attrs.get(test.attr.value, []))
+    if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "bool" \
+            and len(test.args) == 1:
+        test = test.args[0].value  # ``p.requires_grad = bool(trainable)``
     names = [n.value for n in names_in(test)]
     return bool(names) and all(n in params for n in names)
 

@@ -57,6 +57,12 @@ def train_false(call: cst.Call, resolver: Resolver, ctx: Ctx) -> bool:
     return bool(call.args) and resolver.const(call.args[0].value, ctx) is False
 
 
+def _before_the_path(site: CallSite, path: List[CallSite]) -> bool:
+    """``site`` runs before the path's call in its own function, when the path passes through it."""
+    same = [s for s in path if s.scope is site.scope]
+    return not same or any(site.scope.module.order(site.call) < s.scope.module.order(s.call) for s in same)
+
+
 class TrainingAnalysis:
     def __init__(self, resolver: Resolver, bn: BNAnalysis):
         self.r = resolver
@@ -162,16 +168,20 @@ class TrainingAnalysis:
         return None
 
     def set_up_in_eval(self, fc: ForwardCall, key: tuple) -> bool:
-        """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back."""
-        modules = {id(s.scope.module): s.scope.module for s in list(fc.chain) + [fc.site]}
+        """``self.vgg.eval()`` in ``__init__`` (a frozen feature network), never switched back. An
+        ``.eval()`` in the function making the call counts only before it (``discriminator.eval()``
+        after a script's training loop, for its test, sets nothing up)."""
+        path = list(fc.chain) + [fc.site]
+        modules = {id(s.scope.module): s.scope.module for s in path}
         found = [self._mode_switches(module, key) for module in modules.values()]
-        return any(set_up for set_up, _ in found) and not any(on for _, on in found)
+        return any(_before_the_path(site, path) for evals, _ in found for site in evals) \
+            and not any(on for _, on in found)
 
-    def _mode_switches(self, module: ModuleInfo, key: tuple) -> Tuple[bool, bool]:
-        """(an ``.eval()`` of the model where it is set up, a ``.train()`` of it anywhere) in ``module``."""
+    def _mode_switches(self, module: ModuleInfo, key: tuple) -> Tuple[List[CallSite], bool]:
+        """(the ``.eval()`` calls of the model where it is set up, a ``.train()`` of it anywhere) in ``module``."""
         memo_key = ("mode_switches", id(module), key)
         if memo_key not in self.memo:
-            set_up = switched_on = False
+            set_up, switched_on = [], False
             for scope in module.scopes:
                 ctx = self.r.ctx_for(scope)
                 for site in scope.calls:
@@ -182,8 +192,8 @@ class TrainingAnalysis:
                         continue
                     if func.attr.value == "eval" or train_false(site.call, self.r, ctx):
                         # (Not under a branch the defaults skip: ``if is_load: net_D.eval()``.)
-                        set_up = set_up or (scope.short_name in _SETUP_SCOPES
-                                            and self.r.branch_possible(site.call, ctx, 0))
+                        if scope.short_name in _SETUP_SCOPES and self.r.branch_possible(site.call, ctx, 0):
+                            set_up.append(site)
                     else:
                         switched_on = True
             self.memo[memo_key] = (set_up, switched_on)

@@ -39,7 +39,7 @@ from .reaching import reaching
 from .roles import domain_role
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
-    SubModule, Unknown, Value, call_arg,
+    SubModule, Unknown, Value, call_arg, unwrap,
 )
 
 MAX_DEPTH = 40
@@ -289,6 +289,9 @@ class Provenance:
             return self.of(expr.value, ctx, depth)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
             return self._comprehension(expr, ctx, depth)
+        if isinstance(expr, cst.DictComp):
+            moved = _moved_items(expr)  # ``{k: v.to(device) for k, v in batch.items()}``: the same batch
+            return self.of(moved, ctx, depth) if moved is not None else None
         return None
 
     def _comprehension(self, expr, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -569,6 +572,11 @@ class Provenance:
 
     def _binary(self, expr: cst.BinaryOperation, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x + noise``, ``alpha * real + (1 - alpha) * fake``: the rows' one data source, if only one."""
+        if isinstance(expr.operator, cst.Multiply):
+            # ``3 * [imgs]``: a list of one batch repeated (grey images made RGB with ``torch.cat(..., 1)``)
+            for seq, count in ((expr.left, expr.right), (expr.right, expr.left)):
+                if isinstance(seq, (cst.List, cst.Tuple)) and isinstance(self.r.const(count, ctx), int):
+                    return self.of(seq, ctx, depth)
         sides = [self.of(expr.left, ctx, depth), self.of(expr.right, ctx, depth)]
         if isinstance(expr.operator, (cst.Multiply, cst.Divide)):
             masked = _masked(sides)
@@ -608,6 +616,10 @@ class Provenance:
         quals = {v.qualname for v in callees if isinstance(v, Ref)}
         if quals and len(quals) == len(callees):
             return self._external(quals, call, first, ctx, depth)
+        if first is not None and callees and all(isinstance(v, Ref) and v.qualname in _TENSOR_TYPES
+                                                 for v in unwrap(callees)):
+            # ``FloatTensor(x)`` with ``FloatTensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor``
+            return self.of(first, ctx, depth)
         if callees and first is not None and all(isinstance(v, ExtCall) and _transform_class(v.qualname) for v in callees):
             # ``normalize(x)`` with ``normalize = T.Normalize(...)``; ``strong(img)`` with ``strong =
             # StrongAugment()`` from a module the checkout lacks: an augmentation keeps its rows
@@ -958,6 +970,9 @@ class _Skip:
 _SKIP = _Skip()
 _NO_ROWS = Batch(())  # a tensor without rows: adds nothing to a concatenation, is no batch of its own
 # Calls that make an empty tensor when given ``0`` or ``[]`` (or, for the classes, nothing).
+# Tensor types whose call on data converts it (``torch.cuda.FloatTensor(np.random.normal(...))``).
+_TENSOR_TYPES = frozenset(f"torch{device}.{kind}Tensor" for device in ("", ".cuda")
+                          for kind in ("", "Float", "Double", "Half", "Long", "Int", "Byte", "Bool"))
 _EMPTY_MAKERS = frozenset({"torch.empty", "torch.zeros", "torch.tensor", "torch.Tensor", "torch.FloatTensor"})
 _EMPTY_NAMES = frozenset(q.rsplit(".", 1)[1] for q in _EMPTY_MAKERS)
 
@@ -1282,6 +1297,24 @@ def _pooled_param(scope: Scope) -> Optional[str]:
                 and isinstance(ret.func, cst.Attribute) and ret.func.attr.value in ("cat", "stack")):
             return None
     return name
+
+
+def _moved_items(expr: cst.DictComp) -> Optional[cst.BaseExpression]:
+    """``d`` for ``{k: v.to(device) for k, v in d.items()}``: every value kept under its key, moved."""
+    comp = expr.for_in
+    target, it = comp.target, comp.iter
+    if comp.inner_for_in is not None or comp.ifs or not isinstance(target, cst.Tuple) or len(target.elements) != 2 \
+            or not all(isinstance(e.value, cst.Name) for e in target.elements):
+        return None
+    key, value = (e.value.value for e in target.elements)
+    if not (isinstance(expr.key, cst.Name) and expr.key.value == key and isinstance(it, cst.Call)
+            and isinstance(it.func, cst.Attribute) and it.func.attr.value == "items" and not it.args):
+        return None
+    body = expr.value
+    while isinstance(body, cst.Call) and isinstance(body.func, cst.Attribute) \
+            and body.func.attr.value in PASS_THROUGH_METHODS:
+        body = body.func.value
+    return it.func.value if isinstance(body, cst.Name) and body.value == value else None
 
 
 def _unwrap_variable(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -36,6 +36,7 @@ from ..tree import IMPORTED
 from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
 from .names import callee_name, dotted_name
 from .reaching import declared_escaping, global_reaching, reaching
+from .syntax import within
 
 # Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
 # model built by a factory, passed through apex's amp.initialize and DataParallel and returned in a
@@ -342,6 +343,11 @@ def _bindings_of(scope: Scope, name: str) -> List[Binding]:
 
 
 @lru_cache(maxsize=1024)
+def _interned(value) -> bool:
+    """An int CPython caches (-5 to 256): ``is`` on two of them compares their values."""
+    return isinstance(value, int) and not isinstance(value, bool) and -5 <= value <= 256
+
+
 def _as_value(name: str) -> Pattern[str]:
     """``name`` written as a value, not called: an argument, an assignment, an item (``Encoder,``,
     ``= Encoder`` at the end of a line, ``"enc": Encoder}``)."""
@@ -696,13 +702,49 @@ class Resolver:
         its value at ``use``: those reaching it (:meth:`visible_bindings`), less those under a branch
         known not to run: a followed call's arguments (``get_norm_layer("instance")``) or the
         default configuration (``if args.use_ema:`` with ``default=True``) rule it out."""
-        return self._possible(self.visible_bindings(scope, name, use, scope.bindings.get(name, [])), ctx, depth)
+        found = reaching(scope, name, use) if use is not None else None
+        if found is None:
+            return self._possible(scope.bindings.get(name, []), ctx, depth)
+        return self._possible(found, ctx, depth, True)
 
-    def _possible(self, bindings: List[Binding], ctx: Ctx, depth: int) -> List[Binding]:
-        """``bindings`` less those under a branch known not to run (all of them if that leaves none)."""
+    def _possible(self, bindings: List[Binding], ctx: Ctx, depth: int, flow: bool = False) -> List[Binding]:
+        """``bindings`` less those under a branch known not to run (all of them if that leaves none);
+        with ``flow`` (they are those reaching one read), also less those that a later binding, on a
+        branch known to run, replaces."""
         if len(bindings) > 1:
             bindings = [b for b in bindings if self.branch_possible(b.stmt, ctx, depth)] or bindings
+        if flow and len(bindings) > 1:
+            bindings = self._not_replaced(bindings, ctx, depth)
         return bindings
+
+    def _not_replaced(self, bindings: List[Binding], ctx: Ctx, depth: int) -> List[Binding]:
+        """``encoder = None`` then ``if args.attention == False: encoder = CResNet50`` with the
+        option's default False: the ``if`` certainly runs its branch, so ``None`` never reaches past it."""
+        kept = bindings
+        for later in bindings:
+            kept = [b for b in kept if b is later or not self._replaces(later, b, ctx, depth)]
+        return kept or bindings
+
+    def _replaces(self, later: Binding, earlier: Binding, ctx: Ctx, depth: int) -> bool:
+        """``later`` runs whenever ``earlier`` has: both lie in one block, ``earlier`` before an ``if``
+        that is known to take the branch holding ``later``, with no loop, ``try`` or other ``if``
+        that may go either way between that block and ``later``."""
+        module = ctx.scope.module
+        parents = module.parents
+        child, cur, head = later.stmt, parents.get(later.stmt), None
+        while cur is not None and not within(module, earlier.stmt, cur):
+            if isinstance(cur, cst.If):
+                if child is cur.test:
+                    return False
+                value = self.aside(depth, lambda d: self.truth(cur.test, ctx, d))  # None: unknown
+                if value is None or value != (child is cur.body):
+                    return False
+                head = cur
+            elif not isinstance(cur, _STRAIGHT_LINE) or cur is ctx.scope.node:
+                return False
+            child, cur = cur, parents.get(cur)
+        return head is not None and isinstance(cur, (cst.IndentedBlock, cst.Module)) \
+            and module.order(earlier.stmt) < module.order(head)
 
     def branch_possible(self, node: cst.CSTNode, ctx: Ctx, depth: int) -> bool:
         """False when an ``if`` around ``node`` (within ``ctx.scope``) is known to take the other branch."""
@@ -1207,6 +1249,10 @@ class Resolver:
     # -- calls ----------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Ctx, depth: int) -> List[Value]:
         func = call.func
+        if type(func) is cst.Name and func.value == "bool" and len(call.args) == 1 and not call.args[0].star \
+                and not call.args[0].keyword and binding_scope(ctx.scope, "bool") is None:
+            value = self.truth(call.args[0].value, ctx, depth)  # ``trainable=bool(args.encoder_trainable)``
+            return [Const(value)] if value is not None else [UNKNOWN]
         if isinstance(func, cst.Attribute):
             name = func.attr.value
             if name in PASS_THROUGH_METHODS or name == "type" and call.args:  # ``model.type(dtype)``
@@ -1687,6 +1733,28 @@ class Resolver:
                             break
         return found
 
+    def class_returners(self, cls: ClassInfo, module: ModuleInfo) -> List[Scope]:
+        """Functions that hand out the class itself, not an object of it (``if encoder ==
+        Encoder.CResNet50: return CResNet50`` in a factory of classes): their callers build it later,
+        through whatever variable or parameter the class travels in."""
+        key = ("class_returners", id(cls))
+        memo = self.index.memo
+        if key not in memo:
+            found = []
+            as_value = _as_value(cls.name)
+            for path in [module.fs_path] + self.importing(module, cls.name):
+                if not self.index.text_matches(path, as_value):
+                    continue
+                info = module if path == module.fs_path else self.index.module(path)
+                for scope in info.scopes if info is not None else ():
+                    if scope.parent is not None and any(
+                            isinstance(ret, cst.Name) and ret.value == cls.name and any(
+                                isinstance(v, ClassRef) and v.cls is cls for v in self.resolve(ret, self.ctx_for(scope), 4))
+                            for ret in scope.returns):
+                        found.append(scope)
+            memo[key] = found
+        return memo[key]
+
     def _registries(self, cls: ClassInfo, module: ModuleInfo) -> List[ModuleInfo]:
         """The modules that hand ``cls`` out by name through ``globals()[name]``: its own, or one that
         imports it."""
@@ -1988,6 +2056,9 @@ class Resolver:
                     return left == right if None not in (left, right) else None
                 if isinstance(op, cst.NotEqual):
                     return left != right if None not in (left, right) else None
+                if isinstance(op, (cst.Is, cst.IsNot)) and all(_interned(x) for x in (left, right)):
+                    # ``batch_norm=i is not 0``: CPython keeps one object per small int
+                    return (left == right) == isinstance(op, cst.Is)
                 if isinstance(op, cst.In) and right is not None and left is not None:
                     return left in right
                 if isinstance(op, cst.NotIn) and right is not None and left is not None:
@@ -2428,6 +2499,8 @@ def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
 
 # The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
 # resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
+# Nodes between an ``if`` and a statement of one of its branches that run it whenever the branch runs.
+_STRAIGHT_LINE = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.SimpleStatementLine, cst.Else, cst.With)
 _CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
 _GLOBALS_REGISTRY = re.compile(r"globals(?<!\wglobals)\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")

@@ -9,6 +9,7 @@ from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN, relation
 from ..analysis.module import Scope
 from ..analysis.optimizers import built_optimizers, stepped_models
+from ..analysis.syntax import ancestors, conditional_within, within
 from .base import Rule, RuleContext
 from .triggers import LOOP, any_of, identifier_part
 
@@ -51,6 +52,8 @@ class TrainModeNotRestored(Rule):
                     or _not_stepped_in(ctx, scope, loop, target):
                 continue
             anchor = fc.chain[0] if fc.chain else fc.site
+            if _built_each_iteration(ctx, scope, loop, anchor.call, target):
+                continue  # ``model = CNN()`` at the top of a grid search's loop: each iteration trains a new one
             switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
             if switch is None or switch is anchor.call or id(switch) in reported:
                 # (the training call itself: the switch is inside that helper and reported there)
@@ -119,6 +122,16 @@ def _not_stepped_in(ctx: RuleContext, scope: Scope, loop: cst.CSTNode, target) -
         elif any(ctx.training.scope_trains(f.scope) for f in ctx.training.called_functions(site, rctx)):
             return False  # a helper that may step some optimizer itself
     return bool(stepped) and not _steps_target(stepped, target)
+
+
+def _built_each_iteration(ctx: RuleContext, scope: Scope, loop: cst.CSTNode, node: cst.CSTNode, target) -> bool:
+    """Every iteration of ``loop`` builds the model anew before ``node``, on no condition: an eval
+    switch in one iteration leaves behind a model that the next iteration no longer trains."""
+    made = target.origin[0] if target.origin else None
+    module = scope.module
+    return made is not None and made.__class__ is cst.Call and within(module, made, loop) \
+        and module.order(made) < module.order(node) and not conditional_within(module, made, loop) \
+        and loop is next((a for a in ancestors(module, made) if isinstance(a, (cst.For, cst.While))), None)
 
 
 def _steps_target(optimizers, target) -> bool:

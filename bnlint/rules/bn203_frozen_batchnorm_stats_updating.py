@@ -83,7 +83,8 @@ class FrozenBatchNormStatsUpdating(Rule):
             if freeze.param_guards:
                 # ``if pretrained: <freeze self.model>``: only the objects built that way are frozen
                 # (in another function, each call decides: see the calls that freeze, above).
-                attr = self_attribute(expr, scope.self_name) if scope.short_name == "__init__" else None
+                attr = self_attribute(expr, scope.self_name) \
+                    if scope.short_name == "__init__" or _run_by_own_init(scope) else None
                 if attr is not None:
                     in_constructors.append((freeze, attr))
                 continue
@@ -244,6 +245,8 @@ class FrozenBatchNormStatsUpdating(Rule):
         undecided = set()
         candidates = []
         for fc in forwards:
+            if _off_by_default(ctx, fc):
+                continue
             runs = modes.target(fc.models)
             if not any(relation(k, t) == "covers" for k in runs.keys for t in target.keys):
                 # A module that holds the frozen one (a loss wrapper built around the model) runs
@@ -254,7 +257,9 @@ class FrozenBatchNormStatsUpdating(Rule):
                 if hit is not None:
                     return hit
                 continue
-            if _unfrozen_each_iteration(ctx, fc, target, freeze) or _toggled_around(ctx, fc, target, freeze):
+            if _unfrozen_each_iteration(ctx, fc, target, freeze) or _toggled_around(ctx, fc, target, freeze) \
+                    or _toggled_by_step_helpers(ctx, fc, target, freeze) \
+                    or _unfrozen_on_the_way(ctx, fc, target, freeze):
                 continue  # every training iteration unfreezes it (after a validation, or a GAN's toggle)
             if _unfrozen_before(ctx, fc, target, freeze):
                 continue  # the second phase of a two-phase fine-tuning: it trains the unfrozen model
@@ -264,6 +269,13 @@ class FrozenBatchNormStatsUpdating(Rule):
             elif states & {S_FRESH, S_USED, S_DEFAULT}:
                 candidates.append(fc)
         return next((fc for fc in candidates if _path_key(fc) not in undecided), None)
+
+
+def _off_by_default(ctx: RuleContext, fc: ForwardCall) -> bool:
+    """A call on the way to the forward pass lies on a branch the default configuration never takes
+    (``if robust: attack_pgd(encoder, ...)`` with ``robust=False``)."""
+    return any(site.guards and not ctx.resolver.branch_possible(site.call, ctx.resolver.ctx_for(site.scope), 0)
+               for site in tuple(fc.chain) + (fc.site,))
 
 
 def _path_key(fc: ForwardCall) -> Tuple[int, ...]:
@@ -396,10 +408,11 @@ def _parts_of_class(ctx: RuleContext, outer: Instance, cls, freeze: Optional[Fre
 def _builders(ctx: RuleContext, init: Scope, factories: int = 2) -> list:
     """Modules that build the class: its constructor's callers, the callers of the factories
     that return what they build (``model = resnet18()`` in ``setup()``, called by the training script),
-    and those of the classes whose constructors build it as a part (``self.encoder = EncoderCNN(...)``
-    in a captioning model the script builds)."""
+    those of the classes whose constructors build it as a part (``self.encoder = EncoderCNN(...)``
+    in a captioning model the script builds), and the callers of functions returning the class
+    itself (``encoder = FactoryEncoder(Encoder.CResNet50)``, the class then built by a model taking it)."""
     out = []
-    scopes = [init]
+    scopes = [init] + (ctx.resolver.class_returners(init.cls, init.module) if init.cls is not None else [])
     for _ in range(factories + 1):
         returned = []
         for scope in scopes:
@@ -511,6 +524,76 @@ def _toggled_around(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: c
     return any(isinstance(loop, cst.For) and module.order(loop) > module.order(freeze)
                and within(module, loop, batch_loop) and periodic_within(module, loop, batch_loop)
                and _unfreezes(ctx, loop, rctx, target) for loop in scope.loops)
+
+
+def _toggled_by_step_helpers(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
+    """A loop on the way to the call freezes the model every iteration (itself, or in a helper it
+    calls) and unfreezes it every iteration, and the call runs once per iteration (no loop of its own
+    between): WDGRL's ``train_critic()``, called per batch, freezes the encoder for the critic's
+    steps and unfreezes it on return, then freezes the critic, which its next call unfreezes. A
+    toggle, not a frozen model (two-phase fine-tuning runs a whole training loop while frozen)."""
+    path = tuple(fc.chain) + (fc.site,)
+    for k, site in enumerate(path):
+        if not site.loops or any(later.loops for later in path[k + 1:]):
+            continue
+        scope, loop = site.scope, site.loops[-1]
+        rctx = ctx.resolver.ctx_for(scope)
+        frozen_here = within(scope.module, freeze, loop) or any(
+            loop in other.loops and any(in_own_body(f.scope.module, freeze, f.scope.node)
+                                        for f in ctx.training.called_functions(other, rctx))
+            for other in scope.calls)
+        return frozen_here and _unfreezes_within(ctx, scope, loop, rctx, target)
+    return False
+
+
+def _unfrozen_on_the_way(ctx: RuleContext, fc: ForwardCall, target: Target, freeze: cst.CSTNode) -> bool:
+    """A function on the way to the call unfreezes the model before it every time, and the freeze
+    does not come between: WDGRL's critic helper starts with ``set_requires_grad(critic, True)``, so
+    the freeze at its end holds only until its next call."""
+    for site in tuple(fc.chain) + (fc.site,):
+        scope, module = site.scope, site.scope.module
+        rctx = ctx.resolver.ctx_for(scope)
+        here = module.order(site.call)
+        frozen_at = module.order(freeze) if in_own_body(module, freeze, scope.node) else -1
+        for other in scope.calls:
+            at = module.order(other.call)
+            if not at < here or at < frozen_at < here or not set(other.loops) <= set(site.loops) \
+                    or other.guards and not ctx.resolver.guards_hold(other.guards, rctx, 0):
+                continue
+            unfrozen = ctx.analysis.freezes.unfrozen_by(other, rctx)
+            if unfrozen is not None and ctx.analysis.modes.receiver_relation(unfrozen, rctx, target) == "covers":
+                return True
+    return False
+
+
+def _unfreezes_within(ctx: RuleContext, scope: Scope, region: cst.CSTNode, rctx, target: Target,
+                      depth: int = 0) -> bool:
+    """``region`` (a loop, a function body) unfreezes the target every time it runs, on no condition
+    but a periodic one or one the default configuration takes: a parameter loop setting ``requires_grad = True``, ``x.requires_grad_(True)``,
+    an unfreezing helper, or a project function called there doing one of these (one level down)."""
+    module = scope.module
+    for loop in scope.loops:
+        if within(module, loop, region) and not _conditional_in(module, loop, region) \
+                and _unfreezes(ctx, loop, rctx, target):
+            return True
+    for site in scope.calls:
+        if not within(module, site.call, region) or _conditional_in(module, site.call, region) \
+                and not ctx.resolver.guards_hold(site.guards, rctx, 0):
+            continue  # (a branch the defaults take counts: ``if robust: ... else: train_critic(...)``)
+        unfrozen = ctx.analysis.freezes.unfrozen_by(site, rctx)
+        if unfrozen is not None and ctx.analysis.modes.receiver_relation(unfrozen, rctx, target) == "covers":
+            return True
+        if unfrozen is None and depth == 0:
+            for f in ctx.training.called_functions(site, rctx):
+                inner = Ctx(f.scope, ctx.resolver.bind_args(f.scope, site.call, rctx, f.bound_self is not None),
+                            f.bound_self)
+                if _unfreezes_within(ctx, f.scope, f.scope.node, inner, target, 1):
+                    return True
+    return False
+
+
+def _conditional_in(module, node: cst.CSTNode, region: cst.CSTNode) -> bool:
+    return conditional_within(module, node, region) and not periodic_within(module, node, region)
 
 
 def _unfreezes(ctx: RuleContext, loop: cst.For, rctx, target: Target) -> bool:
