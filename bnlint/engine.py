@@ -302,27 +302,35 @@ def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Di
         results[i] = FileResult(t.display, hit[0], hit[1])
         if progress:
             progress(1)
-    fresh = _run_uncached([targets[i] for i in todo], root, codes, per_file, jobs, progress)
-    for i, r in zip(todo, fresh):
+    def keep(k: int, r: FileResult) -> None:
+        # Stored as each worker hands its files back, while the others still lint. Unreadable files
+        # and internal errors are not results worth keeping.
+        i = todo[k]
         results[i] = r
-        # Unreadable files and internal errors are not results worth keeping.
         if r.deps is not None and not any(e.kind in ("read", "internal") for e in r.errors):
             cache.store(targets[i].fs_path, targets[i].display, r.findings, r.errors, r.deps)
+
+    _run_uncached([targets[i] for i in todo], root, codes, per_file, jobs, progress, keep)
     cache.finish()  # the tree's record: the next run checks name searches without an identifier table
     return [r for r in results if r is not None]
 
 
 def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Dict[str, List[str]],
-                  jobs: int = 1, progress: Optional[Callable[[int], None]] = None) -> List[FileResult]:
+                  jobs: int = 1, progress: Optional[Callable[[int], None]] = None,
+                  on_result: Optional[Callable[[int, FileResult], None]] = None) -> List[FileResult]:
+    """Results in ``targets`` order; ``on_result(position, result)`` hears of each as it arrives
+    (a worker's files when that worker is done; files a lost worker left, once linted again)."""
     if not targets:
         return []
     if jobs <= 1 or len(targets) < 8:
         linter = Linter(root, codes, per_file)
         out = []
         with _fewer_collections():
-            for t in targets:
+            for k, t in enumerate(targets):
                 raise_if_interrupted()
                 out.append(linter.lint_file(t))
+                if on_result:
+                    on_result(k, out[-1])
                 if progress:
                     progress(1)
         return out
@@ -337,6 +345,8 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
         for j, piece_results in done or ():  # (None: a worker died; its pieces are found below)
             for i, r in zip(pieces[j], piece_results):
                 results[i] = r  # progress: counted file by file as the workers finish them (tick)
+                if on_result:
+                    on_result(i, r)
 
     piece_targets = [[targets[i] for i in piece] for piece in pieces]
     claims = multiprocessing.get_context().Array("i", [b for bound in bounds for b in bound])
@@ -345,6 +355,9 @@ def _run_uncached(targets: Sequence[Target], root: str, codes: Sequence[str], pe
     lost = [i for i, r in enumerate(results) if r is None]  # files of a worker that died (a crash, an OOM kill)
     if lost:
         _retry_lost(targets, lost, results, root, codes, per_file, jobs, progress)
+        for i in lost:
+            if on_result and results[i] is not None:
+                on_result(i, results[i])
     return [r for r in results if r is not None]
 
 
