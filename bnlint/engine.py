@@ -302,6 +302,7 @@ def run(targets: Sequence[Target], root: str, codes: Sequence[str], per_file: Di
         results[i] = FileResult(t.display, hit[0], hit[1])
         if progress:
             progress(1)
+
     def keep(k: int, r: FileResult) -> None:
         # Stored as each worker hands its files back, while the others still lint. Unreadable files
         # and internal errors are not results worth keeping.

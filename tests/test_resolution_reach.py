@@ -325,3 +325,40 @@ def test_a_batch_dict_moved_by_a_comprehension_is_named_by_its_loader():
     fixture = Path(__file__).parent / "fixtures" / "BN102" / "pos_batch_dict_moved_by_comprehension.py"
     (finding,) = lint([fixture], select=["BN102"]).findings
     assert "gets real (`loader`) and fake (`generator`) batches" in finding.message
+
+
+def test_an_unresolved_generator_called_through_forward_is_named_without_it(tmp_path):
+    # ``self.generator.forward(noise)`` with the generator handed in from nowhere the analysis sees:
+    # the fake is named ``self.generator``, as a resolved one is.
+    paths = _write(tmp_path, {"trainer.py": """
+        import torch
+        import torch.nn as nn
+
+
+        class ForwardCallDisc(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.Flatten())
+
+            def forward(self, x):
+                return self.net(x)
+
+
+        class ForwardCallTrainer:
+            def __init__(self, gen, loader):
+                self.discriminator = ForwardCallDisc()
+                self.generator = gen
+                self.loader = loader
+                self.opt = torch.optim.Adam(self.discriminator.parameters())
+
+            def fit(self):
+                for real, _ in self.loader:
+                    self.opt.zero_grad()
+                    judge_real = self.discriminator.forward(real)
+                    fake = self.generator.forward(torch.randn(real.size(0), 16))
+                    judge_fake = self.discriminator.forward(fake.detach())
+                    (judge_fake.mean() - judge_real.mean()).backward()
+                    self.opt.step()
+    """})
+    (finding,) = lint(paths, select=["BN102"]).findings
+    assert "fake (`self.generator`) batches" in finding.message

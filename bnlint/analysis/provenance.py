@@ -620,9 +620,13 @@ class Provenance:
                                                  for v in unwrap(callees)):
             # ``FloatTensor(x)`` with ``FloatTensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor``
             return self.of(first, ctx, depth)
-        if callees and first is not None and all(isinstance(v, ExtCall) and _transform_class(v.qualname) for v in callees):
+        if callees and first is not None and all(
+                isinstance(v, ExtCall) and _transform_class(v.qualname)
+                or isinstance(v, Instance) and _TRANSFORM_NAME.search(v.cls.name)
+                and not self.r.network_class(v.cls, v.module) for v in callees):
             # ``normalize(x)`` with ``normalize = T.Normalize(...)``; ``strong(img)`` with ``strong =
-            # StrongAugment()`` from a module the checkout lacks: an augmentation keeps its rows
+            # RandAugment(n, m)``, from a module the checkout lacks or a project class whose
+            # ``__call__`` goes through PIL and numpy: an augmentation keeps its rows
             return self.of(first, ctx, depth)
         models = self.model_values(func, ctx)
         if models:
@@ -686,7 +690,7 @@ class Provenance:
         inner = self.of(arg, ctx, depth) if arg is not None else None
         if not (isinstance(inner, Batch) and _is_noise(inner)):
             return None
-        label = describe_expr(func)
+        label = _model_label(func)
         return Batch((Part(None, (("unresolved", id(ctx.scope.node), label),), (label,)),))
 
     def _external(self, quals, call: cst.Call, first, ctx: Ctx, depth: int) -> Optional[Struct]:
@@ -969,10 +973,10 @@ class _Skip:
 
 _SKIP = _Skip()
 _NO_ROWS = Batch(())  # a tensor without rows: adds nothing to a concatenation, is no batch of its own
-# Calls that make an empty tensor when given ``0`` or ``[]`` (or, for the classes, nothing).
 # Tensor types whose call on data converts it (``torch.cuda.FloatTensor(np.random.normal(...))``).
 _TENSOR_TYPES = frozenset(f"torch{device}.{kind}Tensor" for device in ("", ".cuda")
                           for kind in ("", "Float", "Double", "Half", "Long", "Int", "Byte", "Bool"))
+# Calls that make an empty tensor when given ``0`` or ``[]`` (or, for the classes, nothing).
 _EMPTY_MAKERS = frozenset({"torch.empty", "torch.zeros", "torch.tensor", "torch.Tensor", "torch.FloatTensor"})
 _EMPTY_NAMES = frozenset(q.rsplit(".", 1)[1] for q in _EMPTY_MAKERS)
 

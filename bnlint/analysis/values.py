@@ -342,12 +342,12 @@ def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     return binder.bindings[name] if binder is not None else []
 
 
-@lru_cache(maxsize=1024)
 def _interned(value) -> bool:
     """An int CPython caches (-5 to 256): ``is`` on two of them compares their values."""
     return isinstance(value, int) and not isinstance(value, bool) and -5 <= value <= 256
 
 
+@lru_cache(maxsize=1024)
 def _as_value(name: str) -> Pattern[str]:
     """``name`` written as a value, not called: an argument, an assignment, an item (``Encoder,``,
     ``= Encoder`` at the end of a line, ``"enc": Encoder}``)."""
@@ -1748,12 +1748,14 @@ class Resolver:
                 info = module if path == module.fs_path else self.index.module(path)
                 for scope in info.scopes if info is not None else ():
                     if scope.parent is not None and any(
-                            isinstance(ret, cst.Name) and ret.value == cls.name and any(
-                                isinstance(v, ClassRef) and v.cls is cls for v in self.resolve(ret, self.ctx_for(scope), 4))
+                            isinstance(ret, cst.Name) and ret.value == cls.name and self._names_class(ret, scope, cls)
                             for ret in scope.returns):
                         found.append(scope)
             memo[key] = found
         return memo[key]
+
+    def _names_class(self, expr: cst.BaseExpression, scope: Scope, cls: ClassInfo) -> bool:
+        return any(isinstance(v, ClassRef) and v.cls is cls for v in self.resolve(expr, self.ctx_for(scope), 4))
 
     def _registries(self, cls: ClassInfo, module: ModuleInfo) -> List[ModuleInfo]:
         """The modules that hand ``cls`` out by name through ``globals()[name]``: its own, or one that
@@ -2497,10 +2499,10 @@ def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
                for b in _bindings_of(scope, name))
 
 
-# The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
-# resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
 # Nodes between an ``if`` and a statement of one of its branches that run it whenever the branch runs.
 _STRAIGHT_LINE = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.SimpleStatementLine, cst.Else, cst.With)
+# The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
+# resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
 _CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
 _GLOBALS_REGISTRY = re.compile(r"globals(?<!\wglobals)\s*\(\s*\)\s*\[")
 _ADDS_ARGUMENTS = re.compile(r"\.add_argument\s*\(")

@@ -569,8 +569,9 @@ def _unfrozen_on_the_way(ctx: RuleContext, fc: ForwardCall, target: Target, free
 def _unfreezes_within(ctx: RuleContext, scope: Scope, region: cst.CSTNode, rctx, target: Target,
                       depth: int = 0) -> bool:
     """``region`` (a loop, a function body) unfreezes the target every time it runs, on no condition
-    but a periodic one or one the default configuration takes: a parameter loop setting ``requires_grad = True``, ``x.requires_grad_(True)``,
-    an unfreezing helper, or a project function called there doing one of these (one level down)."""
+    but a periodic one or one the default configuration takes: a parameter loop setting
+    ``requires_grad = True``, ``x.requires_grad_(True)``, an unfreezing helper, or a project function
+    called there doing one of these (one level down)."""
     module = scope.module
     for loop in scope.loops:
         if within(module, loop, region) and not _conditional_in(module, loop, region) \
