@@ -362,3 +362,52 @@ def test_an_unresolved_generator_called_through_forward_is_named_without_it(tmp_
     """})
     (finding,) = lint(paths, select=["BN102"]).findings
     assert "fake (`self.generator`) batches" in finding.message
+
+
+KEYWORD_DICTS = """
+def make_parts(scale):
+    return {"width": 8 * scale, "depth": 2}
+
+
+def build(width, depth=1, extra=None):
+    return width, depth, extra
+
+
+def hand_on(parts):
+    return build(**parts)
+
+
+def run():
+    a = build(**make_parts(2))
+    b = hand_on(make_parts(3))
+    c = build(**dict(width=5, extra=7))
+    grown = make_parts(1)
+    grown["extra"] = 9
+    d = build(**grown)
+    return a, b, c, d
+"""
+
+
+def test_a_dict_passed_as_keywords_binds_its_keys_when_they_are_written_out(tmp_path):
+    # ``Trainer(**models)`` with ``models`` a dict literal a set-up function returns, or ``dict(k=v)``,
+    # through a parameter handed on; a dict changed after it is built passes unknown keywords.
+    _write(tmp_path, {"m.py": KEYWORD_DICTS})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    module = index.module(str(tmp_path / "m.py"))
+    build = module.functions["build"]
+    resolver = analysis.resolver
+
+    def bound(caller: str, var: str) -> dict:
+        scope = module.functions[caller]
+        call = scope.bindings[var][0].expr
+        env = resolver.bind_args(build, call, resolver.ctx_for(scope), False)
+        return {k: module.code(e) for k, [(e, _)] in env.items()}
+
+    assert bound("run", "a") == {"width": "8 * scale", "depth": "2"}
+    assert bound("run", "c") == {"width": "5", "extra": "7"}
+    assert set(bound("run", "d")) == {"*"}  # unknown: an item is stored into it
+    hand_on = module.functions["hand_on"]
+    env = resolver.bind_args(build, hand_on.returns[0], resolver.ctx_for(hand_on), False)
+    assert {k: module.code(e) for k, [(e, _)] in env.items()} == {"width": "8 * scale", "depth": "2"}

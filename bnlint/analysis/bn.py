@@ -330,7 +330,9 @@ class BNAnalysis:
             bound = self.r.const(upper, ctx) if upper is not None else None
             if upper is not None and not (isinstance(bound, int) and bound < 0):
                 return False  # [:3] may keep only the stem: not sure it keeps a BN layer
-            expr = expr.value  # [:-1] / [:-2]: the head removed, the trunk kept
+            # [:-1] / [:-2]: the head removed, the trunk kept (``layers = list(resnet.children())``
+            # first, then ``layers[:-1]``)
+            return self._children_of_bn(expr.value, ctx, depth, hops + 1)
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "list" and expr.args:
             expr = expr.args[0].value
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \

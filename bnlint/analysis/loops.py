@@ -147,8 +147,8 @@ class TrainingAnalysis:
             if depth >= MAX_CALL_DEPTH:
                 continue
             for fref in self.called_functions(site, ctx):
-                inner = Ctx(fref.scope, self.r.bind_args(fref.scope, site.call, ctx, fref.bound_self is not None),
-                            fref.bound_self or self.r.ctx_for(fref.scope).self_value)
+                inner = self.r.call_ctx(fref.scope, site.call, ctx, fref.bound_self is not None,
+                                        fref.bound_self or self.r.ctx_for(fref.scope).self_value)
                 out.extend(self.forward_calls(fref.scope.calls, inner, chain + (site,), depth + 1))
         return out
 

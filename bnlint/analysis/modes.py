@@ -40,6 +40,7 @@ another object even though it resolves alike.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,6 +91,10 @@ class Target:
     # Every object its expression may be, BN or not (``get_model(name)`` with twelve branches): a
     # receiver that may be exactly these, made by the same call, is the same object.
     alternatives: FrozenSet[Key] = frozenset()
+    # ``(class node id, attr)`` when a forward call names the model ``self.<attr>``: a switch of
+    # ``self.<attr>`` in a method of that class switches the object the call runs, whatever the
+    # resolver makes of the attribute (built here, or loaded from a checkpoint there).
+    attribute: Optional[Tuple[int, str]] = None
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -230,7 +235,18 @@ class ModeAnalysis:
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
             func = func.value
         # Through the attribute path too: ``net.train()`` covers a forward call of ``net.backbone``.
-        return self.target_of_expr(func, fc.ctx, models)
+        target = self.target_of_expr(func, fc.ctx, models)
+        attribute = self.self_attribute(func, fc.ctx)
+        return dataclasses.replace(target, attribute=attribute) if target and attribute else target
+
+    @staticmethod
+    def self_attribute(expr: cst.BaseExpression, ctx: Ctx) -> Optional[Tuple[int, str]]:
+        """``(class node id, attr)`` for ``self.<attr>`` in a method (see ``Target.attribute``)."""
+        cls = ctx.scope.cls
+        if cls is None or not isinstance(expr, cst.Attribute) or not isinstance(expr.value, cst.Name) \
+                or expr.value.value != ctx.scope.self_name:
+            return None
+        return id(cls.node), expr.attr.value
 
     def is_copy(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
         """``expr`` names an object made by ``copy.deepcopy(...)`` (an EMA/teacher copy)."""
@@ -337,8 +353,23 @@ class ModeAnalysis:
             # out: nothing constant has ``.train()``, so when the module values alone certainly
             # are the target, so is the receiver. Else unknown, as any value we cannot place.
             found = self._relation_of(expr, ctx, target, modules)
-            return found if found in ("covers", "inside") else "unknown"
-        return self._relation_of(expr, ctx, target, values)
+            found = found if found in ("covers", "inside") else "unknown"
+        else:
+            found = self._relation_of(expr, ctx, target, values)
+        if found == "unknown" and target.attribute is not None and self._same_attribute(expr, ctx, target):
+            return "covers"
+        return found
+
+    def _same_attribute(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
+        """``expr`` is ``self.<attr>`` of the target's forward call, in a method of that class or of
+        one related to it by inheritance (a base trainer's loop, a subclass's step)."""
+        mine = self.self_attribute(expr, ctx)
+        if mine is None or mine[1] != target.attribute[1]:
+            return False
+        if mine[0] == target.attribute[0]:
+            return True
+        cls = ctx.scope.cls
+        return any(id(c.node) == target.attribute[0] for c, _ in self.r.mro(cls, ctx.module))
 
     def _relation_of(self, expr: cst.BaseExpression, ctx: Ctx, target: Target, values: Sequence[Value]) -> str:
         keys = []
@@ -388,9 +419,12 @@ class ModeAnalysis:
     # -- events ---------------------------------------------------------------------
     def events(self, scope: Scope, ctx: Ctx, target: Target, depth: int = 0) -> List[Event]:
         """Mode events of ``scope`` on ``target`` in source order."""
-        key = ("mode_events", id(scope), id(ctx.env), id(ctx.self_value), target)
-        if ctx.env is None and key in self.memo:
-            return self.memo[key]
+        # A helper's events under its caller's arguments are kept too (``call_ctx`` gives a followed
+        # call one context), by depth: deeper, fewer helpers are followed.
+        key = ("mode_events", id(scope), id(ctx.env), id(ctx.self_value), target,
+               None if ctx.env is None else depth)
+        if key in self.memo:
+            return self.memo[key][0]
         out: List[Event] = []
         module = scope.module
         for site in sorted(scope.calls, key=lambda s: module.order(s.call)):
@@ -406,8 +440,7 @@ class ModeAnalysis:
                     guards = ()
             for kind, cond in found:
                 out.append(Event(kind, site.call, pos, guards, cond))
-        if ctx.env is None:
-            self.memo[key] = out
+        self.memo[key] = (out, ctx)  # ctx keeps the ids in the key alive
         return out
 
     def site_events(self, site: CallSite, ctx: Ctx, target: Target, depth: int) -> List[Tuple[str, bool]]:
@@ -437,8 +470,8 @@ class ModeAnalysis:
             return []
         out: List[Tuple[str, bool]] = []
         for fref in self.t.called_functions(site, ctx):
-            inner = Ctx(fref.scope, self.r.bind_args(fref.scope, call, ctx, fref.bound_self is not None),
-                        fref.bound_self or self.r.ctx_for(fref.scope).self_value)
+            inner = self.r.call_ctx(fref.scope, call, ctx, fref.bound_self is not None,
+                                    fref.bound_self or self.r.ctx_for(fref.scope).self_value)
             out.extend(_restoring([(e.kind, e.cond or bool(e.guards))
                                    for e in self.events(fref.scope, inner, target, depth + 1)]))
         for init, inner in self._constructors(site, ctx):
@@ -450,9 +483,12 @@ class ModeAnalysis:
         the model): it may switch the mode, and we cannot read it."""
         if not isinstance(site.scope.module.parents.get(site.call), cst.WithItem):
             return False
-        if any(isinstance(v, (FuncRef, ClassRef)) or (isinstance(v, Ref) and v.qualname.startswith("torch."))
+        if any(isinstance(v, (FuncRef, ClassRef)) or (isinstance(v, Ref) and (
+                v.qualname.startswith("torch.") or "." not in v.qualname))
                for v in self.r.resolve(site.call.func, ctx)):
-            return False  # a project manager (followed as a call) or torch's own (``torch.no_grad()``)
+            # a project manager (followed as a call), torch's own (``torch.no_grad()``) or a builtin
+            # (``with open(path, "w") as f:``)
+            return False
         # (a manager named for modes may be handed a model we only partly resolve)
         named = bool(_MODE_WORDS.search(site.scope.module.code(site.call.func))) or any(
             a.keyword is not None and a.keyword.value in ("train", "mode", "training") for a in site.call.args)

@@ -123,6 +123,13 @@ def slices_by_iteration(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> 
     return False
 
 
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every code node below it, in source order."""
+    yield node
+    for child in code_children(node):
+        yield from descendants(child)
+
+
 def names_in(node: cst.CSTNode) -> Iterator[cst.Name]:
     """Every ``Name`` node in ``node``, attribute names (``freeze`` of ``args.freeze``) included."""
     if isinstance(node, cst.Name):

@@ -1559,6 +1559,19 @@ class Resolver:
             out.extend(self.resolve(ret, inner, depth))
         return out
 
+    def call_ctx(self, scope: Scope, call: cst.Call, ctx: Ctx, skip_self: bool,
+                 self_value: Optional[Value]) -> Ctx:
+        """The context of ``scope`` run by ``call`` from ``ctx``: one object per call and caller
+        context, so that what is memoised by context (resolutions, mode events) is found again when
+        a walk follows the same call a second time (another model, another forward call)."""
+        key = ("call_ctx", id(scope), id(call), id(ctx), skip_self, id(self_value))
+        known = self.index.memo.get(key)
+        if known is None:
+            # (the entry holds the objects whose ids make its key, keeping them alive)
+            known = self.index.memo[key] = (Ctx(scope, self.bind_args(scope, call, ctx, skip_self), self_value),
+                                            ctx, self_value)
+        return known[0]
+
     def bind_args(self, scope: Scope, call: cst.Call, ctx: Optional[Ctx], skip_self: bool):
         """Map the callee's parameter names to the caller's argument expressions."""
         env: Dict[str, List[Tuple[cst.BaseExpression, Ctx]]] = {}
@@ -1577,6 +1590,13 @@ class Resolver:
                         env.setdefault(params[pos].name, []).extend(elements)
                         pos += 1
                 continue
+            items = self._keyword_items(arg.value, ctx) if arg.star == "**" else None
+            if items is not None:
+                # ``Trainer(save_dir, **models)`` with ``models = setup_models(cfg)`` returning a dict
+                # literal: each key passes its parameter.
+                for key, value, vctx in items:
+                    env.setdefault(key, []).append((value, vctx))
+                continue
             if arg.star:
                 # ``*args``/``**kwargs`` may pass any parameter not named here; positions after a
                 # ``*args`` are unknown. The entry under STARRED says so to ``param_values``.
@@ -1590,6 +1610,53 @@ class Resolver:
                 env.setdefault(params[pos].name, []).append((arg.value, ctx))
                 pos += 1
         return env
+
+    def _keyword_items(self, expr: cst.BaseExpression, ctx: Ctx,
+                       depth: int = 0) -> Optional[List[Tuple[str, cst.BaseExpression, Ctx]]]:
+        """What ``**expr`` passes, key by key, when that is written out: a dict literal with constant
+        keys, a name bound once to one and never changed, or a call of a project function whose every
+        ``return`` is such a literal with the same keys. None when any key may be missing or added."""
+        if depth > 4:
+            return None
+        if isinstance(expr, cst.Dict):
+            items = []
+            for element in expr.elements:
+                key = self.const(element.key, ctx) if isinstance(element, cst.DictElement) else None
+                if not isinstance(key, str):
+                    return None
+                items.append((key, element.value, ctx))
+            return items
+        if isinstance(expr, cst.Name):
+            scope = binding_scope(ctx.scope, expr.value)
+            if scope is None or expr.value in ctx.module.updated or scope.item_stores.get(expr.value):
+                return None
+            bindings = self.visible_bindings(scope, expr.value, expr)
+            if len(bindings) == 1 and bindings[0].kind == "param" and scope is ctx.scope:
+                # A parameter handed on (``setup_trainer(config, models)``): what its one caller passes.
+                passed = ctx.env.get(expr.value, []) if ctx.env is not None \
+                    else self.callers_args(scope, expr.value, MAX_DEPTH - 4)
+                if len(passed) != 1 or (ctx.env is None and self.callers_incomplete(scope)):
+                    return None
+                return self._keyword_items(passed[0][0], passed[0][1], depth + 1)
+            if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path:
+                return None
+            return self._keyword_items(bindings[0].expr, ctx if scope is ctx.scope else Ctx(scope), depth + 1)
+        if not isinstance(expr, cst.Call):
+            return None
+        frefs = self.resolve(expr.func, ctx, MAX_DEPTH - 4)
+        if len(frefs) == 1 and isinstance(frefs[0], Ref) and frefs[0].qualname == "dict":
+            # ``dict(train_loader=train_loader, test_loader=test_loader)``
+            if not all(a.keyword is not None and not a.star for a in expr.args):
+                return None
+            return [(a.keyword.value, a.value, ctx) for a in expr.args]
+        if len(frefs) != 1 or not isinstance(frefs[0], FuncRef) or not frefs[0].scope.returns:
+            return None
+        fref = frefs[0]
+        inner = self.call_ctx(fref.scope, expr, ctx, fref.bound_self is not None, fref.bound_self)
+        found = [self._keyword_items(r, inner, depth + 1) for r in fref.scope.returns]
+        if any(f is None for f in found) or len({tuple(sorted(k for k, _, _ in f)) for f in found}) != 1:
+            return None
+        return [item for f in found for item in f]
 
     def _spread(self, expr: cst.BaseExpression, ctx: Ctx) -> Optional[List[List[Tuple[cst.BaseExpression, Ctx]]]]:
         """What ``*expr`` passes, position by position, when that is written out: a tuple or list

@@ -11,7 +11,7 @@ from ..analysis.freezes import (PARAM_ITERS, Freeze, calls_imported_freezing_fac
 from ..analysis.loops import ForwardCall
 from ..analysis.modes import S_DEFAULT, S_FRESH, S_UNKNOWN, S_USED, Target, relation
 from ..analysis.module import CallSite, Scope
-from ..analysis.syntax import conditional_within, in_own_body, periodic_within, within
+from ..analysis.syntax import conditional_within, descendants, in_own_body, periodic_within, within
 from ..analysis.values import MAX_CALLER_FILES, Ctx, Instance
 from .base import Rule, RuleContext
 from .triggers import TRAINING_STEP_PATTERNS, any_of, attribute_assignment, method_call, step_visible, text
@@ -182,7 +182,9 @@ class FrozenBatchNormStatsUpdating(Rule):
                         ("sub", sub, attr) for outer, part, inner in held
                         for sub in {("sub", k, part) for k in modes.target([outer]).keys}
                         | set(modes.target([inner]).keys))
-                target = Target(keys)
+                # (``self.encoder.train()`` switches what ``self.encoder(img)`` runs, even when the
+                # resolver also sees a model loaded from a checkpoint there)
+                target = Target(keys, attribute=modes.self_attribute(fc.site.call.func, fc.ctx))
                 if self._ema_updated(ctx, target):
                     return  # MoCo's key encoder: an EMA copy, meant to run so
                 states = modes.forward_states(fc, target)
@@ -206,7 +208,10 @@ class FrozenBatchNormStatsUpdating(Rule):
                 func = site.call.func
                 if not (isinstance(func, cst.Name) and func.value == "zip"):
                     continue
-                for arg in site.call.args:
+                written = _written_positions(ctx, site.call)
+                for i, arg in enumerate(site.call.args):
+                    if written is not None and i not in written:
+                        continue  # the side the average is read from (the model trained), not written
                     for v, vctx in _zipped_lists(ctx, arg.value, scope, rctx):
                         if isinstance(v, cst.Call) and isinstance(v.func, cst.Attribute) \
                                 and v.func.attr.value in PARAM_ITERS + ("state_dict", "buffers") \
@@ -450,6 +455,35 @@ def _importers_forwards(ctx: RuleContext, name: str) -> List[ForwardCall]:
         if module is not None:
             out.extend(FrozenBatchNormStatsUpdating._training_forwards(ctx, module) + _trainer_calls(ctx, module))
     return out
+
+
+_IN_PLACE = frozenset({"mul_", "add_", "copy_", "sub_", "lerp_", "set_", "addcmul_"})
+
+
+def _written_positions(ctx: RuleContext, call: cst.Call) -> Optional[set]:
+    """``for ema_p, p in zip(ema.parameters(), model.parameters()): ema_p.mul_(d).add_(p)``: the
+    positions of ``zip``'s arguments whose element the loop writes (in place, or through ``.data =``);
+    None when ``zip`` is not a ``for`` loop's iterable over plain names, or no write is seen."""
+    loop = ctx.module.parents.get(call)
+    if not (isinstance(loop, cst.For) and loop.iter is call and isinstance(loop.target, cst.Tuple)
+            and all(isinstance(e.value, cst.Name) for e in loop.target.elements)
+            and len(loop.target.elements) == len(call.args)):
+        return None
+    names = [e.value.value for e in loop.target.elements]
+    written = set()
+    for node in descendants(loop.body):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _IN_PLACE:
+            root = node.func.value
+        elif isinstance(node, (cst.Assign, cst.AugAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            root = next((t for t in targets if isinstance(t, cst.Attribute)), None)
+        else:
+            continue
+        while isinstance(root, (cst.Attribute, cst.Call)):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        if isinstance(root, cst.Name) and root.value in names:
+            written.add(names.index(root.value))
+    return written or None
 
 
 def _zipped_lists(ctx: RuleContext, expr: cst.BaseExpression, scope: Scope, rctx: Ctx):
