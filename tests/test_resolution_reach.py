@@ -411,3 +411,26 @@ def test_a_dict_passed_as_keywords_binds_its_keys_when_they_are_written_out(tmp_
     hand_on = module.functions["hand_on"]
     env = resolver.bind_args(build, hand_on.returns[0], resolver.ctx_for(hand_on), False)
     assert {k: module.code(e) for k, [(e, _)] in env.items()} == {"width": "8 * scale", "depth": "2"}
+
+
+def test_keywords_handed_around_a_cycle_of_callers_stay_unknown(tmp_path):
+    # ``def a(**kwargs): return b(**kwargs)`` and back (torch.fx's tracing helpers): reading what
+    # ``**kwargs`` holds goes to the callers, which hand on their own ``**kwargs``; the search stops.
+    _write(tmp_path, {"m.py": """
+        def first(**kwargs):
+            return second(**kwargs)
+
+
+        def second(**kwargs):
+            if kwargs:
+                return first(**kwargs)
+            return 0
+        """})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    module = index.module(str(tmp_path / "m.py"))
+    first, second = module.functions["first"], module.functions["second"]
+    resolver = analysis.resolver
+    env = resolver.bind_args(second, first.returns[0], resolver.ctx_for(first), False)
+    assert set(env) == {"*"}

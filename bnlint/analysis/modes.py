@@ -91,10 +91,12 @@ class Target:
     # Every object its expression may be, BN or not (``get_model(name)`` with twelve branches): a
     # receiver that may be exactly these, made by the same call, is the same object.
     alternatives: FrozenSet[Key] = frozenset()
-    # ``(class node id, attr)`` when a forward call names the model ``self.<attr>``: a switch of
-    # ``self.<attr>`` in a method of that class switches the object the call runs, whatever the
-    # resolver makes of the attribute (built here, or loaded from a checkpoint there).
-    attribute: Optional[Tuple[int, str]] = None
+    # How the forward call names the model when the name alone says which object it is: ``("attr",
+    # class node id, attr)`` for ``self.<attr>`` (a switch of ``self.<attr>`` in a method of that
+    # class switches the object the call runs), ``("name", scope node id, name)`` for a name bound
+    # once in its function (a parameter ``encoder``: ``encoder.train()`` there switches it),
+    # whatever the resolver makes of it (built here, or loaded from a checkpoint there).
+    attribute: Optional[tuple] = None
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -240,13 +242,16 @@ class ModeAnalysis:
         return dataclasses.replace(target, attribute=attribute) if target and attribute else target
 
     @staticmethod
-    def self_attribute(expr: cst.BaseExpression, ctx: Ctx) -> Optional[Tuple[int, str]]:
-        """``(class node id, attr)`` for ``self.<attr>`` in a method (see ``Target.attribute``)."""
-        cls = ctx.scope.cls
+    def self_attribute(expr: cst.BaseExpression, ctx: Ctx) -> Optional[tuple]:
+        """How ``expr`` names one object by its name alone (see ``Target.attribute``), or None."""
+        scope = ctx.scope
+        if isinstance(expr, cst.Name) and scope.parent is not None and len(scope.bindings.get(expr.value, ())) == 1:
+            return "name", id(scope.node), expr.value
+        cls = scope.cls
         if cls is None or not isinstance(expr, cst.Attribute) or not isinstance(expr.value, cst.Name) \
-                or expr.value.value != ctx.scope.self_name:
+                or expr.value.value != scope.self_name:
             return None
-        return id(cls.node), expr.attr.value
+        return "attr", id(cls.node), expr.attr.value
 
     def is_copy(self, expr: cst.BaseExpression, ctx: Ctx) -> bool:
         """``expr`` names an object made by ``copy.deepcopy(...)`` (an EMA/teacher copy)."""
@@ -361,15 +366,16 @@ class ModeAnalysis:
         return found
 
     def _same_attribute(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
-        """``expr`` is ``self.<attr>`` of the target's forward call, in a method of that class or of
-        one related to it by inheritance (a base trainer's loop, a subclass's step)."""
+        """``expr`` names the target's forward call's object the same way: the same name bound once
+        in the same function, or ``self.<attr>`` in a method of the same class or of one related to
+        it by inheritance (a base trainer's loop, a subclass's step)."""
         mine = self.self_attribute(expr, ctx)
-        if mine is None or mine[1] != target.attribute[1]:
+        if mine is None or mine[0] != target.attribute[0] or mine[2] != target.attribute[2]:
             return False
-        if mine[0] == target.attribute[0]:
+        if mine[1] == target.attribute[1]:
             return True
-        cls = ctx.scope.cls
-        return any(id(c.node) == target.attribute[0] for c, _ in self.r.mro(cls, ctx.module))
+        return mine[0] == "attr" and any(id(c.node) == target.attribute[1]
+                                         for c, _ in self.r.mro(ctx.scope.cls, ctx.module))
 
     def _relation_of(self, expr: cst.BaseExpression, ctx: Ctx, target: Target, values: Sequence[Value]) -> str:
         keys = []

@@ -533,6 +533,7 @@ class Resolver:
         self._frames: Dict[tuple, int] = {}
         self._low = _NOT_SEEN
         self._searching: Dict[int, int] = {}  # id(scope) -> stack height when its caller search began
+        self._keyword_params: Set[tuple] = set()  # parameters whose ``**`` dict is being read (``_keyword_items``)
         self._aside = 0  # side questions (see ``aside``) being answered
 
     # -- entry points -------------------------------------------------------------
@@ -1633,11 +1634,18 @@ class Resolver:
             bindings = self.visible_bindings(scope, expr.value, expr)
             if len(bindings) == 1 and bindings[0].kind == "param" and scope is ctx.scope:
                 # A parameter handed on (``setup_trainer(config, models)``): what its one caller passes.
-                passed = ctx.env.get(expr.value, []) if ctx.env is not None \
-                    else self.callers_args(scope, expr.value, MAX_DEPTH - 4)
-                if len(passed) != 1 or (ctx.env is None and self.callers_incomplete(scope)):
-                    return None
-                return self._keyword_items(passed[0][0], passed[0][1], depth + 1)
+                key = (id(scope), expr.value)
+                if key in self._keyword_params:
+                    return None  # (``**kwargs`` handed around a cycle of callers)
+                self._keyword_params.add(key)
+                try:
+                    passed = ctx.env.get(expr.value, []) if ctx.env is not None \
+                        else self.callers_args(scope, expr.value, MAX_DEPTH - 4)
+                    if len(passed) != 1 or (ctx.env is None and self.callers_incomplete(scope)):
+                        return None
+                    return self._keyword_items(passed[0][0], passed[0][1], depth + 1)
+                finally:
+                    self._keyword_params.discard(key)
             if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].path:
                 return None
             return self._keyword_items(bindings[0].expr, ctx if scope is ctx.scope else Ctx(scope), depth + 1)
