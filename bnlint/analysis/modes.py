@@ -96,7 +96,7 @@ class Target:
     # class switches the object the call runs), ``("name", scope node id, name)`` for a name bound
     # once in its function (a parameter ``encoder``: ``encoder.train()`` there switches it),
     # whatever the resolver makes of it (built here, or loaded from a checkpoint there).
-    attribute: Optional[tuple] = None
+    named_as: Optional[tuple] = None
 
     def __bool__(self) -> bool:
         return bool(self.keys)
@@ -238,12 +238,12 @@ class ModeAnalysis:
             func = func.value
         # Through the attribute path too: ``net.train()`` covers a forward call of ``net.backbone``.
         target = self.target_of_expr(func, fc.ctx, models)
-        attribute = self.self_attribute(func, fc.ctx)
-        return dataclasses.replace(target, attribute=attribute) if target and attribute else target
+        named_as = self.named_as(func, fc.ctx)
+        return dataclasses.replace(target, named_as=named_as) if target and named_as else target
 
     @staticmethod
-    def self_attribute(expr: cst.BaseExpression, ctx: Ctx) -> Optional[tuple]:
-        """How ``expr`` names one object by its name alone (see ``Target.attribute``), or None."""
+    def named_as(expr: cst.BaseExpression, ctx: Ctx) -> Optional[tuple]:
+        """How ``expr`` names one object by its name alone (see ``Target.named_as``), or None."""
         scope = ctx.scope
         if isinstance(expr, cst.Name) and scope.parent is not None and len(scope.bindings.get(expr.value, ())) == 1:
             return "name", id(scope.node), expr.value
@@ -361,20 +361,20 @@ class ModeAnalysis:
             found = found if found in ("covers", "inside") else "unknown"
         else:
             found = self._relation_of(expr, ctx, target, values)
-        if found == "unknown" and target.attribute is not None and self._same_attribute(expr, ctx, target):
+        if found == "unknown" and target.named_as is not None and self._named_alike(expr, ctx, target):
             return "covers"
         return found
 
-    def _same_attribute(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
+    def _named_alike(self, expr: cst.BaseExpression, ctx: Ctx, target: Target) -> bool:
         """``expr`` names the target's forward call's object the same way: the same name bound once
         in the same function, or ``self.<attr>`` in a method of the same class or of one related to
         it by inheritance (a base trainer's loop, a subclass's step)."""
-        mine = self.self_attribute(expr, ctx)
-        if mine is None or mine[0] != target.attribute[0] or mine[2] != target.attribute[2]:
+        mine = self.named_as(expr, ctx)
+        if mine is None or mine[0] != target.named_as[0] or mine[2] != target.named_as[2]:
             return False
-        if mine[1] == target.attribute[1]:
+        if mine[1] == target.named_as[1]:
             return True
-        return mine[0] == "attr" and any(id(c.node) == target.attribute[1]
+        return mine[0] == "attr" and any(id(c.node) == target.named_as[1]
                                          for c, _ in self.r.mro(ctx.scope.cls, ctx.module))
 
     def _relation_of(self, expr: cst.BaseExpression, ctx: Ctx, target: Target, values: Sequence[Value]) -> str:

@@ -184,7 +184,7 @@ class FrozenBatchNormStatsUpdating(Rule):
                         | set(modes.target([inner]).keys))
                 # (``self.encoder.train()`` switches what ``self.encoder(img)`` runs, even when the
                 # resolver also sees a model loaded from a checkpoint there)
-                target = Target(keys, attribute=modes.self_attribute(fc.site.call.func, fc.ctx))
+                target = Target(keys, named_as=modes.named_as(fc.site.call.func, fc.ctx))
                 if self._ema_updated(ctx, target):
                     return  # MoCo's key encoder: an EMA copy, meant to run so
                 states = modes.forward_states(fc, target)
