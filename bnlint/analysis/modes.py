@@ -245,8 +245,12 @@ class ModeAnalysis:
     def named_as(expr: cst.BaseExpression, ctx: Ctx) -> Optional[tuple]:
         """How ``expr`` names one object by its name alone (see ``Target.named_as``), or None."""
         scope = ctx.scope
-        if isinstance(expr, cst.Name) and scope.parent is not None and len(scope.bindings.get(expr.value, ())) == 1:
-            return "name", id(scope.node), expr.value
+        if isinstance(expr, cst.Name) and scope.parent is not None:
+            # (a parameter or one assignment: not a loop variable, another object each pass)
+            bindings = scope.bindings.get(expr.value, ())
+            if len(bindings) == 1 and bindings[0].kind in ("param", "assign"):
+                return "name", id(scope.node), expr.value
+            return None
         cls = scope.cls
         if cls is None or not isinstance(expr, cst.Attribute) or not isinstance(expr.value, cst.Name) \
                 or expr.value.value != scope.self_name:
