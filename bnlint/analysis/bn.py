@@ -476,9 +476,7 @@ class BNAnalysis:
         """``def train(self, mode=True): super().train(mode); self.freeze_bn()`` with ``freeze_bn``
         calling ``m.eval()`` in a loop over ``self.modules()`` (DomainBed's ResNet): every switch to
         train mode puts the modules back in eval mode."""
-        methods = {}
-        for c, _m in reversed(self.r.mro(cls, module)):
-            methods.update(c.methods)
+        methods = self.r.methods_of(cls, module)
         train = methods.get("train")
         if train is None or train.cls is None:
             return False

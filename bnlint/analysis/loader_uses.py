@@ -14,12 +14,16 @@ import libcst as cst
 
 from .bn import BNAnalysis
 from .loaders import is_dataloader, iterated_loaders
-from .loops import TrainingAnalysis
+from .loops import ForwardCall, TrainingAnalysis
 from .module import ModuleInfo, Scope
 from .provenance import model_key
-from .values import Ctx, ExtCall, Instance, Resolver, Value, call_arg
+from .reaching import reaching
+from .values import Ctx, ExtCall, Instance, Ref, Resolver, Value, call_arg
 
 MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
+_MAX_REGROUP_DEPTH = 4  # assignments followed back from a model's input
+_CONCATS = frozenset({"cat", "concat", "concatenate", "stack"})
+_CONCAT_FUNCS = frozenset("torch." + name for name in _CONCATS)
 # Lightning's Trainer under its import paths (the package was renamed; both are in use).
 LIGHTNING_TRAINERS = frozenset({
     "pytorch_lightning.Trainer", "pytorch_lightning.trainer.Trainer", "pytorch_lightning.trainer.trainer.Trainer",
@@ -31,13 +35,15 @@ LIGHTNING_TRAINERS = frozenset({
 class LoaderUse:
     """A DataLoader found feeding a training loop of a BN model."""
 
-    __slots__ = ("loader", "model", "loop_module", "loop_node")
+    __slots__ = ("loader", "model", "loop_module", "loop_node", "forward")
 
-    def __init__(self, loader: ExtCall, model: Value, loop_module: ModuleInfo, loop_node: cst.CSTNode):
+    def __init__(self, loader: ExtCall, model: Value, loop_module: ModuleInfo, loop_node: cst.CSTNode,
+                 forward: Optional[ForwardCall] = None):
         self.loader = loader
         self.model = model
         self.loop_module = loop_module
         self.loop_node = loop_node
+        self.forward = forward  # the loop's forward call on the model, where the analysis found it
 
 
 def drawn_iterator(call: cst.Call) -> Optional[cst.BaseExpression]:
@@ -136,7 +142,7 @@ class LoaderUses:
         if trained is not None:
             loaders = [loader for loader in loaders if id(loader.call) in trained]
         model = next(m for m in model_call.models if self.bn.has_bn(m))
-        return [LoaderUse(loader, model, scope.module, loop) for loader in loaders]
+        return [LoaderUse(loader, model, scope.module, loop, model_call) for loader in loaders]
 
     def loop_loaders(self, scope: Scope, loop: cst.CSTNode, rctx: Ctx) -> List[ExtCall]:
         """The loaders a loop iterates or calls ``next`` on."""
@@ -166,7 +172,7 @@ class LoaderUses:
         for site in callers:
             env = self.r.bind_args(scope, site.call, self.r.ctx_for(site.scope), skip_self=method)
             inner = Ctx(scope, env, rctx.self_value)
-            if any(not self._known_not_taken(s.guards, inner) for s in updates):
+            if any(not self.training.known_not_taken(s.guards, inner) for s in updates):
                 out.update(id(loader.call) for loader in self.loop_loaders(scope, loop, inner))
         return out
 
@@ -191,13 +197,45 @@ class LoaderUses:
                 out.update(id(loader.call) for loader in self.loop_loaders(scope, loop, Ctx(scope, None, obj)))
         return out
 
-    def _known_not_taken(self, guards, inner: Ctx) -> bool:
-        """Some enclosing condition is known to take the other branch with these arguments."""
-        for test, branch in guards:
-            value = self.r.truth(test, inner)
-            if value is not None and value != branch:
-                return True
+    def regroups_rows(self, use: LoaderUse) -> bool:
+        """The loop rebuilds the batch axis between the loader and the model: ``torch.cat(chunks)`` of a
+        dataset whose items are lists of patches, ``bag.squeeze(0)`` of a multiple-instance bag,
+        ``crops.flatten(0, 1)``. The loader's batch size then does not count the samples BN sees."""
+        fc = use.forward
+        if fc is None:
+            return False
+        todo = [(arg.value, 0) for arg in fc.site.call.args]
+        seen = set()
+        while todo:
+            expr, depth = todo.pop()
+            for node in _expressions(expr):
+                if isinstance(node, cst.Call) and self._regroups(node, fc.ctx):
+                    return True
+                if isinstance(node, cst.Name) and depth < _MAX_REGROUP_DEPTH:
+                    for b in reaching(fc.site.scope, node.value, node) or ():
+                        if b.kind == "assign" and b.expr is not None and id(b) not in seen:
+                            seen.add(id(b))
+                            todo.append((b.expr, depth + 1))
         return False
+
+    def _regroups(self, call: cst.Call, ctx: Ctx) -> bool:
+        func = call.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else None
+        if method in ("squeeze", "squeeze_"):
+            dim = call_arg(call, 0, "dim")
+            return dim is not None and self.r.const(dim, ctx) == 0
+        if method == "flatten":
+            start, end = call_arg(call, 0, "start_dim"), call_arg(call, 1, "end_dim")
+            return start is not None and self.r.const(start, ctx) == 0 and end is not None \
+                and self.r.const(end, ctx) == 1
+        if method not in _CONCATS:
+            return False
+        if not any(isinstance(v, Ref) and v.qualname in _CONCAT_FUNCS for v in self.r.resolve(func, ctx)):
+            return False
+        seq, dim = call_arg(call, 0, "tensors"), call_arg(call, 1, "dim")
+        if isinstance(seq, (cst.List, cst.Tuple)) and not any(isinstance(e, cst.StarredElement) for e in seq.elements):
+            return False  # ``torch.cat([src_img, trg_img])``: a few loaded batches, a few samples
+        return dim is None or self.r.const(dim, ctx) == 0
 
     def _fit_uses(self, site) -> List[LoaderUse]:
         """``trainer.fit(model, train_loader)`` (``train_dataloaders=``): Lightning's Trainer runs the
@@ -235,3 +273,13 @@ class LoaderUses:
         step = cls.methods["training_step"].node
         return [LoaderUse(loader, rctx.self_value, module, step)
                 for ret in method.returns for loader in iterated_loaders(self.r.resolve(ret, rctx))]
+
+
+def _expressions(expr: cst.CSTNode):
+    """``expr`` and the expressions inside it, not entering lambdas (their bodies run later)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, cst.Lambda):
+            stack.extend(node.children)

@@ -92,11 +92,12 @@ class TrainingAnalysis:
             return self.memo[key]
         self.memo[key] = False
         ctx = self.r.ctx_for(scope)
-        result = any(self._site_trains(site, ctx, depth) for site in scope.calls)
+        result = any(self.site_trains(site, ctx, depth) for site in scope.calls)
         self.memo[key] = result
         return result
 
-    def _site_trains(self, site: CallSite, ctx: Ctx, depth: int) -> bool:
+    def site_trains(self, site: CallSite, ctx: Ctx, depth: int = 0) -> bool:
+        """The call is an update (backward, an optimizer step) or a helper that makes one."""
         if self.is_update_call(site, ctx):
             return True
         if depth >= MAX_CALL_DEPTH:
@@ -114,10 +115,26 @@ class TrainingAnalysis:
 
     def loop_trains(self, loop: cst.CSTNode, scope: Scope) -> bool:
         ctx = self.r.ctx_for(scope)
-        return any(loop in site.loops and self._site_trains(site, ctx, 0) for site in scope.calls)
+        return any(loop in site.loops and self.site_trains(site, ctx, 0) for site in scope.calls)
 
     def training_loops(self, scope: Scope) -> List[cst.CSTNode]:
         return [loop for loop in scope.loops if self.loop_trains(loop, scope)]
+
+    def updates_skipped(self, scope: Scope, loop: cst.CSTNode, ctx: Ctx) -> bool:
+        """Every update of the loop (backward, an optimizer step, a helper that trains) sits under a
+        condition that the arguments in ``ctx`` rule out: ``run_epoch(val_loader, train=False)`` with
+        ``if train: loss.backward()`` inside runs the loop as an evaluation."""
+        own = self.r.ctx_for(scope)
+        updates = [s for s in scope.calls if loop in s.loops and self.site_trains(s, own, 0)]
+        return bool(updates) and all(self.known_not_taken(s.guards, ctx) for s in updates)
+
+    def known_not_taken(self, guards, ctx: Ctx) -> bool:
+        """Some enclosing condition is known to take the other branch in ``ctx``."""
+        for test, branch in guards:
+            value = self.r.truth(test, ctx)
+            if value is not None and value != branch:
+                return True
+        return False
 
     # -- forward calls ---------------------------------------------------------------
     def model_values(self, callee_expr: cst.BaseExpression, ctx: Ctx) -> List[Value]:
@@ -204,9 +221,10 @@ class TrainingAnalysis:
         helper on the way), or in a function that every call of it runs so (``with torch.no_grad():
         inference(encoder, loader)``)."""
         sites = list(fc.chain) + [fc.site]
-        return any(self._site_without_grad(site) for site in sites) or self._called_without_grad(sites[0].scope)
+        return any(self.site_without_grad(site) for site in sites) or self._called_without_grad(sites[0].scope)
 
-    def _site_without_grad(self, site: CallSite) -> bool:
+    def site_without_grad(self, site: CallSite) -> bool:
+        """The call itself is under a no-grad ``with`` or in a function decorated so."""
         ctx = self.r.ctx_for(site.scope)
         for w in site.withs:
             for item in w.items:
@@ -229,7 +247,7 @@ class TrainingAnalysis:
             self.memo[key] = False  # (recursion guard)
             sites = self.r.callers(scope) if not self.scope_trains(scope) else []
             self.memo[key] = bool(sites) and not self.r.callers_incomplete(scope) \
-                and all(self._site_without_grad(site) for site in sites)
+                and all(self.site_without_grad(site) for site in sites)
         return self.memo[key]
 
     def is_no_grad(self, expr, ctx: Ctx) -> bool:

@@ -477,7 +477,7 @@ class ModeAnalysis:
         if self._mode_manager(site, ctx, target):
             return [(UNKNOWN, False)]
         if depth >= MAX_DEPTH:
-            return []
+            return self._trains_below(site, ctx)
         out: List[Tuple[str, bool]] = []
         for fref in self.t.called_functions(site, ctx):
             inner = self.r.call_ctx(fref.scope, call, ctx, fref.bound_self is not None,
@@ -487,6 +487,17 @@ class ModeAnalysis:
         for init, inner in self._constructors(site, ctx):
             out.extend((e.kind, e.cond or bool(e.guards)) for e in self.events(init, inner, target, depth + 1))
         return out
+
+    def _trains_below(self, site: CallSite, ctx: Ctx) -> List[Tuple[str, bool]]:
+        """Past the depth where helpers are followed for mode switches, a helper may still train (a
+        trainer's ``optimize()`` calling ``update_netd()`` and ``update_netg()``): a training event,
+        conditional unless the helper trains outside any branch."""
+        for fref in self.t.called_functions(site, ctx):
+            own = self.r.ctx_for(fref.scope)
+            training = [s for s in fref.scope.calls if self.t.site_trains(s, own)]
+            if training:
+                return [(TRAINED, all(s.guards for s in training))]
+        return []
 
     def _mode_manager(self, site: CallSite, ctx: Ctx, target: Target) -> bool:
         """``with TrainingModeManager([net, head], train=False):`` (a library's context manager handed

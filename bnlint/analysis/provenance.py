@@ -78,6 +78,10 @@ _TRANSFORM_PREFIXES = ("torchvision.transforms.", "torchaudio.transforms.", "kor
 # A class named for augmenting or transforming samples (``RandAugment``, ``TransformFixMatch``; not a
 # ``Transformer`` network), whatever module it comes from.
 _TRANSFORM_NAME = re.compile(r"(?i:augment|transform(?!er))")
+# torch.nn layers without weights that keep a batch's rows (padding, resizing, pooling): applied to a
+# batch (``nn.ReflectionPad2d(padding=2)(x)``), they transform it rather than run a network on it.
+_ROWWISE_LAYER = re.compile(
+    r"torch\.nn\.(?:modules\.\w+\.)?(?:\w*Pad[123]d|Upsample\w*|\w*Pool[123]d|Flatten|Identity)")
 # Arrays of samples read or built from data, whose slices a loop hands out as batches.
 _DATA_ARRAYS = frozenset({
     "torch.from_numpy", "torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "torch.load",
@@ -876,9 +880,15 @@ class Provenance:
                 return Tup((None, self.element_of(first, ctx, depth + 1))) if first is not None else None
             if qual == "range":
                 return None
-            if qual in PASS_THROUGH_CALLS:
+            if qual in PASS_THROUGH_CALLS or qual in ("list", "tuple"):
+                # (``list(loader)``: the loader's batches, all drawn at once)
                 first = call_arg(expr, 0)
                 return self.element_of(first, ctx, depth + 1) if first is not None else None
+        if _is_slice(expr) and isinstance(expr.value, cst.Call) and isinstance(expr.value.func, cst.Name) \
+                and any(isinstance(v, Ref) and v.qualname in ("list", "tuple")
+                        for v in self.r.resolve(expr.value.func, ctx)):
+            # ``zip(list(src_loader)[:n], list(tgt_loader)[:n])``: the first batches of each loader
+            return self.element_of(expr.value, ctx, depth + 1)
         if isinstance(expr, cst.Name):
             followed = self._follow_iterable_name(expr, ctx, depth)
             if followed is not _SKIP:
@@ -1129,7 +1139,8 @@ _ALLOCATIONS = frozenset({"empty", "zeros", "ones", "Tensor", "FloatTensor", "Lo
 
 
 def _transform_class(qualname: str) -> bool:
-    return qualname.startswith(_TRANSFORM_PREFIXES) or bool(_TRANSFORM_NAME.search(qualname.rsplit(".", 1)[-1]))
+    return qualname.startswith(_TRANSFORM_PREFIXES) or bool(_TRANSFORM_NAME.search(qualname.rsplit(".", 1)[-1])) \
+        or bool(_ROWWISE_LAYER.fullmatch(qualname))
 
 
 def _whole_axes(elements) -> bool:
@@ -1400,12 +1411,15 @@ def batch_argument(call: cst.Call) -> Optional[cst.BaseExpression]:
 
 def other_arguments(call: cst.Call) -> Tuple[str, ...]:
     """Source text of every argument except the batch one (domain indices, flags...), without its
-    spacing: ``alpha=alpha`` and ``alpha = alpha`` are the same argument."""
+    spacing: ``alpha=alpha``, ``alpha = alpha`` and a positional ``alpha`` are the same argument."""
     batch = batch_argument(call)
     out = []
     for arg in call.args:
         if arg.value is batch:
             continue
+        text = "".join(_code(arg.value).split())
         name = f"{arg.keyword.value}=" if arg.keyword is not None else arg.star
-        out.append(name + "".join(_code(arg.value).split()))
+        if arg.keyword is not None and text == arg.keyword.value:
+            name = ""  # ``alpha=alpha`` passes what a positional ``alpha`` does
+        out.append(name + text)
     return tuple(out)

@@ -5,11 +5,12 @@ resolving values, so they are cheap enough to ask before the value resolver is c
 """
 from __future__ import annotations
 
-from typing import FrozenSet, Iterator, Optional
+from typing import Dict, FrozenSet, Iterator, Optional
 
 import libcst as cst
 
 from .module import ModuleInfo, Scope, code_children
+from .names import dotted_name
 
 
 def one_line(node: cst.CSTNode) -> str:
@@ -83,11 +84,13 @@ def _grown(names: set, bindings) -> FrozenSet[str]:
     return frozenset(names)
 
 
-def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> FrozenSet[str]:
+def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode,
+                    methods: Optional[Dict[str, Scope]] = None) -> FrozenSet[str]:
     """Names in ``loop`` that hold the data it iterates: the loop target and what is computed from it.
 
     For ``while`` loops, what ``next(...)`` returns. Lets a rule tell a loop over
-    batches (evaluation, prediction) from a loop that only repeats a call.
+    batches (evaluation, prediction) from a loop that only repeats a call. ``methods``: the methods of
+    the object a method's loop runs on, inherited ones included (default: its own class's).
     """
     names = set()
     if isinstance(loop, cst.For):
@@ -97,7 +100,32 @@ def loop_data_names(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> Froz
     for name, b in bindings:
         if isinstance(b.expr, cst.Call) and isinstance(b.expr.func, cst.Name) and b.expr.func.value == "next":
             names.add(name)
-    return _grown(names, bindings)
+    grown = _grown(names, bindings)
+    return grown | _stored_by_methods(scope, loop, grown, methods)
+
+
+def _stored_by_methods(scope: Scope, loop: cst.CSTNode, names: FrozenSet[str],
+                           methods: Optional[Dict[str, Scope]]) -> FrozenSet[str]:
+    """``self.set_input(data)`` in a method's loop, with ``set_input`` of the object storing its
+    argument (``self.input.copy_(batch[0])``, ``self.real = batch["A"]``): ``self.input`` and
+    ``self.real`` hold the loop's data, as dotted names."""
+    cls, me = scope.cls, scope.self_name
+    if cls is None or me is None or not names:
+        return frozenset()
+    methods = cls.methods if methods is None else methods
+    out = set()
+    for site in scope.calls:
+        func = site.call.func
+        if loop not in site.loops or not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                                          and func.value.value == me):
+            continue
+        method = methods.get(func.attr.value)
+        if method is None or method.cls is None or not mentions(site.call, names):
+            continue
+        params = {p.name for p in method.params if p.name != method.self_name}
+        out.update(f"{me}.{attr}" for attr, bindings in method.cls.attrs.items()
+                   if any(b.scope is method and b.expr is not None and mentions(b.expr, params) for b in bindings))
+    return frozenset(out)
 
 
 def slices_by_iteration(module: ModuleInfo, scope: Scope, loop: cst.CSTNode) -> bool:
@@ -139,13 +167,16 @@ def names_in(node: cst.CSTNode) -> Iterator[cst.Name]:
 
 
 def mentions(node: cst.CSTNode, names) -> bool:
-    """``node`` reads one of ``names`` (as a bare name)."""
+    """``node`` reads one of ``names`` (as a bare name, or as a dotted one such as ``self.input``)."""
+    dotted = any("." in name for name in names)
     stack = [node]
     while stack:
         cur = stack.pop()
         if isinstance(cur, cst.Name) and cur.value in names:
             return True
         if isinstance(cur, cst.Attribute):
+            if dotted and dotted_name(cur) in names:
+                return True
             stack.append(cur.value)  # `batch.x` reads batch; `.x` is not a name
             continue
         stack.extend(code_children(cur))

@@ -914,6 +914,10 @@ class Resolver:
             members = self._enum_member_values(expr.value, ctx, depth)
             if members is not None:
                 return members
+        if attr == "name":
+            name = self._enum_member_name(expr.value, ctx, depth)
+            if name is not None:
+                return [Const(name)]
         out: List[Value] = []
         for base in self.resolve(expr.value, ctx, depth):
             if isinstance(base, (Unknown, ArgsNamespace)):
@@ -927,7 +931,8 @@ class Resolver:
                 if items:
                     out.extend(v for item, ictx in items for v in self.resolve(item, ictx, depth + 1))
                     continue
-            out.extend(self.attribute_of(base, attr, depth))
+            running = ctx.scope if base is ctx.self_value and ctx.scope.cls is not None else None
+            out.extend(self.attribute_of(base, attr, depth, running))
         return out
 
     def _enum_member_values(self, member: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[List[Value]]:
@@ -950,6 +955,17 @@ class Resolver:
                 if not isinstance(name, str) or attr == name:
                     out.extend(v for b in bindings for v in self.binding_values(b, attr, Ctx(b.scope), depth + 1))
         return out or None
+
+    def _enum_member_name(self, member: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[str]:
+        """``GANType.VANILLA.name`` for ``class GANType(Enum)`` with a member ``VANILLA``: ``"VANILLA"``."""
+        if not isinstance(member, cst.Attribute):
+            return None
+        bases = self.resolve(member.value, ctx, depth)
+        if not bases or not all(isinstance(v, ClassRef) and member.attr.value in v.cls.class_bindings and any(
+                q.startswith("enum.") and q.endswith("Enum") for q in self.external_bases(v.cls, v.module))
+                for v in bases):
+            return None
+        return member.attr.value
 
     def _class_option_default(self, scope: Scope, attr: str) -> Optional[Value]:
         """``opt.norm`` in a method of a model class whose static ``modify_commandline_options(parser)``
@@ -991,15 +1007,16 @@ class Resolver:
                 merged.setdefault(name, value)
         return {k: v for k, v in merged.items() if k not in clash}
 
-    def attribute_of(self, base: Value, attr: str, depth: int) -> List[Value]:
+    def attribute_of(self, base: Value, attr: str, depth: int, running: Optional[Scope] = None) -> List[Value]:
+        """``running``: the method whose ``self`` ``base`` is, when that is where the attribute is read."""
         if isinstance(base, Maybe):
-            return [Maybe(v) for v in self.attribute_of(base.value, attr, depth)]
+            return [Maybe(v) for v in self.attribute_of(base.value, attr, depth, running)]
         if isinstance(base, Ref):
             return [Ref(f"{base.qualname}.{attr}")]
         if isinstance(base, ModuleRef):
             return self.module_attr(base.module, attr, depth)
         if isinstance(base, Instance):
-            return self.instance_attr(base, attr, depth)
+            return self.instance_attr(base, attr, depth, running)
         if isinstance(base, ClassRef):
             method = self.find_method(base.cls, base.module, attr)
             if method is not None:
@@ -1112,7 +1129,7 @@ class Resolver:
         return isinstance(expr, cst.Attribute) and expr.attr.value == attr \
             and isinstance(expr.value, cst.Name) and expr.value.value == b.scope.self_name
 
-    def instance_attr(self, inst: Instance, attr: str, depth: int) -> List[Value]:
+    def instance_attr(self, inst: Instance, attr: str, depth: int, running: Optional[Scope] = None) -> List[Value]:
         for cls, module in self.mro(inst.cls, inst.module):
             bindings = cls.attrs.get(attr)
             if bindings:
@@ -1149,7 +1166,8 @@ class Resolver:
                     out.extend(self.binding_values(b, attr, Ctx(b.scope), depth))
                 return out
         if inst.call is None:
-            overrides = self.subclass_methods(inst.cls, inst.module, attr)
+            overrides = self.subclass_methods(inst.cls, inst.module, attr) \
+                or self._subclass_attrs(inst, attr, depth, running)
             if overrides:
                 return overrides
         if attr in WRAPPED_ATTRS and all(b in NN_MODULE_BASES for b in self.external_bases(inst.cls, inst.module)):
@@ -1165,6 +1183,20 @@ class Resolver:
         for sub, sub_module in self.subclasses(cls, module):
             if name in sub.methods:
                 out.append(FuncRef(sub.methods[name], Instance(sub, sub_module)))
+        return out
+
+    def _subclass_attrs(self, inst: Instance, attr: str, depth: int, running: Optional[Scope]) -> List[Value]:
+        """``self.netg(self.input)`` in a base class's ``test()`` while only its subclasses' constructors
+        set ``self.netg``: the values they set, on an object of each such subclass that runs this
+        method (``running``, when known: a subclass overriding ``test()`` never runs the base's)."""
+        if depth >= MAX_DEPTH:
+            return []
+        out: List[Value] = []
+        for sub, sub_module in self.subclasses(inst.cls, inst.module):
+            if attr not in sub.attrs or running is not None \
+                    and self.find_method(sub, sub_module, running.short_name) is not running:
+                continue
+            out.extend(self.instance_attr(Instance(sub, sub_module), attr, depth + 1))
         return out
 
     @staticmethod
@@ -1194,6 +1226,14 @@ class Resolver:
                if sub is not cls and any(c is cls for c, _ in self.mro(sub, info)[1:])]
         memo[key] = out
         return out
+
+    def methods_of(self, cls: ClassInfo, module: ModuleInfo) -> Dict[str, Scope]:
+        """Every method an object of the class has, by name: its own and those it inherits from project
+        base classes (a subclass's definition wins)."""
+        methods: Dict[str, Scope] = {}
+        for c, _module in reversed(self.mro(cls, module)):
+            methods.update(c.methods)
+        return methods
 
     def find_method(self, cls: ClassInfo, module: ModuleInfo, name: str) -> Optional[Scope]:
         for c, _ in self.mro(cls, module):

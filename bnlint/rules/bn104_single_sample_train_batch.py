@@ -37,7 +37,10 @@ class SingleSampleTrainBatch(Rule):
             problems[id(loader)] = self.problem(sizes, loader)
             return problems[id(loader)] is not None
 
-        for use in ctx.analysis.loader_uses.written_in(ctx.module, too_small):
+        uses = ctx.analysis.loader_uses
+        for use in uses.written_in(ctx.module, too_small):
+            if uses.regroups_rows(use):
+                continue  # (each item is itself a batch: patches, a bag, crops)
             what, fix = problems[id(use.loader)]
             where, related = training_loop_place(ctx, use)
             message = f"DataLoader {what}; it feeds {describe_model(use.model)} (BatchNorm) at {where}"

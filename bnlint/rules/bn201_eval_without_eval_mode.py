@@ -43,6 +43,7 @@ class EvalWithoutEvalMode(Rule):
         return ctx.findings
 
     def _check_scope(self, ctx: RuleContext, scope: Scope, reported: Set[int]) -> None:
+        self._check_flagged_epochs(ctx, scope, reported)
         if not scope.loops:
             if self._inference_method(ctx, scope):
                 data = param_data_names(ctx.module, scope)
@@ -59,7 +60,9 @@ class EvalWithoutEvalMode(Rule):
         for loop in scope.loops:
             if loop in training or not isinstance(loop, (cst.For, cst.While)):
                 continue
-            data = loop_data_names(ctx.module, scope, loop)
+            # (``self.set_input(data)`` of a base class storing the batch: inherited methods count)
+            methods = ctx.resolver.methods_of(scope.cls, scope.module) if scope.cls is not None else None
+            data = loop_data_names(ctx.module, scope, loop, methods)
             if not data:
                 continue
             for fc in ctx.training.loop_forward_calls(loop, scope):
@@ -86,11 +89,34 @@ class EvalWithoutEvalMode(Rule):
                 reported.add(id(fc.site.call))
                 return
 
-    def _evaluates(self, ctx: RuleContext, fc: ForwardCall, anchor, data, trained_only: bool = False) -> bool:
-        if not ctx.analysis.modes.is_forward(fc) or not mentions(anchor.call, data) \
+    def _check_flagged_epochs(self, ctx: RuleContext, scope: Scope, reported: Set[int]) -> None:
+        """``with torch.no_grad(): self.run_epoch(val_loader, train=False)``: the helper's loop trains only
+        under a flag that this call turns off (``if train: loss.backward()``), so here it evaluates; the
+        finding is reported at this call."""
+        rctx = ctx.resolver.ctx_for(scope)
+        for site in scope.calls:
+            if id(site.call) in reported or not ctx.training.site_without_grad(site):
+                continue
+            for fc in ctx.training.forward_calls([site], rctx):
+                inner = fc.site.scope
+                if len(fc.chain) != 1 or not fc.site.loops:
+                    continue
+                loop = fc.site.loops[-1]
+                if not ctx.training.loop_trains(loop, inner) or not ctx.training.updates_skipped(inner, loop, fc.ctx):
+                    continue
+                data = loop_data_names(inner.module, inner, loop)
+                if data and mentions(fc.site.call, data) and self._evaluates(ctx, fc, site, None, flagged=True):
+                    reported.add(id(site.call))
+                    break
+
+    def _evaluates(self, ctx: RuleContext, fc: ForwardCall, anchor, data, trained_only: bool = False,
+                   flagged: bool = False) -> bool:
+        """``data``: the names the anchor's call must use (None: checked by the caller). ``flagged``: the
+        call's own function trains, but not with the arguments it is reached with."""
+        if not ctx.analysis.modes.is_forward(fc) or data is not None and not mentions(anchor.call, data) \
                 or not ctx.analysis.modes.grad_disabled(fc):
             return False
-        helpers = list(fc.chain[1:]) + [fc.site] if fc.chain else []
+        helpers = list(fc.chain[1:]) + ([] if flagged else [fc.site]) if fc.chain else []
         if any(ctx.training.scope_trains(s.scope) for s in helpers):
             return False  # reached through a helper that trains: not an evaluation pass
         models = [m for m in fc.models if ctx.bn.has_bn(m)]

@@ -1,12 +1,12 @@
 """BN202 train-mode-not-restored: eval mode set inside a training loop is still on at the next training step."""
 from __future__ import annotations
 
-from typing import Set
+from typing import Optional, Set
 
 import libcst as cst
 
 from ..analysis.loops import ForwardCall
-from ..analysis.modes import S_EVAL, S_FRESH, S_UNKNOWN, relation
+from ..analysis.modes import EVAL, S_EVAL, S_FRESH, S_UNKNOWN, relation
 from ..analysis.module import Scope
 from ..analysis.optimizers import built_optimizers, stepped_models
 from ..analysis.syntax import ancestors, conditional_within, within
@@ -55,8 +55,12 @@ class TrainModeNotRestored(Rule):
             if _built_each_iteration(ctx, scope, loop, anchor.call, target):
                 continue  # ``model = CNN()`` at the top of a grid search's loop: each iteration trains a new one
             switch = modes.iteration_states(scope, anchor.call, loop, ctx.resolver.ctx_for(scope), target)[1]
-            if switch is None or switch is anchor.call or id(switch) in reported:
-                # (the training call itself: the switch is inside that helper and reported there)
+            on_exit = switch is anchor.call
+            if on_exit:
+                # The training helper itself ends in eval mode (``fit_one_epoch`` testing after its batch
+                # loop), and the loop calls it again: reported at that switch.
+                switch = self._exit_switch(ctx, fc, target)
+            if switch is None or id(switch) in reported:
                 continue
             states = modes.forward_states(fc, target, loop=loop)
             if S_EVAL not in states or S_UNKNOWN in states:
@@ -68,9 +72,26 @@ class TrainModeNotRestored(Rule):
             line = ctx.module.line(anchor.call)
             how = "this call" if _is_mode_call(switch) else "this helper call"
             message = f"{how} leaves `{name}` (BatchNorm) in eval mode for training at line {line}"
+            if on_exit:
+                name = ctx.module.code(switch.func.value)
+                message = (f"this call leaves `{name}` (BatchNorm) in eval mode on return, and the loop at "
+                           f"line {line} trains it again")
             fix = (f"call `{name}.train()` at the start of each training epoch/step (or right after "
                    "validation); an evaluation helper can save `model.training` and restore it on exit")
             ctx.report(switch, message, fix, why=WHY)
+
+    @staticmethod
+    def _exit_switch(ctx: RuleContext, fc: ForwardCall, target) -> Optional[cst.CSTNode]:
+        """The unconditional ``.eval()`` that a training helper called directly from the loop ends with,
+        written in this module (where the finding goes); None otherwise."""
+        helper = fc.site.scope
+        if len(fc.chain) != 1 or helper.module is not ctx.module:
+            return None
+        events = ctx.analysis.modes.events(helper, fc.ctx, target)
+        last = events[-1] if events else None
+        if last is None or last.kind != EVAL or last.guards or last.cond or not _is_mode_call(last.node):
+            return None
+        return last.node
 
     @staticmethod
     def _frozen(ctx: RuleContext, target) -> bool:

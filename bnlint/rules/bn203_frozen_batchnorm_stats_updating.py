@@ -147,16 +147,12 @@ class FrozenBatchNormStatsUpdating(Rule):
         if ctx.training.is_lightning_module(cls, ctx.module):
             step = _lightning_step_running(ctx, cls, attr)
             if step is not None and not self._ema_updated(ctx, built):
-                where = ctx.related(step.scope.module, step.call,
-                                    "Lightning's fit puts the whole module in train mode before `training_step`")
-                message = (f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at "
-                           f"line {step.scope.module.line(step.call)}")
-                fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`) or in "
-                       "`on_train_epoch_start`, or build it with `torchvision.ops.FrozenBatchNorm2d`")
-                ctx.report(node, message, fix, why=why, related=(where,))
+                _report_lightning_step(ctx, node, attr, how, why, step)
             return
         init = next((c.methods["__init__"] for c, _m in ctx.resolver.mro(cls, ctx.module)
                      if "__init__" in c.methods), None)
+        if init is not None and self._held_by_lightning(ctx, cls, init, node, attr, how, why):
+            return
         modules = [ctx.module] + (_builders(ctx, init) if init else [])
         seen = set()
         for module in modules:
@@ -197,6 +193,31 @@ class FrozenBatchNormStatsUpdating(Rule):
                        "or build it with `torchvision.ops.FrozenBatchNorm2d`")
                 ctx.report(node, message, fix, why=why, related=(where,))
                 return
+
+    @staticmethod
+    def _held_by_lightning(ctx: RuleContext, cls, init: Scope, node: cst.CSTNode, attr: str, how: str,
+                           why: str) -> bool:
+        """A LightningModule's constructor stores an object of this class (``self.encoder =
+        EncoderCNN(...)``) and its ``training_step`` runs it: ``fit`` puts the whole module, the frozen
+        ``self.encoder.<attr>`` included, in train mode. Reported unless the class itself keeps that
+        submodule's mode (an override of ``train()``, or a mode call on it in a method)."""
+        own = ctx.resolver.methods_of(cls, ctx.module)
+        if "train" in own or any(_calls_self_attr(site, m.self_name, attr, ("eval", "train"))
+                                 for m in own.values() for site in m.calls):
+            return False
+        for site in ctx.resolver.callers(init):
+            holder = site.scope
+            if holder.short_name != "__init__" or holder.cls is None \
+                    or not ctx.training.is_lightning_module(holder.cls, holder.module):
+                continue
+            part = next((name for name, bindings in holder.cls.attrs.items()
+                         if any(b.scope is holder and b.expr is not None and site.call in descendants(b.expr)
+                                for b in bindings)), None)
+            step = _lightning_step_running(ctx, holder.cls, part, holder.module) if part else None
+            if step is not None:
+                _report_lightning_step(ctx, node, attr, how, why, step)
+                return True
+        return False
 
     # -- a momentum / EMA copy ------------------------------------------------------------------
     def _ema_updated(self, ctx: RuleContext, target: Target) -> bool:
@@ -342,13 +363,22 @@ def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
     return out
 
 
-def _lightning_step_running(ctx: RuleContext, cls, attr: str) -> Optional[CallSite]:
+def _report_lightning_step(ctx: RuleContext, node: cst.CSTNode, attr: str, how: str, why: str,
+                           step: CallSite) -> None:
+    where = ctx.related(step.scope.module, step.call,
+                        "Lightning's fit puts the whole module in train mode before `training_step`")
+    message = f"`self.{attr}` (BatchNorm) is frozen {how} but runs in train mode at {_at(ctx, step)}"
+    fix = (f"call `self.{attr}.eval()` in an override of `train()` (after `super().train(mode)`) or in "
+           "`on_train_epoch_start`, or build it with `torchvision.ops.FrozenBatchNorm2d`")
+    ctx.report(node, message, fix, why=why, related=(where,))
+
+
+def _lightning_step_running(ctx: RuleContext, cls, attr: str, module=None) -> Optional[CallSite]:
     """The call of ``self.<attr>`` that a LightningModule's ``training_step`` makes (also through
     ``self(...)``/``self.forward(...)``), when nothing in the class puts it back in eval mode: ``fit``
-    switches the whole module to train mode before training, undoing an ``eval()`` in ``__init__``."""
-    methods = {}
-    for c, _module in reversed(ctx.resolver.mro(cls, ctx.module)):
-        methods.update(c.methods)
+    switches the whole module to train mode before training, undoing an ``eval()`` in ``__init__``.
+    ``module``: the class's module, when not the one being checked."""
+    methods = ctx.resolver.methods_of(cls, module or ctx.module)
     step = methods.get("training_step")
     if step is None or "train" in methods:
         return None  # an override of ``train()`` decides the submodules' modes itself
