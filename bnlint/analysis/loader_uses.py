@@ -18,6 +18,7 @@ from .loops import ForwardCall, TrainingAnalysis
 from .module import ModuleInfo, Scope
 from .provenance import model_key
 from .reaching import reaching
+from .syntax import descendants
 from .values import Ctx, ExtCall, Instance, Ref, Resolver, Value, call_arg
 
 MAX_CONSUMERS = 25  # bound the cross-module search on huge projects
@@ -208,7 +209,7 @@ class LoaderUses:
         seen = set()
         while todo:
             expr, depth = todo.pop()
-            for node in _expressions(expr):
+            for node in descendants(expr):
                 if isinstance(node, cst.Call) and self._regroups(node, fc.ctx):
                     return True
                 if isinstance(node, cst.Name) and depth < _MAX_REGROUP_DEPTH:
@@ -274,12 +275,3 @@ class LoaderUses:
         return [LoaderUse(loader, rctx.self_value, module, step)
                 for ret in method.returns for loader in iterated_loaders(self.r.resolve(ret, rctx))]
 
-
-def _expressions(expr: cst.CSTNode):
-    """``expr`` and the expressions inside it, not entering lambdas (their bodies run later)."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, cst.Lambda):
-            stack.extend(node.children)

@@ -102,8 +102,8 @@ class EvalWithoutEvalMode(Rule):
                 if len(fc.chain) != 1 or not fc.site.loops:
                     continue
                 loop = fc.site.loops[-1]
-                if not ctx.training.loop_trains(loop, inner) or not ctx.training.updates_skipped(inner, loop, fc.ctx):
-                    continue
+                if not ctx.training.updates_skipped(inner, loop, fc.ctx):
+                    continue  # (a loop without updates is checked where it is written)
                 data = loop_data_names(inner.module, inner, loop)
                 if data and mentions(fc.site.call, data) and self._evaluates(ctx, fc, site, None, flagged=True):
                     reported.add(id(site.call))

@@ -200,10 +200,8 @@ class FrozenBatchNormStatsUpdating(Rule):
         """A LightningModule's constructor stores an object of this class (``self.encoder =
         EncoderCNN(...)``) and its ``training_step`` runs it: ``fit`` puts the whole module, the frozen
         ``self.encoder.<attr>`` included, in train mode. Reported unless the class itself keeps that
-        submodule's mode (an override of ``train()``, or a mode call on it in a method)."""
-        own = ctx.resolver.methods_of(cls, ctx.module)
-        if "train" in own or any(_calls_self_attr(site, m.self_name, attr, ("eval", "train"))
-                                 for m in own.values() for site in m.calls):
+        submodule's mode (``_keeps_mode_of``)."""
+        if _keeps_mode_of(ctx.resolver.methods_of(cls, ctx.module), attr):
             return False
         for site in ctx.resolver.callers(init):
             holder = site.scope
@@ -380,12 +378,8 @@ def _lightning_step_running(ctx: RuleContext, cls, attr: str, module=None) -> Op
     ``module``: the class's module, when not the one being checked."""
     methods = ctx.resolver.methods_of(cls, module or ctx.module)
     step = methods.get("training_step")
-    if step is None or "train" in methods:
-        return None  # an override of ``train()`` decides the submodules' modes itself
-    for name, method in methods.items():
-        if name != "__init__" and any(_calls_self_attr(site, method.self_name, attr, ("eval", "train"))
-                                      for site in method.calls):
-            return None
+    if step is None or _keeps_mode_of(methods, attr):
+        return None
     scopes = [step]
     if "forward" in methods and any(_calls_self(site, step.self_name) for site in step.calls):
         scopes.append(methods["forward"])
@@ -394,6 +388,15 @@ def _lightning_step_running(ctx: RuleContext, cls, attr: str, module=None) -> Op
             if _calls_self_attr(site, scope.self_name, attr, ("forward",)) or _calls_self_attr(site, scope.self_name, attr):
                 return site
     return None
+
+
+def _keeps_mode_of(methods, attr: str) -> bool:
+    """The class decides the mode of ``self.<attr>`` itself: it overrides ``train()``, or a method other
+    than ``__init__`` (whose ``eval()`` a later ``train()`` undoes) switches it."""
+    return "train" in methods or any(
+        name != "__init__" and any(_calls_self_attr(site, method.self_name, attr, ("eval", "train"))
+                                   for site in method.calls)
+        for name, method in methods.items())
 
 
 def _calls_self_attr(site: CallSite, self_name: Optional[str], attr: str, methods=()) -> bool:
