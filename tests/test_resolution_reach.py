@@ -434,3 +434,38 @@ def test_keywords_handed_around_a_cycle_of_callers_stay_unknown(tmp_path):
     resolver = analysis.resolver
     env = resolver.bind_args(second, first.returns[0], resolver.ctx_for(first), False)
     assert set(env) == {"*"}
+
+
+LOOP_RANGE = """
+EPOCHS = 10
+EVAL_EVERY = 20
+
+
+def loops(n):
+    for epoch in range(EPOCHS):
+        a = (epoch + 1) % EVAL_EVERY == 0
+        b = epoch % 5 == 0
+        c = epoch >= 0
+    for step in range(1, 5000):
+        d = step > 10000
+    for k in range(n):
+        e = k > 100
+    for j in range(3):
+        j = j * 2
+        f = j > 10
+"""
+
+
+def test_a_condition_on_a_range_loop_variable_is_decided_over_every_value(tmp_path):
+    # ``if (epoch + 1) % EVAL_EVERY == 0:`` inside ``for epoch in range(EPOCHS)`` with EPOCHS < EVAL_EVERY
+    # never holds; values that disagree, too many values, unknown bounds or a rebound variable stay unknown.
+    _write(tmp_path, {"m.py": LOOP_RANGE})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    info = index.module(str(tmp_path / "m.py"))
+    scope = info.functions["loops"]
+    ctx = analysis.resolver.ctx_for(scope)
+    truth = {name: analysis.resolver.truth(bindings[0].expr, ctx)
+             for name, bindings in scope.bindings.items() if name in "abcdef"}
+    assert truth == {"a": False, "b": None, "c": True, "d": None, "e": None, "f": None}

@@ -219,3 +219,59 @@ def test_editing_the_training_loop_rechecks_the_model_file_from_the_cache(tmp_pa
     assert run() == [12]  # from the cache
     _write(tmp_path, {"train.py": train.format(a="xs", b="xs")})  # one source: nothing to report
     assert run() == []
+
+
+NETWORK_CALLS = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TensorLoss(nn.Module):
+    def forward(self, fm_s, fm_t):
+        return F.mse_loss(self.gram(fm_s), self.gram(fm_t)) + (fm_s - fm_t).pow(2)[fm_s > 0].mean()
+
+    def gram(self, fm):
+        fm = fm.view(fm.size(0), -1)
+        return torch.mm(fm, fm.t())
+
+
+class Plugin(nn.Module):
+    def forward(self, student, images):
+        return student(images).mean()
+
+
+class Trunked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(4, 4)
+
+    def forward(self, a, b):
+        return self.helper(a) + self.helper(b)
+
+    def helper(self, x):
+        return self.trunk(x)
+
+
+class Layered(nn.Module):
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+"""
+
+
+def test_a_forward_of_tensor_arithmetic_runs_no_network(tmp_path):
+    # A distillation loss's ``forward`` (module functions, tensor methods, its own helper methods) runs
+    # no network, so the step analysis need not follow it; one that calls a model it is handed, a
+    # submodule (also through a helper method) or a layer taken from a loop does.
+    _write(tmp_path, {"m.py": NETWORK_CALLS})
+    index = ProjectIndex(str(tmp_path))
+    analysis = Analysis(index)
+    index.start_file()
+    info = index.module(str(tmp_path / "m.py"))
+    from bnlint.analysis.values import Instance
+    runs = {}
+    for name, cls in info.classes.items():
+        runs[name] = analysis.training.may_run_network(cls.methods["forward"], Instance(cls, info))
+    assert runs == {"TensorLoss": False, "Plugin": True, "Trunked": True, "Layered": True}

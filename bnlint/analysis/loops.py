@@ -14,10 +14,10 @@ from typing import List, Optional, Tuple
 import libcst as cst
 
 from .bn import BNAnalysis
-from .module import CallSite, ModuleInfo, Scope
+from .module import CallSite, ModuleInfo, Scope, binding_scope
 from .optimizers import is_optimizer
 from .provenance import NO_GRAD, model_key
-from .values import Ctx, Elem, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
+from .values import PASS_THROUGH_METHODS, Ctx, Elem, ExtCall, FuncRef, Instance, Ref, Resolver, SubModule, Value, unwrap
 
 LIGHTNING_MODULES = frozenset({
     "pytorch_lightning.LightningModule", "lightning.LightningModule", "lightning.pytorch.LightningModule",
@@ -26,6 +26,11 @@ LIGHTNING_MODULES = frozenset({
 })
 _SCALERS = ("torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cuda.amp.grad_scaler.GradScaler")
 MAX_CALL_DEPTH = 3
+# Methods of a tensor, which a loss's ``forward`` calls on the tensors it is given (not a network).
+TENSOR_METHODS = PASS_THROUGH_METHODS | frozenset(
+    "size dim numel t mm matmul bmm pow abs sqrt exp log norm mean sum max min std var clamp div mul add sub "
+    "softmax log_softmax sigmoid tanh relu transpose flatten expand expand_as repeat chunk split narrow gather "
+    "masked_fill fill_ zero_ new_zeros new_ones topk sort argmax argmin eq ne gt lt ge le item diag sign neg".split())
 # Module methods that are not a forward pass (the loop analysis sees ``model.train()`` as a call of ``model``).
 NOT_FORWARD = frozenset(
     "train eval apply parameters named_parameters buffers named_buffers modules named_modules children "
@@ -106,6 +111,44 @@ class TrainingAnalysis:
             if self.scope_trains(callee.scope, depth + 1):
                 return True
         return False
+
+    def may_run_network(self, method: Scope, obj: Value, depth: int = 0) -> bool:
+        """Whether ``method`` of ``obj``'s class (or a method of the class it calls on ``self``) may
+        call a network, read from the code alone: a call of an attribute of ``self`` that is not a
+        method (``self.trunk(x)``, ``self.layers[i](x)``), of a parameter or local name
+        (``student(x)``, ``layer(x)``), or of anything computed. ``F.mse_loss(...)`` or
+        ``torch.pow(...)`` (a module's function) is not one: a distillation loss doing tensor
+        arithmetic runs no network."""
+        if not isinstance(obj, Instance) or depth > MAX_CALL_DEPTH:
+            return True
+        key = ("may_run_network", id(method), id(obj.cls))
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = False  # (a method calling itself adds nothing)
+        methods = self.r.methods_of(obj.cls, obj.module)
+        result = False
+        for site in method.calls:
+            func = site.call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in TENSOR_METHODS \
+                    and not (isinstance(func.value, cst.Name) and func.value.value == method.self_name):
+                continue  # a tensor's own method (``(fm_s + m).pow(2)``, ``x[mask].mean()``)
+            root = func
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if not isinstance(root, cst.Name):
+                result = True  # ``self.layers[i](x)``, ``getattr(self, name)(x)``, ``make()(x)``
+            elif root.value == method.self_name:
+                attr = func.attr.value if isinstance(func, cst.Attribute) and func.value is root else None
+                called = methods.get(attr) if attr is not None else None
+                result = called is None or self.may_run_network(called, obj, depth + 1)
+            else:
+                # a parameter or a local, called (``student(x)``, ``for layer in layers: layer(x)``) or
+                # an attribute of it called (``model.fc(x)``); not a module's function (``F.mse_loss``)
+                result = binding_scope(method, root.value) is method
+            if result:
+                break
+        self.memo[key] = result
+        return result
 
     def called_functions(self, site: CallSite, ctx: Ctx) -> List[FuncRef]:
         func = site.call.func

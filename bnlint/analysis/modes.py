@@ -724,7 +724,8 @@ class ModeAnalysis:
         origin = self.origin(expr, actx)
         if not origin:
             return None
-        passed = self.target(self.r.resolve(expr, actx), self.is_copy(expr, actx), origin)
+        # (through the attribute path too: ``test(loader, Model_R.predict_layer)`` after ``Model_R.eval()``)
+        passed = self.target_of_expr(expr, actx, self.r.resolve(expr, actx))
         return passed or None
 
     def _callers(self, scope: Scope) -> List[CallSite]:

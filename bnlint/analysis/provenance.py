@@ -540,6 +540,22 @@ class Provenance:
             return self._array_rows(expr.value, sl, ctx, depth)
         return None
 
+    def _narrowed(self, value: cst.BaseExpression, call: cst.Call, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``x.narrow(0, start, length)``: rows of ``x`` as the slice ``x[start:start + length]`` picks
+        them; of a batch concatenated from two parts, the first part when ``start`` is 0, else the
+        last (``inputs.narrow(0, bs, bs)`` after ``torch.cat((xs, xt))``), as ``x[:n]`` / ``x[n:]``."""
+        dim, start = call_arg(call, 0, "dim"), call_arg(call, 1, "start")
+        if dim is None or start is None or self.r.const(dim, ctx) != 0:
+            return None
+        base = self.of(value, ctx, depth)
+        if not isinstance(base, Batch):
+            return None
+        if base.pure:
+            return base
+        if len(base.parts) != 2:
+            return None
+        return Batch((base.parts[0],)) if self.r.const(start, ctx) == 0 else Batch((base.parts[1],))
+
     def _array_rows(self, array: cst.BaseExpression, sl: cst.Slice, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x_data[idx * bs:(idx + 1) * bs]`` with ``idx`` a ``range`` counter and ``x_data`` an array
         loaded or built from data (``torch.from_numpy(np.load(path))``): the loop's batches of that
@@ -616,6 +632,8 @@ class Provenance:
                 return _noise(call)
             if name in _NEXT_METHODS and not call.args:
                 return self.element_of(func.value, ctx, depth)
+            if name == "narrow":
+                return self._narrowed(func.value, call, ctx, depth)
         callees = [v for v in self.r.resolve(func, ctx)]
         quals = {v.qualname for v in callees if isinstance(v, Ref)}
         if quals and len(quals) == len(callees):
@@ -922,6 +940,9 @@ class Provenance:
         if len(bindings) == 1 and bindings[0].kind == "for":
             return self._per_loader_iterator(bindings[0], ctx if ctx.scope is scope else Ctx(scope), depth)
         if not all(b.kind == "assign" and not b.path for b in bindings):
+            restarted = self._restarted_iterator(scope, expr.value, ctx, depth)
+            if restarted is not None:
+                return restarted
             if ctx.env is not None and ctx.scope is scope and expr.value in ctx.env and len(bindings) == 1:
                 passed = ctx.env[expr.value]
                 # (``iter(loader)`` passed in, or the caller's iterator: ``next_batch(tgt_iter, ...)``)
@@ -934,6 +955,17 @@ class Provenance:
         bctx = ctx if ctx.scope is scope else Ctx(scope)
         results = [self.element_of(b.expr, bctx, depth + 1) for b in bindings]
         return _agreed(results)
+
+    def _restarted_iterator(self, scope: Scope, name: str, ctx: Ctx, depth: int) -> Optional[Struct]:
+        """``try: x, y = it.__next__()[1]`` / ``except StopIteration: it = enumerate(loader)`` with
+        ``it`` a parameter (an iterator the caller keeps across steps): the handler restarts the same
+        stream, so its elements are what ``it`` yields."""
+        restarts = [b for b in scope.bindings.get(name, []) if b.kind == "assign" and not b.path
+                    and _is_iter_wrapper(b.expr) and _restarts_iteration(b.expr, scope)]
+        if not restarts:
+            return None
+        bctx = ctx if ctx.scope is scope else Ctx(scope)
+        return _agreed([self.element_of(b.expr, bctx, depth + 1) for b in restarts])
 
     def _per_loader_iterator(self, b: Binding, ctx: Ctx, depth: int):
         """``for j, it in enumerate(iters): x, y = it.next()`` with ``iters`` filled in a loop, one

@@ -300,6 +300,10 @@ class StepAnalysis:
             if not isinstance(model, Instance):
                 continue  # (``self.plugin(...)`` and ``net.forward(...)`` alike: ``fc.models`` is what is called)
             scope = self.r.find_method(model.cls, model.module, "forward")
+            if scope is not None and not self.t.may_run_network(scope, model):
+                # (a distillation loss ``criterion(out_s, out_t)`` of tensor arithmetic: following
+                # each such ``forward`` cost more than the rest of the step's analysis)
+                continue
             if scope is not None and scope.self_name is not None and len([p for p in scope.params
                                                                           if p.index >= 1]) >= 2:
                 found.append((model, scope))

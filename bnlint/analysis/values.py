@@ -33,7 +33,7 @@ import libcst as cst
 from ..patterns import call_of, subclass_of
 from . import config_files, model_zoo
 from ..tree import IMPORTED
-from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
+from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope, code_children
 from .names import callee_name, dotted_name
 from .reaching import declared_escaping, global_reaching, reaching
 from .syntax import within
@@ -50,6 +50,7 @@ T = TypeVar("T")
 # projects give the same findings as with 40; a compiler-sized tree reads and parses far fewer files,
 # and fewer cache dependencies mean fewer files re-checked after an edit.
 MAX_CALLER_FILES = 12
+MAX_RANGE_VALUES = 1000  # a loop variable's values tried one by one to decide a periodic condition
 _NOT_SEEN = float("inf")
 STARRED = "*"  # ``bind_args`` key for a call's ``*args``/``**kwargs`` (never a parameter name)
 BUILTINS = frozenset(
@@ -342,6 +343,31 @@ def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     return binder.bindings[name] if binder is not None else []
 
 
+def canonical_qualname(qual: str) -> str:
+    """``torch.nn.modules.BatchNorm2d`` (the package ``torch.nn.modules`` re-exports its classes) is
+    ``torch.nn.BatchNorm2d``, the name every analysis knows. Private names keep their module path."""
+    prefix = "torch.nn.modules."
+    if qual.startswith(prefix):
+        rest = qual[len(prefix):]
+        if rest and "." not in rest and not rest.startswith("_") and rest[0].isupper():
+            return "torch.nn." + rest
+    return qual
+
+
+def _read_names(expr: cst.BaseExpression) -> List[cst.Name]:
+    """The variables ``expr`` reads: its ``Name`` nodes, less attribute names (``step`` of ``args.step``)."""
+    out, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if type(node) is cst.Name:
+            out.append(node)
+        elif type(node) is cst.Attribute:
+            stack.append(node.value)
+        else:
+            stack.extend(code_children(node))
+    return out
+
+
 def _interned(value) -> bool:
     """An int CPython caches (-5 to 256): ``is`` on two of them compares their values."""
     return isinstance(value, int) and not isinstance(value, bool) and -5 <= value <= 256
@@ -535,6 +561,7 @@ class Resolver:
         self._searching: Dict[int, int] = {}  # id(scope) -> stack height when its caller search began
         self._keyword_params: Set[tuple] = set()  # parameters whose ``**`` dict is being read (``_keyword_items``)
         self._aside = 0  # side questions (see ``aside``) being answered
+        self._pinned: Dict[int, int] = {}  # ``Name`` nodes read as a given value (``_over_loop_range``)
 
     # -- entry points -------------------------------------------------------------
     def ctx_for(self, scope: Scope) -> Ctx:
@@ -1012,7 +1039,7 @@ class Resolver:
         if isinstance(base, Maybe):
             return [Maybe(v) for v in self.attribute_of(base.value, attr, depth, running)]
         if isinstance(base, Ref):
-            return [Ref(f"{base.qualname}.{attr}")]
+            return [Ref(canonical_qualname(f"{base.qualname}.{attr}"))]
         if isinstance(base, ModuleRef):
             return self.module_attr(base.module, attr, depth)
         if isinstance(base, Instance):
@@ -2106,7 +2133,7 @@ class Resolver:
                     nxt.extend(self.attribute_of(v, attr, depth + 1))
                 values = nxt
             return values
-        return [Ref(qual)]
+        return [Ref(canonical_qualname(qual))]
 
     def module_attr(self, module: ModuleInfo, name: str, depth: int) -> List[Value]:
         if name in module.scope.bindings:
@@ -2122,6 +2149,8 @@ class Resolver:
     def const(self, expr: cst.BaseExpression, ctx: Ctx, depth: int = 0):
         """The compile-time value of ``expr`` when every possibility agrees, else None."""
         kind = type(expr)
+        if kind is cst.Name and self._pinned and id(expr) in self._pinned:
+            return self._pinned[id(expr)]  # a loop variable taking each of its values in turn
         if kind is cst.Name or kind is cst.Attribute or kind is cst.Subscript:
             return self._agreed_const(expr, ctx, depth)  # the common case, without the checks below
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
@@ -2240,7 +2269,52 @@ class Resolver:
                 and binding_scope(ctx.scope, "isinstance") is None:
             return self._isinstance_truth(expr.args[0].value, expr.args[1].value, ctx, depth)
         value = self.const(expr, ctx, depth)
+        if value is None and kind is cst.Comparison:
+            value = self._over_loop_range(expr, ctx, depth)
         return None if value is None else bool(value)
+
+    def _over_loop_range(self, test: cst.Comparison, ctx: Ctx, depth: int):
+        """The value of ``test`` when it agrees for every value of the loop variable it reads:
+        ``(epoch + 1) % EVAL_EVERY == 0`` inside ``for epoch in range(EPOCHS)`` never holds when
+        ``EPOCHS < EVAL_EVERY``. Only a variable of a loop over ``range`` of known, few bounds."""
+        loop_var, values = None, None
+        for name in _read_names(test):
+            # Read from the bindings alone: resolving every name of every condition asked about
+            # would start searches (callers, attributes) that nothing else needed.
+            found = reaching(ctx.scope, name.value, name) if name.value in ctx.scope.bindings else None
+            if not found or len(found) != 1 or found[0].kind != "for" or found[0].path:
+                continue
+            span = self._const_range(found[0].expr, ctx, depth)
+            if span is None or loop_var is not None and loop_var.value != name.value:
+                return None
+            loop_var, values = name, span
+        if loop_var is None or not values or len(values) > MAX_RANGE_VALUES:
+            return None
+        pinned = [n for n in _read_names(test) if n.value == loop_var.value]
+        answers, outer = set(), self._pinned
+        try:
+            for v in values:
+                self._pinned = {**outer, **{id(n): v for n in pinned}}
+                answer = self.const(test, ctx, depth)
+                if answer is None:
+                    return None
+                answers.add(bool(answer))
+                if len(answers) > 1:
+                    return None
+        finally:
+            self._pinned = outer
+        return answers.pop()
+
+    def _const_range(self, iterable: cst.BaseExpression, ctx: Ctx, depth: int) -> Optional[range]:
+        """``range(a, b, c)`` with constant integer arguments, else None."""
+        if type(iterable) is not cst.Call or not 1 <= len(iterable.args) <= 3 \
+                or any(a.star or a.keyword for a in iterable.args) \
+                or not any(isinstance(v, Ref) and v.qualname == "range" for v in self.resolve(iterable.func, ctx, depth)):
+            return None
+        bounds = [self.const(a.value, ctx, depth) for a in iterable.args]
+        if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) or bounds[-1] == 0 and len(bounds) == 3:
+            return None
+        return range(*bounds)
 
     def _isinstance_truth(self, subject: cst.BaseExpression, classes: cst.BaseExpression, ctx: Ctx,
                           depth: int) -> Optional[bool]:

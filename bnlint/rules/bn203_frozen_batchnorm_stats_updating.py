@@ -355,6 +355,8 @@ def _inside_wrapper(ctx: RuleContext, fc: ForwardCall) -> List[ForwardCall]:
         return []
     out = []
     for scope, self_value in ctx.analysis.modes.forward_methods(fc.site, fc.ctx):
+        if not ctx.training.may_run_network(scope, self_value):
+            continue  # (a loss of tensor arithmetic runs no model: not one holding the frozen one)
         inner = Ctx(scope, ctx.resolver.bind_args(scope, fc.site.call, fc.ctx, True), self_value)
         out.extend(f for f in ctx.training.forward_calls(scope.calls, inner, fc.chain + (fc.site,), 1)
                    if ctx.analysis.modes.is_forward(f))
