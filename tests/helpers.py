@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Iterable, List, Set, Tuple
 
+from bnlint.analysis.context import Analysis
 from bnlint.config import Config
 from bnlint.engine import lint_paths
+from bnlint.index import ProjectIndex
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -40,3 +43,14 @@ def found(result, codes=None) -> Set[Tuple[str, int, str]]:
 
 def python_files(folder: Path) -> List[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def analysed_module(root: Path, text: str, name: str = "m.py"):
+    """(analysis, module info) of ``text`` written to ``root/name``, a one-file project, for tests
+    that ask the analysis questions directly."""
+    path = root / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    index = ProjectIndex(str(root))
+    analysis = Analysis(index)
+    index.start_file()
+    return analysis, index.module(str(path))

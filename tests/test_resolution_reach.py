@@ -9,7 +9,7 @@ from pathlib import Path
 from bnlint.analysis.context import Analysis
 from bnlint.index import ProjectIndex
 
-from .helpers import expectations, found, lint
+from .helpers import analysed_module, expectations, found, lint
 
 
 def _write(root: Path, files: dict) -> list:
@@ -459,11 +459,7 @@ def loops(n):
 def test_a_condition_on_a_range_loop_variable_is_decided_over_every_value(tmp_path):
     # ``if (epoch + 1) % EVAL_EVERY == 0:`` inside ``for epoch in range(EPOCHS)`` with EPOCHS < EVAL_EVERY
     # never holds; values that disagree, too many values, unknown bounds or a rebound variable stay unknown.
-    _write(tmp_path, {"m.py": LOOP_RANGE})
-    index = ProjectIndex(str(tmp_path))
-    analysis = Analysis(index)
-    index.start_file()
-    info = index.module(str(tmp_path / "m.py"))
+    analysis, info = analysed_module(tmp_path, LOOP_RANGE)
     scope = info.functions["loops"]
     ctx = analysis.resolver.ctx_for(scope)
     truth = {name: analysis.resolver.truth(bindings[0].expr, ctx)

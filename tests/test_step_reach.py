@@ -7,10 +7,11 @@ import textwrap
 import libcst as cst
 
 from bnlint.analysis.context import Analysis
+from bnlint.analysis.values import Instance
 from bnlint.index import ProjectIndex
 from bnlint.rules.triggers import STEP_OR_FORWARD
 
-from .helpers import lint
+from .helpers import analysed_module, lint
 
 GAN = """
 import torch
@@ -265,12 +266,7 @@ def test_a_forward_of_tensor_arithmetic_runs_no_network(tmp_path):
     # A distillation loss's ``forward`` (module functions, tensor methods, its own helper methods) runs
     # no network, so the step analysis need not follow it; one that calls a model it is handed, a
     # submodule (also through a helper method) or a layer taken from a loop does.
-    _write(tmp_path, {"m.py": NETWORK_CALLS})
-    index = ProjectIndex(str(tmp_path))
-    analysis = Analysis(index)
-    index.start_file()
-    info = index.module(str(tmp_path / "m.py"))
-    from bnlint.analysis.values import Instance
+    analysis, info = analysed_module(tmp_path, NETWORK_CALLS)
     runs = {}
     for name, cls in info.classes.items():
         runs[name] = analysis.training.may_run_network(cls.methods["forward"], Instance(cls, info))
