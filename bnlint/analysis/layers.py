@@ -25,6 +25,7 @@ import libcst as cst
 from .bn import BN_CLASSES, CONTAINERS, BNAnalysis, is_bn_class
 from .module import ModuleInfo, Scope, code_children
 from .names import dotted_name
+from .syntax import read_names
 from .values import (
     SEQUENTIALS, ClassRef, Const, Ctx, ExtCall, FuncRef, Instance, Maybe, Partial, Ref, Resolver, Value,
     call_arg,
@@ -535,23 +536,7 @@ class _Flow:
 
 def _loaded_names(node: cst.CSTNode) -> List[str]:
     """Names read in ``node`` (not attribute names, keywords, or nested function bodies)."""
-    out = []
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        if isinstance(cur, cst.Name):
-            out.append(cur.value)
-            continue
-        if isinstance(cur, cst.Attribute):
-            stack.append(cur.value)
-            continue
-        if isinstance(cur, cst.Arg):
-            stack.append(cur.value)
-            continue
-        stack.extend(code_children(cur))
-    return out
+    return [name.value for name in read_names(node)]
 
 
 def _bn_position(qualname: str, name: str) -> int:

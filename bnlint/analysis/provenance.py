@@ -531,11 +531,8 @@ class Provenance:
             if base.pure:
                 return base
             # x[:n] / x[n:] of a two-part batch: the first / the last part again.
-            if len(base.parts) == 2 and sl.step is None:
-                if sl.lower is None and sl.upper is not None:
-                    return Batch((base.parts[0],))
-                if sl.upper is None and sl.lower is not None:
-                    return Batch((base.parts[1],))
+            if sl.step is None and (sl.lower is None) != (sl.upper is None):
+                return _end_part(base, first=sl.lower is None)
         if isinstance(sl, cst.Slice) and base is None:
             return self._array_rows(expr.value, sl, ctx, depth)
         return None
@@ -550,11 +547,7 @@ class Provenance:
         base = self.of(value, ctx, depth)
         if not isinstance(base, Batch):
             return None
-        if base.pure:
-            return base
-        if len(base.parts) != 2:
-            return None
-        return Batch((base.parts[0],)) if self.r.const(start, ctx) == 0 else Batch((base.parts[1],))
+        return base if base.pure else _end_part(base, first=self.r.const(start, ctx) == 0)
 
     def _array_rows(self, array: cst.BaseExpression, sl: cst.Slice, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``x_data[idx * bs:(idx + 1) * bs]`` with ``idx`` a ``range`` counter and ``x_data`` an array
@@ -1236,6 +1229,13 @@ def _one_source(sides: List[Optional[Struct]]) -> Optional[Struct]:
         return None
     first = known[0]
     return first if all(same(first, s) for s in known[1:]) else None
+
+
+def _end_part(batch: Batch, first: bool) -> Optional[Batch]:
+    """The first or the last part of a batch concatenated from two (``x[:n]`` / ``x[n:]``)."""
+    if len(batch.parts) != 2:
+        return None
+    return Batch((batch.parts[0] if first else batch.parts[1],))
 
 
 def _agreed(results: List[Optional[Struct]]) -> Optional[Struct]:

@@ -5,7 +5,7 @@ resolving values, so they are cheap enough to ask before the value resolver is c
 """
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, Iterator, Optional
+from typing import Dict, FrozenSet, Iterator, List, Optional
 
 import libcst as cst
 
@@ -164,6 +164,26 @@ def names_in(node: cst.CSTNode) -> Iterator[cst.Name]:
         yield node
     for child in code_children(node):
         yield from names_in(child)
+
+
+def read_names(node: cst.CSTNode) -> List[cst.Name]:
+    """The ``Name`` nodes read in ``node``: not attribute names (``step`` of ``args.step``),
+    keyword names of calls, or names inside nested function, class or lambda bodies."""
+    out = []
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(cur, cst.Name):
+            out.append(cur)
+        elif isinstance(cur, cst.Attribute):
+            stack.append(cur.value)
+        elif isinstance(cur, cst.Arg):
+            stack.append(cur.value)
+        else:
+            stack.extend(code_children(cur))
+    return out
 
 
 def mentions(node: cst.CSTNode, names) -> bool:

@@ -33,10 +33,10 @@ import libcst as cst
 from ..patterns import call_of, subclass_of
 from . import config_files, model_zoo
 from ..tree import IMPORTED
-from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope, code_children
+from .module import Binding, CallSite, ClassInfo, ModuleInfo, Scope, binding_scope
 from .names import callee_name, dotted_name
 from .reaching import declared_escaping, global_reaching, reaching
-from .syntax import within
+from .syntax import read_names, within
 
 # Nested resolutions one question may take: each name, call or return followed costs one. 13 reaches a
 # model built by a factory, passed through apex's amp.initialize and DataParallel and returned in a
@@ -343,7 +343,7 @@ def _bindings_of(scope: Scope, name: str) -> List[Binding]:
     return binder.bindings[name] if binder is not None else []
 
 
-def canonical_qualname(qual: str) -> str:
+def _canonical_qualname(qual: str) -> str:
     """``torch.nn.modules.BatchNorm2d`` (the package ``torch.nn.modules`` re-exports its classes) is
     ``torch.nn.BatchNorm2d``, the name every analysis knows. Private names keep their module path."""
     prefix = "torch.nn.modules."
@@ -352,20 +352,6 @@ def canonical_qualname(qual: str) -> str:
         if rest and "." not in rest and not rest.startswith("_") and rest[0].isupper():
             return "torch.nn." + rest
     return qual
-
-
-def _read_names(expr: cst.BaseExpression) -> List[cst.Name]:
-    """The variables ``expr`` reads: its ``Name`` nodes, less attribute names (``step`` of ``args.step``)."""
-    out, stack = [], [expr]
-    while stack:
-        node = stack.pop()
-        if type(node) is cst.Name:
-            out.append(node)
-        elif type(node) is cst.Attribute:
-            stack.append(node.value)
-        else:
-            stack.extend(code_children(node))
-    return out
 
 
 def _interned(value) -> bool:
@@ -1039,7 +1025,7 @@ class Resolver:
         if isinstance(base, Maybe):
             return [Maybe(v) for v in self.attribute_of(base.value, attr, depth, running)]
         if isinstance(base, Ref):
-            return [Ref(canonical_qualname(f"{base.qualname}.{attr}"))]
+            return [Ref(_canonical_qualname(f"{base.qualname}.{attr}"))]
         if isinstance(base, ModuleRef):
             return self.module_attr(base.module, attr, depth)
         if isinstance(base, Instance):
@@ -2133,7 +2119,7 @@ class Resolver:
                     nxt.extend(self.attribute_of(v, attr, depth + 1))
                 values = nxt
             return values
-        return [Ref(canonical_qualname(qual))]
+        return [Ref(_canonical_qualname(qual))]
 
     def module_attr(self, module: ModuleInfo, name: str, depth: int) -> List[Value]:
         if name in module.scope.bindings:
@@ -2278,7 +2264,7 @@ class Resolver:
         ``(epoch + 1) % EVAL_EVERY == 0`` inside ``for epoch in range(EPOCHS)`` never holds when
         ``EPOCHS < EVAL_EVERY``. Only a variable of a loop over ``range`` of known, few bounds."""
         loop_var, values = None, None
-        for name in _read_names(test):
+        for name in read_names(test):
             # Read from the bindings alone: resolving every name of every condition asked about
             # would start searches (callers, attributes) that nothing else needed.
             found = reaching(ctx.scope, name.value, name) if name.value in ctx.scope.bindings else None
@@ -2290,7 +2276,7 @@ class Resolver:
             loop_var, values = name, span
         if loop_var is None or not values or len(values) > MAX_RANGE_VALUES:
             return None
-        pinned = [n for n in _read_names(test) if n.value == loop_var.value]
+        pinned = [n for n in read_names(test) if n.value == loop_var.value]
         answers, outer = set(), self._pinned
         try:
             for v in values:
