@@ -30,11 +30,11 @@ def _import_analysis() -> None:
     first linted: a run whose results all come from the cache never needs them."""
     global Analysis, ModuleInfo, ProjectIndex, RULES_BY_CODE, Rule, RuleContext
     global MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom, file_time_limit
-    global parse, syntax_check, time_limit
+    global compiles, parse, syntax_check, time_limit
     from .analysis.context import Analysis
     from .analysis.module import ModuleInfo
     from .index import ProjectIndex
-    from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, ensure_recursion_headroom,
+    from .parsing import (MAX_ANALYZED_CHARS, AnalysisTimeout, ParseFailure, compiles, ensure_recursion_headroom,
                           file_time_limit, parse, syntax_check, time_limit)
     from .rules import RULES_BY_CODE
     from .rules.base import Rule, RuleContext
@@ -159,17 +159,17 @@ class Linter:
                  or r.wants_in_project(source, target.fs_path, self.index)]
         info, module_tree = (self.index.known_module(target.fs_path, source)
                              if rules and len(source.text) <= MAX_ANALYZED_CHARS else (None, None))
-        # A tree another file's analysis already parsed passed the same checks on the same text.
-        tree = syntax_check(source.text) if module_tree is None else None
         if not rules:
             # Nothing can fire: only make sure the file is Python (libcst only if the
             # running interpreter is older than the file's syntax).
-            if tree is None:
+            if module_tree is None and not compiles(source.text):
                 try:
-                    parse(source.text, tree)
+                    parse(source.text)
                 except ParseFailure as exc:
                     result.errors.append(_parse_error(source, target, exc))
             return result
+        # A tree another file's analysis already parsed passed the same checks on the same text.
+        tree = syntax_check(source.text) if module_tree is None else None
         if tree is not None and len(source.text) > MAX_ANALYZED_CHARS:
             # libcst needs minutes and gigabytes for a file this size (generated code, data).
             result.errors.append(FileError(target.display, f"file too large to analyze "

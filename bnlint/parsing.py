@@ -183,6 +183,19 @@ def syntax_check(text: str) -> Optional[ast.AST]:
     return _stdlib_parse(text)[0]
 
 
+def compiles(text: str) -> bool:
+    """The running interpreter compiles ``text``: a cheaper check than ``syntax_check`` (about half
+    its time: no Python objects are built for the tree) for files no rule reads. Stricter than
+    parsing (``return`` outside a function fails), so False only means "look closer"."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<bnlint>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+        return True
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
+        return False
+
+
 def _longest_statement(text: str, limit: int) -> int:
     """Tokens in the longest logical line, counting up to ``limit`` (tokenizes lazily)."""
     count = best = 0

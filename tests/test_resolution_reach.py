@@ -456,12 +456,37 @@ def loops(n):
 """
 
 
+def _answers(tmp_path, code: str, function: str, question: str) -> dict:
+    """What the resolver's ``question`` (``truth`` or ``const``) answers for the value of each
+    one-letter local of ``function``."""
+    analysis, info = analysed_module(tmp_path, code)
+    scope = info.functions[function]
+    ctx = analysis.resolver.ctx_for(scope)
+    ask = getattr(analysis.resolver, question)
+    return {name: ask(bindings[0].expr, ctx) for name, bindings in scope.bindings.items()
+            if len(name) == 1 and bindings[0].kind == "assign"}
+
+
 def test_a_condition_on_a_range_loop_variable_is_decided_over_every_value(tmp_path):
     # ``if (epoch + 1) % EVAL_EVERY == 0:`` inside ``for epoch in range(EPOCHS)`` with EPOCHS < EVAL_EVERY
     # never holds; values that disagree, too many values, unknown bounds or a rebound variable stay unknown.
-    analysis, info = analysed_module(tmp_path, LOOP_RANGE)
-    scope = info.functions["loops"]
-    ctx = analysis.resolver.ctx_for(scope)
-    truth = {name: analysis.resolver.truth(bindings[0].expr, ctx)
-             for name, bindings in scope.bindings.items() if name in "abcdef"}
-    assert truth == {"a": False, "b": None, "c": True, "d": None, "e": None, "f": None}
+    truth = _answers(tmp_path, LOOP_RANGE, "loops", "truth")
+    assert {k: truth[k] for k in "abcdef"} == {"a": False, "b": None, "c": True, "d": None, "e": None, "f": None}
+
+
+CHAINED = """
+LOW, HIGH = 1, 2
+
+def chained(n):
+    a = LOW <= 2 <= HIGH
+    b = LOW <= 5 <= HIGH
+    c = n < 1 < 0
+    d = LOW < n < HIGH
+    e = 0 < LOW == 1
+"""
+
+
+def test_a_chained_comparison_is_decided_link_by_link(tmp_path):
+    # ``elif 1 <= i <= 2:`` picks the blocks with BatchNorm: every link known, or one known to fail.
+    values = _answers(tmp_path, CHAINED, "chained", "const")
+    assert {k: values[k] for k in "abcde"} == {"a": True, "b": False, "c": False, "d": None, "e": None}

@@ -353,7 +353,7 @@ class BNAnalysis:
             return []
         out = []
         for b in ctx.scope.bindings.get(expr.value, []) if isinstance(expr, cst.Name) else ():
-            if b.kind == "augassign" and self.guards_hold(b.guards, ctx, b.loops):
+            if b.kind == "augassign" and self.guards_hold(b.guards, ctx, b.loops, some_caller=True):
                 out.extend(x for v in self.r.resolve(b.expr, Ctx(b.scope, ctx.env, ctx.self_value))
                            if isinstance(v, Seq) for item in v.items for x in item)
         for site in ctx.scope.calls:
@@ -367,7 +367,7 @@ class BNAnalysis:
                 if network:
                     out.extend(network)
                     continue
-            if self.guards_hold(site.guards, ctx, site.loops):
+            if self.guards_hold(site.guards, ctx, site.loops, some_caller=True):
                 if arg is not None:
                     vals = self.r.resolve(arg, ctx)
                     if func.attr.value == "extend":
@@ -534,7 +534,12 @@ class BNAnalysis:
         return False
 
     def function_builds_bn(self, scope: Scope, call, ctx, bound_self, depth: int = 0) -> bool:
-        key = ("func_bn", id(scope), id(call))
+        # The answer depends on the arguments ``call`` passes, which ``ctx`` binds: one
+        # ``make_norm(norm_type, c)`` call in ``Block.__init__`` builds BN for the critic's blocks and
+        # not for the generator's. Keyed by the objects under construction, as ``class_has_bn`` is.
+        builders = tuple(id(c.self_value.call) if isinstance(c.self_value, Instance) else None
+                         for c in ctx.builders()) if ctx is not None else ()
+        key = ("func_bn", id(scope), id(call), builders, id(ctx.factory_call()) if ctx is not None else None)
         if key in self.memo:
             return self.memo[key]
         self.memo[key] = False
@@ -559,7 +564,7 @@ class BNAnalysis:
                 continue
             # The guards last: evaluating a condition such as ``if norm_layer is None`` means
             # searching the callers for the argument, and only a call that builds BN needs it.
-            if self.guards_hold(site.guards, ctx, site.loops):
+            if self.guards_hold(site.guards, ctx, site.loops, some_caller=True):
                 return True
             if site.guards and not site.loops:
                 undecided.append(site.guards)
@@ -611,20 +616,40 @@ class BNAnalysis:
         name = dotted_name(func)
         return name is not None and is_bn_class(module.imports.qualify(name))
 
-    def guards_hold(self, guards, ctx: Ctx, loops=()) -> bool:
+    def guards_hold(self, guards, ctx: Ctx, loops=(), some_caller: bool = False) -> bool:
         """Every enclosing condition is known to take the branch the call is on.
 
         With ``loops`` (the call's enclosing loops), a condition on the counter of a
         ``for i in range(...)`` with known bounds holds when some iteration takes the branch:
         ``if i > 0: layers.append(nn.BatchNorm1d(d))`` builds BN once the loop runs twice.
+        With ``some_caller`` (whether a network is built with BN at all), a flag parameter holds
+        when some call of the project passes it on (``_some_caller_takes``); not for questions
+        about one object, such as whether the model a loop trains was frozen.
         """
         for test, branch in guards:
             value = self.r.truth(test, ctx)
             if value is None and loops:
                 value = self._some_iteration_takes(test, branch, ctx, loops)
+            if value is None and some_caller:
+                value = self._some_caller_takes(test, branch, ctx)
             if value is None or bool(value) != branch:
                 return False
         return True
+
+    def _some_caller_takes(self, test, branch: bool, ctx: Ctx) -> Optional[bool]:
+        """``branch`` when ``test`` is a flag parameter that the project's calls pass as constants,
+        some of which take it: ``if use_bn: layers.append(nn.BatchNorm2d(c))`` in a network that one
+        experiment builds with ``use_bn=True`` and another with ``use_bn=False`` (as a table with
+        one candidate with BN is reported). Each value is a construction the project writes."""
+        wanted = branch  # the value ``test`` itself must take
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test, wanted = test.expression, not branch
+        if not isinstance(test, cst.Name) or ctx.scope.param(test.value) is None:
+            return None
+        values = self.r.resolve(test, ctx)
+        if len(values) < 2 or not all(isinstance(v, Const) for v in values):
+            return None
+        return branch if any(bool(v.value) == wanted for v in values) else None
 
     def _some_iteration_takes(self, test, branch: bool, ctx: Ctx, loops) -> Optional[bool]:
         """``branch`` if ``test`` takes it for some value of an enclosing loop's target: tried value by

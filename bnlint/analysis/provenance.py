@@ -36,7 +36,7 @@ from .names import callee_name, dotted_name
 from .module import RANDOM_FILLS, Binding, CallSite, ModuleInfo, Scope, binding_scope, code_children
 from .syntax import ancestors, names_in, one_line, rooted_at, within
 from .reaching import reaching
-from .roles import domain_role
+from .roles import domain_role, unlabelled
 from .values import (
     PASS_THROUGH_CALLS, PASS_THROUGH_METHODS, Ctx, ExtCall, FuncRef, Instance, Maybe, ModuleRef, Ref, Resolver,
     SubModule, Unknown, Value, call_arg, unwrap,
@@ -90,8 +90,8 @@ _DATA_ARRAYS = frozenset({
 # Methods that draw the next element of an iterator.
 _NEXT_METHODS = frozenset({"next", "__next__"})
 # Tensor methods keeping rows (beyond the resolver's pass-through methods).
-_ROWWISE_METHODS = frozenset({"type", "repeat", "expand", "expand_as", "flatten", "requires_grad_", "pin_memory",
-                              "squeeze_", "unsqueeze_", "sub", "add", "mul", "div", "clamp", "flip",
+_ROWWISE_METHODS = frozenset({"type", "astype", "copy", "repeat", "expand", "expand_as", "flatten", "requires_grad_",
+                              "pin_memory", "squeeze_", "unsqueeze_", "sub", "add", "mul", "div", "clamp", "flip",
                               # elementwise
                               "abs", "pow", "exp", "log", "log1p", "sqrt", "sigmoid", "tanh", "neg"})
 # Tensor methods (and their ``torch.`` functions) that keep rows when their axis argument names no
@@ -142,6 +142,21 @@ class Batch:
     @property
     def pure(self) -> bool:
         return len({p.key for p in self.parts}) == 1
+
+
+def _made_by_call(struct: "Struct", scope, ctx, call: cst.Call) -> "Struct":
+    """Rows that a project helper makes inside ``scope`` (``return batches(data, bs)``, a source keyed
+    by that inner call), as the caller's ``call`` makes them: ``prepare(load("src"))`` and
+    ``prepare(load("tgt"))`` are two sources, as two calls of ``batches`` itself would be."""
+    if not isinstance(struct, Batch):
+        return struct
+    inner = id(scope.node)
+    if not all(p.origin is not None and p.origin.kind == "data" and p.origin.key[:2] == ("code", inner)
+               for p in struct.parts):
+        return struct
+    key = ("code", id(ctx.scope.node), one_line(call))
+    return Batch(tuple(Part(Origin(key + p.origin.key[2:], describe_expr(call), "data"), p.via, p.via_labels,
+                            p.detached) for p in struct.parts))
 
 
 def _named_at_call(struct: "Struct", call: cst.Call) -> "Struct":
@@ -337,14 +352,15 @@ class Provenance:
     def _uncalled_param(self, scope: Scope, name: str) -> Optional[Batch]:
         """A parameter of a function that nothing in the project calls (a library trainer's
         ``train_D(self, x, ...)``, a GAN's ``optimize_parameters(self, input_batch)``): data the user's
-        code passes. Parameters are one source unless the name says target (``x1``/``x2`` may be two
-        views of one batch, ``x_src``/``x_aug`` a batch and its augmented copy; ``x_tgt`` is another
-        domain). Not a constructor's: those are loaders and settings."""
+        code passes. Parameters are one source unless the name says target or unlabelled (``x1``/``x2``
+        may be two views of one batch, ``x_src``/``x_aug`` a batch and its augmented copy; ``x_tgt`` is
+        another domain, ``x_unsup`` semi-supervised training's other split). Not a constructor's: those
+        are loaders and settings."""
         if scope.short_name == "__init__" or name == scope.self_name or scope.param(name) is None \
                 or self.r.callers_incomplete(scope):
             return None
-        target = domain_role(name) == "target"
-        return Batch((Part(Origin(("uncalled", id(scope.node), target), f"`{name}`", "data")),))
+        kind = (domain_role(name) == "target", unlabelled(name))
+        return Batch((Part(Origin(("uncalled", id(scope.node)) + kind, f"`{name}`", "data")),))
 
     def _state(self, attr: str, ctx: Ctx, depth: int) -> Optional[Struct]:
         """``self.attr``: what the methods of the class store there (``self.real_A = input["A"]`` in
@@ -798,6 +814,7 @@ class Provenance:
         first = results[0]
         width = _blank_width(results)
         if first is not None and width is None and all(same(first, r) for r in results[1:]):
+            first = _made_by_call(first, scope, ctx, call)
             return _named_at_call(first, call) if fref.bound_self is not None else first
         unknown = all(r is None for r in results)
         # ``x, x_torch, y, y_torch, done = dataset.next_train(batch_size)``: every position unknown, from a

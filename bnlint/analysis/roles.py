@@ -15,6 +15,7 @@ from typing import Optional
 _SOURCE = frozenset({"s", "src", "source", "sources"})
 _TARGET = frozenset({"t", "tgt", "trg", "target", "targets"})
 _EVALUATION = frozenset({"val", "valid", "validate", "validation", "test", "testing", "eval", "evaluation"})
+_UNLABELLED = frozenset({"unsup", "unsupervised", "unlabeled", "unlabelled", "ulb", "unl"})
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
@@ -25,6 +26,11 @@ def domain_role(text: str) -> Optional[str]:
     if src == tgt:
         return None
     return "source" if src else "target"
+
+
+def unlabelled(text: str) -> bool:
+    """A name for the unlabelled split of semi-supervised training (``x_unsup``, ``inputs_ulb``)."""
+    return bool({t.lower() for t in _TOKEN.findall(text)} & _UNLABELLED)
 
 
 def evaluation_only(text: str) -> bool:

@@ -259,21 +259,21 @@ class Ctx:
     def factory_call(self) -> Optional[cst.Call]:
         """The function call this context, or the object it builds, runs under: what tells apart
         the objects that two calls of one factory build at one constructor call."""
-        return next((ctx.call for ctx in self._builders() if ctx.call is not None), None)
+        return next((ctx.call for ctx in self.builders() if ctx.call is not None), None)
 
     def _maker(self, scope: Scope) -> Optional["Ctx"]:
         """For a method of a class defined in the function ``scope`` (a factory's nested class),
         the context of that function's call that built the object, reached through the objects
         that built this one: ``get_model(use_bn=True)`` builds ``Net()``, whose ``__init__``
         builds ``Block()``, whose ``__init__`` reads ``use_bn``."""
-        for ctx in itertools.islice(self._builders(), 1, None):
+        for ctx in itertools.islice(self.builders(), 1, None):
             if ctx.scope is scope:
                 return ctx
             if ctx.outer is not None and ctx.outer.scope is scope:
                 return ctx.outer
         return None
 
-    def _builders(self) -> Iterator["Ctx"]:
+    def builders(self) -> Iterator["Ctx"]:
         """This context, then the context where its object was built, and so on (a few levels)."""
         ctx = self
         for _ in range(8):
@@ -622,6 +622,11 @@ class Resolver:
         if kind is cst.Attribute:
             return self._attribute(expr, ctx, depth)
         if kind is cst.Call:
+            if type(expr.func) is cst.Attribute and expr.func.attr.value in _STR_METHODS and not expr.args:
+                # ``kind = kind.lower()`` before ``if kind == "batch":``, each value the name may hold
+                values = self.resolve(expr.func.value, ctx, depth)
+                if all(isinstance(v, Const) and isinstance(v.value, str) for v in values):
+                    return [Const(getattr(v.value, expr.func.attr.value)()) for v in values]
             return self._call(expr, ctx, depth)
         if isinstance(expr, (cst.Integer, cst.Float)):
             return [Const(expr.evaluated_value)]
@@ -904,14 +909,19 @@ class Resolver:
                 return self.resolve(param.default, Ctx(scope.parent or scope), depth)
             return [UNKNOWN]
         out: List[Value] = []
-        passed = self.callers_args(scope, name, depth)
+        passed, omitted = self._callers_pass(scope, name, depth)
         if not passed and param is not None and param.index == 0 and scope.cls is None:
             passed = self._bound_by_method_type(scope)
         for expr, caller_ctx in passed:
             out.extend(self.resolve(expr, caller_ctx, depth))
+        if not passed and param is not None and param.index == 0 and scope.cls is None \
+                and _stores_param_as_item(scope, name):
+            out.extend(self._decorated_by(scope))
         if self.callers_incomplete(scope):
             out.append(UNKNOWN)  # callers we did not look at may pass anything
-        if param is not None and param.default is not None:
+        if param is not None and param.default is not None and (omitted or not passed):
+            # The default only where some call leaves the parameter out: ``Trainer(ds, use_bn=True)``
+            # everywhere builds no object with ``use_bn=False``.
             out.extend(self.resolve(param.default, Ctx(scope.parent or scope), depth))
         if not out and param is not None and param.annotation is not None:
             # No caller in the project (a module built by a notebook or a missing script): a
@@ -1760,6 +1770,46 @@ class Resolver:
         memo[key] = found
         return found
 
+    def _decorated_by(self, scope: Scope) -> List[Value]:
+        """The project classes and functions that ``scope`` is applied to as a decorator, which is how
+        a registry dict fills: ``@register`` with ``def register(cls): MODELS[cls.__name__] = cls``,
+        or ``@register("dann")`` with ``def register(name): def wrap(cls): SOLVERS[name] = cls ...
+        return wrap``; its first parameter is each of them (at most ``MAX_REGISTRY_ENTRIES``)."""
+        key = ("decorated_by", id(scope))
+        memo = self.index.memo
+        if key in memo:
+            return memo[key]
+        memo[key] = []
+        maker, factory = scope, False
+        parent = scope.parent
+        if parent is not None and isinstance(parent.node, cst.FunctionDef) and parent.cls is None and any(
+                isinstance(r, cst.Name) and r.value == scope.short_name for r in parent.returns):
+            maker, factory = parent, True  # ``register(name)`` returns the decorator
+        elif parent is not maker.module.scope:
+            return []
+        name = maker.short_name
+        marker = re.compile(r"@[\w.\s]*\b" + re.escape(name) + (r"\s*\(" if factory else r"\s*$"), re.M)
+        paths = [p for p in [maker.module.fs_path] + self.importing(maker.module, name)
+                 if self.index.text_matches(p, marker)]
+        out: List[Value] = []
+        for path in paths[:MAX_CALLER_FILES]:
+            info = self.index.module(path)
+            if info is None:
+                continue
+            entries = [(c.node, ClassRef(c, info), c.outer) for c in info.classes.values()]
+            entries += [(f.node, FuncRef(f), f.parent) for f in info.functions.values()]
+            for node, value, owner in entries:
+                for d in node.decorators:
+                    expr = d.decorator
+                    if factory != isinstance(expr, cst.Call):
+                        continue
+                    func = expr.func if factory else expr
+                    if any(isinstance(v, FuncRef) and v.scope is maker
+                           for v in self.resolve(func, self.ctx_for(owner or info.scope), MAX_DEPTH - 4)):
+                        out.append(value)
+        memo[key] = out = out[:MAX_REGISTRY_ENTRIES]
+        return out
+
     def _bound_by_method_type(self, scope: Scope) -> List[Tuple[cst.BaseExpression, Ctx]]:
         """``self._step = MethodType(training_step, self)``: a module-level function bound to an
         object as its method (picked by library version, say); its first parameter is that object."""
@@ -1817,6 +1867,9 @@ class Resolver:
         paths = {init.module.fs_path} | set(self.importing(init.module, cls.name))
         # (``registry[args.alg](model, optimizer, args)`` with the class an item of a dict literal)
         tables = {p for p in paths if self.index.text_matches(p, as_item)}
+        if cls.node.decorators:
+            # (``@register("dann")`` puts the class into a registry dict: ``SOLVERS[kind](net, ...)``)
+            tables |= {p for p in paths if self.index.text_matches(p, _SUBSCRIPT_CALL)}
         if not tables and not any(self.index.text_matches(p, as_value) for p in paths):
             paths = set()
         registries = self._registries(cls, init.module)
@@ -2076,14 +2129,22 @@ class Resolver:
         return bool(self.index.memo.get(("callers_incomplete", id(scope))))
 
     def callers_args(self, scope: Scope, name: str, depth: int):
+        return self._callers_pass(scope, name, depth)[0]
+
+    def _callers_pass(self, scope: Scope, name: str, depth: int):
+        """(the arguments the project's calls of ``scope`` pass as ``name``, each with its ctx;
+        whether some call may leave it out, so that its default applies)."""
         if depth > MAX_DEPTH - 3:
-            return []
-        out = []
+            return [], True
+        out, omitted = [], False
         method = scope.cls is not None and scope.self_name is not None
         for site in self.callers(scope):
             env = self.bind_args(scope, site.call, self.ctx_for(site.scope), skip_self=method)
-            out.extend(env.get(name, []))
-        return out
+            if name in env:
+                out.extend(env[name])
+            else:
+                omitted = True
+        return out, omitted
 
     # -- qualified names and modules --------------------------------------------------
     def imported_modules(self, module: ModuleInfo, functions_only: bool = False) -> List[ModuleInfo]:
@@ -2201,6 +2262,8 @@ class Resolver:
             except TypeError:
                 return None
             return None
+        if isinstance(expr, cst.Comparison):
+            return self._chained_comparison(expr, ctx, depth)
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "len" \
                 and len(expr.args) == 1 and not expr.args[0].star:
             sizes = {len(v.items) if isinstance(v, Seq) and v.kind == "tuple" else None
@@ -2258,6 +2321,20 @@ class Resolver:
         if value is None and kind is cst.Comparison:
             value = self._over_loop_range(expr, ctx, depth)
         return None if value is None else bool(value)
+
+    def _chained_comparison(self, expr: cst.Comparison, ctx: Ctx, depth: int) -> Optional[bool]:
+        """``1 <= i <= 2`` on numbers, link by link: False when a known link fails, whatever the
+        others are (Python stops there too)."""
+        left, unknown = self.const(expr.left, ctx, depth), False
+        for link in expr.comparisons:
+            right = self.const(link.comparator, ctx, depth)
+            numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right))
+            if type(link.operator) not in _ORDERINGS or not numbers:
+                unknown = True
+            elif not _ORDERINGS[type(link.operator)](left, right):
+                return False
+            left = right
+        return None if unknown else True
 
     def _over_loop_range(self, test: cst.Comparison, ctx: Ctx, depth: int):
         """The value of ``test`` when it agrees for every value of the loop variable it reads:
@@ -2676,6 +2753,8 @@ def _assigned_class(scope: Scope, name: str, cls_name: str) -> bool:
 
 # Nodes between an ``if`` and a statement of one of its branches that run it whenever the branch runs.
 _STRAIGHT_LINE = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.SimpleStatementLine, cst.Else, cst.With)
+# A call of an item (``SOLVERS[kind](net, ...)``): where a registry dict's class may be built.
+_SUBSCRIPT_CALL = re.compile(r"\]\s*\(")
 # The names code gives a variable that holds a class (``algorithm_class``, ``encoder_cls``, ``Model``):
 # resolving every variable called in a file (``model(x)`` is the usual one) costs too much.
 _CLASS_HOLDER = re.compile(r"(?i:cls|class|klass|builder|factory|constructor)|^[A-Z][a-z]")
@@ -2855,6 +2934,12 @@ def _made_by(values: Sequence[Value]) -> frozenset:
     if not calls or any(c is None or not isinstance(v, (Instance, ExtCall)) for c, v in zip(calls, values)):
         return frozenset()
     return frozenset(id(c) for c in calls)
+
+
+def _stores_param_as_item(scope: Scope, name: str) -> bool:
+    """``MODELS[key] = cls`` with ``cls`` the parameter ``name``: a function that fills a registry."""
+    return any(isinstance(b.expr, cst.Name) and b.expr.value == name
+               for stores in scope.item_stores.values() for _keys, b in stores)
 
 
 def _registers(decorators, registry: str) -> bool:

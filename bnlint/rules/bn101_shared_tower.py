@@ -7,7 +7,7 @@ from ..analysis.provenance import spread_of
 from ..analysis.roles import evaluation_only
 from ..analysis.steps import ModelUses, Sites, Use, exclusive, output_unused, pair_related
 from .base import Rule, RuleContext
-from .triggers import STEP_OR_FORWARD, step_visible
+from .triggers import STEP_OR_FORWARD, finding_hosts, step_visible
 
 WHY = (
     "each call normalizes its batch with the statistics of one source only, while the shared running "
@@ -96,7 +96,7 @@ class SharedTowerPerDomainBatches(Rule):
                     continue
                 if not self._separate_sources(steps, a, b) or steps.apart(a, b):
                     continue
-                sites = steps.sites(a, b, lambda m: self.wants(m.source))
+                sites = steps.sites(a, b, finding_hosts(self, steps, a.anchor.scope.module))
                 if sites.module is ctx.module and not (steps.in_eval_mode(a) or steps.in_eval_mode(b)):
                     if not across and steps.segment(a) == steps.segment(b):
                         return a, b, sites

@@ -5,7 +5,7 @@ from typing import Optional, Tuple
 
 from ..analysis.steps import ModelUses, Sites, Use, exclusive, pair_related
 from .base import Rule, RuleContext
-from .triggers import STEP_OR_FORWARD, step_visible
+from .triggers import STEP_OR_FORWARD, finding_hosts, step_visible
 
 WHY = (
     "each batch is normalized with the statistics of only real or only generated samples, so BatchNorm's "
@@ -68,7 +68,7 @@ class GanDiscriminatorPureBatches(Rule):
             for fake in fakes:
                 if exclusive(real, fake) or steps.apart(real, fake) or steps.segment(real) != steps.segment(fake):
                     continue  # one D update: the calls between two optimizer steps
-                sites = steps.sites(real, fake, lambda m: self.wants(m.source))
+                sites = steps.sites(real, fake, finding_hosts(self, steps, real.anchor.scope.module))
                 if sites.module is ctx.module and not (steps.in_eval_mode(real) or steps.in_eval_mode(fake)):
                     return real, fake, sites
         return None

@@ -33,3 +33,13 @@ STEP_OR_FORWARD = any_of(*TRAINING_STEP_PATTERNS, r"def(?<!\wdef)[ \t]+forward\b
 def step_visible(module) -> bool:
     """The training step shows in ``module``'s code (a step is analysed only in such a file)."""
     return bool(TRAINING_STEP.search(module.source.code))
+
+
+def finding_hosts(rule, steps, step_module):
+    """The files that can report ``rule``'s finding about calls inside a helper or ``forward`` that
+    a step of ``step_module`` reaches: the rule wants the file, and linting it reaches that step
+    (``steps.step_modules``). A file whose own run never sees the step (a loss module constructed
+    through an alias, ``self.loss_cls = DiscLoss; self.loss_cls(G, D)``) would lose the finding:
+    it then stays at the step's call."""
+    return lambda m: rule.wants(m.source) and (
+        m is step_module or step_module in steps.step_modules(m, step_visible))
